@@ -1,0 +1,1 @@
+//! staticpod backend for cri (not yet implemented).

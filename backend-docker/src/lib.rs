@@ -1,0 +1,1 @@
+//! staticpod backend for docker (not yet implemented).

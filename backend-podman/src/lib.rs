@@ -1,0 +1,1 @@
+//! staticpod backend for podman (not yet implemented).

@@ -1,0 +1,32 @@
+//! Labels and names the agent puts on every runtime object, so that the whole state of the
+//! node can be rebuilt from the runtime alone after the agent restarts.
+//!
+//! Keys are the kubelet's own (`kuberuntime/labels.go`), so `docker ps`, `crictl ps` and
+//! `podman ps` show our pods as they would show the kubelet's, plus two of ours: the
+//! managed-by marker (we never touch objects without it) and the pod's config hash.
+
+/// Marks objects this agent created. Backends list only objects carrying it.
+pub const MANAGED_BY: &str = "io.staticpod.managed-by";
+/// The value of [`MANAGED_BY`].
+pub const MANAGED_BY_VALUE: &str = "staticpod";
+/// The pod's config hash (the `kubernetes.io/config.hash` annotation): which manifest
+/// content the object was created for.
+pub const CONFIG_HASH: &str = "io.staticpod.config-hash";
+/// Pod full name (`static-web-node0`).
+pub const POD_NAME: &str = "io.kubernetes.pod.name";
+/// Pod namespace.
+pub const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
+/// Pod UID.
+pub const POD_UID: &str = "io.kubernetes.pod.uid";
+/// Container name from the manifest (`POD` on Docker sandboxes, as dockershim had it).
+pub const CONTAINER_NAME: &str = "io.kubernetes.container.name";
+/// Hash of the container's spec.
+pub const CONTAINER_HASH: &str = "io.kubernetes.container.hash";
+/// How many times the container was restarted before this instance.
+pub const CONTAINER_RESTART_COUNT: &str = "io.kubernetes.container.restartCount";
+/// `init` for init containers, `app` otherwise (ours: the kubelet keeps this in memory).
+pub const CONTAINER_KIND: &str = "io.staticpod.container.kind";
+/// The pod's grace period in seconds, so a removed manifest can still be stopped gently.
+pub const POD_GRACE_PERIOD: &str = "io.kubernetes.pod.terminationGracePeriod";
+/// Sandbox attempt number.
+pub const SANDBOX_ATTEMPT: &str = "io.staticpod.sandbox.attempt";
