@@ -1,6 +1,10 @@
 //! Runtime-agnostic heart of staticpod: the Pod model, manifest sources, validation and
 //! defaulting, and the reconciler that drives a [`runtime::ContainerRuntime`].
 
+pub mod diagnostic;
 pub mod labels;
+pub mod manifest;
+pub mod model;
 pub mod naming;
+pub mod quantity;
 pub mod runtime;

@@ -1,0 +1,201 @@
+//! Turns a manifest file's text into typed pods: one per YAML document, or one per item of a
+//! `PodList`. Syntax and type errors carry the file position and the field they hit; fields
+//! the model does not know become warnings naming their path, never silence.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use super::documents::{self, Document};
+use super::locate::FieldIndex;
+use crate::diagnostic::{Diagnostic, Position, Severity};
+use crate::model::{Pod, PodList};
+
+/// A pod read from one document, with what is needed to place findings about it.
+#[derive(Debug, Clone)]
+pub struct DecodedPod {
+    /// The pod as written.
+    pub pod: Pod,
+    /// Positions of the document's fields.
+    pub index: FieldIndex,
+    /// Path of the pod inside its document: empty, or `items[2]` in a `PodList`.
+    pub prefix: String,
+}
+
+/// Everything read from one file.
+#[derive(Debug, Clone, Default)]
+pub struct Decoded {
+    /// The pods, in file order.
+    pub pods: Vec<DecodedPod>,
+    /// Errors (a document that failed to parse yields no pod) and warnings.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Decodes every document of `text`, read from `file`.
+pub fn decode(file: &Path, text: &str) -> Decoded {
+    let mut decoded = Decoded::default();
+    let documents = documents::split(text);
+    if documents.is_empty() {
+        decoded.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            file: file.to_path_buf(),
+            position: None,
+            field: None,
+            message: "the file holds no pod".to_string(),
+        });
+    }
+    for document in documents {
+        decode_document(file, &document, &mut decoded);
+    }
+    decoded
+}
+
+fn decode_document(file: &Path, document: &Document<'_>, decoded: &mut Decoded) {
+    let index = FieldIndex::read(document.text, document.line_offset).unwrap_or_default();
+    let finding = |severity, position, field: Option<String>, message: String| Diagnostic {
+        severity,
+        file: file.to_path_buf(),
+        position,
+        field,
+        message,
+    };
+    match index.kind.as_deref() {
+        Some("PodList") | Some("List") => match typed::<PodList>(document, &index) {
+            Ok((list, unknown)) => {
+                report_unknown(file, &index, unknown, decoded);
+                for (i, pod) in list.items.into_iter().enumerate() {
+                    decoded.pods.push(DecodedPod {
+                        pod,
+                        index: index.clone(),
+                        prefix: format!("items[{i}]"),
+                    });
+                }
+            }
+            Err(error) => decoded.diagnostics.push(error.into_diagnostic(file)),
+        },
+        Some("Pod") => match typed::<Pod>(document, &index) {
+            Ok((pod, unknown)) => {
+                report_unknown(file, &index, unknown, decoded);
+                decoded.pods.push(DecodedPod {
+                    pod,
+                    index,
+                    prefix: String::new(),
+                });
+            }
+            Err(error) => decoded.diagnostics.push(error.into_diagnostic(file)),
+        },
+        other => {
+            // Parse anyway so that a syntax error is reported as such, not as a missing kind.
+            if let Err(error) = typed::<Pod>(document, &index) {
+                decoded.diagnostics.push(error.into_diagnostic(file));
+                return;
+            }
+            let message = match other {
+                Some(kind) => {
+                    format!("kind {kind:?} is not a Pod or PodList: static pods are Pods")
+                }
+                None => "kind is missing: a static pod manifest needs `kind: Pod`".to_string(),
+            };
+            let position = index.position("kind").or(Some(Position {
+                line: document.line_offset + 1,
+                column: 1,
+            }));
+            decoded.diagnostics.push(finding(
+                Severity::Error,
+                position,
+                Some("kind".into()),
+                message,
+            ));
+        }
+    }
+}
+
+/// A document that did not decode.
+struct DecodeError {
+    position: Option<Position>,
+    field: Option<String>,
+    message: String,
+}
+
+impl DecodeError {
+    fn into_diagnostic(self, file: &Path) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            file: file.to_path_buf(),
+            position: self.position,
+            field: self.field,
+            message: self.message,
+        }
+    }
+}
+
+fn typed<T: DeserializeOwned>(
+    document: &Document<'_>,
+    index: &FieldIndex,
+) -> Result<(T, Vec<String>), DecodeError> {
+    let mut unknown = Vec::new();
+    let result = serde_saphyr::with_deserializer_from_str_with_options(
+        document.text,
+        super::yaml_options(),
+        |deserializer| {
+            serde_ignored::deserialize(deserializer, |path| unknown.push(field_path(&path)))
+        },
+    );
+    match result {
+        Ok(value) => Ok((value, unknown)),
+        Err(error) => {
+            let position = error.location().map(|location| Position {
+                line: location.line() + document.line_offset,
+                column: location.column(),
+            });
+            let field = position.and_then(|p| index.field_at(p)).map(str::to_string);
+            Err(DecodeError {
+                position,
+                field,
+                message: error_message(&error),
+            })
+        }
+    }
+}
+
+/// The error's own words, without the position serde-saphyr appends (we print our own).
+fn error_message(error: &serde_saphyr::Error) -> String {
+    let text = error.to_string();
+    let first_line = text.lines().next().unwrap_or_default();
+    match first_line.rfind(" at line ") {
+        Some(cut) => first_line[..cut].to_string(),
+        None => first_line.to_string(),
+    }
+}
+
+fn report_unknown(file: &Path, index: &FieldIndex, unknown: Vec<String>, decoded: &mut Decoded) {
+    for path in unknown {
+        decoded.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            file: file.to_path_buf(),
+            position: index.position(&path),
+            message: "unknown field, ignored (is it misspelled?)".to_string(),
+            field: Some(path),
+        });
+    }
+}
+
+/// Formats a `serde_ignored` path as Kubernetes does: `spec.containers[0].workdir`.
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = field_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_path(parent),
+    }
+}

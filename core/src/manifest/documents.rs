@@ -1,0 +1,75 @@
+//! Splits a YAML stream into its documents, keeping each one's first line, so that every
+//! document can be parsed on its own and its positions mapped back into the file.
+
+/// One document of a multi-document YAML file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document<'a> {
+    /// The document's text.
+    pub text: &'a str,
+    /// Lines in the file before this document (add to a document line to get a file line).
+    pub line_offset: u64,
+}
+
+/// Splits at `---` document markers in column 0. Inside a block scalar such a line would be
+/// indented, so a marker in column 0 always starts a new document. Documents holding only
+/// blanks and comments are dropped.
+pub fn split(text: &str) -> Vec<Document<'_>> {
+    let mut documents = Vec::new();
+    let mut start = 0;
+    let mut start_line = 0u64;
+    let mut offset = 0;
+    for (line_number, line) in (0u64..).zip(text.split_inclusive('\n')) {
+        let content = line.trim_end_matches(['\n', '\r']);
+        let is_marker =
+            content == "---" || content.starts_with("--- ") || content.starts_with("---\t");
+        if is_marker {
+            push_document(&mut documents, &text[start..offset], start_line);
+            // The marker line may carry content after it (`--- {a: 1}`): keep it, blanked.
+            start = offset + 3;
+            start_line = line_number;
+        }
+        offset += line.len();
+    }
+    push_document(&mut documents, &text[start..], start_line);
+    documents
+}
+
+fn push_document<'a>(documents: &mut Vec<Document<'a>>, text: &'a str, line_offset: u64) {
+    let has_content = text.lines().any(|line| {
+        let line = line.trim();
+        !line.is_empty() && !line.starts_with('#') && line != "..."
+    });
+    if has_content {
+        documents.push(Document { text, line_offset });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_at_markers_and_keeps_line_offsets() {
+        let text = "a: 1\n---\nb: 2\n--- # second\n# only a comment\n---\nc: |\n  ---\n  x\n";
+        let docs = split(text);
+        assert_eq!(docs.len(), 3);
+        assert_eq!(
+            docs[0],
+            Document {
+                text: "a: 1\n",
+                line_offset: 0
+            }
+        );
+        assert_eq!(docs[1].text, "\nb: 2\n");
+        assert_eq!(docs[1].line_offset, 1);
+        assert_eq!(docs[2].text, "\nc: |\n  ---\n  x\n");
+        assert_eq!(docs[2].line_offset, 5);
+    }
+
+    #[test]
+    fn a_single_json_document_is_one_document() {
+        let docs = split("{\"kind\": \"Pod\"}\n");
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].line_offset, 0);
+    }
+}

@@ -1,0 +1,184 @@
+//! Manifests: from a file's bytes to validated, defaulted static pods, with every finding
+//! placed at its file, line, column and field.
+
+pub mod decode;
+pub mod defaults;
+pub mod documents;
+pub mod locate;
+pub mod validate;
+
+/// serde-saphyr options for manifests: YAML 1.1 octal numbers (`0644`), as the Kubernetes
+/// YAML decoder reads them, and no source snippets in messages (we print positions).
+pub fn yaml_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.legacy_octal_numbers = true;
+    options.with_snippet = false;
+    options
+}
+
+use std::path::Path;
+
+use crate::diagnostic::{Diagnostic, Severity};
+use defaults::StaticPod;
+
+/// What one manifest file yields.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// The pods, when the file has no error; empty otherwise.
+    pub pods: Vec<StaticPod>,
+    /// Every error and warning found.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    /// True when the file has at least one error, so none of its pods may be used.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// Decodes, validates and defaults every pod of one manifest file. A file is taken whole or
+/// not at all: one error anywhere and no pod of it is used, so a half-edited file never
+/// starts half of its pods.
+pub fn load(file: &Path, text: &str, node_name: &str, seen: &str) -> Loaded {
+    let decoded = decode::decode(file, text);
+    let mut diagnostics = decoded.diagnostics;
+    for pod in &decoded.pods {
+        diagnostics.extend(validate::validate(file, pod, node_name));
+    }
+    diagnostics.sort_by(|a, b| (a.position, a.severity).cmp(&(b.position, b.severity)));
+    let mut loaded = Loaded {
+        pods: Vec::new(),
+        diagnostics,
+    };
+    if !loaded.has_errors() {
+        loaded.pods = decoded
+            .pods
+            .into_iter()
+            .map(|decoded| defaults::apply(decoded.pod, file, node_name, seen))
+            .collect();
+    }
+    loaded
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    use super::*;
+
+    fn check(text: &str, expected: Expect) {
+        let loaded = load(
+            Path::new("/etc/kubernetes/manifests/web.yaml"),
+            text,
+            "node0",
+            "t",
+        );
+        let mut out: Vec<String> = loaded.diagnostics.iter().map(ToString::to_string).collect();
+        out.extend(loaded.pods.iter().map(|p| {
+            format!(
+                "pod {}/{} uid={}",
+                p.namespace(),
+                p.full_name(),
+                p.uid().len()
+            )
+        }));
+        expected.assert_eq(&out.join("\n"));
+    }
+
+    #[test]
+    fn a_good_manifest_yields_its_pod() {
+        check(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-web\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    ports:\n    - name: web\n      containerPort: 80\n      hostPort: 8080\n",
+            expect!["pod default/static-web-node0 uid=32"],
+        );
+    }
+
+    #[test]
+    fn typos_are_warnings_with_their_place() {
+        check(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    workdir: /srv\n  restartpolicy: Never\n",
+            expect![[r#"
+                /etc/kubernetes/manifests/web.yaml:9:5: warning: spec.containers[0].workdir: unknown field, ignored (is it misspelled?)
+                /etc/kubernetes/manifests/web.yaml:10:3: warning: spec.restartpolicy: unknown field, ignored (is it misspelled?)
+                pod default/web-node0 uid=32"#]],
+        );
+    }
+
+    #[test]
+    fn type_errors_name_line_column_and_field() {
+        check(
+            "kind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    ports:\n    - containerPort: eighty\n",
+            expect![
+                "/etc/kubernetes/manifests/web.yaml:9:22: error: spec.containers[0].ports[0].containerPort: invalid i32"
+            ],
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_line_and_column() {
+        check(
+            "kind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n   image: nginx\n",
+            expect![
+                "/etc/kubernetes/manifests/web.yaml:7:4: error: while parsing a block mapping, did not find expected key"
+            ],
+        );
+    }
+
+    #[test]
+    fn api_object_references_are_refused_with_a_reason() {
+        check(
+            "kind: Pod\nmetadata:\n  name: web\nspec:\n  serviceAccountName: builder\n  containers:\n  - name: web\n    image: nginx:1.25\n    env:\n    - name: TOKEN\n      valueFrom:\n        secretKeyRef: {name: s, key: k}\n    volumeMounts:\n    - {name: cfg, mountPath: /etc/cfg}\n  volumes:\n  - name: cfg\n    configMap: {name: cfg}\n",
+            expect![[r#"
+                /etc/kubernetes/manifests/web.yaml:5:3: error: spec.serviceAccountName: static pods may not reference API objects (ServiceAccount "builder"): there is no API server to read them from
+                /etc/kubernetes/manifests/web.yaml:12:9: error: spec.containers[0].env[0].valueFrom.secretKeyRef: static pods may not reference API objects (Secrets): there is no API server to read them from
+                /etc/kubernetes/manifests/web.yaml:17:5: error: spec.volumes[0].configMap: static pods may not reference API objects (ConfigMaps): there is no API server to read them from"#]],
+        );
+    }
+
+    #[test]
+    fn validation_errors_are_placed() {
+        check(
+            "kind: Pod\nmetadata:\n  name: Web_1\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n  - name: web\n    image: ''\n    ports:\n    - containerPort: 70000\n    resources:\n      limits: {cpu: 100m}\n      requests: {cpu: '1'}\n",
+            expect![[r#"
+                /etc/kubernetes/manifests/web.yaml:3:3: error: metadata.name: "Web_1" is not a valid DNS-1123 subdomain: at most 253 lower-case letters, digits, '-' or '.', starting and ending with a letter or digit
+                /etc/kubernetes/manifests/web.yaml:8:5: error: spec.containers[1].name: duplicate container name "web"
+                /etc/kubernetes/manifests/web.yaml:9:5: error: spec.containers[1].image: is required
+                /etc/kubernetes/manifests/web.yaml:11:7: error: spec.containers[1].ports[0].containerPort: must be between 1 and 65535, got 70000
+                /etc/kubernetes/manifests/web.yaml:14:18: error: spec.containers[1].resources.requests.cpu: request 1 is more than the limit 100m"#]],
+        );
+    }
+
+    #[test]
+    fn a_pod_list_and_multiple_documents_yield_one_pod_each() {
+        check(
+            "kind: PodList\napiVersion: v1\nitems:\n- metadata: {name: a}\n  spec: {containers: [{name: a, image: busybox:1.36}]}\n- metadata: {name: b}\n  spec: {containers: [{name: b, image: busybox:1.36}]}\n---\nkind: Pod\nmetadata: {name: c}\nspec: {containers: [{name: c, image: busybox:1.36}]}\n",
+            expect![[r#"
+                pod default/a-node0 uid=32
+                pod default/b-node0 uid=32
+                pod default/c-node0 uid=32"#]],
+        );
+    }
+
+    #[test]
+    fn json_manifests_are_read() {
+        check(
+            "{\n\t\"apiVersion\": \"v1\",\n\t\"kind\": \"Pod\",\n\t\"metadata\": {\"name\": \"j\"},\n\t\"spec\": {\"containers\": [{\"name\": \"j\", \"image\": \"nginx:1.25\", \"imagePullPolicy\": \"Sometimes\"}]}\n}\n",
+            expect![
+                "/etc/kubernetes/manifests/web.yaml:5:82: error: spec.containers[0].imagePullPolicy: unknown variant `Sometimes`, expected one of Always, IfNotPresent, Never"
+            ],
+        );
+    }
+
+    #[test]
+    fn a_missing_kind_is_an_error() {
+        check(
+            "metadata: {name: x}\nspec: {containers: []}\n",
+            expect![
+                "/etc/kubernetes/manifests/web.yaml:1:1: error: kind: kind is missing: a static pod manifest needs `kind: Pod`"
+            ],
+        );
+    }
+}

@@ -1,0 +1,540 @@
+//! The kubelet's validation rules that matter for a static pod, and ours on top: names,
+//! images, ports, volumes, quantities, probes, and no references to API objects (a static
+//! pod has no API server to read them from).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use super::decode::DecodedPod;
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::model::{Container, EnvVar, PodSpec, Probe, Volume};
+
+/// Pod fields an environment variable may take with `valueFrom.fieldRef` on a static pod.
+pub const ENV_FIELD_PATHS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "status.podIP",
+    "status.hostIP",
+];
+
+/// Collects the findings about one pod.
+struct Findings<'a> {
+    file: &'a Path,
+    pod: &'a DecodedPod,
+    out: Vec<Diagnostic>,
+}
+
+impl Findings<'_> {
+    fn push(&mut self, severity: Severity, field: &str, message: String) {
+        let field = if self.pod.prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{}.{field}", self.pod.prefix)
+        };
+        self.out.push(Diagnostic {
+            severity,
+            file: self.file.to_path_buf(),
+            position: self.pod.index.position(&field),
+            field: Some(field),
+            message,
+        });
+    }
+
+    fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.push(Severity::Error, field, message.into());
+    }
+
+    fn warn(&mut self, field: &str, message: impl Into<String>) {
+        self.push(Severity::Warning, field, message.into());
+    }
+
+    fn api_object(&mut self, field: &str, what: &str) {
+        self.error(
+            field,
+            format!("static pods may not reference API objects ({what}): there is no API server to read them from"),
+        );
+    }
+}
+
+/// Validates one decoded pod; `node_name` is appended to the pod name, so the full name is
+/// checked too.
+pub fn validate(file: &Path, pod: &DecodedPod, node_name: &str) -> Vec<Diagnostic> {
+    let mut findings = Findings {
+        file,
+        pod,
+        out: Vec::new(),
+    };
+    let f = &mut findings;
+    let manifest = &pod.pod;
+    if !manifest.api_version.is_empty() && manifest.api_version != "v1" {
+        f.error(
+            "apiVersion",
+            format!("must be \"v1\", got {:?}", manifest.api_version),
+        );
+    }
+    let meta = &manifest.metadata;
+    if meta.name.is_empty() {
+        f.error("metadata.name", "is required");
+    } else if let Err(why) = dns1123_subdomain(&meta.name) {
+        f.error("metadata.name", why);
+    } else if let Err(why) =
+        dns1123_subdomain(&format!("{}-{}", meta.name, node_name.to_lowercase()))
+    {
+        f.error(
+            "metadata.name",
+            format!("with the node name appended: {why}"),
+        );
+    }
+    if !meta.generate_name.is_empty() {
+        f.error(
+            "metadata.generateName",
+            "is not supported for static pods: give metadata.name",
+        );
+    }
+    if !meta.namespace.is_empty() {
+        if let Err(why) = dns1123_label(&meta.namespace) {
+            f.error("metadata.namespace", why);
+        }
+    }
+    validate_spec(f, &manifest.spec);
+    findings.out
+}
+
+fn validate_spec(f: &mut Findings<'_>, spec: &PodSpec) {
+    if spec.containers.is_empty() {
+        f.error("spec.containers", "a pod needs at least one container");
+    }
+    if let Some(name) = spec
+        .service_account_name
+        .as_ref()
+        .or(spec.service_account.as_ref())
+    {
+        let field = if spec.service_account_name.is_some() {
+            "spec.serviceAccountName"
+        } else {
+            "spec.serviceAccount"
+        };
+        f.api_object(field, &format!("ServiceAccount {name:?}"));
+    }
+    if spec.image_pull_secrets.is_some() {
+        f.api_object("spec.imagePullSecrets", "Secrets");
+    }
+    if spec.ephemeral_containers.is_some() {
+        f.error(
+            "spec.ephemeralContainers",
+            "ephemeral containers are added through the API server, not in a manifest",
+        );
+    }
+    if let Some(hostname) = &spec.hostname {
+        if let Err(why) = dns1123_label(hostname) {
+            f.error("spec.hostname", why);
+        }
+    }
+    if let Some(grace) = spec.termination_grace_period_seconds {
+        if grace < 0 {
+            f.error("spec.terminationGracePeriodSeconds", "must be 0 or more");
+        }
+    }
+    let volumes = validate_volumes(f, &spec.volumes);
+    let mut names = BTreeSet::new();
+    let mut host_ports = BTreeMap::new();
+    let groups = [
+        ("spec.initContainers", &spec.init_containers),
+        ("spec.containers", &spec.containers),
+    ];
+    for (group, containers) in groups {
+        for (i, container) in containers.iter().enumerate() {
+            let field = format!("{group}[{i}]");
+            if !container.name.is_empty() && !names.insert(container.name.clone()) {
+                f.error(
+                    &format!("{field}.name"),
+                    format!("duplicate container name {:?}", container.name),
+                );
+            }
+            validate_container(f, &field, container, &volumes, spec.host_network);
+            for (p, port) in container.ports.iter().enumerate() {
+                if let Some(host_port) = port.host_port.filter(|p| *p > 0) {
+                    let key = (
+                        host_port,
+                        port.protocol,
+                        port.host_ip.clone().unwrap_or_default(),
+                    );
+                    let here = format!("{field}.ports[{p}].hostPort");
+                    if let Some(first) = host_ports.insert(key, here.clone()) {
+                        f.error(
+                            &here,
+                            format!("host port {host_port} is already used by {first}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn validate_volumes(f: &mut Findings<'_>, volumes: &[Volume]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (i, volume) in volumes.iter().enumerate() {
+        let field = format!("spec.volumes[{i}]");
+        if let Err(why) = dns1123_label(&volume.name) {
+            f.error(&format!("{field}.name"), why);
+        }
+        if !names.insert(volume.name.clone()) {
+            f.error(
+                &format!("{field}.name"),
+                format!("duplicate volume name {:?}", volume.name),
+            );
+        }
+        let api_sources = [
+            ("configMap", volume.config_map.is_some(), "ConfigMaps"),
+            ("secret", volume.secret.is_some(), "Secrets"),
+            (
+                "persistentVolumeClaim",
+                volume.persistent_volume_claim.is_some(),
+                "PersistentVolumeClaims",
+            ),
+            ("projected", volume.projected.is_some(), "projected sources"),
+            (
+                "downwardAPI",
+                volume.downward_api.is_some(),
+                "the downward API",
+            ),
+        ];
+        let mut sources = 0;
+        for (key, present, what) in api_sources {
+            if present {
+                sources += 1;
+                f.api_object(&format!("{field}.{key}"), what);
+            }
+        }
+        if let Some(host_path) = &volume.host_path {
+            sources += 1;
+            if !host_path.path.starts_with('/') {
+                f.error(
+                    &format!("{field}.hostPath.path"),
+                    format!("must be an absolute path, got {:?}", host_path.path),
+                );
+            }
+        }
+        if let Some(empty_dir) = &volume.empty_dir {
+            sources += 1;
+            match empty_dir.medium.as_deref() {
+                None | Some("") => {}
+                Some("Memory") => f.warn(
+                    &format!("{field}.emptyDir.medium"),
+                    "Memory is served from disk under --root-dir by staticpod",
+                ),
+                Some(other) => f.error(
+                    &format!("{field}.emptyDir.medium"),
+                    format!("must be \"\" or \"Memory\", got {other:?}"),
+                ),
+            }
+        }
+        match sources {
+            0 => f.error(&field, "a volume needs a source: hostPath or emptyDir"),
+            1 => {}
+            _ => f.error(&field, "a volume may have only one source"),
+        }
+    }
+    names
+}
+
+fn validate_container(
+    f: &mut Findings<'_>,
+    field: &str,
+    container: &Container,
+    volumes: &BTreeSet<String>,
+    host_network: bool,
+) {
+    if container.name.is_empty() {
+        f.error(&format!("{field}.name"), "is required");
+    } else if let Err(why) = dns1123_label(&container.name) {
+        f.error(&format!("{field}.name"), why);
+    }
+    if container.image.trim().is_empty() {
+        f.error(&format!("{field}.image"), "is required");
+    } else if container.image.trim() != container.image
+        || container.image.contains(char::is_whitespace)
+    {
+        f.error(&format!("{field}.image"), "must not contain whitespace");
+    }
+    if container.env_from.is_some() {
+        f.api_object(&format!("{field}.envFrom"), "ConfigMaps or Secrets");
+    }
+    for (i, env) in container.env.iter().enumerate() {
+        validate_env(f, &format!("{field}.env[{i}]"), env);
+    }
+    let mut port_names = BTreeSet::new();
+    for (i, port) in container.ports.iter().enumerate() {
+        let pfield = format!("{field}.ports[{i}]");
+        if !(1..=65535).contains(&port.container_port) {
+            f.error(
+                &format!("{pfield}.containerPort"),
+                format!("must be between 1 and 65535, got {}", port.container_port),
+            );
+        }
+        if let Some(host_port) = port.host_port {
+            if !(0..=65535).contains(&host_port) {
+                f.error(
+                    &format!("{pfield}.hostPort"),
+                    format!("must be between 1 and 65535, got {host_port}"),
+                );
+            } else if host_network && host_port != 0 && host_port != port.container_port {
+                f.error(
+                    &format!("{pfield}.hostPort"),
+                    "must equal containerPort when hostNetwork is true",
+                );
+            }
+        }
+        if let Some(name) = &port.name {
+            if let Err(why) = port_name(name) {
+                f.error(&format!("{pfield}.name"), why);
+            } else if !port_names.insert(name.clone()) {
+                f.error(
+                    &format!("{pfield}.name"),
+                    format!("duplicate port name {name:?}"),
+                );
+            }
+        }
+        if let Some(ip) = &port.host_ip {
+            if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
+                f.error(
+                    &format!("{pfield}.hostIP"),
+                    format!("must be an IP address, got {ip:?}"),
+                );
+            }
+        }
+    }
+    let mut mount_paths = BTreeSet::new();
+    for (i, mount) in container.volume_mounts.iter().enumerate() {
+        let mfield = format!("{field}.volumeMounts[{i}]");
+        if !volumes.contains(&mount.name) {
+            f.error(
+                &format!("{mfield}.name"),
+                format!("no volume named {:?} in spec.volumes", mount.name),
+            );
+        }
+        if !mount.mount_path.starts_with('/') {
+            f.error(
+                &format!("{mfield}.mountPath"),
+                format!("must be an absolute path, got {:?}", mount.mount_path),
+            );
+        } else if !mount_paths.insert(mount.mount_path.clone()) {
+            f.error(
+                &format!("{mfield}.mountPath"),
+                format!("{:?} is mounted twice", mount.mount_path),
+            );
+        }
+        if let Some(sub_path) = &mount.sub_path {
+            if sub_path.starts_with('/') || sub_path.split('/').any(|part| part == "..") {
+                f.error(
+                    &format!("{mfield}.subPath"),
+                    "must be a relative path without '..'",
+                );
+            }
+        }
+    }
+    if let Some(resources) = &container.resources {
+        for (kind, map) in [
+            ("requests", &resources.requests),
+            ("limits", &resources.limits),
+        ] {
+            for (name, quantity) in map {
+                let rfield = format!("{field}.resources.{kind}.{name}");
+                if quantity.is_negative() {
+                    f.error(&rfield, "must not be negative");
+                }
+                let known = matches!(name.as_str(), "cpu" | "memory" | "ephemeral-storage")
+                    || name.starts_with("hugepages-")
+                    || name.contains('/');
+                if !known {
+                    f.warn(
+                        &rfield,
+                        format!("unknown resource {name:?}: only cpu and memory are enforced"),
+                    );
+                }
+            }
+        }
+        for (name, request) in &resources.requests {
+            if let Some(limit) = resources.limits.get(name) {
+                if request.millis() > limit.millis() {
+                    f.error(
+                        &format!("{field}.resources.requests.{name}"),
+                        format!("request {request} is more than the limit {limit}"),
+                    );
+                }
+            }
+        }
+    }
+    let probes = [
+        ("livenessProbe", &container.liveness_probe),
+        ("readinessProbe", &container.readiness_probe),
+        ("startupProbe", &container.startup_probe),
+    ];
+    for (name, probe) in probes {
+        if let Some(probe) = probe {
+            validate_probe(f, &format!("{field}.{name}"), name, probe);
+        }
+    }
+    if let Some(lifecycle) = &container.lifecycle {
+        for (name, handler) in [
+            ("postStart", &lifecycle.post_start),
+            ("preStop", &lifecycle.pre_stop),
+        ] {
+            if let Some(handler) = handler {
+                let count = [
+                    handler.exec.is_some(),
+                    handler.http_get.is_some(),
+                    handler.tcp_socket.is_some(),
+                    handler.sleep.is_some(),
+                ]
+                .iter()
+                .filter(|set| **set)
+                .count();
+                if count != 1 {
+                    f.error(
+                        &format!("{field}.lifecycle.{name}"),
+                        "needs exactly one of exec, httpGet, tcpSocket, sleep",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn validate_env(f: &mut Findings<'_>, field: &str, env: &EnvVar) {
+    if env.name.is_empty() || env.name.contains('=') || env.name.chars().any(|c| c.is_control()) {
+        f.error(
+            &format!("{field}.name"),
+            format!("must be a non-empty name without '=', got {:?}", env.name),
+        );
+    }
+    let Some(source) = &env.value_from else {
+        return;
+    };
+    if env.value.as_deref().is_some_and(|v| !v.is_empty()) {
+        f.error(
+            &format!("{field}.valueFrom"),
+            "may not be given together with value",
+        );
+    }
+    if source.config_map_key_ref.is_some() {
+        f.api_object(&format!("{field}.valueFrom.configMapKeyRef"), "ConfigMaps");
+    }
+    if source.secret_key_ref.is_some() {
+        f.api_object(&format!("{field}.valueFrom.secretKeyRef"), "Secrets");
+    }
+    if source.resource_field_ref.is_some() {
+        f.error(
+            &format!("{field}.valueFrom.resourceFieldRef"),
+            "is not supported by staticpod yet",
+        );
+    }
+    match &source.field_ref {
+        Some(field_ref) if !ENV_FIELD_PATHS.contains(&field_ref.field_path.as_str()) => f.error(
+            &format!("{field}.valueFrom.fieldRef.fieldPath"),
+            format!(
+                "unsupported field {:?}: supported are {}",
+                field_ref.field_path,
+                ENV_FIELD_PATHS.join(", ")
+            ),
+        ),
+        Some(_) => {}
+        None if source.config_map_key_ref.is_none()
+            && source.secret_key_ref.is_none()
+            && source.resource_field_ref.is_none() =>
+        {
+            f.error(&format!("{field}.valueFrom"), "needs fieldRef")
+        }
+        None => {}
+    }
+}
+
+fn validate_probe(f: &mut Findings<'_>, field: &str, kind: &str, probe: &Probe) {
+    let handlers = [
+        probe.exec.is_some(),
+        probe.http_get.is_some(),
+        probe.tcp_socket.is_some(),
+        probe.grpc.is_some(),
+    ];
+    if handlers.iter().filter(|set| **set).count() != 1 {
+        f.error(field, "needs exactly one of exec, httpGet, tcpSocket, grpc");
+    }
+    let minimums = [
+        ("initialDelaySeconds", probe.initial_delay_seconds, 0),
+        ("timeoutSeconds", probe.timeout_seconds, 1),
+        ("periodSeconds", probe.period_seconds, 1),
+        ("successThreshold", probe.success_threshold, 1),
+        ("failureThreshold", probe.failure_threshold, 1),
+    ];
+    for (name, value, minimum) in minimums {
+        if let Some(value) = value {
+            if value < minimum {
+                f.error(
+                    &format!("{field}.{name}"),
+                    format!("must be at least {minimum}, got {value}"),
+                );
+            }
+        }
+    }
+    if kind != "readinessProbe" && probe.success_threshold.is_some_and(|v| v != 1) {
+        f.error(
+            &format!("{field}.successThreshold"),
+            "must be 1 for liveness and startup probes",
+        );
+    }
+}
+
+/// Checks a DNS-1123 label: at most 63 lower-case alphanumerics or '-', starting and ending
+/// with an alphanumeric.
+pub fn dns1123_label(value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value:?} is not a valid DNS-1123 label: at most 63 lower-case letters, digits or '-', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+/// Checks a DNS-1123 subdomain: at most 253 characters of dot-separated labels.
+pub fn dns1123_subdomain(value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= 253
+        && value.split('.').all(|label| dns1123_label(label).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value:?} is not a valid DNS-1123 subdomain: at most 253 lower-case letters, digits, '-' or '.', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+fn port_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.bytes().any(|b| b.is_ascii_lowercase())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid port name: at most 15 lower-case letters, digits or '-', with at least one letter"
+        ))
+    }
+}
