@@ -1,1 +1,397 @@
-//! staticpod backend for docker (not yet implemented).
+//! staticpod's Docker backend: [`DockerRuntime`] implements the core's
+//! [`ContainerRuntime`] on Docker Engine through bollard, the way the kubelet's dockershim
+//! did: a pod's sandbox is a pause container holding the pod's namespaces, each container
+//! joins it, and every object carries the labels the agent rebuilds its state from.
+
+mod container;
+mod convert;
+pub mod error;
+mod events;
+mod image;
+pub mod labels;
+mod sandbox;
+pub mod timestamp;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::{API_DEFAULT_VERSION, Docker};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_core::naming;
+use staticpod_core::runtime::{
+    ContainerConfig, ContainerInfo, ContainerRuntime, PullPolicy, RuntimeError, RuntimeResult,
+    RuntimeVersion, SandboxConfig, SandboxInfo,
+};
+use tokio::sync::mpsc;
+
+use crate::error::{Call, DockerBackendError, is_connection_error, is_not_found, status_code};
+use crate::labels::{DOCKER_TYPE, DOCKER_TYPE_CONTAINER, DOCKER_TYPE_SANDBOX};
+
+pub use crate::sandbox::SANDBOX_CONTAINER_NAME;
+
+/// The endpoint used when none is given, as the kubelet's Docker integration defaulted.
+pub const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
+
+/// How long a request may wait for Docker's answer, on top of any grace period it includes.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Grace period for a pause container: it has nothing to save and exits on SIGTERM
+/// (dockershim's `defaultSandboxGracePeriod`).
+const SANDBOX_GRACE: Duration = Duration::from_secs(10);
+/// How many containers are inspected at once while listing.
+const INSPECT_CONCURRENCY: usize = 8;
+
+/// A [`ContainerRuntime`] on Docker Engine.
+#[derive(Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+    endpoint: String,
+    pause_image: String,
+}
+
+impl fmt::Debug for DockerRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DockerRuntime")
+            .field("endpoint", &self.endpoint)
+            .field("pause_image", &self.pause_image)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DockerRuntime {
+    /// Connects to Docker at `endpoint` (`unix:///var/run/docker.sock`, a bare socket path,
+    /// or `tcp://host:port`) and negotiates the API version, since bollard's default is newer
+    /// than older daemons speak (Docker 20.10 speaks 1.41). `pause_image` is the image of
+    /// every pod's sandbox container (`--pod-infra-container-image`).
+    ///
+    /// A daemon that does not answer is [`RuntimeError::Unavailable`] naming `endpoint`.
+    pub async fn connect(endpoint: &str, pause_image: String) -> Result<Self, RuntimeError> {
+        let unavailable =
+            |source: Box<dyn std::error::Error + Send + Sync>| RuntimeError::Unavailable {
+                endpoint: endpoint.to_owned(),
+                source,
+            };
+        let timeout = REQUEST_TIMEOUT.as_secs();
+        let docker = if let Some(path) = endpoint.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, timeout, API_DEFAULT_VERSION)
+        } else if endpoint.starts_with('/') {
+            Docker::connect_with_unix(endpoint, timeout, API_DEFAULT_VERSION)
+        } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
+            Docker::connect_with_http(endpoint, timeout, API_DEFAULT_VERSION)
+        } else {
+            return Err(unavailable(Box::new(
+                DockerBackendError::UnsupportedEndpoint {
+                    endpoint: endpoint.to_owned(),
+                },
+            )));
+        }
+        .map_err(|err| unavailable(Box::new(err)))?;
+        let docker = docker.negotiate_version().await.map_err(|err| {
+            Call {
+                endpoint,
+                verb: "negotiate the API version with",
+                kind: "daemon",
+                id: endpoint,
+            }
+            .error(err)
+        })?;
+        tracing::debug!(endpoint, api_version = %docker.client_version(), "connected to Docker");
+        Ok(Self {
+            docker,
+            endpoint: endpoint.to_owned(),
+            pause_image,
+        })
+    }
+
+    /// The endpoint this runtime talks to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The image of every sandbox's pause container.
+    pub fn pause_image(&self) -> &str {
+        &self.pause_image
+    }
+
+    fn call<'a>(&'a self, verb: &'static str, kind: &'static str, id: &'a str) -> Call<'a> {
+        Call {
+            endpoint: &self.endpoint,
+            verb,
+            kind,
+            id,
+        }
+    }
+
+    /// Pulls `image`, consuming Docker's progress stream; an error item fails the pull.
+    async fn pull(&self, image: &str) -> RuntimeResult<()> {
+        let (repository, tag) = image::pull_target(image);
+        tracing::info!(image, "pulling image");
+        let options = CreateImageOptionsBuilder::new()
+            .from_image(repository)
+            .tag(tag)
+            .build();
+        self.docker
+            .create_image(Some(options), None, None)
+            .try_for_each(|_progress| async { Ok(()) })
+            .await
+            .map_err(|err| error::pull_error(&self.endpoint, image, err))
+    }
+
+    /// Creates a container named `name`. A leftover of ours holding the name (the agent died
+    /// between create and record) is removed first; a container we did not create is left
+    /// alone and the create is refused.
+    async fn create_named(
+        &self,
+        name: &str,
+        kind: &'static str,
+        body: ContainerCreateBody,
+    ) -> RuntimeResult<String> {
+        let call = self.call("create", kind, name);
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
+        let created = match self
+            .docker
+            .create_container(Some(options.clone()), body.clone())
+            .await
+        {
+            Err(err) if status_code(&err) == Some(409) => {
+                self.remove_leftover(name, call).await?;
+                self.docker.create_container(Some(options), body).await
+            }
+            other => other,
+        }
+        .map_err(|err| call.error(err))?;
+        for warning in &created.warnings {
+            tracing::warn!(name, warning, "Docker warning on create");
+        }
+        Ok(created.id)
+    }
+
+    async fn remove_leftover(&self, name: &str, call: Call<'_>) -> RuntimeResult<()> {
+        let existing = match self.docker.inspect_container(name, None).await {
+            Ok(existing) => existing,
+            Err(err) if is_not_found(&err) => return Ok(()),
+            Err(err) => return Err(self.call("inspect", call.kind, name).error(err)),
+        };
+        let id = existing.id.clone().unwrap_or_default();
+        let ours = existing
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|labels| labels.get(MANAGED_BY))
+            .is_some_and(|value| value == MANAGED_BY_VALUE);
+        if !ours {
+            return Err(
+                call.rejected(DockerBackendError::NameTakenByForeignContainer {
+                    name: name.to_owned(),
+                    id,
+                }),
+            );
+        }
+        tracing::info!(name, id, "removing a leftover container holding the name");
+        self.remove(&id, call.kind).await
+    }
+
+    async fn start(&self, id: &str, kind: &'static str) -> RuntimeResult<()> {
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(|err| self.call("start", kind, id).error(err))
+    }
+
+    /// Stops `id` with SIGTERM, then SIGKILL after `grace` (rounded up to whole seconds,
+    /// Docker's unit). Already stopped (304) or gone (404) is success.
+    async fn stop(&self, id: &str, kind: &'static str, grace: Duration) -> RuntimeResult<()> {
+        let seconds = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+        let options = StopContainerOptionsBuilder::new()
+            .t(i32::try_from(seconds).unwrap_or(i32::MAX))
+            .build();
+        // Docker answers only once the container is down, so the request may take the whole
+        // grace period on top of the usual wait.
+        let docker = self
+            .docker
+            .clone()
+            .with_timeout(REQUEST_TIMEOUT + Duration::from_secs(seconds));
+        match docker.stop_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(err) if is_not_found(&err) => Ok(()),
+            Err(err) => Err(self.call("stop", kind, id).error(err)),
+        }
+    }
+
+    /// Removes `id` with its anonymous volumes, killing it if still running. Gone already, or
+    /// being removed by someone else, is success.
+    async fn remove(&self, id: &str, kind: &'static str) -> RuntimeResult<()> {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(err) if is_not_found(&err) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => Ok(()),
+            Err(err) => Err(self.call("remove", kind, id).error(err)),
+        }
+    }
+
+    /// Inspects every managed container whose [`DOCKER_TYPE`] is `docker_type`. Containers
+    /// removed between the list and the inspect are left out.
+    async fn inspect_managed(
+        &self,
+        docker_type: &str,
+        kind: &'static str,
+    ) -> RuntimeResult<Vec<ContainerInspectResponse>> {
+        let filters = HashMap::from([(
+            "label",
+            vec![
+                format!("{MANAGED_BY}={MANAGED_BY_VALUE}"),
+                format!("{DOCKER_TYPE}={docker_type}"),
+            ],
+        )]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let summaries = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|err| self.call("list", kind, "(all managed)").error(err))?;
+        let ids: Vec<String> = summaries.into_iter().filter_map(|s| s.id).collect();
+
+        let inspected: Vec<_> = stream::iter(ids)
+            .map(|id| async move {
+                let result = self.docker.inspect_container(&id, None).await;
+                (id, result)
+            })
+            .buffered(INSPECT_CONCURRENCY)
+            .collect()
+            .await;
+        let mut found = Vec::with_capacity(inspected.len());
+        for (id, result) in inspected {
+            match result {
+                Ok(inspect) => found.push(inspect),
+                Err(err) if is_not_found(&err) => {
+                    tracing::debug!(id, "container vanished while listing");
+                }
+                Err(err) => return Err(self.call("inspect", kind, &id).error(err)),
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl ContainerRuntime for DockerRuntime {
+    async fn version(&self) -> RuntimeResult<RuntimeVersion> {
+        let version = self
+            .docker
+            .version()
+            .await
+            .map_err(|err| self.call("query", "version of", &self.endpoint).error(err))?;
+        Ok(RuntimeVersion {
+            runtime_name: "docker".to_owned(),
+            runtime_version: version.version.unwrap_or_default(),
+            api_version: self.docker.client_version().to_string(),
+        })
+    }
+
+    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<()> {
+        let present = match self.docker.inspect_image(image).await {
+            Ok(_) => true,
+            Err(err) if is_not_found(&err) => false,
+            Err(err) if is_connection_error(&err) => {
+                return Err(self.call("inspect", "image", image).error(err));
+            }
+            // Docker answers 400 or 500 for references it cannot parse.
+            Err(err) => return Err(error::pull_error(&self.endpoint, image, err)),
+        };
+        match (present, policy) {
+            (true, PullPolicy::IfNotPresent | PullPolicy::Never) => Ok(()),
+            (false, PullPolicy::Never) => Err(RuntimeError::ImagePull {
+                image: image.to_owned(),
+                source: Box::new(DockerBackendError::NeverPull {
+                    image: image.to_owned(),
+                }),
+            }),
+            _ => self.pull(image).await,
+        }
+    }
+
+    async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {
+        self.ensure_image(&self.pause_image, PullPolicy::IfNotPresent)
+            .await?;
+        let name = naming::sandbox_name(config);
+        let body = sandbox::sandbox_body(config, &self.pause_image);
+        let id = self.create_named(&name, "sandbox", body).await?;
+        if let Err(err) = self.start(&id, "sandbox").await {
+            // A sandbox that never started (a hostPort already taken, say) is of no use;
+            // leaving it would only hold the name.
+            if let Err(cleanup) = self.remove(&id, "sandbox").await {
+                tracing::warn!(name, id, error = %cleanup, "could not remove a sandbox that failed to start");
+            }
+            return Err(err);
+        }
+        tracing::debug!(name, id, "sandbox running");
+        Ok(id)
+    }
+
+    async fn stop_sandbox(&self, sandbox_id: &str) -> RuntimeResult<()> {
+        self.stop(sandbox_id, "sandbox", SANDBOX_GRACE).await
+    }
+
+    async fn remove_sandbox(&self, sandbox_id: &str) -> RuntimeResult<()> {
+        self.remove(sandbox_id, "sandbox").await
+    }
+
+    async fn create_container(
+        &self,
+        sandbox_id: &str,
+        config: &ContainerConfig,
+        sandbox: &SandboxConfig,
+    ) -> RuntimeResult<String> {
+        let name = naming::container_name(config, sandbox);
+        let body = container::container_body(config, sandbox, sandbox_id);
+        self.create_named(&name, "container", body).await
+    }
+
+    async fn start_container(&self, container_id: &str) -> RuntimeResult<()> {
+        self.start(container_id, "container").await
+    }
+
+    async fn stop_container(&self, container_id: &str, grace: Duration) -> RuntimeResult<()> {
+        self.stop(container_id, "container", grace).await
+    }
+
+    async fn remove_container(&self, container_id: &str) -> RuntimeResult<()> {
+        self.remove(container_id, "container").await
+    }
+
+    async fn list_sandboxes(&self) -> RuntimeResult<Vec<SandboxInfo>> {
+        let inspected = self.inspect_managed(DOCKER_TYPE_SANDBOX, "sandbox").await?;
+        Ok(inspected.iter().map(convert::sandbox_info).collect())
+    }
+
+    async fn list_containers(&self) -> RuntimeResult<Vec<ContainerInfo>> {
+        let inspected = self
+            .inspect_managed(DOCKER_TYPE_CONTAINER, "container")
+            .await?;
+        Ok(inspected.iter().map(convert::container_info).collect())
+    }
+
+    async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>> {
+        Ok(events::spawn_watch(
+            self.docker.clone(),
+            self.endpoint.clone(),
+        ))
+    }
+}

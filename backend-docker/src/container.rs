@@ -1,0 +1,360 @@
+//! The create body of a pod's container: Kubernetes' command/args, env, mounts, security and
+//! resources in Docker's terms, joined to the namespaces of the pod's pause container.
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+use staticpod_core::runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
+
+use crate::labels::{DOCKER_TYPE, DOCKER_TYPE_CONTAINER, SANDBOX_ID, docker_labels};
+
+/// The CFS period the kubelet uses; the quota is computed against it.
+const CPU_PERIOD_MICROS: i64 = 100_000;
+/// The smallest CFS quota the kernel accepts (1 ms).
+const MIN_CPU_QUOTA_MICROS: i64 = 1_000;
+/// The smallest cpu.shares value the kernel accepts.
+const MIN_CPU_SHARES: i64 = 2;
+
+/// Docker's json-file driver with the kubelet's default rotation (10 MiB, 5 files), so the
+/// logs are read back through Docker and never fill the disk.
+pub(crate) fn log_config() -> HostConfigLogConfig {
+    HostConfigLogConfig {
+        typ: Some("json-file".to_owned()),
+        config: Some(HashMap::from([
+            ("max-size".to_owned(), "10m".to_owned()),
+            ("max-file".to_owned(), "5".to_owned()),
+        ])),
+    }
+}
+
+/// The create body of `config`, joined to the network and IPC namespaces of the pause
+/// container `sandbox_id`; the PID namespace is the host's for a `hostPID` pod and the
+/// container's own otherwise (Kubernetes' default, without `shareProcessNamespace`).
+///
+/// `config.log_path` is not honoured: Docker's json-file driver keeps the log, which the
+/// agent reads back through Docker.
+pub(crate) fn container_body(
+    config: &ContainerConfig,
+    sandbox: &SandboxConfig,
+    sandbox_id: &str,
+) -> ContainerCreateBody {
+    let labels = docker_labels(
+        &config.labels,
+        &config.annotations,
+        &[
+            (DOCKER_TYPE, DOCKER_TYPE_CONTAINER),
+            (SANDBOX_ID, sandbox_id),
+        ],
+    );
+    let join = format!("container:{sandbox_id}");
+    let mut host_config = HostConfig {
+        network_mode: Some(join.clone()),
+        ipc_mode: Some(join),
+        pid_mode: sandbox.host_pid.then(|| "host".to_owned()),
+        binds: non_empty(
+            config
+                .mounts
+                .iter()
+                .map(|m| {
+                    let mut bind = format!("{}:{}", m.host_path.display(), m.container_path);
+                    if m.read_only {
+                        bind.push_str(":ro");
+                    }
+                    bind
+                })
+                .collect(),
+        ),
+        log_config: Some(log_config()),
+        ..Default::default()
+    };
+    apply_security(&mut host_config, &config.security);
+    apply_resources(&mut host_config, &config.resources);
+
+    ContainerCreateBody {
+        image: Some(config.image.clone()),
+        // Kubernetes' `command` replaces the entrypoint and `args` the cmd. Docker drops the
+        // image's cmd when the entrypoint is replaced, which is also Kubernetes' rule when
+        // `args` is empty.
+        entrypoint: non_empty(config.command.clone()),
+        cmd: non_empty(config.args.clone()),
+        working_dir: config.working_dir.clone().filter(|dir| !dir.is_empty()),
+        env: non_empty(config.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        user: user(&config.security),
+        labels: Some(labels),
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+fn non_empty(list: Vec<String>) -> Option<Vec<String>> {
+    (!list.is_empty()).then_some(list)
+}
+
+/// Docker's `User`: `uid` or `uid:gid`. A group without a user cannot be expressed without
+/// also choosing a user, so the image's user is kept and the group ignored.
+fn user(security: &SecurityConfig) -> Option<String> {
+    match (security.run_as_user, security.run_as_group) {
+        (Some(uid), Some(gid)) => Some(format!("{uid}:{gid}")),
+        (Some(uid), None) => Some(uid.to_string()),
+        (None, Some(gid)) => {
+            tracing::warn!(gid, "runAsGroup without runAsUser is ignored on Docker");
+            None
+        }
+        (None, None) => None,
+    }
+}
+
+fn apply_security(host: &mut HostConfig, security: &SecurityConfig) {
+    if security.privileged {
+        host.privileged = Some(true);
+    }
+    host.cap_add = non_empty(security.capabilities_add.clone());
+    host.cap_drop = non_empty(security.capabilities_drop.clone());
+    if security.read_only_root_filesystem {
+        host.readonly_rootfs = Some(true);
+    }
+    if !security.allow_privilege_escalation {
+        host.security_opt = Some(vec!["no-new-privileges".to_owned()]);
+    }
+}
+
+fn apply_resources(host: &mut HostConfig, resources: &ResourceConfig) {
+    if let Some(millis) = resources.cpu_limit_millis {
+        host.cpu_period = Some(CPU_PERIOD_MICROS);
+        host.cpu_quota = Some(cpu_quota(millis));
+    }
+    // Shares only when the pod asks for CPU: the kubelet's minimum of 2 for a best-effort
+    // container is relative to its siblings in a pod cgroup, which Docker does not have, so
+    // here it would starve the container against every other container on the node.
+    if let Some(millis) = resources.cpu_request_millis.or(resources.cpu_limit_millis) {
+        host.cpu_shares = Some(cpu_shares(millis));
+    }
+    if let Some(bytes) = resources.memory_limit_bytes {
+        host.memory = Some(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+}
+
+/// CFS quota for a CPU limit, as the kubelet computes it.
+fn cpu_quota(millis: u64) -> i64 {
+    let quota = i64::try_from(millis)
+        .unwrap_or(i64::MAX / CPU_PERIOD_MICROS)
+        .saturating_mul(CPU_PERIOD_MICROS)
+        / 1000;
+    quota.max(MIN_CPU_QUOTA_MICROS)
+}
+
+/// cpu.shares for a CPU request, as the kubelet computes it.
+fn cpu_shares(millis: u64) -> i64 {
+    let shares = i64::try_from(millis)
+        .unwrap_or(i64::MAX / 1024)
+        .saturating_mul(1024)
+        / 1000;
+    shares.max(MIN_CPU_SHARES)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use staticpod_core::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
+    use staticpod_core::runtime::Mount;
+
+    use super::*;
+
+    fn sandbox() -> SandboxConfig {
+        SandboxConfig {
+            name: "static-web-node0".into(),
+            namespace: "default".into(),
+            uid: "d9890f08".into(),
+            attempt: 0,
+            hostname: "static-web".into(),
+            host_network: false,
+            host_pid: false,
+            host_ipc: false,
+            port_mappings: vec![],
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            log_directory: PathBuf::from("/var/log/pods/x"),
+        }
+    }
+
+    fn web() -> ContainerConfig {
+        ContainerConfig {
+            name: "web".into(),
+            attempt: 0,
+            image: "nginx:1.25".into(),
+            command: vec![],
+            args: vec![],
+            working_dir: None,
+            env: vec![],
+            mounts: vec![],
+            security: SecurityConfig {
+                allow_privilege_escalation: true,
+                ..Default::default()
+            },
+            resources: ResourceConfig::default(),
+            labels: BTreeMap::from([
+                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
+                (CONTAINER_NAME.into(), "web".into()),
+            ]),
+            annotations: BTreeMap::new(),
+            log_path: PathBuf::from("web/0.log"),
+        }
+    }
+
+    #[test]
+    fn joins_the_sandbox_and_keeps_the_image_defaults() {
+        let body = container_body(&web(), &sandbox(), "pause123");
+        assert_eq!(body.image.as_deref(), Some("nginx:1.25"));
+        assert_eq!(body.entrypoint, None);
+        assert_eq!(body.cmd, None);
+        assert_eq!(body.env, None);
+        assert_eq!(body.user, None);
+        assert_eq!(body.working_dir, None);
+        assert_eq!(body.hostname, None, "the hostname comes from the sandbox");
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("container:pause123"));
+        assert_eq!(host.ipc_mode.as_deref(), Some("container:pause123"));
+        assert_eq!(host.pid_mode, None);
+        assert_eq!(host.binds, None);
+        assert_eq!(host.security_opt, None);
+        assert_eq!(host.cpu_shares, None);
+        assert_eq!(host.port_bindings, None);
+        assert_eq!(host.log_config.unwrap().typ.as_deref(), Some("json-file"));
+        let labels = body.labels.unwrap();
+        assert_eq!(labels[DOCKER_TYPE], "container");
+        assert_eq!(labels[SANDBOX_ID], "pause123");
+        assert_eq!(labels[CONTAINER_NAME], "web");
+        assert_eq!(labels[MANAGED_BY], MANAGED_BY_VALUE);
+    }
+
+    #[test]
+    fn command_replaces_entrypoint_and_args_replace_cmd() {
+        let mut config = web();
+        config.command = vec!["sh".into(), "-c".into()];
+        config.args = vec!["exit 3".into()];
+        let body = container_body(&config, &sandbox(), "p");
+        assert_eq!(body.entrypoint, Some(vec!["sh".into(), "-c".into()]));
+        assert_eq!(body.cmd, Some(vec!["exit 3".into()]));
+
+        // Only args: the image's entrypoint stays, its cmd is replaced.
+        config.command.clear();
+        let body = container_body(&config, &sandbox(), "p");
+        assert_eq!(body.entrypoint, None);
+        assert_eq!(body.cmd, Some(vec!["exit 3".into()]));
+
+        // Only command: Docker drops the image's cmd along with its entrypoint.
+        config.command = vec!["httpd".into(), "-f".into()];
+        config.args.clear();
+        let body = container_body(&config, &sandbox(), "p");
+        assert_eq!(body.entrypoint, Some(vec!["httpd".into(), "-f".into()]));
+        assert_eq!(body.cmd, None);
+    }
+
+    #[test]
+    fn env_workdir_and_binds() {
+        let mut config = web();
+        config.env = vec![("A".into(), "1".into()), ("B".into(), "x=y".into())];
+        config.working_dir = Some("/srv".into());
+        config.mounts = vec![
+            Mount {
+                host_path: PathBuf::from("/var/lib/staticpod/pods/u/volumes/data"),
+                container_path: "/data".into(),
+                read_only: false,
+            },
+            Mount {
+                host_path: PathBuf::from("/etc/config"),
+                container_path: "/config".into(),
+                read_only: true,
+            },
+        ];
+        let body = container_body(&config, &sandbox(), "p");
+        assert_eq!(body.env, Some(vec!["A=1".into(), "B=x=y".into()]));
+        assert_eq!(body.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(
+            body.host_config.unwrap().binds,
+            Some(vec![
+                "/var/lib/staticpod/pods/u/volumes/data:/data".into(),
+                "/etc/config:/config:ro".into(),
+            ])
+        );
+    }
+
+    #[test]
+    fn host_pid_pod() {
+        let mut pod = sandbox();
+        pod.host_pid = true;
+        pod.host_network = true;
+        let host = container_body(&web(), &pod, "p").host_config.unwrap();
+        assert_eq!(host.pid_mode.as_deref(), Some("host"));
+        // The sandbox already holds the host network; joining it is enough.
+        assert_eq!(host.network_mode.as_deref(), Some("container:p"));
+    }
+
+    #[test]
+    fn security_settings() {
+        let mut config = web();
+        config.security = SecurityConfig {
+            privileged: false,
+            run_as_user: Some(1000),
+            run_as_group: Some(3000),
+            capabilities_add: vec!["NET_ADMIN".into()],
+            capabilities_drop: vec!["ALL".into()],
+            read_only_root_filesystem: true,
+            allow_privilege_escalation: false,
+        };
+        let body = container_body(&config, &sandbox(), "p");
+        assert_eq!(body.user.as_deref(), Some("1000:3000"));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.privileged, None);
+        assert_eq!(host.cap_add, Some(vec!["NET_ADMIN".into()]));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".into()]));
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.security_opt, Some(vec!["no-new-privileges".into()]));
+
+        config.security = SecurityConfig {
+            privileged: true,
+            run_as_user: Some(0),
+            allow_privilege_escalation: true,
+            ..Default::default()
+        };
+        let body = container_body(&config, &sandbox(), "p");
+        assert_eq!(body.user.as_deref(), Some("0"));
+        assert_eq!(body.host_config.unwrap().privileged, Some(true));
+
+        config.security.run_as_user = None;
+        config.security.run_as_group = Some(5);
+        assert_eq!(container_body(&config, &sandbox(), "p").user, None);
+    }
+
+    #[test]
+    fn resources_as_the_kubelet_computes_them() {
+        let mut config = web();
+        config.resources = ResourceConfig {
+            cpu_limit_millis: Some(500),
+            cpu_request_millis: Some(250),
+            memory_limit_bytes: Some(128 * 1024 * 1024),
+        };
+        let host = container_body(&config, &sandbox(), "p")
+            .host_config
+            .unwrap();
+        assert_eq!(host.cpu_period, Some(100_000));
+        assert_eq!(host.cpu_quota, Some(50_000));
+        assert_eq!(host.cpu_shares, Some(256));
+        assert_eq!(host.memory, Some(134_217_728));
+
+        // Tiny values are raised to the kernel's minimums; a limit alone sets the shares.
+        config.resources = ResourceConfig {
+            cpu_limit_millis: Some(1),
+            cpu_request_millis: None,
+            memory_limit_bytes: None,
+        };
+        let host = container_body(&config, &sandbox(), "p")
+            .host_config
+            .unwrap();
+        assert_eq!(host.cpu_quota, Some(1_000));
+        assert_eq!(host.cpu_shares, Some(2));
+        assert_eq!(host.memory, None);
+    }
+}

@@ -1,0 +1,221 @@
+//! Translation of bollard's errors into the core's [`RuntimeError`] kinds, at the crate's
+//! edge, so the reconciler can tell a missing container from a daemon that is down.
+
+use bollard::errors::Error as BollardError;
+use staticpod_core::runtime::RuntimeError;
+
+/// Failures this backend detects itself, kept as the `#[source]` of a [`RuntimeError`].
+#[derive(Debug, thiserror::Error)]
+pub enum DockerBackendError {
+    /// `imagePullPolicy: Never` and the image is not in Docker's store.
+    #[error("image {image} is not present and the pull policy Never forbids pulling it")]
+    NeverPull {
+        /// The image reference.
+        image: String,
+    },
+    /// The endpoint is neither a unix socket nor a TCP address.
+    #[error(
+        "unsupported Docker endpoint {endpoint}: expected unix:///path, a path, or tcp://host:port"
+    )]
+    UnsupportedEndpoint {
+        /// The endpoint as given.
+        endpoint: String,
+    },
+    /// The name we want is held by a container this agent did not create.
+    #[error("container name {name} is taken by container {id}, which staticpod does not manage")]
+    NameTakenByForeignContainer {
+        /// The contested name.
+        name: String,
+        /// The id of the container holding it.
+        id: String,
+    },
+}
+
+/// How one failed Docker call reads in the error the reconciler sees.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    /// The endpoint, named by [`RuntimeError::Unavailable`].
+    pub endpoint: &'a str,
+    /// The verb: "create", "start", "inspect", ...
+    pub verb: &'static str,
+    /// The kind of object: "sandbox", "container", "image".
+    pub kind: &'static str,
+    /// The object's id or name.
+    pub id: &'a str,
+}
+
+impl Call<'_> {
+    fn operation(&self) -> String {
+        format!("{} {} {}", self.verb, self.kind, self.id)
+    }
+
+    /// Translates `err` for this call: 404 is [`RuntimeError::NotFound`], 400 and 409 are
+    /// [`RuntimeError::Rejected`], a daemon that cannot be reached is
+    /// [`RuntimeError::Unavailable`], anything else [`RuntimeError::Failed`].
+    pub(crate) fn error(&self, err: BollardError) -> RuntimeError {
+        if is_connection_error(&err) {
+            return RuntimeError::Unavailable {
+                endpoint: self.endpoint.to_owned(),
+                source: Box::new(err),
+            };
+        }
+        match status_code(&err) {
+            Some(404) => RuntimeError::NotFound {
+                kind: self.kind,
+                id: self.id.to_owned(),
+            },
+            Some(400 | 409) => RuntimeError::Rejected {
+                operation: self.operation(),
+                source: Box::new(err),
+            },
+            _ => RuntimeError::Failed {
+                operation: self.operation(),
+                source: Box::new(err),
+            },
+        }
+    }
+
+    /// A refusal detected by this backend rather than by Docker.
+    pub(crate) fn rejected(&self, source: DockerBackendError) -> RuntimeError {
+        RuntimeError::Rejected {
+            operation: self.operation(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// Translates an error met while pulling `image`: the daemon being down stays
+/// [`RuntimeError::Unavailable`] (every pod is affected alike), anything else is
+/// [`RuntimeError::ImagePull`] for this pod.
+pub(crate) fn pull_error(endpoint: &str, image: &str, err: BollardError) -> RuntimeError {
+    if is_connection_error(&err) {
+        RuntimeError::Unavailable {
+            endpoint: endpoint.to_owned(),
+            source: Box::new(err),
+        }
+    } else {
+        RuntimeError::ImagePull {
+            image: image.to_owned(),
+            source: Box::new(err),
+        }
+    }
+}
+
+/// The HTTP status Docker answered with, when it answered at all.
+pub(crate) fn status_code(err: &BollardError) -> Option<u16> {
+    match err {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// True for Docker's 404.
+pub(crate) fn is_not_found(err: &BollardError) -> bool {
+    status_code(err) == Some(404)
+}
+
+/// True when the request never got an answer: no socket, refused or broken connection,
+/// timeout. These mean the daemon is down, not that this one request was wrong.
+pub(crate) fn is_connection_error(err: &BollardError) -> bool {
+    matches!(
+        err,
+        BollardError::SocketNotFoundError(_)
+            | BollardError::HyperLegacyError { .. }
+            | BollardError::HyperResponseError { .. }
+            | BollardError::IOError { .. }
+            | BollardError::RequestTimeoutError
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALL: Call<'static> = Call {
+        endpoint: "unix:///run/test.sock",
+        verb: "start",
+        kind: "container",
+        id: "abc123",
+    };
+
+    fn server(status_code: u16, message: &str) -> BollardError {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn not_found_names_kind_and_id() {
+        let err = CALL.error(server(404, "No such container: abc123"));
+        assert!(
+            matches!(&err, RuntimeError::NotFound { kind: "container", id } if id == "abc123"),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "container abc123 not found");
+    }
+
+    #[test]
+    fn conflict_and_bad_request_are_rejected_with_the_operation() {
+        for code in [400, 409] {
+            let err = CALL.error(server(code, "Conflict. The container name is in use"));
+            match &err {
+                RuntimeError::Rejected { operation, source } => {
+                    assert_eq!(operation, "start container abc123");
+                    assert!(source.to_string().contains(&code.to_string()), "{source}");
+                }
+                other => panic!("expected Rejected for {code}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn server_errors_are_failed() {
+        let err = CALL.error(server(
+            500,
+            "driver failed programming external connectivity",
+        ));
+        assert!(
+            matches!(&err, RuntimeError::Failed { operation, .. } if operation == "start container abc123"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn connection_errors_are_unavailable_with_the_endpoint() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        for err in [
+            BollardError::SocketNotFoundError("/run/test.sock".into()),
+            BollardError::RequestTimeoutError,
+            BollardError::IOError { err: io },
+        ] {
+            let err = CALL.error(err);
+            assert!(err.is_unavailable(), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                "container runtime at unix:///run/test.sock is unavailable"
+            );
+        }
+    }
+
+    #[test]
+    fn pull_errors_are_image_pull_unless_the_daemon_is_down() {
+        let err = pull_error(
+            "unix:///run/test.sock",
+            "nginx:1.25",
+            BollardError::DockerStreamError {
+                error: "manifest unknown".into(),
+            },
+        );
+        assert!(
+            matches!(&err, RuntimeError::ImagePull { image, .. } if image == "nginx:1.25"),
+            "{err:?}"
+        );
+        let err = pull_error(
+            "unix:///run/test.sock",
+            "nginx:1.25",
+            BollardError::RequestTimeoutError,
+        );
+        assert!(err.is_unavailable(), "{err:?}");
+    }
+}

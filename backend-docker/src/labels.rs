@@ -1,0 +1,59 @@
+//! The Docker-only labels this backend adds (dockershim's own keys, so `docker ps` on our
+//! nodes reads as it did on a kubelet node), and how the core's labels and annotations
+//! become Docker labels: Docker has no annotations, so both are stored as labels.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// Tells a pod's sandbox (pause container) from its containers.
+pub const DOCKER_TYPE: &str = "io.kubernetes.docker.type";
+/// [`DOCKER_TYPE`] of a sandbox.
+pub const DOCKER_TYPE_SANDBOX: &str = "podsandbox";
+/// [`DOCKER_TYPE`] of a pod's container.
+pub const DOCKER_TYPE_CONTAINER: &str = "container";
+/// On a container: the id of the pause container whose namespaces it joined.
+pub const SANDBOX_ID: &str = "io.kubernetes.sandbox.id";
+
+/// Labels and annotations merged into one Docker label map (annotations win on a clash, as
+/// the trait's `labels` fields promise), then `ours`, which win over both because the
+/// backend's own bookkeeping depends on them.
+pub(crate) fn docker_labels(
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+    ours: &[(&str, &str)],
+) -> HashMap<String, String> {
+    labels
+        .iter()
+        .chain(annotations)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain(ours.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_win_over_labels_and_ours_win_over_both() {
+        let labels = BTreeMap::from([
+            ("a".to_owned(), "label".to_owned()),
+            ("b".to_owned(), "label".to_owned()),
+            (DOCKER_TYPE.to_owned(), "label".to_owned()),
+        ]);
+        let annotations = BTreeMap::from([
+            ("b".to_owned(), "annotation".to_owned()),
+            ("c".to_owned(), "annotation".to_owned()),
+        ]);
+        let merged = docker_labels(&labels, &annotations, &[(DOCKER_TYPE, DOCKER_TYPE_SANDBOX)]);
+        let merged: BTreeMap<_, _> = merged.into_iter().collect();
+        assert_eq!(
+            merged,
+            BTreeMap::from([
+                ("a".to_owned(), "label".to_owned()),
+                ("b".to_owned(), "annotation".to_owned()),
+                ("c".to_owned(), "annotation".to_owned()),
+                (DOCKER_TYPE.to_owned(), "podsandbox".to_owned()),
+            ])
+        );
+    }
+}
