@@ -2,9 +2,11 @@
 //! defaulting, and the reconciler that drives a [`runtime::ContainerRuntime`].
 
 pub mod diagnostic;
+pub mod ingest;
 pub mod labels;
 pub mod manifest;
 pub mod model;
 pub mod naming;
 pub mod quantity;
 pub mod runtime;
+pub mod source;

@@ -1,0 +1,358 @@
+//! Safe ingestion: turns successive scans of a source into the set of desired pods, where we
+//! do better than the kubelet. A file that becomes invalid keeps its last good pods running
+//! and reports why; a file that cannot be read is not taken as removed; two files declaring
+//! the same pod never shadow each other silently: the one seen first keeps it, the other is
+//! refused with an error naming both.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::manifest::{self, defaults::StaticPod};
+use crate::source::{Scan, ScannedFile};
+
+/// What we know of one manifest file.
+#[derive(Debug, Clone)]
+struct FileEntry {
+    /// The text last read, to skip work when nothing changed.
+    text: Option<String>,
+    /// When this file was first seen with pods, to settle name clashes (first seen wins).
+    order: u64,
+    /// The pods of the last good version of the file.
+    pods: Vec<Arc<StaticPod>>,
+    /// Findings about the current version (errors mean `pods` is an older version).
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// How one manifest file stands, for the status endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestReport {
+    /// The file.
+    pub file: PathBuf,
+    /// Full names of the pods it runs (`namespace/name`).
+    pub pods: Vec<String>,
+    /// True when the current version has errors and an older version (or nothing) runs.
+    pub stale: bool,
+    /// Errors and warnings.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The desired pods and everything known about the files they came from.
+#[derive(Debug, Default)]
+pub struct Manifests {
+    node_name: String,
+    files: BTreeMap<PathBuf, FileEntry>,
+    next_order: u64,
+    reported_skips: BTreeSet<PathBuf>,
+    desired: Vec<Arc<StaticPod>>,
+    conflicts: Vec<Diagnostic>,
+}
+
+impl Manifests {
+    /// An empty set for node `node_name`.
+    pub fn new(node_name: &str) -> Self {
+        Manifests {
+            node_name: node_name.to_string(),
+            ..Manifests::default()
+        }
+    }
+
+    /// Takes in a scan; `seen` is the current time in RFC 3339 for new pods' annotation.
+    /// Returns true when the desired pods changed.
+    pub fn update(&mut self, scan: std::io::Result<Scan>, source: &Path, seen: &str) -> bool {
+        let scan = match scan {
+            Ok(scan) => scan,
+            Err(error) => {
+                tracing::warn!(path = %source.display(), %error, "cannot read the manifest path; keeping the pods as they are");
+                return false;
+            }
+        };
+        for (path, reason) in &scan.skipped {
+            if self.reported_skips.insert(path.clone()) {
+                tracing::info!(file = %path.display(), "skipping {reason}");
+            }
+        }
+        self.reported_skips
+            .retain(|path| scan.skipped.iter().any(|(p, _)| p == path));
+        let present: BTreeSet<&Path> = scan.files.iter().map(|f| f.path.as_path()).collect();
+        let removed: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter(|p| !present.contains(p.as_path()))
+            .cloned()
+            .collect();
+        for path in removed {
+            tracing::info!(file = %path.display(), "manifest removed");
+            self.files.remove(&path);
+        }
+        for file in scan.files {
+            self.read_file(file, seen);
+        }
+        let before: Vec<(String, String)> = self
+            .desired
+            .iter()
+            .map(|p| (p.full_name().to_string(), p.config_hash.clone()))
+            .collect();
+        self.settle();
+        let after: Vec<(String, String)> = self
+            .desired
+            .iter()
+            .map(|p| (p.full_name().to_string(), p.config_hash.clone()))
+            .collect();
+        before != after
+    }
+
+    fn read_file(&mut self, file: ScannedFile, seen: &str) {
+        let entry = self
+            .files
+            .entry(file.path.clone())
+            .or_insert_with(|| FileEntry {
+                text: None,
+                order: u64::MAX,
+                pods: Vec::new(),
+                diagnostics: Vec::new(),
+            });
+        let text = match file.content {
+            Ok(text) => text,
+            Err(problem) => {
+                let diagnostic = Diagnostic {
+                    severity: Severity::Error,
+                    file: file.path.clone(),
+                    position: None,
+                    field: None,
+                    message: problem.to_string(),
+                };
+                if entry.diagnostics != [diagnostic.clone()] {
+                    tracing::error!("{diagnostic}{}", keeping(&entry.pods));
+                    entry.diagnostics = vec![diagnostic];
+                    entry.text = None;
+                }
+                return;
+            }
+        };
+        if entry.text.as_deref() == Some(text.as_str()) {
+            return;
+        }
+        let loaded = manifest::load(&file.path, &text, &self.node_name, seen);
+        for diagnostic in &loaded.diagnostics {
+            match diagnostic.severity {
+                Severity::Error => tracing::error!("{diagnostic}{}", keeping(&entry.pods)),
+                Severity::Warning => tracing::warn!("{diagnostic}"),
+            }
+        }
+        if !loaded.has_errors() {
+            // Keep the first-seen time of pods whose content did not change.
+            entry.pods = loaded
+                .pods
+                .into_iter()
+                .map(|pod| {
+                    entry
+                        .pods
+                        .iter()
+                        .find(|old| old.config_hash == pod.config_hash)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(pod))
+                })
+                .collect();
+            if entry.order == u64::MAX && !entry.pods.is_empty() {
+                entry.order = self.next_order;
+                self.next_order += 1;
+            }
+        }
+        entry.diagnostics = loaded.diagnostics;
+        entry.text = Some(text);
+    }
+
+    /// Recomputes the desired pods: files in the order they were first seen, and a pod whose
+    /// name is already taken is refused.
+    fn settle(&mut self) {
+        let mut files: Vec<(&PathBuf, &FileEntry)> = self.files.iter().collect();
+        files.sort_by_key(|(path, entry)| (entry.order, (*path).clone()));
+        let mut owners: BTreeMap<(String, String), &Path> = BTreeMap::new();
+        let mut desired = Vec::new();
+        let mut conflicts = Vec::new();
+        for (path, entry) in files {
+            for pod in &entry.pods {
+                let key = (pod.namespace().to_string(), pod.full_name().to_string());
+                match owners.get(&key) {
+                    Some(owner) => conflicts.push(Diagnostic {
+                        severity: Severity::Error,
+                        file: path.clone(),
+                        position: None,
+                        field: Some("metadata.name".to_string()),
+                        message: format!(
+                            "pod {}/{} is already declared by {}; this declaration is refused (rename one of them)",
+                            key.0,
+                            key.1,
+                            owner.display()
+                        ),
+                    }),
+                    None => {
+                        owners.insert(key, path);
+                        desired.push(pod.clone());
+                    }
+                }
+            }
+        }
+        for conflict in &conflicts {
+            if !self.conflicts.contains(conflict) {
+                tracing::error!("{conflict}");
+            }
+        }
+        self.desired = desired;
+        self.conflicts = conflicts;
+    }
+
+    /// The pods that should run.
+    pub fn desired(&self) -> &[Arc<StaticPod>] {
+        &self.desired
+    }
+
+    /// How each file stands.
+    pub fn reports(&self) -> Vec<ManifestReport> {
+        self.files
+            .iter()
+            .map(|(path, entry)| {
+                let mut diagnostics = entry.diagnostics.clone();
+                diagnostics.extend(self.conflicts.iter().filter(|c| &c.file == path).cloned());
+                let pods = entry
+                    .pods
+                    .iter()
+                    .filter(|pod| self.desired.iter().any(|d| Arc::ptr_eq(d, pod)))
+                    .map(|pod| format!("{}/{}", pod.namespace(), pod.full_name()))
+                    .collect();
+                ManifestReport {
+                    file: path.clone(),
+                    pods,
+                    stale: entry
+                        .diagnostics
+                        .iter()
+                        .any(|d| d.severity == Severity::Error),
+                    diagnostics,
+                }
+            })
+            .collect()
+    }
+}
+
+fn keeping(pods: &[Arc<StaticPod>]) -> String {
+    if pods.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = pods.iter().map(|p| p.full_name()).collect();
+        format!(" (keeping the running version of {})", names.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WEB: &str =
+        "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: nginx:1.25}]}\n";
+
+    fn scan(files: &[(&str, &str)]) -> std::io::Result<Scan> {
+        Ok(Scan {
+            files: files
+                .iter()
+                .map(|(path, text)| ScannedFile {
+                    path: PathBuf::from(path),
+                    content: Ok(text.to_string()),
+                })
+                .collect(),
+            skipped: Vec::new(),
+        })
+    }
+
+    fn names(manifests: &Manifests) -> Vec<(String, String)> {
+        manifests
+            .desired()
+            .iter()
+            .map(|p| (p.full_name().to_string(), p.uid().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn an_invalid_edit_keeps_the_last_good_pod_and_reports_the_error() {
+        let mut m = Manifests::new("node0");
+        let dir = Path::new("/m");
+        assert!(m.update(scan(&[("/m/web.yaml", WEB)]), dir, "t0"));
+        let good = names(&m);
+        assert!(!m.update(
+            scan(&[("/m/web.yaml", "kind: Pod\nmetadata: {name: web\n")]),
+            dir,
+            "t1"
+        ));
+        assert_eq!(names(&m), good);
+        let report = &m.reports()[0];
+        assert!(report.stale);
+        assert_eq!(report.diagnostics[0].severity, Severity::Error);
+        assert_eq!(report.pods, ["default/web-node0"]);
+    }
+
+    #[test]
+    fn an_unreadable_directory_or_file_removes_nothing() {
+        let mut m = Manifests::new("node0");
+        let dir = Path::new("/m");
+        m.update(scan(&[("/m/web.yaml", WEB)]), dir, "t0");
+        assert!(!m.update(Err(std::io::Error::other("gone")), dir, "t1"));
+        let unreadable = Scan {
+            files: vec![ScannedFile {
+                path: PathBuf::from("/m/web.yaml"),
+                content: Err(crate::source::FileProblem::Unreadable(
+                    "permission denied".into(),
+                )),
+            }],
+            skipped: Vec::new(),
+        };
+        assert!(!m.update(Ok(unreadable), dir, "t2"));
+        assert_eq!(m.desired().len(), 1);
+    }
+
+    #[test]
+    fn an_edit_is_a_new_pod_and_removal_removes_it() {
+        let mut m = Manifests::new("node0");
+        let dir = Path::new("/m");
+        m.update(scan(&[("/m/web.yaml", WEB)]), dir, "t0");
+        let first = names(&m);
+        assert!(
+            !m.update(scan(&[("/m/web.yaml", WEB)]), dir, "t1"),
+            "same content, no change"
+        );
+        let edited = WEB.replace("nginx:1.25", "nginx:1.26");
+        assert!(m.update(scan(&[("/m/web.yaml", &edited)]), dir, "t2"));
+        assert_eq!(names(&m)[0].0, first[0].0);
+        assert_ne!(names(&m)[0].1, first[0].1);
+        assert!(m.update(scan(&[]), dir, "t3"));
+        assert!(m.desired().is_empty());
+    }
+
+    #[test]
+    fn the_first_file_seen_keeps_a_clashing_name_and_the_other_is_refused_naming_both() {
+        let mut m = Manifests::new("node0");
+        let dir = Path::new("/m");
+        m.update(scan(&[("/m/z.yaml", WEB)]), dir, "t0");
+        let owner = names(&m);
+        m.update(scan(&[("/m/a.yaml", WEB), ("/m/z.yaml", WEB)]), dir, "t1");
+        assert_eq!(
+            names(&m),
+            owner,
+            "the later file, though first by name, does not take over"
+        );
+        let refused = m
+            .reports()
+            .into_iter()
+            .find(|r| r.file == Path::new("/m/a.yaml"))
+            .unwrap();
+        assert!(refused.pods.is_empty());
+        let message = refused.diagnostics[0].to_string();
+        assert!(
+            message.contains("/m/a.yaml") && message.contains("/m/z.yaml"),
+            "{message}"
+        );
+    }
+}

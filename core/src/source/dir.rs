@@ -1,0 +1,225 @@
+//! The directory source (`--pod-manifest-path`): reads a directory, or one file, at once on
+//! every inotify event and again every `--file-check-frequency` to catch what events miss.
+//! Events are gathered until the directory is quiet for a moment, so an editor's save
+//! (write a temporary file, rename it over the old one) is read once, complete.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use super::skip::skip_reason;
+use super::{FileProblem, Scan, ScannedFile};
+
+/// Manifests larger than this are refused (the kubelet has no limit; a stray log file in the
+/// directory should not be read into memory).
+pub const MAX_MANIFEST_BYTES: u64 = 10 * 1024 * 1024;
+
+/// How long the directory must be quiet after an event before it is read.
+const QUIET: Duration = Duration::from_millis(100);
+/// The longest an event waits for the directory to become quiet.
+const MAX_DELAY: Duration = Duration::from_secs(1);
+
+/// Reads `path` (a directory or a single file) completely. `Err` when the directory itself
+/// cannot be read: the caller must then keep what it had, not remove every pod.
+pub fn scan(path: &Path) -> std::io::Result<Scan> {
+    let mut scan = Scan::default();
+    let metadata = std::fs::metadata(path)?;
+    let candidates: Vec<PathBuf> = if metadata.is_dir() {
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(path)? {
+            entries.push(entry?.path());
+        }
+        entries.sort();
+        entries
+    } else {
+        vec![path.to_path_buf()]
+    };
+    for candidate in candidates {
+        if let Some(reason) = skip_reason(&candidate) {
+            scan.skipped.push((candidate, reason));
+            continue;
+        }
+        match std::fs::metadata(&candidate) {
+            // Subdirectories are not entered.
+            Ok(metadata) if metadata.is_dir() => {}
+            Ok(metadata) if metadata.len() > MAX_MANIFEST_BYTES => scan.files.push(ScannedFile {
+                path: candidate,
+                content: Err(FileProblem::TooLarge {
+                    size: metadata.len(),
+                    limit: MAX_MANIFEST_BYTES,
+                }),
+            }),
+            Ok(_) => {
+                let content = read_text(&candidate);
+                // A file removed between listing and reading is simply gone.
+                if !matches!(&content, Err(FileProblem::Unreadable(e)) if e == "not found") {
+                    scan.files.push(ScannedFile {
+                        path: candidate,
+                        content,
+                    });
+                }
+            }
+            // A dangling symlink or a file removed since listing.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => scan.files.push(ScannedFile {
+                path: candidate,
+                content: Err(FileProblem::Unreadable(error.to_string())),
+            }),
+        }
+    }
+    Ok(scan)
+}
+
+fn read_text(path: &Path) -> Result<String, FileProblem> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| FileProblem::NotText),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err(FileProblem::Unreadable("not found".to_string()))
+        }
+        Err(error) => Err(FileProblem::Unreadable(error.to_string())),
+    }
+}
+
+/// Watches `path` and sends a fresh [`scan`] after every burst of changes and every
+/// `check_frequency`. Runs until the receiver is dropped.
+pub fn watch(path: PathBuf, check_frequency: Duration) -> mpsc::Receiver<std::io::Result<Scan>> {
+    let (scans, receiver) = mpsc::channel(1);
+    tokio::spawn(async move {
+        let (events_tx, mut events) = mpsc::unbounded_channel::<()>();
+        let mut watcher = None;
+        let mut next_check = Instant::now();
+        let mut pending_since: Option<Instant> = None;
+        let mut last_event = Instant::now();
+        loop {
+            if watcher.is_none() {
+                watcher = start_watcher(&path, events_tx.clone());
+            }
+            let deadline = match pending_since {
+                Some(first) => (last_event + QUIET).min(first + MAX_DELAY),
+                None => next_check,
+            };
+            tokio::select! {
+                event = events.recv() => {
+                    if event.is_none() { return; }
+                    last_event = Instant::now();
+                    pending_since.get_or_insert(last_event);
+                    continue;
+                }
+                _ = sleep_until(deadline) => {}
+                _ = scans.closed() => return,
+            }
+            pending_since = None;
+            next_check = Instant::now() + check_frequency;
+            let scan_path = path.clone();
+            let result = tokio::task::spawn_blocking(move || scan(&scan_path))
+                .await
+                .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())));
+            if result.is_err() {
+                // The directory may have been removed and created again: watch it anew.
+                watcher = None;
+            }
+            if scans.send(result).await.is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+/// Watches the directory itself (not recursively), or the file's directory for a single
+/// file, so that renames into it are seen.
+fn start_watcher(
+    path: &Path,
+    events: mpsc::UnboundedSender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    let target = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent()?.to_path_buf()
+    };
+    let handler = move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !e.kind.is_access()) {
+            let _ = events.send(());
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(watcher) => watcher,
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "cannot use inotify; relying on periodic checks");
+            return None;
+        }
+    };
+    match watcher.watch(&target, RecursiveMode::NonRecursive) {
+        Ok(()) => Some(watcher),
+        Err(error) => {
+            tracing::debug!(path = %target.display(), %error, "cannot watch the manifest path yet");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_manifests_skips_the_rest_and_refuses_huge_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write("web.yaml", "kind: Pod\n");
+        write("web.yaml.bak", "kind: Pod\n");
+        write(".hidden.yaml", "kind: Pod\n");
+        std::fs::create_dir(dir.path().join("sub.yaml")).unwrap();
+        std::fs::write(
+            dir.path().join("big.json"),
+            vec![b' '; (MAX_MANIFEST_BYTES + 1) as usize],
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(dir.path().join("web.yaml"), dir.path().join("link.yml"))
+            .unwrap();
+        std::os::unix::fs::symlink("/nonexistent", dir.path().join("dangling.yaml")).unwrap();
+        let scan = scan(dir.path()).unwrap();
+        let names: Vec<_> = scan
+            .files
+            .iter()
+            .map(|f| {
+                (
+                    f.path.file_name().unwrap().to_string_lossy().to_string(),
+                    f.content.is_ok(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("big.json".to_string(), false),
+                ("link.yml".to_string(), true),
+                ("web.yaml".to_string(), true)
+            ]
+        );
+        assert_eq!(scan.skipped.len(), 2);
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error_not_an_empty_scan() {
+        assert!(scan(Path::new("/nonexistent/manifests")).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_write_into_the_directory_is_seen_without_waiting_for_the_periodic_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut scans = watch(dir.path().to_path_buf(), Duration::from_secs(3600));
+        let first = scans.recv().await.unwrap().unwrap();
+        assert!(first.files.is_empty());
+        std::fs::write(dir.path().join("web.yaml"), "kind: Pod\n").unwrap();
+        let second = tokio::time::timeout(Duration::from_secs(30), scans.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.files.len(), 1);
+    }
+}
