@@ -1,0 +1,275 @@
+//! The CRI `ContainerConfig` for a container, built from the core's [`ContainerConfig`] the
+//! way the kubelet builds it (`kuberuntime_container_linux.go`).
+
+use k8s_cri::v1;
+use staticpod_core::runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
+
+use crate::sandbox::{hash_map, namespace_options};
+
+/// CFS period the kubelet uses, in microseconds.
+pub(crate) const CPU_PERIOD_US: i64 = 100_000;
+/// The kernel's smallest CFS quota, in microseconds.
+const MIN_CPU_QUOTA_US: i64 = 1_000;
+/// Bounds of the kernel's `cpu.shares`.
+const MIN_CPU_SHARES: i64 = 2;
+const MAX_CPU_SHARES: i64 = 262_144;
+
+/// The container config sent with `CreateContainer`.
+pub(crate) fn container_config(
+    config: &ContainerConfig,
+    sandbox: &SandboxConfig,
+) -> v1::ContainerConfig {
+    v1::ContainerConfig {
+        metadata: Some(v1::ContainerMetadata {
+            name: config.name.clone(),
+            attempt: config.attempt,
+        }),
+        image: Some(v1::ImageSpec {
+            image: config.image.clone(),
+            ..Default::default()
+        }),
+        // CRI's command/args are Kubernetes' own: command replaces the entrypoint, args the cmd.
+        command: config.command.clone(),
+        args: config.args.clone(),
+        working_dir: config.working_dir.clone().unwrap_or_default(),
+        envs: config
+            .env
+            .iter()
+            .map(|(key, value)| v1::KeyValue {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        mounts: config
+            .mounts
+            .iter()
+            .map(|mount| v1::Mount {
+                container_path: mount.container_path.clone(),
+                host_path: mount.host_path.to_string_lossy().into_owned(),
+                readonly: mount.read_only,
+                propagation: v1::MountPropagation::PropagationPrivate as i32,
+                ..Default::default()
+            })
+            .collect(),
+        labels: hash_map(&config.labels),
+        annotations: hash_map(&config.annotations),
+        log_path: config.log_path.to_string_lossy().into_owned(),
+        linux: Some(v1::LinuxContainerConfig {
+            resources: Some(resources(&config.resources)),
+            security_context: Some(security_context(&config.security, sandbox)),
+        }),
+        ..Default::default()
+    }
+}
+
+/// CFS quota for a CPU limit, as the kubelet computes it (`milliCPUToQuota`); 0 = no limit.
+pub(crate) fn cpu_quota(limit_millis: u64) -> i64 {
+    if limit_millis == 0 {
+        return 0;
+    }
+    let quota = i64::try_from(limit_millis)
+        .unwrap_or(i64::MAX / CPU_PERIOD_US)
+        .saturating_mul(CPU_PERIOD_US)
+        / 1000;
+    quota.max(MIN_CPU_QUOTA_US)
+}
+
+/// `cpu.shares` for a CPU request, as the kubelet computes it (`MilliCPUToShares`).
+pub(crate) fn cpu_shares(request_millis: u64) -> i64 {
+    let shares = i64::try_from(request_millis)
+        .unwrap_or(i64::MAX / 1024)
+        .saturating_mul(1024)
+        / 1000;
+    shares.clamp(MIN_CPU_SHARES, MAX_CPU_SHARES)
+}
+
+/// Resources in CRI units. Zero leaves a value to the runtime's default; a missing request
+/// falls back to the limit, as the API server's defaulting would have set it.
+pub(crate) fn resources(res: &ResourceConfig) -> v1::LinuxContainerResources {
+    let quota = res.cpu_limit_millis.map_or(0, cpu_quota);
+    v1::LinuxContainerResources {
+        cpu_period: if quota > 0 { CPU_PERIOD_US } else { 0 },
+        cpu_quota: quota,
+        cpu_shares: res
+            .cpu_request_millis
+            .or(res.cpu_limit_millis)
+            .map_or(0, cpu_shares),
+        memory_limit_in_bytes: res
+            .memory_limit_bytes
+            .map_or(0, |bytes| i64::try_from(bytes).unwrap_or(i64::MAX)),
+        ..Default::default()
+    }
+}
+
+/// The Linux security context; the namespaces match the sandbox's, as CRI requires.
+pub(crate) fn security_context(
+    sec: &SecurityConfig,
+    sandbox: &SandboxConfig,
+) -> v1::LinuxContainerSecurityContext {
+    let capabilities = (!sec.capabilities_add.is_empty() || !sec.capabilities_drop.is_empty())
+        .then(|| v1::Capability {
+            add_capabilities: sec.capabilities_add.clone(),
+            drop_capabilities: sec.capabilities_drop.clone(),
+            ..Default::default()
+        });
+    v1::LinuxContainerSecurityContext {
+        capabilities,
+        privileged: sec.privileged,
+        namespace_options: Some(namespace_options(sandbox)),
+        run_as_user: sec.run_as_user.map(|value| v1::Int64Value { value }),
+        run_as_group: sec.run_as_group.map(|value| v1::Int64Value { value }),
+        readonly_rootfs: sec.read_only_root_filesystem,
+        no_new_privs: !sec.allow_privilege_escalation,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use staticpod_core::runtime::Mount;
+
+    use super::*;
+    use crate::sandbox::tests::sandbox;
+
+    fn web() -> ContainerConfig {
+        ContainerConfig {
+            name: "web".into(),
+            attempt: 3,
+            image: "nginx:1.25".into(),
+            command: vec!["httpd".into()],
+            args: vec!["-f".into(), "-p".into(), "80".into()],
+            working_dir: Some("/www".into()),
+            env: vec![("B".into(), "2".into()), ("A".into(), "1".into())],
+            mounts: vec![Mount {
+                host_path: PathBuf::from("/srv/www"),
+                container_path: "/www".into(),
+                read_only: true,
+            }],
+            security: SecurityConfig {
+                allow_privilege_escalation: true,
+                ..Default::default()
+            },
+            resources: ResourceConfig::default(),
+            labels: BTreeMap::from([("io.kubernetes.container.name".into(), "web".into())]),
+            annotations: BTreeMap::from([("io.kubernetes.container.hash".into(), "ff".into())]),
+            log_path: PathBuf::from("web/3.log"),
+        }
+    }
+
+    #[test]
+    fn container_fields_map_one_to_one() {
+        let cri = container_config(&web(), &sandbox());
+        let meta = cri.metadata.unwrap();
+        assert_eq!((meta.name.as_str(), meta.attempt), ("web", 3));
+        assert_eq!(cri.image.unwrap().image, "nginx:1.25");
+        assert_eq!(cri.command, ["httpd"]);
+        assert_eq!(cri.args, ["-f", "-p", "80"]);
+        assert_eq!(cri.working_dir, "/www");
+        let env: Vec<_> = cri
+            .envs
+            .iter()
+            .map(|kv| (kv.key.as_str(), kv.value.as_str()))
+            .collect();
+        assert_eq!(env, [("B", "2"), ("A", "1")], "order kept");
+        assert_eq!(cri.mounts.len(), 1);
+        assert_eq!(cri.mounts[0].host_path, "/srv/www");
+        assert_eq!(cri.mounts[0].container_path, "/www");
+        assert!(cri.mounts[0].readonly);
+        assert_eq!(
+            cri.mounts[0].propagation,
+            v1::MountPropagation::PropagationPrivate as i32
+        );
+        assert_eq!(cri.log_path, "web/3.log");
+        assert_eq!(cri.labels["io.kubernetes.container.name"], "web");
+        assert_eq!(cri.annotations["io.kubernetes.container.hash"], "ff");
+        assert!(!cri.tty && !cri.stdin);
+    }
+
+    #[test]
+    fn unset_working_dir_is_left_to_the_image() {
+        let mut config = web();
+        config.working_dir = None;
+        assert_eq!(container_config(&config, &sandbox()).working_dir, "");
+    }
+
+    #[test]
+    fn cpu_and_memory_follow_the_kubelet_math() {
+        let res = resources(&ResourceConfig {
+            cpu_limit_millis: Some(500),
+            cpu_request_millis: Some(250),
+            memory_limit_bytes: Some(64 * 1024 * 1024),
+        });
+        assert_eq!(res.cpu_period, 100_000);
+        assert_eq!(res.cpu_quota, 50_000);
+        assert_eq!(res.cpu_shares, 256);
+        assert_eq!(res.memory_limit_in_bytes, 67_108_864);
+
+        assert_eq!(cpu_quota(2000), 200_000);
+        assert_eq!(cpu_quota(1), 1_000, "kernel minimum");
+        assert_eq!(cpu_quota(0), 0);
+        assert_eq!(cpu_shares(1000), 1024);
+        assert_eq!(cpu_shares(1), 2, "kernel minimum");
+        assert_eq!(cpu_shares(1_000_000), 262_144, "kernel maximum");
+    }
+
+    #[test]
+    fn request_defaults_to_limit_and_nothing_set_means_runtime_defaults() {
+        let res = resources(&ResourceConfig {
+            cpu_limit_millis: Some(100),
+            ..Default::default()
+        });
+        assert_eq!((res.cpu_quota, res.cpu_shares), (10_000, 102));
+
+        let none = resources(&ResourceConfig::default());
+        assert_eq!(
+            (
+                none.cpu_period,
+                none.cpu_quota,
+                none.cpu_shares,
+                none.memory_limit_in_bytes
+            ),
+            (0, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn security_settings_and_namespaces_match_the_pod() {
+        let mut sb = sandbox();
+        sb.host_network = true;
+        let sec = security_context(
+            &SecurityConfig {
+                privileged: true,
+                run_as_user: Some(1000),
+                run_as_group: Some(2000),
+                capabilities_add: vec!["NET_ADMIN".into()],
+                capabilities_drop: vec!["ALL".into()],
+                read_only_root_filesystem: true,
+                allow_privilege_escalation: false,
+            },
+            &sb,
+        );
+        assert!(sec.privileged);
+        assert_eq!(sec.run_as_user, Some(v1::Int64Value { value: 1000 }));
+        assert_eq!(sec.run_as_group, Some(v1::Int64Value { value: 2000 }));
+        let caps = sec.capabilities.unwrap();
+        assert_eq!(caps.add_capabilities, ["NET_ADMIN"]);
+        assert_eq!(caps.drop_capabilities, ["ALL"]);
+        assert!(sec.readonly_rootfs);
+        assert!(sec.no_new_privs);
+        let ns = sec.namespace_options.unwrap();
+        assert_eq!(ns.network, v1::NamespaceMode::Node as i32);
+        assert_eq!(ns.pid, v1::NamespaceMode::Container as i32);
+
+        let default = security_context(&web().security, &sandbox());
+        assert!(!default.no_new_privs, "escalation allowed");
+        assert!(default.capabilities.is_none());
+        assert!(default.run_as_user.is_none());
+        assert_eq!(
+            default.namespace_options.unwrap().network,
+            v1::NamespaceMode::Pod as i32
+        );
+    }
+}

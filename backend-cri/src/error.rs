@@ -1,0 +1,240 @@
+//! Translation of failed CRI calls into the core's [`RuntimeError`] kinds, at the crate edge,
+//! so the reconciler can tell a missing container from a daemon that is down.
+
+use std::fmt;
+
+use staticpod_core::runtime::RuntimeError;
+use tonic::{Code, Status};
+
+/// A CRI call that failed, as the runtime (or the transport under it) answered. It is the
+/// `source` of the [`RuntimeError`] the backend returns.
+#[derive(Debug, thiserror::Error)]
+#[error("{method} answered {code:?}: {message}")]
+pub struct CallError {
+    /// The CRI method, e.g. `RunPodSandbox`.
+    pub method: &'static str,
+    /// The gRPC status code.
+    pub code: Code,
+    /// The runtime's message.
+    pub message: String,
+    /// The local failure under a status tonic made up itself (connection refused, socket
+    /// missing, HTTP/2 error); `None` when the runtime itself answered.
+    #[source]
+    transport: Option<TransportCause>,
+}
+
+impl CallError {
+    /// Wraps a status returned by a call to `method`.
+    pub(crate) fn new(method: &'static str, status: Status) -> Self {
+        let transport = std::error::Error::source(&status)
+            .is_some()
+            .then(|| TransportCause(status.clone()));
+        CallError {
+            method,
+            code: status.code(),
+            message: status.message().to_owned(),
+            transport,
+        }
+    }
+
+    /// True when the call never got a real answer from the runtime: tonic built the status
+    /// from a local transport error.
+    pub fn is_transport(&self) -> bool {
+        self.transport.is_some()
+    }
+}
+
+/// The error chain tonic keeps behind a status it built from a transport failure. A status
+/// only lends out its source, so the status is kept and the chain is read through it.
+#[derive(Debug)]
+struct TransportCause(Status);
+
+impl fmt::Display for TransportCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::error::Error::source(&self.0) {
+            Some(cause) => write!(f, "{cause}"),
+            None => write!(f, "transport error"),
+        }
+    }
+}
+
+impl std::error::Error for TransportCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0).and_then(|cause| cause.source())
+    }
+}
+
+/// What a failure means to the reconciler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    NotFound,
+    Rejected,
+    Unavailable,
+    Failed,
+}
+
+/// Classifies a status. `transport` says tonic made the status up from a local error: such a
+/// status may carry any code (a missing socket file becomes `NotFound` through the io error
+/// kind), yet it always means the runtime was not reached.
+pub(crate) fn classify(code: Code, transport: bool) -> Kind {
+    if transport {
+        return Kind::Unavailable;
+    }
+    match code {
+        Code::NotFound => Kind::NotFound,
+        Code::InvalidArgument | Code::AlreadyExists => Kind::Rejected,
+        Code::Unavailable => Kind::Unavailable,
+        _ => Kind::Failed,
+    }
+}
+
+/// The object a call was about, for error messages and `NotFound`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Subject<'a> {
+    /// "container", "sandbox" or "image".
+    pub kind: &'static str,
+    /// Its id, name or reference.
+    pub id: &'a str,
+}
+
+/// Turns a failed call into the core's error kind.
+pub(crate) fn runtime_error(
+    endpoint: &str,
+    method: &'static str,
+    subject: Subject<'_>,
+    status: Status,
+) -> RuntimeError {
+    let call = CallError::new(method, status);
+    match classify(call.code, call.is_transport()) {
+        Kind::NotFound => RuntimeError::NotFound {
+            kind: subject.kind,
+            id: subject.id.to_owned(),
+        },
+        Kind::Rejected => RuntimeError::Rejected {
+            operation: format!("{method} {} {}", subject.kind, subject.id),
+            source: Box::new(call),
+        },
+        Kind::Unavailable => unavailable(endpoint, call),
+        Kind::Failed => RuntimeError::Failed {
+            operation: format!("{method} {} {}", subject.kind, subject.id),
+            source: Box::new(call),
+        },
+    }
+}
+
+/// `Unavailable` naming the endpoint, with `source` as the reason.
+pub(crate) fn unavailable(
+    endpoint: &str,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> RuntimeError {
+    RuntimeError::Unavailable {
+        endpoint: endpoint.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+/// Reasons of our own for an error, where no CRI call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CriError {
+    /// The endpoint is not a unix socket address.
+    #[error("unsupported endpoint {endpoint:?}: only unix sockets (unix:///path) are supported")]
+    UnsupportedEndpoint {
+        /// The endpoint as given.
+        endpoint: String,
+    },
+    /// The runtime did not answer `Version` in time.
+    #[error("no answer to Version within {seconds} s")]
+    VersionTimeout {
+        /// How long we waited.
+        seconds: u64,
+    },
+    /// The endpoint answers gRPC but does not serve CRI v1.
+    #[error("the endpoint does not serve CRI v1 (is the CRI plugin enabled?)")]
+    NotCri(#[source] CallError),
+    /// The image is absent and `imagePullPolicy: Never` forbids pulling it.
+    #[error("image is not present and imagePullPolicy is Never")]
+    NeverPull,
+}
+
+/// True for the answer of a server that does not know the method or service.
+pub(crate) fn is_unimplemented(status: &Status) -> bool {
+    status.code() == Code::Unimplemented && std::error::Error::source(status).is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_codes_map_to_core_kinds() {
+        assert_eq!(classify(Code::NotFound, false), Kind::NotFound);
+        assert_eq!(classify(Code::InvalidArgument, false), Kind::Rejected);
+        assert_eq!(classify(Code::AlreadyExists, false), Kind::Rejected);
+        assert_eq!(classify(Code::Unavailable, false), Kind::Unavailable);
+        assert_eq!(classify(Code::Unknown, false), Kind::Failed);
+        assert_eq!(classify(Code::Internal, false), Kind::Failed);
+        assert_eq!(classify(Code::DeadlineExceeded, false), Kind::Failed);
+    }
+
+    #[test]
+    fn transport_failures_are_unavailable_whatever_their_code() {
+        // A missing socket file surfaces as an io NotFound, which tonic maps to Code::NotFound.
+        assert_eq!(classify(Code::NotFound, true), Kind::Unavailable);
+        assert_eq!(classify(Code::Unknown, true), Kind::Unavailable);
+        assert_eq!(classify(Code::Internal, true), Kind::Unavailable);
+    }
+
+    #[test]
+    fn not_found_from_the_runtime_names_the_object() {
+        let err = runtime_error(
+            "unix:///run/containerd/containerd.sock",
+            "StopContainer",
+            Subject {
+                kind: "container",
+                id: "abc",
+            },
+            Status::not_found("an error occurred when try to find container \"abc\": not found"),
+        );
+        assert!(matches!(err, RuntimeError::NotFound { kind: "container", ref id } if id == "abc"));
+    }
+
+    #[test]
+    fn rejection_keeps_the_runtime_message_in_the_source() {
+        let err = runtime_error(
+            "unix:///x.sock",
+            "CreateContainer",
+            Subject {
+                kind: "container",
+                id: "web",
+            },
+            Status::already_exists("name \"web\" is reserved"),
+        );
+        assert_eq!(
+            err.to_string(),
+            "CreateContainer container web was refused by the runtime"
+        );
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert_eq!(
+            source,
+            "CreateContainer answered AlreadyExists: name \"web\" is reserved"
+        );
+    }
+
+    #[test]
+    fn unavailable_names_the_endpoint() {
+        let err = runtime_error(
+            "unix:///x.sock",
+            "Version",
+            Subject {
+                kind: "runtime",
+                id: "",
+            },
+            Status::unavailable("connection refused"),
+        );
+        assert!(err.is_unavailable());
+        assert_eq!(
+            err.to_string(),
+            "container runtime at unix:///x.sock is unavailable"
+        );
+    }
+}
