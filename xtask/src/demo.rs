@@ -1,0 +1,60 @@
+//! `cargo xtask demo`: a runtime up, then `staticpod run` on `examples/manifests` in the
+//! foreground, as a user would try it.
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::paths;
+use crate::runtime::Runtime;
+
+/// Brings `runtime` up, builds `staticpod`, prints where to look, and becomes `staticpod run`.
+pub fn run(runtime: Runtime) -> Result<()> {
+    let up = runtime.up()?;
+    let root = paths::root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = Command::new(&cargo)
+        .args(["build", "-p", "staticpod"])
+        .current_dir(&root)
+        .status()
+        .with_context(|| format!("running {cargo}"))?;
+    if !status.success() {
+        bail!("cargo build -p staticpod failed ({status})");
+    }
+    let manifests = root.join("examples/manifests");
+    if std::fs::read_dir(&manifests).map_or(true, |mut d| d.next().is_none()) {
+        eprintln!(
+            "xtask: note: {} is empty; drop a Pod manifest in it",
+            manifests.display()
+        );
+    }
+    let look = match runtime {
+        Runtime::Docker => {
+            "/usr/bin/docker ps --filter label=io.staticpod.managed-by=staticpod".to_string()
+        }
+        Runtime::Containerd => format!(
+            "ctr --address {} -n k8s.io containers ls",
+            up.endpoint.trim_start_matches("unix://")
+        ),
+        Runtime::Podman => format!("podman --url {} pod ps", up.endpoint),
+    };
+    println!(
+        "\nstaticpod demo on {runtime} ({endpoint}). In another terminal:\n  \
+         target/debug/staticpod get pods\n  \
+         {look}\n  \
+         curl http://127.0.0.1:8080/\n\
+         Edit or remove files in examples/manifests/ and watch; Ctrl-C stops the agent \
+         (the pods keep running in {runtime}).\n",
+        runtime = runtime.name(),
+        endpoint = up.endpoint,
+    );
+    let err = Command::new(root.join("target/debug/staticpod"))
+        .args(["run", "--runtime", runtime.cli_runtime()])
+        .args(["--pod-manifest-path", "examples/manifests"])
+        .args(["--container-runtime-endpoint", &up.endpoint])
+        .args(["--root-dir", "target/demo-root"])
+        .current_dir(&root)
+        .exec();
+    Err(err).context("starting target/debug/staticpod")
+}

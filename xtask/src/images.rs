@@ -1,0 +1,540 @@
+//! Offline test images, built from Debian's static busybox into docker-archive tarballs
+//! that `docker load`, `podman load` and `ctr images import` all accept.
+//!
+//! Nothing can be pulled on our machines, so the images our manifests name are made here,
+//! named the way users name the real ones. The build is deterministic (every timestamp is
+//! busybox's mtime), so the same busybox always gives the same image IDs, and a runtime
+//! that already holds an image with the right ID is not loaded again.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::UNIX_EPOCH;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{apt, paths};
+
+/// The static busybox of Debian's `busybox-static`, the whole userland of the images.
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// `PATH` in every image: Podman and CRI add none of their own, so without it they cannot
+/// find `httpd` or `sleep`.
+const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The sandbox image (`sandbox_image` of our containerd, and the Docker backend's pause).
+pub const PAUSE: &str = "registry.k8s.io/pause:3.9";
+/// busybox httpd serving a page on port 80, standing in for nginx.
+pub const NGINX: &str = "docker.io/library/nginx:1.25";
+/// Plain busybox with `sh` as its command, for test containers that run commands.
+pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:1.36";
+
+/// `/pause`: stays up for ever and exits at once on SIGTERM. PID 1 ignores signals it has
+/// no handler for, hence the trap; a trapped signal interrupts `wait` immediately.
+const PAUSE_SCRIPT: &str = "#!/bin/sh
+# staticpod's offline pause image: hold the pod's namespaces until told to stop.
+trap 'kill $! 2>/dev/null; exit 0' TERM INT
+while :; do sleep 3600 & wait $!; done
+";
+
+/// `/docker-entrypoint.sh` of the nginx stand-in: runs CMD as a child so that SIGTERM ends
+/// the container at once, as real nginx does (busybox httpd as PID 1 would ignore it).
+const NGINX_ENTRYPOINT: &str = "#!/bin/sh
+# staticpod's offline nginx stand-in: forward SIGTERM/SIGINT to CMD and exit.
+trap 'kill -TERM $child 2>/dev/null; exit 0' TERM INT
+\"$@\" &
+child=$!
+wait $child
+";
+
+const INDEX_HTML: &str = "<!DOCTYPE html>
+<html>
+<head><title>Welcome to nginx!</title></head>
+<body>
+<h1>Welcome to nginx!</h1>
+<p>This is staticpod's offline test image: busybox httpd from Debian's busybox-static,
+tagged nginx:1.25 so that manifests read like real ones. It is not nginx.</p>
+</body>
+</html>
+";
+
+/// What one test image holds beyond the shared busybox layer.
+struct Spec {
+    /// Fully qualified reference: `ctr import` keeps the name as written, Docker and
+    /// Podman show `docker.io/library/` names in their short form.
+    name: &'static str,
+    /// Tarball file name under `target/images/`.
+    file: &'static str,
+    entrypoint: &'static [&'static str],
+    cmd: &'static [&'static str],
+    exposed_ports: &'static [&'static str],
+    /// Files of the image's own layer: (path, mode, contents). No files: no own layer.
+    files: &'static [(&'static str, u32, &'static str)],
+}
+
+const SPECS: [Spec; 3] = [
+    Spec {
+        name: PAUSE,
+        file: "pause.tar",
+        entrypoint: &["/pause"],
+        cmd: &[],
+        exposed_ports: &[],
+        files: &[("pause", 0o755, PAUSE_SCRIPT)],
+    },
+    Spec {
+        name: NGINX,
+        file: "nginx.tar",
+        entrypoint: &["/docker-entrypoint.sh"],
+        cmd: &["httpd", "-f", "-p", "80", "-h", "/usr/share/nginx/html"],
+        exposed_ports: &["80/tcp"],
+        files: &[
+            ("docker-entrypoint.sh", 0o755, NGINX_ENTRYPOINT),
+            ("usr/share/nginx/html/index.html", 0o644, INDEX_HTML),
+        ],
+    },
+    Spec {
+        name: BUSYBOX_IMAGE,
+        file: "busybox.tar",
+        entrypoint: &[],
+        cmd: &["sh"],
+        exposed_ports: &[],
+        files: &[],
+    },
+];
+
+/// A test image ready on disk.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// Its fully qualified name.
+    pub name: &'static str,
+    /// The docker-archive tarball.
+    pub tarball: PathBuf,
+    /// Its image ID, `sha256:<config digest>`, as Docker and Podman report it.
+    pub id: String,
+}
+
+/// Builds the test images that are missing or older than busybox or this xtask binary
+/// (a changed recipe means a rebuilt xtask), and returns all of them.
+pub fn ensure_built() -> Result<Vec<Built>> {
+    let busybox = read_static_busybox()?;
+    let busybox_mtime = mtime(Path::new(BUSYBOX))?;
+    let exe_mtime = std::env::current_exe()
+        .ok()
+        .and_then(|exe| mtime(&exe).ok())
+        .unwrap_or(busybox_mtime);
+    let fresh_after = busybox_mtime.max(exe_mtime);
+    let dir = paths::images_dir();
+    fs::create_dir_all(&dir)?;
+
+    let mut base: Option<Vec<u8>> = None;
+    let mut built = Vec::new();
+    for spec in &SPECS {
+        let tarball = dir.join(spec.file);
+        let existing = match mtime(&tarball) {
+            Ok(t) if t >= fresh_after => read_id(&tarball, spec.name),
+            _ => None,
+        };
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                if base.is_none() {
+                    base = Some(base_layer(&busybox, &applets()?, busybox_mtime)?);
+                }
+                let base = base.as_deref().expect("just built");
+                let (archive, id) = archive(spec, base, busybox_mtime)?;
+                let tmp = tarball.with_extension("tar.tmp");
+                fs::write(&tmp, archive).with_context(|| format!("writing {}", tmp.display()))?;
+                fs::rename(&tmp, &tarball)?;
+                eprintln!("xtask: built {} ({})", spec.name, tarball.display());
+                id
+            }
+        };
+        built.push(Built {
+            name: spec.name,
+            tarball,
+            id,
+        });
+    }
+    Ok(built)
+}
+
+/// Reads `/bin/busybox`, installing `busybox-static` first if it is missing or is the
+/// dynamically linked one of the `busybox` package (useless inside an image).
+fn read_static_busybox() -> Result<Vec<u8>> {
+    let ok = fs::read(BUSYBOX).ok().filter(|b| is_static_elf(b));
+    if let Some(bytes) = ok {
+        return Ok(bytes);
+    }
+    apt::install(&["busybox-static"])?;
+    let bytes = fs::read(BUSYBOX).with_context(|| format!("reading {BUSYBOX}"))?;
+    if !is_static_elf(&bytes) {
+        bail!(
+            "{BUSYBOX} is not a statically linked ELF executable even after installing busybox-static"
+        );
+    }
+    Ok(bytes)
+}
+
+/// Whether an ELF executable has no program interpreter (PT_INTERP), i.e. is static.
+fn is_static_elf(bytes: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[5] != 1 {
+        return false; // not ELF, or big-endian: not a host we build for
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    let u32_at = |o: usize| {
+        bytes
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+    };
+    let (phoff, phentsize, phnum) = match bytes[4] {
+        1 => (
+            u32_at(0x1c).unwrap_or(0) as usize,
+            u16_at(0x2a),
+            u16_at(0x2c),
+        ),
+        2 => {
+            let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap());
+            (phoff as usize, u16_at(0x36), u16_at(0x38))
+        }
+        _ => return false,
+    };
+    (0..phnum).all(|i| u32_at(phoff + i * phentsize).is_some_and(|t| t != PT_INTERP))
+}
+
+/// The applets busybox was built with, each to become a `/bin/<applet>` symlink.
+fn applets() -> Result<BTreeSet<String>> {
+    let out = Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .with_context(|| format!("running {BUSYBOX} --list"))?;
+    if !out.status.success() {
+        bail!("{BUSYBOX} --list failed: {}", out.status);
+    }
+    let list: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && *a != "busybox" && !a.contains('/'))
+        .map(String::from)
+        .collect();
+    for needed in ["sh", "sleep", "httpd", "kill", "wget", "nc"] {
+        if !list.contains(needed) {
+            bail!("{BUSYBOX} lacks the `{needed}` applet the test images need");
+        }
+    }
+    Ok(list)
+}
+
+/// The shared layer: busybox and its applet links, a minimal /etc and the usual dirs.
+fn base_layer(busybox: &[u8], applets: &BTreeSet<String>, mtime: u64) -> Result<Vec<u8>> {
+    let mut t = TarWriter::new(mtime);
+    for (dir, mode) in [
+        ("bin", 0o755),
+        ("dev", 0o755),
+        ("etc", 0o755),
+        ("proc", 0o555),
+        ("root", 0o700),
+        ("sys", 0o555),
+        ("tmp", 0o1777),
+        ("usr", 0o755),
+        ("var", 0o755),
+    ] {
+        t.dir(dir, mode)?;
+    }
+    t.file("bin/busybox", 0o755, busybox)?;
+    for applet in applets {
+        t.symlink(&format!("bin/{applet}"), "busybox")?;
+    }
+    t.file(
+        "etc/passwd",
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )?;
+    t.file("etc/group", 0o644, b"root:x:0:\nnobody:x:65534:\n")?;
+    t.finish()
+}
+
+/// An image's own layer: its files and their parent directories.
+fn own_layer(files: &[(&str, u32, &str)], mtime: u64) -> Result<Vec<u8>> {
+    let mut t = TarWriter::new(mtime);
+    let mut dirs = BTreeSet::new();
+    for (path, _, _) in files {
+        let mut parent = Path::new(path).parent();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            dirs.insert(p.to_string_lossy().into_owned());
+            parent = p.parent();
+        }
+    }
+    for dir in &dirs {
+        t.dir(dir, 0o755)?;
+    }
+    for (path, mode, contents) in files {
+        t.file(path, *mode, contents.as_bytes())?;
+    }
+    t.finish()
+}
+
+/// The docker-archive tarball of one image and its ID.
+fn archive(spec: &Spec, base: &[u8], mtime: u64) -> Result<(Vec<u8>, String)> {
+    let mut layers = vec![(
+        base.to_vec(),
+        "busybox-static rootfs: /bin/busybox and applet links",
+    )];
+    if !spec.files.is_empty() {
+        layers.push((own_layer(spec.files, mtime)?, "test image files"));
+    }
+    let created = rfc3339(mtime);
+    let diff_ids: Vec<String> = layers.iter().map(|(l, _)| sha256(l)).collect();
+    let history: Vec<Value> = layers
+        .iter()
+        .map(|(_, what)| json!({"created": created, "created_by": format!("staticpod cargo xtask: {what}")}))
+        .collect();
+
+    let mut config = json!({
+        "Env": [PATH_ENV],
+        "WorkingDir": "/",
+        "Labels": {"io.staticpod.test-image": "true"},
+    });
+    if !spec.entrypoint.is_empty() {
+        config["Entrypoint"] = json!(spec.entrypoint);
+    }
+    if !spec.cmd.is_empty() {
+        config["Cmd"] = json!(spec.cmd);
+    }
+    if !spec.exposed_ports.is_empty() {
+        let ports: serde_json::Map<String, Value> = spec
+            .exposed_ports
+            .iter()
+            .map(|p| (p.to_string(), json!({})))
+            .collect();
+        config["ExposedPorts"] = Value::Object(ports);
+    }
+    let image_config = json!({
+        "architecture": oci_arch(),
+        "os": "linux",
+        "created": created,
+        "author": "staticpod cargo xtask",
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": history,
+    });
+    let config_bytes = serde_json::to_vec(&image_config)?;
+    let config_digest = sha256(&config_bytes);
+    let config_hex = hex_of(&config_digest);
+
+    let layer_paths: Vec<String> = diff_ids
+        .iter()
+        .map(|d| format!("{}/layer.tar", hex_of(d)))
+        .collect();
+    let manifest = json!([{
+        "Config": format!("{config_hex}.json"),
+        "RepoTags": [spec.name],
+        "Layers": layer_paths,
+    }]);
+
+    let mut t = TarWriter::new(mtime);
+    for ((layer, _), path) in layers.iter().zip(&layer_paths) {
+        let dir = path.trim_end_matches("/layer.tar");
+        t.dir(dir, 0o755)?;
+        t.file(path, 0o644, layer)?;
+    }
+    t.file(&format!("{config_hex}.json"), 0o644, &config_bytes)?;
+    t.file("manifest.json", 0o644, &serde_json::to_vec(&manifest)?)?;
+    Ok((t.finish()?, config_digest))
+}
+
+/// The ID recorded in an existing tarball, if it is ours for `name` and readable.
+fn read_id(tarball: &Path, name: &str) -> Option<String> {
+    let file = fs::File::open(tarball).ok()?;
+    let mut archive = tar::Archive::new(file);
+    for entry in archive.entries().ok()? {
+        let entry = entry.ok()?;
+        if entry.path().ok()?.as_os_str() != "manifest.json" {
+            continue;
+        }
+        let manifest: Value = serde_json::from_reader(entry).ok()?;
+        let image = manifest.get(0)?;
+        if image["RepoTags"].get(0)?.as_str()? != name {
+            return None;
+        }
+        let hex = image["Config"].as_str()?.strip_suffix(".json")?;
+        return Some(format!("sha256:{hex}"));
+    }
+    None
+}
+
+/// Writes deterministic tar entries: owner root, one fixed mtime.
+struct TarWriter {
+    builder: tar::Builder<Vec<u8>>,
+    mtime: u64,
+}
+
+impl TarWriter {
+    fn new(mtime: u64) -> Self {
+        Self {
+            builder: tar::Builder::new(Vec::new()),
+            mtime,
+        }
+    }
+
+    fn header(&self, kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(self.mtime);
+        h.set_size(size);
+        h
+    }
+
+    fn dir(&mut self, path: &str, mode: u32) -> Result<()> {
+        let mut h = self.header(tar::EntryType::Directory, mode, 0);
+        self.builder
+            .append_data(&mut h, format!("{path}/"), std::io::empty())?;
+        Ok(())
+    }
+
+    fn file(&mut self, path: &str, mode: u32, data: &[u8]) -> Result<()> {
+        let mut h = self.header(tar::EntryType::Regular, mode, data.len() as u64);
+        self.builder.append_data(&mut h, path, data)?;
+        Ok(())
+    }
+
+    fn symlink(&mut self, path: &str, target: &str) -> Result<()> {
+        let mut h = self.header(tar::EntryType::Symlink, 0o777, 0);
+        self.builder.append_link(&mut h, path, target)?;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<u8>> {
+        Ok(self.builder.into_inner()?)
+    }
+}
+
+/// `sha256:<hex>` of some bytes.
+fn sha256(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// The hex part of a `sha256:<hex>` digest.
+fn hex_of(digest: &str) -> &str {
+    digest.trim_start_matches("sha256:")
+}
+
+/// The host's architecture in OCI/Go naming.
+fn oci_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        "loongarch64" => "loong64",
+        other => other, // arm, s390x, riscv64 are spelt alike
+    }
+}
+
+/// Modification time in seconds since the epoch.
+fn mtime(path: &Path) -> Result<u64> {
+    let modified = fs::metadata(path)?.modified()?;
+    Ok(modified.duration_since(UNIX_EPOCH)?.as_secs())
+}
+
+/// Seconds since the epoch as an RFC 3339 UTC timestamp.
+fn rfc3339(secs: u64) -> String {
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from a day count (Howard Hinnant's algorithm, eras of 400 years).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn static_elf_detection() {
+        assert!(!is_static_elf(b"#!/bin/sh\n"));
+        // Any dynamically linked binary of the host has an interpreter.
+        assert!(!is_static_elf(&fs::read("/bin/ls").unwrap()));
+    }
+
+    #[test]
+    fn archive_layout_and_determinism() {
+        let applets: BTreeSet<String> = ["sh", "sleep"].iter().map(|s| s.to_string()).collect();
+        let base = base_layer(b"not really busybox", &applets, 1_700_000_000).unwrap();
+        let (a, id_a) = archive(&SPECS[1], &base, 1_700_000_000).unwrap();
+        let (b, id_b) = archive(&SPECS[1], &base, 1_700_000_000).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(id_a, id_b);
+
+        let mut names = Vec::new();
+        let mut manifest = Value::Null;
+        let mut config = Value::Null;
+        for entry in tar::Archive::new(&a[..]).entries().unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            if path == "manifest.json" {
+                manifest = serde_json::from_reader(entry).unwrap();
+            } else if path.ends_with(".json") {
+                config = serde_json::from_reader(entry).unwrap();
+            }
+            names.push(path);
+        }
+        assert_eq!(manifest[0]["RepoTags"][0], NGINX);
+        assert_eq!(
+            format!(
+                "sha256:{}",
+                manifest[0]["Config"]
+                    .as_str()
+                    .unwrap()
+                    .trim_end_matches(".json")
+            ),
+            id_a
+        );
+        assert_eq!(config["rootfs"]["diff_ids"][0], sha256(&base));
+        assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+        assert_eq!(config["history"].as_array().unwrap().len(), 2);
+        assert_eq!(config["config"]["Env"][0], PATH_ENV);
+        assert_eq!(config["config"]["Cmd"][0], "httpd");
+        assert!(config["config"]["ExposedPorts"]["80/tcp"].is_object());
+        assert_eq!(config["os"], "linux");
+        for (layer_path, _) in manifest[0]["Layers"].as_array().unwrap().iter().zip(0..) {
+            assert!(names.contains(&layer_path.as_str().unwrap().to_string()));
+        }
+
+        let mut base_names = Vec::new();
+        for entry in tar::Archive::new(&base[..]).entries().unwrap() {
+            let entry = entry.unwrap();
+            base_names.push(entry.path().unwrap().to_string_lossy().into_owned());
+        }
+        for needed in ["bin/busybox", "bin/sh", "etc/passwd", "etc/group", "tmp/"] {
+            assert!(base_names.iter().any(|n| n == needed), "{needed} missing");
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! `cargo xtask test`: the fast unit tests (no daemon), then the integration tests
+//! (`#[ignore = "needs a runtime: cargo xtask test"]`) against real runtimes, each
+//! endpoint handed over in its `STATICPOD_TEST_*_ENDPOINT` variable.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::apt::{self, need};
+use crate::paths;
+use crate::runtime::Runtime;
+
+/// Counts summed from the `test result:` lines of one cargo test run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+/// One line of the final summary.
+struct Phase {
+    what: String,
+    ok: bool,
+    detail: String,
+}
+
+/// Runs the suites. `only`: one runtime (its backend package's integration tests), or
+/// None for every wired runtime (the whole workspace's integration tests).
+pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
+    // The CRI backend compiles its protos in a build script, so even the unit tests need protoc.
+    apt::ensure(&[need("/usr/bin/protoc", "protobuf-compiler")])?;
+    let mut phases = Vec::new();
+
+    let mut args = vec!["test", "--workspace"];
+    if !extra.is_empty() {
+        args.push("--");
+        args.extend(&extra);
+    }
+    phases.push(cargo_test("unit tests", &args, &[]));
+
+    let runtimes: Vec<Runtime> = match only {
+        Some(runtime) => vec![runtime],
+        None => Runtime::ALL.into_iter().filter(|r| r.wired()).collect(),
+    };
+    let mut env = Vec::new();
+    let mut started = Vec::new();
+    for runtime in &runtimes {
+        eprintln!("xtask: bringing {} up", runtime.name());
+        match runtime.up() {
+            Ok(up) => {
+                phases.push(Phase {
+                    what: format!("runtime up {}", runtime.name()),
+                    ok: true,
+                    detail: format!(
+                        "{}={} ({})",
+                        runtime.endpoint_env(),
+                        up.endpoint,
+                        if up.started { "started" } else { "reused" }
+                    ),
+                });
+                env.push((runtime.endpoint_env(), up.endpoint));
+                if up.started {
+                    started.push(*runtime);
+                }
+            }
+            Err(err) => phases.push(Phase {
+                what: format!("runtime up {}", runtime.name()),
+                ok: false,
+                detail: format!("{err:#}"),
+            }),
+        }
+    }
+
+    let mut args = vec!["test"];
+    match only {
+        Some(runtime) => args.extend(["-p", runtime.backend_package()]),
+        None => args.push("--workspace"),
+    }
+    args.extend(["--", "--ignored", "--test-threads=2"]);
+    args.extend(&extra);
+    let names: Vec<&str> = runtimes.iter().map(|r| r.name()).collect();
+    phases.push(cargo_test(
+        &format!("integration tests ({})", names.join(", ")),
+        &args,
+        &env,
+    ));
+
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        for runtime in started {
+            if let Err(err) = runtime.down() {
+                eprintln!("xtask: stopping {}: {err:#}", runtime.name());
+            }
+        }
+    }
+
+    println!("\nxtask test summary:");
+    for phase in &phases {
+        let status = if phase.ok { "ok" } else { "FAILED" };
+        println!("  {:<42} {:<7} {}", phase.what, status, phase.detail);
+    }
+    for runtime in Runtime::ALL.iter().filter(|r| !r.wired() && only.is_none()) {
+        println!(
+            "  {:<42} {:<7} not wired yet ({} has no integration tests to run)",
+            format!("runtime {}", runtime.name()),
+            "skipped",
+            runtime.backend_package()
+        );
+    }
+    if phases.iter().any(|p| !p.ok) {
+        bail!("some test phases failed (see the summary above)");
+    }
+    Ok(())
+}
+
+/// Runs `cargo ARGS` in the workspace root with `env`, echoing its stdout while summing
+/// the `test result:` lines.
+fn cargo_test(what: &str, args: &[&str], env: &[(&str, String)]) -> Phase {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    eprintln!("xtask: {what}: {cargo} {}", args.join(" "));
+    let start = Instant::now();
+    let result = (|| -> Result<(bool, Counts)> {
+        let mut child = Command::new(&cargo)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(paths::root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running {cargo}"))?;
+        let mut counts = Counts::default();
+        let stdout = child.stdout.take().expect("piped");
+        let mut out = std::io::stdout().lock();
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            writeln!(out, "{line}")?;
+            out.flush()?;
+            if let Some(c) = parse_result_line(&line) {
+                counts.passed += c.passed;
+                counts.failed += c.failed;
+                counts.ignored += c.ignored;
+            }
+        }
+        Ok((child.wait()?.success(), counts))
+    })();
+    let secs = start.elapsed().as_secs_f64();
+    match result {
+        Ok((ok, c)) => Phase {
+            what: what.to_string(),
+            ok,
+            detail: format!(
+                "{} passed, {} failed, {} ignored in {secs:.1} s{}",
+                c.passed,
+                c.failed,
+                c.ignored,
+                if ok { "" } else { " (cargo failed)" }
+            ),
+        },
+        Err(err) => Phase {
+            what: what.to_string(),
+            ok: false,
+            detail: format!("{err:#}"),
+        },
+    }
+}
+
+/// Parses `test result: ok. 3 passed; 0 failed; 1 ignored; ...`.
+fn parse_result_line(line: &str) -> Option<Counts> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let (_, rest) = rest.split_once(". ")?;
+    let mut counts = Counts::default();
+    for part in rest.split(';') {
+        let mut words = part.split_whitespace();
+        let (Some(n), Some(kind)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(n) = n.parse::<u64>() else { continue };
+        match kind {
+            "passed" => counts.passed = n,
+            "failed" => counts.failed = n,
+            "ignored" => counts.ignored = n,
+            _ => {}
+        }
+    }
+    Some(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_lines() {
+        let c = parse_result_line(
+            "test result: FAILED. 3 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.01s",
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            Counts {
+                passed: 3,
+                failed: 1,
+                ignored: 2
+            }
+        );
+        assert!(parse_result_line("running 4 tests").is_none());
+    }
+}
