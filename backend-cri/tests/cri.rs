@@ -1,0 +1,484 @@
+//! The `ContainerRuntime` trait against a real containerd through CRI. Each test needs the
+//! endpoint of a containerd with the CRI plugin and the offline test images (`nginx:1.25`,
+//! `busybox:1.36`, the pause image) in env `STATICPOD_TEST_CRI_ENDPOINT`: run them through
+//! `cargo xtask test`, or by hand with `cargo test -p staticpod-backend-cri -- --ignored`.
+//! Every test creates objects with its own pod uid and removes them on drop, pass or fail.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use staticpod_backend_cri::CriRuntime;
+use staticpod_core::labels;
+use staticpod_core::runtime::{
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PortMapping, Protocol,
+    PullPolicy, RuntimeError, SandboxConfig, SandboxInfo, SandboxState,
+};
+
+const ENDPOINT_VAR: &str = "STATICPOD_TEST_CRI_ENDPOINT";
+
+fn endpoint() -> String {
+    std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{ENDPOINT_VAR} is not set: it must name the socket of a containerd with the CRI \
+             plugin and the test images (`cargo xtask runtime up containerd` prints it)"
+        )
+    })
+}
+
+/// Connects and registers what the test creates, removing it all on drop.
+struct Fixture {
+    runtime: CriRuntime,
+    endpoint: String,
+    uid: String,
+    logs: tempfile::TempDir,
+    sandboxes: Mutex<Vec<String>>,
+    containers: Mutex<Vec<String>>,
+}
+
+impl Fixture {
+    async fn new(test: &str) -> Self {
+        let endpoint = endpoint();
+        let runtime = CriRuntime::connect(&endpoint)
+            .await
+            .unwrap_or_else(|err| panic!("cannot reach containerd at {endpoint}: {err:?}"));
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        Fixture {
+            runtime,
+            endpoint,
+            uid: format!("{test}-{}-{nanos}", std::process::id()),
+            logs: tempfile::tempdir().unwrap(),
+            sandboxes: Mutex::new(Vec::new()),
+            containers: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn sandbox_config(&self, name: &str, host_port: Option<u16>) -> SandboxConfig {
+        let log_directory = self.logs.path().join(name);
+        std::fs::create_dir_all(&log_directory).unwrap();
+        SandboxConfig {
+            name: name.to_owned(),
+            namespace: "default".to_owned(),
+            uid: self.uid.clone(),
+            attempt: 0,
+            hostname: name.to_owned(),
+            host_network: false,
+            host_pid: false,
+            host_ipc: false,
+            port_mappings: host_port
+                .map(|host_port| PortMapping {
+                    protocol: Protocol::Tcp,
+                    container_port: 80,
+                    host_port,
+                    host_ip: String::new(),
+                })
+                .into_iter()
+                .collect(),
+            labels: BTreeMap::from([
+                (labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
+                (labels::POD_NAME.into(), name.into()),
+                (labels::POD_NAMESPACE.into(), "default".into()),
+                (labels::POD_UID.into(), self.uid.clone()),
+            ]),
+            annotations: BTreeMap::from([
+                (labels::CONFIG_HASH.into(), "hash-1".into()),
+                (labels::SANDBOX_ATTEMPT.into(), "0".into()),
+            ]),
+            log_directory,
+        }
+    }
+
+    fn container_config(&self, name: &str, image: &str, command: &[&str]) -> ContainerConfig {
+        ContainerConfig {
+            name: name.to_owned(),
+            attempt: 0,
+            image: image.to_owned(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            args: Vec::new(),
+            working_dir: None,
+            env: vec![("GREETING".into(), "hello".into())],
+            mounts: Vec::new(),
+            security: Default::default(),
+            resources: Default::default(),
+            labels: BTreeMap::from([
+                (labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
+                (labels::POD_UID.into(), self.uid.clone()),
+                (labels::CONTAINER_NAME.into(), name.into()),
+            ]),
+            annotations: BTreeMap::from([
+                (labels::CONTAINER_HASH.into(), "c0ffee".into()),
+                (labels::CONTAINER_RESTART_COUNT.into(), "0".into()),
+            ]),
+            log_path: PathBuf::from(format!("{name}/0.log")),
+        }
+    }
+
+    async fn run_sandbox(&self, config: &SandboxConfig) -> String {
+        let id = self.runtime.run_sandbox(config).await.unwrap();
+        self.sandboxes.lock().unwrap().push(id.clone());
+        id
+    }
+
+    async fn start_container(
+        &self,
+        sandbox_id: &str,
+        config: &ContainerConfig,
+        sandbox: &SandboxConfig,
+    ) -> String {
+        self.runtime
+            .ensure_image(&config.image, PullPolicy::IfNotPresent)
+            .await
+            .unwrap();
+        let id = self
+            .runtime
+            .create_container(sandbox_id, config, sandbox)
+            .await
+            .unwrap();
+        self.containers.lock().unwrap().push(id.clone());
+        self.runtime.start_container(&id).await.unwrap();
+        id
+    }
+
+    async fn container(&self, id: &str) -> Option<ContainerInfo> {
+        let all = self.runtime.list_containers().await.unwrap();
+        all.into_iter().find(|c| c.id == id)
+    }
+
+    async fn sandbox(&self, id: &str) -> Option<SandboxInfo> {
+        let all = self.runtime.list_sandboxes().await.unwrap();
+        all.into_iter().find(|s| s.id == id)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let endpoint = self.endpoint.clone();
+        let containers = std::mem::take(&mut *self.containers.lock().unwrap());
+        let sandboxes = std::mem::take(&mut *self.sandboxes.lock().unwrap());
+        // Drop cannot await, and may run inside the test's runtime: clean up from a thread
+        // of its own with a runtime of its own.
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let Ok(runtime) = CriRuntime::connect(&endpoint).await else {
+                    return;
+                };
+                for id in &containers {
+                    let _ = runtime.stop_container(id, Duration::ZERO).await;
+                    let _ = runtime.remove_container(id).await;
+                }
+                for id in &sandboxes {
+                    let _ = runtime.stop_sandbox(id).await;
+                    let _ = runtime.remove_sandbox(id).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Polls `probe` until it gives a value or `timeout` passes.
+async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn http_get(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    (!answer.is_empty()).then_some(answer)
+}
+
+fn read_log(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok().filter(|s| !s.is_empty())
+}
+
+#[tokio::test]
+#[ignore = "needs containerd: run through cargo xtask test"]
+async fn pod_with_host_port_serves_http_and_is_listed_with_its_labels() {
+    let fx = Fixture::new("web").await;
+    let sandbox = fx.sandbox_config("static-web-node0", Some(19080));
+    let sandbox_id = fx.run_sandbox(&sandbox).await;
+    let web = fx.container_config("web", "nginx:1.25", &[]);
+    let container_id = fx.start_container(&sandbox_id, &web, &sandbox).await;
+
+    let listed = fx.sandbox(&sandbox_id).await.expect("sandbox listed");
+    assert_eq!(listed.state, SandboxState::Ready);
+    assert!(listed.ip.is_some(), "own-network pod has an IP: {listed:?}");
+    assert_eq!(listed.labels[labels::POD_UID], fx.uid);
+    assert_eq!(listed.labels[labels::POD_NAME], "static-web-node0");
+    assert_eq!(
+        listed.labels[labels::CONFIG_HASH],
+        "hash-1",
+        "annotation merged"
+    );
+
+    let info = fx.container(&container_id).await.expect("container listed");
+    assert!(
+        matches!(info.state, ContainerState::Running { started_at } if started_at > UNIX_EPOCH),
+        "{info:?}"
+    );
+    assert_eq!(info.sandbox_id.as_deref(), Some(sandbox_id.as_str()));
+    assert_eq!(info.image, "nginx:1.25");
+    assert_eq!(info.labels[labels::CONTAINER_NAME], "web");
+    assert_eq!(
+        info.labels[labels::CONTAINER_HASH],
+        "c0ffee",
+        "annotation merged"
+    );
+    assert!(info.created_at > UNIX_EPOCH);
+
+    let answer = eventually(
+        "HTTP answer on hostPort 19080",
+        Duration::from_secs(10),
+        || std::future::ready(http_get(19080)),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1."), "{answer}");
+
+    let log = sandbox.log_directory.join(&web.log_path);
+    eventually("log file", Duration::from_secs(5), || {
+        std::future::ready(log.exists().then_some(()))
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs containerd: run through cargo xtask test"]
+async fn exit_code_and_cri_log_lines_are_reported() {
+    let fx = Fixture::new("exit").await;
+    let sandbox = fx.sandbox_config("exit-node0", None);
+    let sandbox_id = fx.run_sandbox(&sandbox).await;
+    let job = fx.container_config(
+        "job",
+        "busybox:1.36",
+        &["sh", "-c", "echo $GREETING; exit 3"],
+    );
+    let id = fx.start_container(&sandbox_id, &job, &sandbox).await;
+
+    let state = eventually("exit", Duration::from_secs(10), || async {
+        fx.container(&id)
+            .await
+            .map(|c| c.state)
+            .filter(|s| matches!(s, ContainerState::Exited { .. }))
+    })
+    .await;
+    let ContainerState::Exited {
+        exit_code,
+        started_at,
+        finished_at,
+        oom_killed,
+    } = state
+    else {
+        unreachable!()
+    };
+    assert_eq!(exit_code, 3);
+    assert!(!oom_killed);
+    assert!(started_at > UNIX_EPOCH);
+    assert!(finished_at >= started_at);
+
+    // CRI log format: `<RFC 3339 time> <stream> <P|F> <text>`.
+    let log = sandbox.log_directory.join("job/0.log");
+    let text = eventually("log line", Duration::from_secs(5), || {
+        std::future::ready(read_log(&log))
+    })
+    .await;
+    let line = text.lines().next().unwrap();
+    let fields: Vec<&str> = line.splitn(4, ' ').collect();
+    assert_eq!(fields[1..], ["stdout", "F", "hello"], "{line}");
+    assert!(fields[0].contains('T') && fields[0].len() > 20, "{line}");
+}
+
+#[tokio::test]
+#[ignore = "needs containerd: run through cargo xtask test"]
+async fn host_network_pod_runs_without_a_hostname() {
+    let fx = Fixture::new("hostnet").await;
+    let mut sandbox = fx.sandbox_config("hostnet-node0", Some(19081));
+    sandbox.host_network = true;
+    let sandbox_id = fx.run_sandbox(&sandbox).await;
+    let sleeper = fx.container_config("sleep", "busybox:1.36", &["sleep", "300"]);
+    let id = fx.start_container(&sandbox_id, &sleeper, &sandbox).await;
+
+    let listed = fx.sandbox(&sandbox_id).await.expect("sandbox listed");
+    assert_eq!(listed.state, SandboxState::Ready);
+    let info = fx.container(&id).await.expect("container listed");
+    assert!(
+        matches!(info.state, ContainerState::Running { .. }),
+        "{info:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs containerd: run through cargo xtask test"]
+async fn stopped_and_removed_objects_vanish_and_removal_is_idempotent() {
+    let fx = Fixture::new("remove").await;
+    let sandbox = fx.sandbox_config("remove-node0", None);
+    let sandbox_id = fx.run_sandbox(&sandbox).await;
+    let sleeper = fx.container_config("sleep", "busybox:1.36", &["sleep", "300"]);
+    let id = fx.start_container(&sandbox_id, &sleeper, &sandbox).await;
+
+    // `sleep` as PID 1 ignores SIGTERM: a zero grace kills it at once.
+    fx.runtime
+        .stop_container(&id, Duration::ZERO)
+        .await
+        .unwrap();
+    let info = fx.container(&id).await.expect("stopped container listed");
+    assert!(
+        matches!(info.state, ContainerState::Exited { .. }),
+        "{info:?}"
+    );
+    fx.runtime.remove_container(&id).await.unwrap();
+    assert!(fx.container(&id).await.is_none());
+
+    fx.runtime.stop_sandbox(&sandbox_id).await.unwrap();
+    let listed = fx
+        .sandbox(&sandbox_id)
+        .await
+        .expect("stopped sandbox listed");
+    assert_eq!(listed.state, SandboxState::NotReady);
+    fx.runtime.remove_sandbox(&sandbox_id).await.unwrap();
+    assert!(fx.sandbox(&sandbox_id).await.is_none());
+
+    // Idempotent: a second time, on what is gone, is fine.
+    fx.runtime
+        .stop_container(&id, Duration::from_secs(1))
+        .await
+        .unwrap();
+    fx.runtime.remove_container(&id).await.unwrap();
+    fx.runtime.stop_sandbox(&sandbox_id).await.unwrap();
+    fx.runtime.remove_sandbox(&sandbox_id).await.unwrap();
+
+    // Starting what is gone is an error the reconciler can recognise.
+    let err = fx.runtime.start_container(&id).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RuntimeError::NotFound {
+                kind: "container",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs containerd: run through cargo xtask test"]
+async fn images_resolve_short_names_and_never_does_not_pull() {
+    let fx = Fixture::new("images").await;
+    fx.runtime
+        .ensure_image("nginx:1.25", PullPolicy::Never)
+        .await
+        .expect("nginx:1.25 resolves to docker.io/library/nginx:1.25");
+    fx.runtime
+        .ensure_image("busybox:1.36", PullPolicy::IfNotPresent)
+        .await
+        .unwrap();
+
+    let err = fx
+        .runtime
+        .ensure_image("staticpod-test/absent:0", PullPolicy::Never)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::ImagePull { image, .. } if image == "staticpod-test/absent:0"),
+        "{err:?}"
+    );
+    let reason = std::error::Error::source(&err).unwrap().to_string();
+    assert!(reason.contains("Never"), "{reason}");
+
+    // No registry is reachable: the pull fails, as an image error, not a dead runtime.
+    let err = fx
+        .runtime
+        .ensure_image("registry.invalid/absent:0", PullPolicy::IfNotPresent)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RuntimeError::ImagePull { .. }), "{err:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs containerd: run through cargo xtask test"]
+async fn version_and_watch_on_a_runtime_without_events() {
+    let fx = Fixture::new("watch").await;
+    let version = fx.runtime.version().await.unwrap();
+    assert_eq!(version.runtime_name, "containerd");
+    assert_eq!(version.api_version, "v1");
+
+    let mut rx = fx.runtime.watch().await.unwrap();
+    let sandbox = fx.sandbox_config("watch-node0", None);
+    let sandbox_id = fx.run_sandbox(&sandbox).await;
+    let job = fx.container_config("job", "busybox:1.36", &["true"]);
+    fx.start_container(&sandbox_id, &job, &sandbox).await;
+    // containerd 1.6 has no event stream: the feed stays open and quiet; with events (1.7+)
+    // it yields for the start.
+    let got = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await;
+    match got {
+        Ok(Some(())) => assert!(!version.runtime_version.starts_with("1.6")),
+        Ok(None) => panic!("the feed closed"),
+        Err(_) => assert!(
+            version.runtime_version.starts_with("1.6"),
+            "{}",
+            version.runtime_version
+        ),
+    }
+}
+
+#[tokio::test]
+async fn missing_socket_is_one_unavailable_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("unix://{}", dir.path().join("absent.sock").display());
+    let err = CriRuntime::connect(&endpoint).await.unwrap_err();
+    match &err {
+        RuntimeError::Unavailable { endpoint: e, .. } => assert_eq!(e, &endpoint),
+        other => panic!("{other:?}"),
+    }
+    let reason = std::error::Error::source(&err).unwrap().to_string();
+    assert!(reason.contains("Version"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_socket_that_is_not_cri_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-cri.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    // Speaks HTTP/1 and hangs up, as a non-gRPC daemon would.
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = conn
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    let endpoint = format!("unix://{}", path.display());
+    let err = CriRuntime::connect(&endpoint).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+}
