@@ -1,0 +1,527 @@
+//! The `ContainerRuntime` trait against a real dockerd: sandboxes with published hostPorts,
+//! containers joined to them, listing, exit codes, the event feed, images, and cleanup.
+//!
+//! The tests that need a daemon are ignored by plain `cargo test`; `cargo xtask test` brings
+//! Docker up, loads the test images (`registry.k8s.io/pause:3.9`, `nginx:1.25`,
+//! `busybox:1.36`) and runs them with `STATICPOD_TEST_DOCKER_ENDPOINT` set. Each test uses
+//! its own pod UID, names and hostPorts, and removes only what it created, so they run
+//! concurrently beside anything else on the daemon.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use staticpod_backend_docker::DockerRuntime;
+use staticpod_core::labels::{
+    CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE, POD_NAME, POD_NAMESPACE, POD_UID,
+};
+use staticpod_core::naming;
+use staticpod_core::runtime::{
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PortMapping, Protocol,
+    PullPolicy, ResourceConfig, RuntimeError, SandboxConfig, SandboxInfo, SandboxState,
+    SecurityConfig,
+};
+
+const ENDPOINT_VAR: &str = "STATICPOD_TEST_DOCKER_ENDPOINT";
+const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
+const WEB_IMAGE: &str = "nginx:1.25";
+const BUSYBOX_IMAGE: &str = "busybox:1.36";
+
+fn endpoint() -> String {
+    std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{ENDPOINT_VAR} is not set: run these tests through `cargo xtask test`, or set it \
+             to a running Docker's endpoint (e.g. unix:///var/run/docker.sock)"
+        )
+    })
+}
+
+async fn runtime() -> DockerRuntime {
+    let endpoint = endpoint();
+    DockerRuntime::connect(&endpoint, PAUSE_IMAGE.to_owned())
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to Docker at {endpoint}: {err:?}"))
+}
+
+/// A pod of one test: a UID unique to the test and this process, and a guard that removes
+/// every object carrying that UID (and any extra container the test registers) on drop,
+/// even when the test fails.
+struct TestPod {
+    runtime: DockerRuntime,
+    uid: String,
+    extra: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestPod {
+    async fn new(test: &str) -> Self {
+        Self {
+            runtime: runtime().await,
+            uid: format!("{}-{}", test.replace('_', "-"), std::process::id()),
+            extra: Arc::default(),
+        }
+    }
+
+    fn sandbox(&self, port_mappings: Vec<PortMapping>) -> SandboxConfig {
+        let name = format!("sptest-{}", std::process::id());
+        SandboxConfig {
+            name: name.clone(),
+            namespace: "default".into(),
+            uid: self.uid.clone(),
+            attempt: 0,
+            hostname: "sptest".into(),
+            host_network: false,
+            host_pid: false,
+            host_ipc: false,
+            port_mappings,
+            labels: BTreeMap::from([
+                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
+                (POD_NAME.into(), name),
+                (POD_NAMESPACE.into(), "default".into()),
+                (POD_UID.into(), self.uid.clone()),
+            ]),
+            annotations: BTreeMap::from([("kubernetes.io/config.source".into(), "file".into())]),
+            log_directory: PathBuf::from("/tmp/staticpod-test-logs"),
+        }
+    }
+
+    fn container(&self, name: &str, image: &str, command: &[&str]) -> ContainerConfig {
+        ContainerConfig {
+            name: name.into(),
+            attempt: 0,
+            image: image.into(),
+            command: command.iter().map(|s| (*s).to_owned()).collect(),
+            args: vec![],
+            working_dir: None,
+            env: vec![("GREETING".into(), "hello".into())],
+            mounts: vec![],
+            security: SecurityConfig {
+                allow_privilege_escalation: true,
+                ..Default::default()
+            },
+            resources: ResourceConfig::default(),
+            labels: BTreeMap::from([
+                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
+                (POD_UID.into(), self.uid.clone()),
+                (CONTAINER_NAME.into(), name.into()),
+            ]),
+            annotations: BTreeMap::new(),
+            log_path: PathBuf::from(format!("{name}/0.log")),
+        }
+    }
+
+    async fn sandboxes(&self) -> Vec<SandboxInfo> {
+        let all = self.runtime.list_sandboxes().await.expect("list sandboxes");
+        all.into_iter()
+            .filter(|s| s.labels.get(POD_UID) == Some(&self.uid))
+            .collect()
+    }
+
+    async fn containers(&self) -> Vec<ContainerInfo> {
+        let all = self
+            .runtime
+            .list_containers()
+            .await
+            .expect("list containers");
+        all.into_iter()
+            .filter(|c| c.labels.get(POD_UID) == Some(&self.uid))
+            .collect()
+    }
+}
+
+impl Drop for TestPod {
+    fn drop(&mut self) {
+        let runtime = self.runtime.clone();
+        let uid = self.uid.clone();
+        let extra = std::mem::take(&mut *self.extra.lock().unwrap());
+        // Drop cannot await inside the test's runtime: clean up from a thread of our own.
+        let cleanup = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime")
+                .block_on(async move {
+                    let ours =
+                        |labels: &BTreeMap<String, String>| labels.get(POD_UID) == Some(&uid);
+                    if let Ok(containers) = runtime.list_containers().await {
+                        for c in containers.iter().filter(|c| ours(&c.labels)) {
+                            let _ = runtime.remove_container(&c.id).await;
+                        }
+                    }
+                    if let Ok(sandboxes) = runtime.list_sandboxes().await {
+                        for s in sandboxes.iter().filter(|s| ours(&s.labels)) {
+                            let _ = runtime.remove_sandbox(&s.id).await;
+                        }
+                    }
+                    for id in extra {
+                        let _ = runtime.remove_container(&id).await;
+                    }
+                });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// A bare Docker client for the few checks the trait does not cover (names, foreign
+/// containers).
+async fn bollard() -> bollard::Docker {
+    let endpoint = endpoint();
+    let path = endpoint.strip_prefix("unix://").unwrap_or(&endpoint);
+    bollard::Docker::connect_with_unix(path, 60, bollard::API_DEFAULT_VERSION)
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap()
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
+async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A plain HTTP/1.0 GET; the whole response as text.
+fn http_get(port: u16) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+#[tokio::test]
+async fn connecting_to_a_missing_socket_is_unavailable() {
+    let endpoint = "unix:///nonexistent/staticpod-test/docker.sock";
+    let err = DockerRuntime::connect(endpoint, PAUSE_IMAGE.into())
+        .await
+        .expect_err("no daemon there");
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(err.to_string().contains(endpoint), "{err}");
+}
+
+#[tokio::test]
+#[ignore = "needs dockerd: run through cargo xtask test"]
+async fn version_reports_the_negotiated_api() {
+    let version = runtime().await.version().await.unwrap();
+    assert_eq!(version.runtime_name, "docker");
+    assert!(!version.runtime_version.is_empty());
+    assert!(version.api_version.starts_with("1."), "{version:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs dockerd: run through cargo xtask test"]
+async fn web_pod_serves_on_its_host_port_then_goes_away() {
+    let pod = TestPod::new("web_pod").await;
+    let rt = &pod.runtime;
+    let host_port = 18080;
+    let sandbox = pod.sandbox(vec![PortMapping {
+        protocol: Protocol::Tcp,
+        container_port: 80,
+        host_port,
+        host_ip: String::new(),
+    }]);
+
+    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
+    rt.ensure_image(WEB_IMAGE, PullPolicy::IfNotPresent)
+        .await
+        .expect("web image is loaded");
+    let web = pod.container("web", WEB_IMAGE, &[]);
+    let web_id = rt
+        .create_container(&sandbox_id, &web, &sandbox)
+        .await
+        .expect("create web");
+    rt.start_container(&web_id).await.expect("start web");
+
+    // Names as the kubelet's Docker integration wrote them.
+    let docker = bollard().await;
+    let inspected = docker
+        .inspect_container(&naming::container_name(&web, &sandbox), None)
+        .await
+        .expect("container found by its kubelet name");
+    assert_eq!(inspected.id.as_deref(), Some(web_id.as_str()));
+    let inspected = docker
+        .inspect_container(&naming::sandbox_name(&sandbox), None)
+        .await
+        .expect("sandbox found by its kubelet name");
+    assert_eq!(inspected.id.as_deref(), Some(sandbox_id.as_str()));
+
+    let sandboxes = pod.sandboxes().await;
+    assert_eq!(sandboxes.len(), 1, "{sandboxes:?}");
+    let listed = &sandboxes[0];
+    assert_eq!(listed.id, sandbox_id);
+    assert_eq!(listed.state, SandboxState::Ready);
+    assert!(
+        listed.ip.as_deref().is_some_and(|ip| !ip.is_empty()),
+        "{listed:?}"
+    );
+    assert_eq!(listed.labels[MANAGED_BY], MANAGED_BY_VALUE);
+    assert_eq!(listed.labels["io.kubernetes.docker.type"], "podsandbox");
+    assert_eq!(listed.labels[CONTAINER_NAME], "POD");
+    assert_eq!(listed.labels["kubernetes.io/config.source"], "file");
+
+    let containers = pod.containers().await;
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    let listed = &containers[0];
+    assert_eq!(listed.id, web_id);
+    assert_eq!(listed.sandbox_id.as_deref(), Some(sandbox_id.as_str()));
+    assert_eq!(listed.image, WEB_IMAGE);
+    assert_eq!(listed.labels[CONTAINER_NAME], "web");
+    assert!(
+        matches!(listed.state, ContainerState::Running { .. }),
+        "{listed:?}"
+    );
+
+    let page = eventually(
+        Duration::from_secs(10),
+        "the page on the hostPort",
+        || async { http_get(host_port).ok().filter(|r| r.contains("200")) },
+    )
+    .await;
+    assert!(page.contains("nginx"), "{page}");
+
+    rt.stop_container(&web_id, Duration::from_millis(1500))
+        .await
+        .expect("stop web");
+    let containers = pod.containers().await;
+    assert!(
+        matches!(containers[0].state, ContainerState::Exited { .. }),
+        "{containers:?}"
+    );
+    rt.stop_sandbox(&sandbox_id).await.expect("stop sandbox");
+    let sandboxes = pod.sandboxes().await;
+    assert_eq!(sandboxes[0].state, SandboxState::NotReady);
+    assert_eq!(sandboxes[0].ip, None);
+
+    rt.remove_container(&web_id).await.expect("remove web");
+    rt.remove_sandbox(&sandbox_id)
+        .await
+        .expect("remove sandbox");
+    assert!(pod.containers().await.is_empty());
+    assert!(pod.sandboxes().await.is_empty());
+
+    // All of these are idempotent.
+    rt.stop_container(&web_id, Duration::from_secs(1))
+        .await
+        .unwrap();
+    rt.remove_container(&web_id).await.unwrap();
+    rt.stop_sandbox(&sandbox_id).await.unwrap();
+    rt.remove_sandbox(&sandbox_id).await.unwrap();
+    let err = rt.start_container(&web_id).await.expect_err("removed");
+    assert!(
+        matches!(&err, RuntimeError::NotFound { kind: "container", id } if id == &web_id),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs dockerd: run through cargo xtask test"]
+async fn exit_code_is_reported_and_the_watch_yields() {
+    let pod = TestPod::new("exit_code").await;
+    let rt = &pod.runtime;
+    let mut events = rt.watch().await.expect("watch");
+    let sandbox = pod.sandbox(vec![]);
+    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
+    rt.ensure_image(BUSYBOX_IMAGE, PullPolicy::IfNotPresent)
+        .await
+        .expect("busybox image is loaded");
+    let config = pod.container("fails", BUSYBOX_IMAGE, &["sh", "-c", "sleep 1; exit 3"]);
+    let id = rt
+        .create_container(&sandbox_id, &config, &sandbox)
+        .await
+        .expect("create");
+    rt.start_container(&id).await.expect("start");
+
+    // The feed nudges for the sandbox and the start; drain those, then the exit must nudge.
+    tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("the watch yields after the sandbox and container start")
+        .expect("feed open");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while events.try_recv().is_ok() {}
+    let running = pod.containers().await;
+    assert!(
+        matches!(running[0].state, ContainerState::Running { .. }),
+        "still sleeping: {running:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("the watch yields after the container exits")
+        .expect("feed open");
+
+    let state = eventually(Duration::from_secs(5), "the exit", || async {
+        let containers = pod.containers().await;
+        let state = containers.first()?.state;
+        matches!(state, ContainerState::Exited { .. }).then_some(state)
+    })
+    .await;
+    let ContainerState::Exited {
+        exit_code,
+        started_at,
+        finished_at,
+        oom_killed,
+    } = state
+    else {
+        unreachable!()
+    };
+    assert_eq!(exit_code, 3);
+    assert!(!oom_killed);
+    let ran = finished_at
+        .duration_since(started_at)
+        .expect("finished after start");
+    assert!(ran >= Duration::from_millis(900), "{ran:?}");
+    assert!(ran < Duration::from_secs(10), "{ran:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs dockerd: run through cargo xtask test"]
+async fn container_that_cannot_start_reads_as_exited() {
+    let pod = TestPod::new("cannot_start").await;
+    let rt = &pod.runtime;
+    let sandbox = pod.sandbox(vec![]);
+    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
+    let config = pod.container("broken", BUSYBOX_IMAGE, &["/no/such/program"]);
+    let id = rt
+        .create_container(&sandbox_id, &config, &sandbox)
+        .await
+        .expect("create");
+    let containers = pod.containers().await;
+    assert_eq!(containers[0].state, ContainerState::Created);
+
+    let err = rt.start_container(&id).await.expect_err("no such program");
+    assert!(
+        matches!(
+            err,
+            RuntimeError::Rejected { .. } | RuntimeError::Failed { .. }
+        ),
+        "{err:?}"
+    );
+    let containers = pod.containers().await;
+    assert!(
+        matches!(containers[0].state, ContainerState::Exited { exit_code, .. } if exit_code != 0),
+        "{containers:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs dockerd: run through cargo xtask test"]
+async fn host_network_pod_has_no_ip_of_its_own() {
+    let pod = TestPod::new("host_network").await;
+    let rt = &pod.runtime;
+    let mut sandbox = pod.sandbox(vec![]);
+    sandbox.host_network = true;
+    sandbox.hostname = String::new();
+    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
+    let config = pod.container("web", WEB_IMAGE, &["httpd", "-f", "-p", "18091", "-h", "/"]);
+    let id = rt
+        .create_container(&sandbox_id, &config, &sandbox)
+        .await
+        .expect("create");
+    rt.start_container(&id).await.expect("start");
+
+    let sandboxes = pod.sandboxes().await;
+    assert_eq!(sandboxes[0].state, SandboxState::Ready);
+    assert_eq!(sandboxes[0].ip, None);
+    // The container listens on the node's own network.
+    eventually(
+        Duration::from_secs(10),
+        "httpd on the host network",
+        || async { http_get(18091).ok() },
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs dockerd: run through cargo xtask test"]
+async fn a_leftover_of_ours_is_replaced_but_a_foreign_container_is_not() {
+    let pod = TestPod::new("leftover").await;
+    let rt = &pod.runtime;
+    let sandbox = pod.sandbox(vec![]);
+    let first = rt.run_sandbox(&sandbox).await.expect("first sandbox");
+    let second = rt
+        .run_sandbox(&sandbox)
+        .await
+        .expect("the leftover holding the name is replaced");
+    assert_ne!(first, second);
+    let ids: Vec<String> = pod.sandboxes().await.into_iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![second.clone()]);
+
+    // A container we did not create holds the next attempt's name: refuse, touch nothing.
+    let mut next = sandbox.clone();
+    next.attempt = 1;
+    let docker = bollard().await;
+    let foreign = docker
+        .create_container(
+            Some(
+                CreateContainerOptionsBuilder::new()
+                    .name(&naming::sandbox_name(&next))
+                    .build(),
+            ),
+            ContainerCreateBody {
+                image: Some(BUSYBOX_IMAGE.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create the foreign container")
+        .id;
+    pod.extra.lock().unwrap().push(foreign.clone());
+    let err = rt.run_sandbox(&next).await.expect_err("name taken");
+    assert!(matches!(err, RuntimeError::Rejected { .. }), "{err:?}");
+    let still_there = docker.inspect_container(&foreign, None).await;
+    assert!(still_there.is_ok(), "the foreign container was touched");
+    docker
+        .remove_container(
+            &foreign,
+            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs dockerd: run through cargo xtask test"]
+async fn ensure_image_by_policy() {
+    let rt = runtime().await;
+    rt.ensure_image(BUSYBOX_IMAGE, PullPolicy::IfNotPresent)
+        .await
+        .expect("present");
+    rt.ensure_image(BUSYBOX_IMAGE, PullPolicy::Never)
+        .await
+        .expect("present, no pull needed");
+
+    let absent = "staticpod.invalid/absent-image:0";
+    let err = rt
+        .ensure_image(absent, PullPolicy::Never)
+        .await
+        .expect_err("absent and never pulled");
+    let RuntimeError::ImagePull { image, source } = &err else {
+        panic!("expected ImagePull, got {err:?}");
+    };
+    assert_eq!(image, absent);
+    assert!(source.to_string().contains("policy Never"), "{source}");
+
+    // No registry answers here: a pull is attempted and fails as this pod's error.
+    let err = rt
+        .ensure_image(absent, PullPolicy::IfNotPresent)
+        .await
+        .expect_err("no registry");
+    assert!(
+        matches!(&err, RuntimeError::ImagePull { image, .. } if image == absent),
+        "{err:?}"
+    );
+}
