@@ -1,6 +1,7 @@
 //! Runtime-agnostic heart of staticpod: the Pod model, manifest sources, validation and
 //! defaulting, and the reconciler that drives a [`runtime::ContainerRuntime`].
 
+pub mod agent;
 pub mod diagnostic;
 pub mod ingest;
 pub mod labels;
@@ -8,5 +9,7 @@ pub mod manifest;
 pub mod model;
 pub mod naming;
 pub mod quantity;
+pub mod reconcile;
 pub mod runtime;
 pub mod source;
+pub mod status;

@@ -1,0 +1,266 @@
+//! The agent loop: takes manifest scans, runtime events and finished work, and after each
+//! one reads the runtime, plans, and starts the work of every pod that is not already busy.
+//! It never busy-polls: it wakes for inotify, runtime events, a back-off ending, or the
+//! periodic resync.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::ingest::{ManifestReport, Manifests};
+use crate::reconcile::execute::{Executor, WorkError, describe};
+use crate::reconcile::history::History;
+use crate::reconcile::observe::{self, ObservedPod, PodKey};
+use crate::reconcile::plan;
+use crate::runtime::{ContainerRuntime, RuntimeError};
+use crate::source::dir;
+use crate::status::{self, PodListView};
+
+/// How the agent is set up.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Node name (`--hostname-override`).
+    pub node_name: String,
+    /// The node's IP, for `status.hostIP`.
+    pub host_ip: String,
+    /// `--root-dir`.
+    pub root_dir: PathBuf,
+    /// `--pod-manifest-path`.
+    pub manifest_path: PathBuf,
+    /// `--file-check-frequency`.
+    pub file_check_frequency: Duration,
+    /// How often the runtime is read even without events.
+    pub resync_period: Duration,
+}
+
+/// What the status endpoint shows.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    /// Pods with their status, as the kubelet's `/pods`.
+    pub pods: PodListView,
+    /// How each manifest file stands.
+    pub manifests: Vec<ManifestReport>,
+    /// The runtime's last error, when it could not be read.
+    pub runtime_error: Option<String>,
+}
+
+impl Default for NodeStatus {
+    fn default() -> Self {
+        NodeStatus {
+            pods: PodListView { api_version: "v1".into(), kind: "PodList".into(), items: Vec::new() },
+            manifests: Vec::new(),
+            runtime_error: None,
+        }
+    }
+}
+
+/// The node agent.
+pub struct Agent {
+    runtime: Arc<dyn ContainerRuntime>,
+    runtime_name: String,
+    config: AgentConfig,
+    manifests: Manifests,
+    history: History,
+    executor: Executor,
+    in_flight: BTreeSet<PodKey>,
+    work: JoinSet<(PodKey, Result<(), WorkError>)>,
+    status: watch::Sender<Arc<NodeStatus>>,
+    runtime_failures: u32,
+}
+
+/// Longest wait between tries to reach a runtime that is down.
+const RUNTIME_RETRY_MAX: Duration = Duration::from_secs(30);
+
+impl Agent {
+    /// An agent driving `runtime` (whose name, e.g. `docker`, prefixes container ids).
+    pub fn new(runtime: Arc<dyn ContainerRuntime>, runtime_name: &str, config: AgentConfig) -> Self {
+        let executor = Executor::new(runtime.clone(), config.root_dir.clone(), config.host_ip.clone());
+        Agent {
+            manifests: Manifests::new(&config.node_name),
+            runtime,
+            runtime_name: runtime_name.to_string(),
+            config,
+            history: History::default(),
+            executor,
+            in_flight: BTreeSet::new(),
+            work: JoinSet::new(),
+            status: watch::channel(Arc::new(NodeStatus::default())).0,
+            runtime_failures: 0,
+        }
+    }
+
+    /// A feed of the node's status, updated after every reconcile.
+    pub fn status(&self) -> watch::Receiver<Arc<NodeStatus>> {
+        self.status.subscribe()
+    }
+
+    /// Runs until `shutdown` completes. Pods keep running after the agent stops: they live in
+    /// the runtime, and the next agent adopts them.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut scans = dir::watch(self.config.manifest_path.clone(), self.config.file_check_frequency);
+        let mut events = self.watch_runtime().await;
+        let mut scanned_once = false;
+        let mut dirty = false;
+        let mut wake_at: Option<Instant> = None;
+        let mut resync = tokio::time::interval(self.config.resync_period);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            // Nothing is planned before the first complete reading of the manifests: an empty
+            // desired set would kill every pod a previous agent started.
+            if dirty && scanned_once {
+                dirty = false;
+                wake_at = self.reconcile().await;
+                if events.is_none() && self.runtime_failures == 0 {
+                    events = self.watch_runtime().await;
+                }
+            }
+            let sleep = async {
+                match wake_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                scan = scans.recv() => {
+                    let Some(scan) = scan else { return };
+                    let ok = scan.is_ok();
+                    let seen = status::timestamp(SystemTime::now());
+                    let changed = self.manifests.update(scan, &self.config.manifest_path, &seen);
+                    if ok && !scanned_once {
+                        scanned_once = true;
+                        dirty = true;
+                        info!(path = %self.config.manifest_path.display(), pods = self.manifests.desired().len(), "manifests read");
+                    }
+                    dirty |= changed;
+                    self.publish_manifests();
+                }
+                Some(()) = recv(&mut events) => dirty = true,
+                Some(done) = self.work.join_next(), if !self.work.is_empty() => {
+                    match done {
+                        Ok((key, result)) => self.finish(key, result),
+                        Err(join) => error!(%join, "pod work panicked"),
+                    }
+                    dirty = true;
+                }
+                _ = sleep => { wake_at = None; dirty = true; }
+                _ = resync.tick() => dirty = true,
+                _ = &mut shutdown => {
+                    info!("stopping; pods keep running in the runtime");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn watch_runtime(&self) -> Option<mpsc::Receiver<()>> {
+        match self.runtime.watch().await {
+            Ok(events) => Some(events),
+            Err(error) => {
+                warn!(error = %describe(&error), "cannot watch runtime events; relying on periodic resync");
+                None
+            }
+        }
+    }
+
+    fn finish(&mut self, key: PodKey, result: Result<(), WorkError>) {
+        self.in_flight.remove(&key);
+        match result {
+            Ok(()) => self.history.record_success(&key),
+            Err(error) => {
+                let message = describe(&error);
+                error!(pod = %key, "{message}");
+                if !error.is_unavailable() {
+                    self.history.record_failure(&key, error.reason(), message, SystemTime::now());
+                }
+            }
+        }
+    }
+
+    /// One pass: read the runtime, plan, start work, publish status. Returns when to wake
+    /// up for a back-off or a retry.
+    async fn reconcile(&mut self) -> Option<Instant> {
+        let observed = match self.observe().await {
+            Ok(observed) => observed,
+            Err(error) => {
+                self.runtime_failures += 1;
+                let delay = Duration::from_millis(500)
+                    .saturating_mul(1 << self.runtime_failures.min(8))
+                    .min(RUNTIME_RETRY_MAX);
+                let message = describe(&error);
+                warn!(retry_in = ?delay, "cannot read the container runtime: {message}");
+                self.status.send_modify(|status| {
+                    let mut next = (**status).clone();
+                    next.runtime_error = Some(message);
+                    *status = Arc::new(next);
+                });
+                return Some(Instant::now() + delay);
+            }
+        };
+        if self.runtime_failures > 0 {
+            info!("container runtime is back");
+            self.runtime_failures = 0;
+        }
+        let now = SystemTime::now();
+        let desired = self.manifests.desired().to_vec();
+        let plan = plan::plan(&desired, &observed, &self.history, now);
+        for work in plan.work {
+            if self.in_flight.contains(&work.key) {
+                continue;
+            }
+            self.in_flight.insert(work.key.clone());
+            let executor = self.executor.clone();
+            self.work.spawn(async move {
+                let key = work.key.clone();
+                (key, executor.run(work).await)
+            });
+        }
+        let keys: BTreeSet<PodKey> = observed.values().map(|p| p.key.clone()).collect();
+        self.history.retain(|key| {
+            keys.contains(key) || desired.iter().any(|p| p.full_name() == key.name && p.namespace() == key.namespace)
+        });
+        let pods = status::pod_list(&desired, &observed, &self.history, &self.config.host_ip, &self.runtime_name, now);
+        let manifests = self.manifests.reports();
+        self.status.send_replace(Arc::new(NodeStatus { pods, manifests, runtime_error: None }));
+        plan.wake_at.map(|at| {
+            let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+            Instant::now() + wait
+        })
+    }
+
+    async fn observe(&self) -> Result<BTreeMap<String, ObservedPod>, RuntimeError> {
+        let (sandboxes, containers) = tokio::join!(self.runtime.list_sandboxes(), self.runtime.list_containers());
+        Ok(observe::group(sandboxes?, containers?))
+    }
+
+    fn publish_manifests(&self) {
+        let manifests = self.manifests.reports();
+        self.status.send_modify(|status| {
+            let mut next = (**status).clone();
+            next.manifests = manifests;
+            *status = Arc::new(next);
+        });
+    }
+}
+
+async fn recv(events: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
+    match events {
+        Some(receiver) => match receiver.recv().await {
+            Some(()) => Some(()),
+            None => {
+                *events = None;
+                None
+            }
+        },
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,62 @@
+//! What the agent remembers between reconciles that the runtime cannot tell it: the last
+//! failure of each pod's work, so a pod whose image cannot be pulled is retried with back-off
+//! instead of at every pass, and its status can say why it is waiting.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use super::observe::PodKey;
+
+/// First wait after a failed piece of work.
+const RETRY_INITIAL: Duration = Duration::from_secs(10);
+/// Longest wait.
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// The last failure of a pod's work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Failures in a row.
+    pub count: u32,
+    /// When the last one happened.
+    pub at: SystemTime,
+    /// The kubelet's word for it (`ErrImagePull`, `CreateContainerError`, ...).
+    pub reason: &'static str,
+    /// The error, in full.
+    pub message: String,
+}
+
+/// Failures by pod.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    failures: BTreeMap<PodKey, Failure>,
+}
+
+impl History {
+    /// Records that the work for `key` failed.
+    pub fn record_failure(&mut self, key: &PodKey, reason: &'static str, message: String, now: SystemTime) {
+        let count = self.failures.get(key).map_or(0, |f| f.count) + 1;
+        self.failures.insert(key.clone(), Failure { count, at: now, reason, message });
+    }
+
+    /// Forgets failures of `key` after its work succeeded.
+    pub fn record_success(&mut self, key: &PodKey) {
+        self.failures.remove(key);
+    }
+
+    /// The last failure of `key`, if its last work failed.
+    pub fn failure(&self, key: &PodKey) -> Option<&Failure> {
+        self.failures.get(key)
+    }
+
+    /// When `key` may be tried again, if it is backing off.
+    pub fn retry_at(&self, key: &PodKey) -> Option<SystemTime> {
+        let failure = self.failures.get(key)?;
+        let factor = 1u32.checked_shl(failure.count.saturating_sub(1)).unwrap_or(u32::MAX);
+        Some(failure.at + RETRY_INITIAL.saturating_mul(factor).min(RETRY_MAX))
+    }
+
+    /// Drops what is known of pods that are neither desired nor present.
+    pub fn retain(&mut self, keep: impl Fn(&PodKey) -> bool) {
+        self.failures.retain(|key, _| keep(key));
+    }
+}

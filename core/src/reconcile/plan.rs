@@ -1,0 +1,314 @@
+//! The planner: a pure function from (desired pods, observed runtime state, per-pod history,
+//! now) to the steps that bring the node closer to the manifests. No I/O, no clock: every
+//! decision is a unit test away.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::history::History;
+use super::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
+use crate::manifest::defaults::StaticPod;
+use crate::model::{Container, RestartPolicy};
+use crate::runtime::ContainerState;
+
+/// First wait before restarting a container that exited more than once (the kubelet's).
+pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
+/// Longest wait before a restart (the kubelet's).
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A container that ran this long before exiting is restarted at once, as the first time.
+pub const BACKOFF_RESET: Duration = Duration::from_secs(600);
+
+/// Which sandbox a container step goes into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SandboxTarget {
+    /// One that exists.
+    Existing {
+        /// Its id.
+        id: String,
+        /// Its IP, for `status.podIP` in the environment.
+        ip: Option<String>,
+    },
+    /// The one created by an earlier step of the same work.
+    New,
+}
+
+/// One step of a pod's work. Steps of one pod run in order; pods run concurrently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Stop every container (SIGTERM, grace, SIGKILL) and sandbox of a pod UID, then remove
+    /// them all.
+    KillPod {
+        /// The UID being killed.
+        uid: String,
+        /// Container ids.
+        containers: Vec<String>,
+        /// Sandbox ids.
+        sandboxes: Vec<String>,
+        /// Time between SIGTERM and SIGKILL.
+        grace: Duration,
+        /// Also delete the pod's directory (emptyDir volumes): the UID is gone for good.
+        forget: bool,
+    },
+    /// Stop the sandbox of a pod whose containers have all finished for good.
+    StopSandbox {
+        /// Sandbox id.
+        id: String,
+    },
+    /// Remove an old, exited instance of a container.
+    RemoveContainer {
+        /// Container id.
+        id: String,
+    },
+    /// Create and start a sandbox.
+    RunSandbox {
+        /// Its attempt number.
+        attempt: u32,
+    },
+    /// Make sure the image is there, create the container and start it.
+    StartContainer {
+        /// Init or app.
+        kind: ContainerKind,
+        /// Index in `initContainers` or `containers`.
+        index: usize,
+        /// Restart count of the new instance.
+        attempt: u32,
+        /// Where.
+        sandbox: SandboxTarget,
+    },
+}
+
+/// The steps for one pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodWork {
+    /// Which pod.
+    pub key: PodKey,
+    /// The desired pod, when there is one (absent when the pod is only being removed).
+    pub pod: Option<Arc<StaticPod>>,
+    /// Steps, in order.
+    pub steps: Vec<Step>,
+}
+
+/// What to do now, and when to look again at the latest.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    /// Work per pod.
+    pub work: Vec<PodWork>,
+    /// The earliest moment a back-off ends, when something waits for one.
+    pub wake_at: Option<SystemTime>,
+}
+
+/// Plans the work for every pod.
+pub fn plan(
+    desired: &[Arc<StaticPod>],
+    observed: &BTreeMap<String, ObservedPod>,
+    history: &History,
+    now: SystemTime,
+) -> Plan {
+    let mut plan = Plan::default();
+    let mut by_key: BTreeMap<PodKey, (Option<&Arc<StaticPod>>, Vec<&ObservedPod>)> = BTreeMap::new();
+    for pod in desired {
+        let key = PodKey { namespace: pod.namespace().to_string(), name: pod.full_name().to_string() };
+        by_key.entry(key).or_default().0 = Some(pod);
+    }
+    for pod in observed.values() {
+        by_key.entry(pod.key.clone()).or_default().1.push(pod);
+    }
+    for (key, (want, have)) in by_key {
+        if let Some(retry_at) = history.retry_at(&key) {
+            if retry_at > now {
+                plan.wake(retry_at);
+                continue;
+            }
+        }
+        let mut steps = Vec::new();
+        let mut current = None;
+        for pod in have {
+            let wanted = want.is_some_and(|w| w.uid() == pod.uid && w.config_hash == pod.config_hash);
+            if wanted {
+                current = Some(pod);
+            } else {
+                steps.push(kill(pod, want.is_none_or(|w| w.uid() != pod.uid)));
+            }
+        }
+        if let Some(want) = want {
+            plan_pod(want, current, now, &mut steps, &mut plan);
+        }
+        if !steps.is_empty() {
+            plan.work.push(PodWork { key, pod: want.cloned(), steps });
+        }
+    }
+    plan
+}
+
+impl Plan {
+    fn wake(&mut self, at: SystemTime) {
+        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    }
+}
+
+fn kill(pod: &ObservedPod, forget: bool) -> Step {
+    Step::KillPod {
+        uid: pod.uid.clone(),
+        containers: pod.containers.iter().map(|c| c.info.id.clone()).collect(),
+        sandboxes: pod.sandboxes.iter().map(|s| s.info.id.clone()).collect(),
+        grace: pod.grace,
+        forget,
+    }
+}
+
+fn plan_pod(want: &StaticPod, current: Option<&ObservedPod>, now: SystemTime, steps: &mut Vec<Step>, plan: &mut Plan) {
+    let policy = want.restart_policy();
+    let spec = &want.pod.spec;
+    let Some(sandbox) = current.and_then(ObservedPod::ready_sandbox) else {
+        // No usable sandbox: clear what is left of the old one, then start over.
+        let mut attempt = 0;
+        let mut restart_counts = BTreeMap::new();
+        if let Some(pod) = current {
+            if completed(want, pod, None) {
+                return;
+            }
+            attempt = pod.sandboxes.iter().map(|s| s.attempt + 1).max().unwrap_or(0);
+            for container in &pod.containers {
+                let count = restart_counts.entry(container.name.clone()).or_insert(0);
+                *count = (*count).max(container.attempt + 1);
+            }
+            if !pod.containers.is_empty() || !pod.sandboxes.is_empty() {
+                steps.push(kill(pod, false));
+            }
+        }
+        steps.push(Step::RunSandbox { attempt });
+        let (kind, containers) = match spec.init_containers.first() {
+            Some(first) => (ContainerKind::Init, std::slice::from_ref(first)),
+            None => (ContainerKind::App, spec.containers.as_slice()),
+        };
+        for (index, container) in containers.iter().enumerate() {
+            let attempt = restart_counts.get(&container.name).copied().unwrap_or(0);
+            steps.push(Step::StartContainer { kind, index, attempt, sandbox: SandboxTarget::New });
+        }
+        return;
+    };
+    let pod = current.expect("a ready sandbox implies an observed pod");
+    let target = SandboxTarget::Existing { id: sandbox.info.id.clone(), ip: sandbox.info.ip.clone() };
+    for extra in pod.sandboxes.iter().filter(|s| s.info.id != sandbox.info.id) {
+        steps.push(Step::StopSandbox { id: extra.info.id.clone() });
+    }
+    for (index, container) in spec.init_containers.iter().enumerate() {
+        let instances: Vec<&ObservedContainer> = pod.instances(&container.name, &sandbox.info.id).collect();
+        collect_garbage(&instances, steps);
+        match instances.last() {
+            None => {
+                steps.push(Step::StartContainer { kind: ContainerKind::Init, index, attempt: 0, sandbox: target });
+                return;
+            }
+            Some(latest) => match latest.info.state {
+                ContainerState::Exited { exit_code: 0, .. } => continue,
+                ContainerState::Exited { .. } | ContainerState::Created => {
+                    if policy != RestartPolicy::Never {
+                        restart(ContainerKind::Init, index, latest, now, target, steps, plan);
+                    }
+                    return;
+                }
+                ContainerState::Running { .. } | ContainerState::Unknown => return,
+            },
+        }
+    }
+    for (index, container) in spec.containers.iter().enumerate() {
+        let instances: Vec<&ObservedContainer> = pod.instances(&container.name, &sandbox.info.id).collect();
+        collect_garbage(&instances, steps);
+        match instances.last() {
+            None => steps.push(Step::StartContainer { kind: ContainerKind::App, index, attempt: 0, sandbox: target.clone() }),
+            Some(latest) if should_restart(policy, latest) => {
+                restart(ContainerKind::App, index, latest, now, target.clone(), steps, plan);
+            }
+            Some(_) => {}
+        }
+    }
+    if completed(want, pod, Some(&sandbox.info.id)) {
+        steps.push(Step::StopSandbox { id: sandbox.info.id.clone() });
+    }
+}
+
+/// Keeps the latest instance of a container (its logs and exit code are the status) and
+/// removes the older ones.
+fn collect_garbage(instances: &[&ObservedContainer], steps: &mut Vec<Step>) {
+    if let Some((_, older)) = instances.split_last() {
+        for old in older {
+            if !matches!(old.info.state, ContainerState::Running { .. }) {
+                steps.push(Step::RemoveContainer { id: old.info.id.clone() });
+            }
+        }
+    }
+}
+
+fn should_restart(policy: RestartPolicy, latest: &ObservedContainer) -> bool {
+    match latest.info.state {
+        ContainerState::Exited { exit_code, .. } => match policy {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => exit_code != 0,
+            RestartPolicy::Never => false,
+        },
+        // Created but never running means the start failed.
+        ContainerState::Created => policy != RestartPolicy::Never,
+        ContainerState::Running { .. } | ContainerState::Unknown => false,
+    }
+}
+
+/// True when every app container has finished and none will be restarted, so the pod is
+/// done (`Succeeded` or `Failed`) and its sandbox is not needed.
+fn completed(want: &StaticPod, pod: &ObservedPod, sandbox_id: Option<&str>) -> bool {
+    let policy = want.restart_policy();
+    if policy == RestartPolicy::Always {
+        return false;
+    }
+    want.pod.spec.containers.iter().all(|container| {
+        let latest = pod
+            .containers
+            .iter()
+            .filter(|c| c.name == container.name && c.kind == ContainerKind::App)
+            .filter(|c| sandbox_id.is_none_or(|id| c.info.sandbox_id.as_deref().is_none_or(|s| s == id)))
+            .last();
+        latest.is_some_and(|c| matches!(c.info.state, ContainerState::Exited { .. }) && !should_restart(policy, c))
+    }) && pod.ready_sandbox().is_some_and(|s| sandbox_id.is_none_or(|id| s.info.id == id))
+}
+
+/// The wait before restarting a container whose latest instance had `restart_count`
+/// restarts before it and ran for `ran`: none the first time, then 10 s doubling to 5 min.
+pub fn restart_delay(restart_count: u32, ran: Duration) -> Duration {
+    if restart_count == 0 || ran >= BACKOFF_RESET {
+        return Duration::ZERO;
+    }
+    let factor = 1u32.checked_shl(restart_count - 1).unwrap_or(u32::MAX);
+    BACKOFF_INITIAL.saturating_mul(factor).min(BACKOFF_MAX)
+}
+
+fn restart(
+    kind: ContainerKind,
+    index: usize,
+    latest: &ObservedContainer,
+    now: SystemTime,
+    sandbox: SandboxTarget,
+    steps: &mut Vec<Step>,
+    plan: &mut Plan,
+) {
+    let (finished_at, ran) = match latest.info.state {
+        ContainerState::Exited { started_at, finished_at, .. } => {
+            (finished_at, finished_at.duration_since(started_at).unwrap_or_default())
+        }
+        _ => (latest.info.created_at, Duration::ZERO),
+    };
+    let ready_at = finished_at + restart_delay(latest.attempt, ran);
+    if ready_at > now {
+        plan.wake(ready_at);
+        return;
+    }
+    steps.push(Step::StartContainer { kind, index, attempt: latest.attempt + 1, sandbox });
+}
+
+/// The container a step refers to.
+pub fn container_of(pod: &StaticPod, kind: ContainerKind, index: usize) -> &Container {
+    match kind {
+        ContainerKind::Init => &pod.pod.spec.init_containers[index],
+        ContainerKind::App => &pod.pod.spec.containers[index],
+    }
+}
