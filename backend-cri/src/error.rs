@@ -1,15 +1,13 @@
 //! Translation of failed CRI calls into the core's [`RuntimeError`] kinds, at the crate edge,
 //! so the reconciler can tell a missing container from a daemon that is down.
 
-use std::fmt;
-
 use staticpod_core::runtime::RuntimeError;
 use tonic::{Code, Status};
 
 /// A CRI call that failed, as the runtime (or the transport under it) answered. It is the
 /// `source` of the [`RuntimeError`] the backend returns.
 #[derive(Debug, thiserror::Error)]
-#[error("{method} answered {code:?}: {message}")]
+#[error("{method} {answer}")]
 pub struct CallError {
     /// The CRI method, e.g. `RunPodSandbox`.
     pub method: &'static str,
@@ -17,6 +15,8 @@ pub struct CallError {
     pub code: Code,
     /// The runtime's message.
     pub message: String,
+    /// "answered <code>: <message>", or "got no answer" when the transport failed.
+    answer: String,
     /// The local failure under a status tonic made up itself (connection refused, socket
     /// missing, HTTP/2 error); `None` when the runtime itself answered.
     #[source]
@@ -26,13 +26,17 @@ pub struct CallError {
 impl CallError {
     /// Wraps a status returned by a call to `method`.
     pub(crate) fn new(method: &'static str, status: Status) -> Self {
-        let transport = std::error::Error::source(&status)
-            .is_some()
-            .then(|| TransportCause(status.clone()));
+        let transport = std::error::Error::source(&status).map(TransportCause::new);
+        let answer = match transport {
+            // The status message only repeats the cause.
+            Some(_) => "got no answer".to_owned(),
+            None => format!("answered {:?}: {}", status.code(), status.message()),
+        };
         CallError {
             method,
             code: status.code(),
             message: status.message().to_owned(),
+            answer,
             transport,
         }
     }
@@ -44,23 +48,25 @@ impl CallError {
     }
 }
 
-/// The error chain tonic keeps behind a status it built from a transport failure. A status
-/// only lends out its source, so the status is kept and the chain is read through it.
-#[derive(Debug)]
-struct TransportCause(Status);
+/// The error chain tonic keeps behind a status it built from a transport failure, flattened
+/// into one line. A status only lends its source out, and the chain hyper builds repeats the
+/// io error two or three times over, so the distinct messages are kept, in order.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TransportCause(String);
 
-impl fmt::Display for TransportCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match std::error::Error::source(&self.0) {
-            Some(cause) => write!(f, "{cause}"),
-            None => write!(f, "transport error"),
+impl TransportCause {
+    fn new(cause: &(dyn std::error::Error + 'static)) -> Self {
+        let mut parts: Vec<String> = Vec::new();
+        let mut next = Some(cause);
+        while let Some(err) = next {
+            let text = err.to_string();
+            if !parts.contains(&text) {
+                parts.push(text);
+            }
+            next = err.source();
         }
-    }
-}
-
-impl std::error::Error for TransportCause {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&self.0).and_then(|cause| cause.source())
+        TransportCause(parts.join(": "))
     }
 }
 
@@ -182,6 +188,28 @@ mod tests {
         assert_eq!(classify(Code::NotFound, true), Kind::Unavailable);
         assert_eq!(classify(Code::Unknown, true), Kind::Unavailable);
         assert_eq!(classify(Code::Internal, true), Kind::Unavailable);
+    }
+
+    #[test]
+    fn a_status_made_from_a_local_error_reads_as_no_answer() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let call = CallError::new("Version", Status::from_error(Box::new(io)));
+        assert!(call.is_transport());
+        assert_eq!(call.to_string(), "Version got no answer");
+        let cause = std::error::Error::source(&call).unwrap().to_string();
+        assert_eq!(cause, "No such file or directory");
+        assert_eq!(classify(call.code, call.is_transport()), Kind::Unavailable);
+    }
+
+    #[test]
+    fn a_status_from_the_runtime_reads_as_its_answer() {
+        let call = CallError::new("StartContainer", Status::internal("runc create failed"));
+        assert!(!call.is_transport());
+        assert_eq!(
+            call.to_string(),
+            "StartContainer answered Internal: runc create failed"
+        );
+        assert!(std::error::Error::source(&call).is_none());
     }
 
     #[test]
