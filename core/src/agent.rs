@@ -56,7 +56,11 @@ pub struct NodeStatus {
 impl Default for NodeStatus {
     fn default() -> Self {
         NodeStatus {
-            pods: PodListView { api_version: "v1".into(), kind: "PodList".into(), items: Vec::new() },
+            pods: PodListView {
+                api_version: "v1".into(),
+                kind: "PodList".into(),
+                items: Vec::new(),
+            },
             manifests: Vec::new(),
             runtime_error: None,
         }
@@ -82,8 +86,16 @@ const RUNTIME_RETRY_MAX: Duration = Duration::from_secs(30);
 
 impl Agent {
     /// An agent driving `runtime` (whose name, e.g. `docker`, prefixes container ids).
-    pub fn new(runtime: Arc<dyn ContainerRuntime>, runtime_name: &str, config: AgentConfig) -> Self {
-        let executor = Executor::new(runtime.clone(), config.root_dir.clone(), config.host_ip.clone());
+    pub fn new(
+        runtime: Arc<dyn ContainerRuntime>,
+        runtime_name: &str,
+        config: AgentConfig,
+    ) -> Self {
+        let executor = Executor::new(
+            runtime.clone(),
+            config.root_dir.clone(),
+            config.host_ip.clone(),
+        );
         Agent {
             manifests: Manifests::new(&config.node_name),
             runtime,
@@ -107,7 +119,10 @@ impl Agent {
     /// the runtime, and the next agent adopts them.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut scans = dir::watch(self.config.manifest_path.clone(), self.config.file_check_frequency);
+        let mut scans = dir::watch(
+            self.config.manifest_path.clone(),
+            self.config.file_check_frequency,
+        );
         let mut events = self.watch_runtime().await;
         let mut scanned_once = false;
         let mut dirty = false;
@@ -180,7 +195,8 @@ impl Agent {
                 let message = describe(&error);
                 error!(pod = %key, "{message}");
                 if !error.is_unavailable() {
-                    self.history.record_failure(&key, error.reason(), message, SystemTime::now());
+                    self.history
+                        .record_failure(&key, error.reason(), message, SystemTime::now());
                 }
             }
         }
@@ -226,11 +242,25 @@ impl Agent {
         }
         let keys: BTreeSet<PodKey> = observed.values().map(|p| p.key.clone()).collect();
         self.history.retain(|key| {
-            keys.contains(key) || desired.iter().any(|p| p.full_name() == key.name && p.namespace() == key.namespace)
+            keys.contains(key)
+                || desired
+                    .iter()
+                    .any(|p| p.full_name() == key.name && p.namespace() == key.namespace)
         });
-        let pods = status::pod_list(&desired, &observed, &self.history, &self.config.host_ip, &self.runtime_name, now);
+        let pods = status::pod_list(
+            &desired,
+            &observed,
+            &self.history,
+            &self.config.host_ip,
+            &self.runtime_name,
+            now,
+        );
         let manifests = self.manifests.reports();
-        self.status.send_replace(Arc::new(NodeStatus { pods, manifests, runtime_error: None }));
+        self.status.send_replace(Arc::new(NodeStatus {
+            pods,
+            manifests,
+            runtime_error: None,
+        }));
         plan.wake_at.map(|at| {
             let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
             Instant::now() + wait
@@ -238,7 +268,10 @@ impl Agent {
     }
 
     async fn observe(&self) -> Result<BTreeMap<String, ObservedPod>, RuntimeError> {
-        let (sandboxes, containers) = tokio::join!(self.runtime.list_sandboxes(), self.runtime.list_containers());
+        let (sandboxes, containers) = tokio::join!(
+            self.runtime.list_sandboxes(),
+            self.runtime.list_containers()
+        );
         Ok(observe::group(sandboxes?, containers?))
     }
 

@@ -3,6 +3,8 @@
 
 pub mod agent;
 pub mod diagnostic;
+#[cfg(any(test, feature = "test-util"))]
+pub mod fake;
 pub mod ingest;
 pub mod labels;
 pub mod manifest;

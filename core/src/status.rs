@@ -101,7 +101,11 @@ pub struct ContainerStatus {
     /// Image.
     pub image: String,
     /// `<runtime>://<id>` of the latest instance.
-    #[serde(default, rename = "containerID", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "containerID",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_id: Option<String>,
     /// Has started.
     pub started: bool,
@@ -168,8 +172,13 @@ pub fn pod_list(
     let items = desired
         .iter()
         .map(|pod| {
-            let current = observed.get(pod.uid()).filter(|o| o.config_hash == pod.config_hash);
-            let key = PodKey { namespace: pod.namespace().to_string(), name: pod.full_name().to_string() };
+            let current = observed
+                .get(pod.uid())
+                .filter(|o| o.config_hash == pod.config_hash);
+            let key = PodKey {
+                namespace: pod.namespace().to_string(),
+                name: pod.full_name().to_string(),
+            };
             let Pod { metadata, spec, .. } = pod.pod.clone();
             PodView {
                 api_version: "v1".to_string(),
@@ -180,7 +189,11 @@ pub fn pod_list(
             }
         })
         .collect();
-    PodListView { api_version: "v1".to_string(), kind: "PodList".to_string(), items }
+    PodListView {
+        api_version: "v1".to_string(),
+        kind: "PodList".to_string(),
+        items,
+    }
 }
 
 fn pod_status(
@@ -199,19 +212,48 @@ fn pod_status(
             o.containers
                 .iter()
                 .filter(|c| c.kind == kind && c.name == container.name)
-                .filter(|c| sandbox.is_none_or(|s| c.info.sandbox_id.as_deref().is_none_or(|id| id == s.info.id)))
+                .filter(|c| {
+                    sandbox.is_none_or(|s| {
+                        c.info
+                            .sandbox_id
+                            .as_deref()
+                            .is_none_or(|id| id == s.info.id)
+                    })
+                })
                 .max_by_key(|c| c.attempt)
         });
-        container_status(pod, container, latest, failure.map(|f| (f.reason, f.message.as_str())), runtime_name, now)
+        container_status(
+            pod,
+            container,
+            latest,
+            failure.map(|f| (f.reason, f.message.as_str())),
+            runtime_name,
+            now,
+        )
     };
     let spec = &pod.pod.spec;
-    let init_container_statuses: Vec<ContainerStatus> =
-        spec.init_containers.iter().map(|c| status_of(ContainerKind::Init, c)).collect();
-    let container_statuses: Vec<ContainerStatus> =
-        spec.containers.iter().map(|c| status_of(ContainerKind::App, c)).collect();
-    let phase = phase(pod.restart_policy(), &init_container_statuses, &container_statuses);
+    let init_container_statuses: Vec<ContainerStatus> = spec
+        .init_containers
+        .iter()
+        .map(|c| status_of(ContainerKind::Init, c))
+        .collect();
+    let container_statuses: Vec<ContainerStatus> = spec
+        .containers
+        .iter()
+        .map(|c| status_of(ContainerKind::App, c))
+        .collect();
+    let phase = phase(
+        pod.restart_policy(),
+        &init_container_statuses,
+        &container_statuses,
+    );
     let ready = phase == "Running" && container_statuses.iter().all(|c| c.ready);
-    let initialized = init_container_statuses.iter().all(|c| c.state.terminated.as_ref().is_some_and(|t| t.exit_code == 0));
+    let initialized = init_container_statuses.iter().all(|c| {
+        c.state
+            .terminated
+            .as_ref()
+            .is_some_and(|t| t.exit_code == 0)
+    });
     let condition = |type_: &str, value: bool| PodCondition {
         type_: type_.to_string(),
         status: if value { "True" } else { "False" }.to_string(),
@@ -225,7 +267,9 @@ fn pod_status(
         ],
         message: failure.map(|f| format!("{}: {}", f.reason, f.message)),
         host_ip: Some(host_ip.to_string()),
-        pod_ip: sandbox.and_then(|s| s.info.ip.clone()).or_else(|| spec.host_network.then(|| host_ip.to_string())),
+        pod_ip: sandbox
+            .and_then(|s| s.info.ip.clone())
+            .or_else(|| spec.host_network.then(|| host_ip.to_string())),
         start_time: sandbox.map(|s| timestamp(s.info.created_at)),
         phase: phase.to_string(),
         init_container_statuses,
@@ -242,17 +286,30 @@ fn container_status(
     now: SystemTime,
 ) -> ContainerStatus {
     let waiting = |reason: &str, message: Option<String>| ContainerStateView {
-        waiting: Some(Waiting { reason: reason.to_string(), message }),
+        waiting: Some(Waiting {
+            reason: reason.to_string(),
+            message,
+        }),
         ..ContainerStateView::default()
     };
     let failed = || failure.map(|(reason, message)| waiting(reason, Some(message.to_string())));
     let state = match latest.map(|c| (c, c.info.state)) {
         None => failed().unwrap_or_else(|| waiting("ContainerCreating", None)),
         Some((_, ContainerState::Running { started_at })) => ContainerStateView {
-            running: Some(Running { started_at: timestamp(started_at) }),
+            running: Some(Running {
+                started_at: timestamp(started_at),
+            }),
             ..ContainerStateView::default()
         },
-        Some((c, ContainerState::Exited { exit_code, started_at, finished_at, oom_killed })) => {
+        Some((
+            c,
+            ContainerState::Exited {
+                exit_code,
+                started_at,
+                finished_at,
+                oom_killed,
+            },
+        )) => {
             let restarts = match pod.restart_policy() {
                 RestartPolicy::Always => true,
                 RestartPolicy::OnFailure => exit_code != 0,
@@ -261,9 +318,21 @@ fn container_status(
             let ran = finished_at.duration_since(started_at).unwrap_or_default();
             let backing_off = restarts && finished_at + restart_delay(c.attempt, ran) > now;
             if backing_off {
-                waiting("CrashLoopBackOff", Some(format!("back-off restarting failed container {}", container.name)))
+                waiting(
+                    "CrashLoopBackOff",
+                    Some(format!(
+                        "back-off restarting failed container {}",
+                        container.name
+                    )),
+                )
             } else {
-                let reason = if oom_killed { "OOMKilled" } else if exit_code == 0 { "Completed" } else { "Error" };
+                let reason = if oom_killed {
+                    "OOMKilled"
+                } else if exit_code == 0 {
+                    "Completed"
+                } else {
+                    "Error"
+                };
                 ContainerStateView {
                     terminated: Some(Terminated {
                         exit_code,
@@ -292,17 +361,26 @@ fn container_status(
 
 fn phase(policy: RestartPolicy, init: &[ContainerStatus], app: &[ContainerStatus]) -> &'static str {
     let terminated = |c: &ContainerStatus| c.state.terminated.clone();
-    if init.iter().any(|c| terminated(c).is_some_and(|t| t.exit_code != 0)) && policy == RestartPolicy::Never {
+    if init
+        .iter()
+        .any(|c| terminated(c).is_some_and(|t| t.exit_code != 0))
+        && policy == RestartPolicy::Never
+    {
         return "Failed";
     }
-    if !init.iter().all(|c| terminated(c).is_some_and(|t| t.exit_code == 0)) {
+    if !init
+        .iter()
+        .all(|c| terminated(c).is_some_and(|t| t.exit_code == 0))
+    {
         return "Pending";
     }
     if app.iter().any(|c| c.state.running.is_some()) {
         return "Running";
     }
     if !app.is_empty() && app.iter().all(|c| terminated(c).is_some()) {
-        let all_succeeded = app.iter().all(|c| terminated(c).is_some_and(|t| t.exit_code == 0));
+        let all_succeeded = app
+            .iter()
+            .all(|c| terminated(c).is_some_and(|t| t.exit_code == 0));
         return match (policy, all_succeeded) {
             (RestartPolicy::Always, _) => "Running",
             (_, true) => "Succeeded",
@@ -310,7 +388,11 @@ fn phase(policy: RestartPolicy, init: &[ContainerStatus], app: &[ContainerStatus
             (RestartPolicy::OnFailure, false) => "Running",
         };
     }
-    if app.iter().any(|c| c.restart_count > 0) { "Running" } else { "Pending" }
+    if app.iter().any(|c| c.restart_count > 0) {
+        "Running"
+    } else {
+        "Pending"
+    }
 }
 
 /// The `STATUS` word `kubectl get pods` prints for a pod.
@@ -321,7 +403,14 @@ pub fn display_status(status: &PodStatus) -> String {
             if t.exit_code == 0 {
                 continue;
             }
-            return format!("Init:{}", if t.reason.is_empty() { "Error" } else { &t.reason });
+            return format!(
+                "Init:{}",
+                if t.reason.is_empty() {
+                    "Error"
+                } else {
+                    &t.reason
+                }
+            );
         }
         if let Some(w) = &init.state.waiting {
             if w.reason != "PodInitializing" && w.reason != "ContainerCreating" {

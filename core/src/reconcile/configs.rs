@@ -11,7 +11,10 @@ use super::observe::ContainerKind;
 use crate::labels;
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, ImagePullPolicy, PortProtocol};
-use crate::runtime::{ContainerConfig, Mount, PortMapping, Protocol, PullPolicy, ResourceConfig, SandboxConfig, SecurityConfig};
+use crate::runtime::{
+    ContainerConfig, Mount, PortMapping, Protocol, PullPolicy, ResourceConfig, SandboxConfig,
+    SecurityConfig,
+};
 
 /// Where a pod's files live on the node: `<root-dir>/pods/<uid>`.
 pub fn pod_dir(root_dir: &Path, uid: &str) -> PathBuf {
@@ -21,19 +24,32 @@ pub fn pod_dir(root_dir: &Path, uid: &str) -> PathBuf {
 /// The pod's log directory, laid out as the kubelet's `/var/log/pods`:
 /// `<root-dir>/logs/<namespace>_<name>_<uid>`, holding `<container>/<attempt>.log`.
 pub fn log_dir(root_dir: &Path, pod: &StaticPod) -> PathBuf {
-    root_dir.join("logs").join(format!("{}_{}_{}", pod.namespace(), pod.full_name(), pod.uid()))
+    root_dir.join("logs").join(format!(
+        "{}_{}_{}",
+        pod.namespace(),
+        pod.full_name(),
+        pod.uid()
+    ))
 }
 
 /// Directory of an emptyDir volume.
 pub fn empty_dir(root_dir: &Path, uid: &str, volume: &str) -> PathBuf {
-    pod_dir(root_dir, uid).join("volumes/kubernetes.io~empty-dir").join(volume)
+    pod_dir(root_dir, uid)
+        .join("volumes/kubernetes.io~empty-dir")
+        .join(volume)
 }
 
 fn pod_labels(pod: &StaticPod) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
+        (
+            labels::MANAGED_BY.to_string(),
+            labels::MANAGED_BY_VALUE.to_string(),
+        ),
         (labels::POD_NAME.to_string(), pod.full_name().to_string()),
-        (labels::POD_NAMESPACE.to_string(), pod.namespace().to_string()),
+        (
+            labels::POD_NAMESPACE.to_string(),
+            pod.namespace().to_string(),
+        ),
         (labels::POD_UID.to_string(), pod.uid().to_string()),
         (labels::CONFIG_HASH.to_string(), pod.config_hash.clone()),
     ])
@@ -46,7 +62,10 @@ pub fn sandbox_config(pod: &StaticPod, attempt: u32, root_dir: &Path) -> Sandbox
     labels.extend(pod_labels(pod));
     labels.insert(labels::SANDBOX_ATTEMPT.to_string(), attempt.to_string());
     let mut annotations = pod.pod.metadata.annotations.clone();
-    annotations.insert(labels::POD_GRACE_PERIOD.to_string(), pod.grace_period().as_secs().to_string());
+    annotations.insert(
+        labels::POD_GRACE_PERIOD.to_string(),
+        pod.grace_period().as_secs().to_string(),
+    );
     let port_mappings = spec
         .containers
         .iter()
@@ -72,7 +91,11 @@ pub fn sandbox_config(pod: &StaticPod, attempt: u32, root_dir: &Path) -> Sandbox
         namespace: pod.namespace().to_string(),
         uid: pod.uid().to_string(),
         attempt,
-        hostname: if spec.host_network { String::new() } else { spec.hostname.clone().unwrap_or(hostname_of(pod)) },
+        hostname: if spec.host_network {
+            String::new()
+        } else {
+            spec.hostname.clone().unwrap_or(hostname_of(pod))
+        },
         host_network: spec.host_network,
         host_pid: spec.host_pid,
         host_ipc: spec.host_ipc,
@@ -86,7 +109,9 @@ pub fn sandbox_config(pod: &StaticPod, attempt: u32, root_dir: &Path) -> Sandbox
 /// The kubelet uses the pod's name as its hostname, cut to 63 characters.
 fn hostname_of(pod: &StaticPod) -> String {
     let name = pod.full_name();
-    name[..name.len().min(63)].trim_end_matches(['-', '.']).to_string()
+    name[..name.len().min(63)]
+        .trim_end_matches(['-', '.'])
+        .to_string()
 }
 
 /// Pull policy in runtime terms.
@@ -131,10 +156,22 @@ pub fn container_config(
     let mut labels = pod_labels(pod);
     labels.insert(labels::CONTAINER_NAME.to_string(), container.name.clone());
     let annotations = BTreeMap::from([
-        (labels::CONTAINER_HASH.to_string(), container_hash(container)),
-        (labels::CONTAINER_RESTART_COUNT.to_string(), attempt.to_string()),
-        (labels::CONTAINER_KIND.to_string(), kind.as_str().to_string()),
-        (labels::POD_GRACE_PERIOD.to_string(), pod.grace_period().as_secs().to_string()),
+        (
+            labels::CONTAINER_HASH.to_string(),
+            container_hash(container),
+        ),
+        (
+            labels::CONTAINER_RESTART_COUNT.to_string(),
+            attempt.to_string(),
+        ),
+        (
+            labels::CONTAINER_KIND.to_string(),
+            kind.as_str().to_string(),
+        ),
+        (
+            labels::POD_GRACE_PERIOD.to_string(),
+            pod.grace_period().as_secs().to_string(),
+        ),
     ]);
     ContainerConfig {
         name: container.name.clone(),
@@ -153,10 +190,15 @@ pub fn container_config(
     }
 }
 
-fn resolve_env(pod: &StaticPod, container: &Container, node: &NodeFacts<'_>) -> Vec<(String, String)> {
+fn resolve_env(
+    pod: &StaticPod,
+    container: &Container,
+    node: &NodeFacts<'_>,
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::with_capacity(container.env.len());
     for var in &container.env {
-        let value = if let Some(field) = var.value_from.as_ref().and_then(|f| f.field_ref.as_ref()) {
+        let value = if let Some(field) = var.value_from.as_ref().and_then(|f| f.field_ref.as_ref())
+        {
             match field.field_path.as_str() {
                 "metadata.name" => pod.full_name().to_string(),
                 "metadata.namespace" => pod.namespace().to_string(),
@@ -167,7 +209,8 @@ fn resolve_env(pod: &StaticPod, container: &Container, node: &NodeFacts<'_>) -> 
                 _ => String::new(),
             }
         } else {
-            let vars: HashMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let vars: HashMap<&str, &str> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             expand(var.value.as_deref().unwrap_or_default(), &vars)
         };
         match env.iter_mut().find(|(name, _)| *name == var.name) {
@@ -194,14 +237,19 @@ fn security(pod: &StaticPod, container: &Container) -> SecurityConfig {
 }
 
 fn resources(container: &Container) -> ResourceConfig {
-    let Some(resources) = &container.resources else { return ResourceConfig::default() };
+    let Some(resources) = &container.resources else {
+        return ResourceConfig::default();
+    };
     let millis = |map: &BTreeMap<String, crate::quantity::Quantity>, name: &str| {
         map.get(name).and_then(|q| u64::try_from(q.millis()).ok())
     };
     ResourceConfig {
         cpu_limit_millis: millis(&resources.limits, "cpu"),
         cpu_request_millis: millis(&resources.requests, "cpu").or(millis(&resources.limits, "cpu")),
-        memory_limit_bytes: resources.limits.get("memory").and_then(|q| u64::try_from(q.value()).ok()),
+        memory_limit_bytes: resources
+            .limits
+            .get("memory")
+            .and_then(|q| u64::try_from(q.value()).ok()),
     }
 }
 
@@ -223,17 +271,28 @@ pub struct MountRequest {
 }
 
 /// The mounts a container asks for, with their volumes resolved.
-pub fn mount_requests(pod: &StaticPod, container: &Container, root_dir: &Path) -> Vec<MountRequest> {
+pub fn mount_requests(
+    pod: &StaticPod,
+    container: &Container,
+    root_dir: &Path,
+) -> Vec<MountRequest> {
     container
         .volume_mounts
         .iter()
         .filter_map(|mount| {
             let volume = pod.pod.spec.volumes.iter().find(|v| v.name == mount.name)?;
-            let (volume_path, host_path_type, empty_dir) = match (&volume.host_path, &volume.empty_dir) {
-                (Some(host_path), _) => (PathBuf::from(&host_path.path), host_path.type_, false),
-                (None, Some(_)) => (self::empty_dir(root_dir, pod.uid(), &volume.name), None, true),
-                (None, None) => return None,
-            };
+            let (volume_path, host_path_type, empty_dir) =
+                match (&volume.host_path, &volume.empty_dir) {
+                    (Some(host_path), _) => {
+                        (PathBuf::from(&host_path.path), host_path.type_, false)
+                    }
+                    (None, Some(_)) => (
+                        self::empty_dir(root_dir, pod.uid(), &volume.name),
+                        None,
+                        true,
+                    ),
+                    (None, None) => return None,
+                };
             Some(MountRequest {
                 volume_path,
                 host_path_type,

@@ -74,7 +74,11 @@ pub struct Executor {
 impl Executor {
     /// An executor for `runtime`, keeping pod files under `root_dir`.
     pub fn new(runtime: Arc<dyn ContainerRuntime>, root_dir: PathBuf, host_ip: String) -> Self {
-        Executor { runtime, root_dir, host_ip }
+        Executor {
+            runtime,
+            root_dir,
+            host_ip,
+        }
     }
 
     /// Runs the steps of one pod, in order, stopping at the first failure.
@@ -84,18 +88,35 @@ impl Executor {
             let mut new_sandbox: Option<(String, SandboxConfig)> = None;
             for step in work.steps {
                 match step {
-                    Step::KillPod { uid, containers, sandboxes, grace, forget } => {
+                    Step::KillPod {
+                        uid,
+                        containers,
+                        sandboxes,
+                        grace,
+                        forget,
+                    } => {
                         info!(%uid, "killing pod (grace {}s)", grace.as_secs());
-                        let stops = containers.iter().map(|id| self.runtime.stop_container(id, grace));
+                        let stops = containers
+                            .iter()
+                            .map(|id| self.runtime.stop_container(id, grace));
                         first_error(join_all(stops).await).map_err(at("KillContainerError"))?;
                         for id in &sandboxes {
-                            self.runtime.stop_sandbox(id).await.map_err(at("KillPodSandboxError"))?;
+                            self.runtime
+                                .stop_sandbox(id)
+                                .await
+                                .map_err(at("KillPodSandboxError"))?;
                         }
                         for id in &containers {
-                            self.runtime.remove_container(id).await.map_err(at("KillContainerError"))?;
+                            self.runtime
+                                .remove_container(id)
+                                .await
+                                .map_err(at("KillContainerError"))?;
                         }
                         for id in &sandboxes {
-                            self.runtime.remove_sandbox(id).await.map_err(at("KillPodSandboxError"))?;
+                            self.runtime
+                                .remove_sandbox(id)
+                                .await
+                                .map_err(at("KillPodSandboxError"))?;
                         }
                         if forget {
                             self.forget(&uid);
@@ -103,26 +124,46 @@ impl Executor {
                     }
                     Step::StopSandbox { id } => {
                         info!(sandbox = %id, "pod finished; stopping its sandbox");
-                        self.runtime.stop_sandbox(&id).await.map_err(at("KillPodSandboxError"))?;
+                        self.runtime
+                            .stop_sandbox(&id)
+                            .await
+                            .map_err(at("KillPodSandboxError"))?;
                     }
                     Step::RemoveContainer { id } => {
-                        self.runtime.remove_container(&id).await.map_err(at("KillContainerError"))?;
+                        self.runtime
+                            .remove_container(&id)
+                            .await
+                            .map_err(at("KillContainerError"))?;
                     }
                     Step::RunSandbox { attempt } => {
                         let pod = desired(&work.pod);
                         let config = configs::sandbox_config(pod, attempt, &self.root_dir);
                         std::fs::create_dir_all(&config.log_directory).map_err(|source| {
-                            VolumeError::Create { path: config.log_directory.clone(), source }
+                            VolumeError::Create {
+                                path: config.log_directory.clone(),
+                                source,
+                            }
                         })?;
-                        let id = self.runtime.run_sandbox(&config).await.map_err(at("CreatePodSandboxError"))?;
+                        let id = self
+                            .runtime
+                            .run_sandbox(&config)
+                            .await
+                            .map_err(at("CreatePodSandboxError"))?;
                         info!(uid = %pod.uid(), sandbox = %id, attempt, "sandbox started");
                         new_sandbox = Some((id, config));
                     }
-                    Step::StartContainer { kind, index, attempt, sandbox } => {
+                    Step::StartContainer {
+                        kind,
+                        index,
+                        attempt,
+                        sandbox,
+                    } => {
                         let pod = desired(&work.pod);
                         let (sandbox_id, sandbox_config, pod_ip) = match sandbox {
                             SandboxTarget::New => {
-                                let (id, config) = new_sandbox.clone().expect("RunSandbox precedes StartContainer");
+                                let (id, config) = new_sandbox
+                                    .clone()
+                                    .expect("RunSandbox precedes StartContainer");
                                 let ip = self.sandbox_ip(pod, &id).await;
                                 (id, config, ip)
                             }
@@ -131,8 +172,16 @@ impl Executor {
                                 (id, configs::sandbox_config(pod, 0, &self.root_dir), ip)
                             }
                         };
-                        self.start_container(pod, kind, index, attempt, &sandbox_id, &sandbox_config, pod_ip)
-                            .await?;
+                        self.start_container(
+                            pod,
+                            kind,
+                            index,
+                            attempt,
+                            &sandbox_id,
+                            &sandbox_config,
+                            pod_ip,
+                        )
+                        .await?;
                     }
                 }
             }
@@ -156,7 +205,11 @@ impl Executor {
         let container = container_of(pod, kind, index);
         let mounts = volumes::prepare(&configs::mount_requests(pod, container, &self.root_dir))?;
         let pod_ip = pod_ip.unwrap_or_else(|| self.host_ip.clone());
-        let node = NodeFacts { root_dir: &self.root_dir, host_ip: &self.host_ip, pod_ip: &pod_ip };
+        let node = NodeFacts {
+            root_dir: &self.root_dir,
+            host_ip: &self.host_ip,
+            pod_ip: &pod_ip,
+        };
         let config = configs::container_config(pod, kind, container, attempt, mounts, &node);
         self.runtime
             .ensure_image(&container.image, configs::pull_policy(container))
@@ -167,23 +220,38 @@ impl Executor {
             .create_container(sandbox_id, &config, sandbox)
             .await
             .map_err(at("CreateContainerError"))?;
-        self.runtime.start_container(&id).await.map_err(at("RunContainerError"))?;
+        self.runtime
+            .start_container(&id)
+            .await
+            .map_err(at("RunContainerError"))?;
         info!(container = %container.name, attempt, id = %id, "container started");
         Ok(())
     }
 
     /// The IP of a sandbox just created; only looked up when a container asks for it.
     async fn sandbox_ip(&self, pod: &StaticPod, id: &str) -> Option<String> {
-        let wants_ip = pod.pod.spec.containers.iter().chain(&pod.pod.spec.init_containers).any(|c| {
-            c.env.iter().any(|e| {
-                e.value_from.as_ref().and_then(|f| f.field_ref.as_ref()).is_some_and(|f| f.field_path == "status.podIP")
-            })
-        });
+        let wants_ip = pod
+            .pod
+            .spec
+            .containers
+            .iter()
+            .chain(&pod.pod.spec.init_containers)
+            .any(|c| {
+                c.env.iter().any(|e| {
+                    e.value_from
+                        .as_ref()
+                        .and_then(|f| f.field_ref.as_ref())
+                        .is_some_and(|f| f.field_path == "status.podIP")
+                })
+            });
         if !wants_ip {
             return None;
         }
         let sandboxes = self.runtime.list_sandboxes().await.ok()?;
-        sandboxes.into_iter().find(|s| s.id == id).and_then(|s| s.ip)
+        sandboxes
+            .into_iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.ip)
     }
 
     /// Deletes the files of a pod that is gone for good: its emptyDir volumes and logs.
@@ -205,7 +273,8 @@ impl Executor {
 }
 
 fn desired(pod: &Option<Arc<StaticPod>>) -> &StaticPod {
-    pod.as_deref().expect("the planner only creates objects for desired pods")
+    pod.as_deref()
+        .expect("the planner only creates objects for desired pods")
 }
 
 fn first_error(results: Vec<Result<(), RuntimeError>>) -> Result<(), RuntimeError> {

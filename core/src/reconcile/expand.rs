@@ -50,7 +50,10 @@ mod tests {
         let vars = HashMap::from([("A", "1"), ("B", "two")]);
         assert_eq!(expand("x$(A)y$(B)", &vars), "x1ytwo");
         assert_eq!(expand("$(MISSING) stays", &vars), "$(MISSING) stays");
-        assert_eq!(expand("$$(A) is escaped, $5 is not a ref", &vars), "$(A) is escaped, $5 is not a ref");
+        assert_eq!(
+            expand("$$(A) is escaped, $5 is not a ref", &vars),
+            "$(A) is escaped, $5 is not a ref"
+        );
         assert_eq!(expand("unclosed $(A", &vars), "unclosed $(A");
     }
 }

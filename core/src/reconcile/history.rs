@@ -33,9 +33,23 @@ pub struct History {
 
 impl History {
     /// Records that the work for `key` failed.
-    pub fn record_failure(&mut self, key: &PodKey, reason: &'static str, message: String, now: SystemTime) {
+    pub fn record_failure(
+        &mut self,
+        key: &PodKey,
+        reason: &'static str,
+        message: String,
+        now: SystemTime,
+    ) {
         let count = self.failures.get(key).map_or(0, |f| f.count) + 1;
-        self.failures.insert(key.clone(), Failure { count, at: now, reason, message });
+        self.failures.insert(
+            key.clone(),
+            Failure {
+                count,
+                at: now,
+                reason,
+                message,
+            },
+        );
     }
 
     /// Forgets failures of `key` after its work succeeded.
@@ -51,7 +65,9 @@ impl History {
     /// When `key` may be tried again, if it is backing off.
     pub fn retry_at(&self, key: &PodKey) -> Option<SystemTime> {
         let failure = self.failures.get(key)?;
-        let factor = 1u32.checked_shl(failure.count.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(failure.count.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         Some(failure.at + RETRY_INITIAL.saturating_mul(factor).min(RETRY_MAX))
     }
 

@@ -91,10 +91,18 @@ impl ObservedPod {
     }
 
     /// Instances of one container in one sandbox, oldest attempt first.
-    pub fn instances<'a>(&'a self, name: &'a str, sandbox_id: &'a str) -> impl Iterator<Item = &'a ObservedContainer> + 'a {
-        self.containers
-            .iter()
-            .filter(move |c| c.name == name && c.info.sandbox_id.as_deref().is_none_or(|id| id == sandbox_id))
+    pub fn instances<'a>(
+        &'a self,
+        name: &'a str,
+        sandbox_id: &'a str,
+    ) -> impl Iterator<Item = &'a ObservedContainer> + 'a {
+        self.containers.iter().filter(move |c| {
+            c.name == name
+                && c.info
+                    .sandbox_id
+                    .as_deref()
+                    .is_none_or(|id| id == sandbox_id)
+        })
     }
 }
 
@@ -108,7 +116,10 @@ fn number(labels: &BTreeMap<String, String>, key: &str) -> u32 {
 
 /// Groups the runtime's objects by pod UID. Objects without a UID label are not ours to judge
 /// and are left out.
-pub fn group(sandboxes: Vec<SandboxInfo>, containers: Vec<ContainerInfo>) -> BTreeMap<String, ObservedPod> {
+pub fn group(
+    sandboxes: Vec<SandboxInfo>,
+    containers: Vec<ContainerInfo>,
+) -> BTreeMap<String, ObservedPod> {
     let mut pods: BTreeMap<String, ObservedPod> = BTreeMap::new();
     let mut pod_for = |labels: &BTreeMap<String, String>| -> Option<String> {
         let uid = label(labels, labels::POD_UID);
@@ -142,7 +153,11 @@ pub fn group(sandboxes: Vec<SandboxInfo>, containers: Vec<ContainerInfo>) -> BTr
     let mut placed_containers = Vec::new();
     for info in containers {
         if let Some(uid) = pod_for(&info.labels) {
-            let kind = if label(&info.labels, labels::CONTAINER_KIND) == "init" { ContainerKind::Init } else { ContainerKind::App };
+            let kind = if label(&info.labels, labels::CONTAINER_KIND) == "init" {
+                ContainerKind::Init
+            } else {
+                ContainerKind::App
+            };
             placed_containers.push((
                 uid,
                 ObservedContainer {
@@ -165,8 +180,11 @@ pub fn group(sandboxes: Vec<SandboxInfo>, containers: Vec<ContainerInfo>) -> BTr
         }
     }
     for pod in pods.values_mut() {
-        pod.sandboxes.sort_by_key(|s| (s.attempt, s.info.created_at));
-        pod.containers.sort_by(|a, b| (&a.name, a.attempt, a.info.created_at).cmp(&(&b.name, b.attempt, b.info.created_at)));
+        pod.sandboxes
+            .sort_by_key(|s| (s.attempt, s.info.created_at));
+        pod.containers.sort_by(|a, b| {
+            (&a.name, a.attempt, a.info.created_at).cmp(&(&b.name, b.attempt, b.info.created_at))
+        });
     }
     pods
 }

@@ -106,9 +106,13 @@ pub fn plan(
     now: SystemTime,
 ) -> Plan {
     let mut plan = Plan::default();
-    let mut by_key: BTreeMap<PodKey, (Option<&Arc<StaticPod>>, Vec<&ObservedPod>)> = BTreeMap::new();
+    let mut by_key: BTreeMap<PodKey, (Option<&Arc<StaticPod>>, Vec<&ObservedPod>)> =
+        BTreeMap::new();
     for pod in desired {
-        let key = PodKey { namespace: pod.namespace().to_string(), name: pod.full_name().to_string() };
+        let key = PodKey {
+            namespace: pod.namespace().to_string(),
+            name: pod.full_name().to_string(),
+        };
         by_key.entry(key).or_default().0 = Some(pod);
     }
     for pod in observed.values() {
@@ -124,7 +128,8 @@ pub fn plan(
         let mut steps = Vec::new();
         let mut current = None;
         for pod in have {
-            let wanted = want.is_some_and(|w| w.uid() == pod.uid && w.config_hash == pod.config_hash);
+            let wanted =
+                want.is_some_and(|w| w.uid() == pod.uid && w.config_hash == pod.config_hash);
             if wanted {
                 current = Some(pod);
             } else {
@@ -135,7 +140,11 @@ pub fn plan(
             plan_pod(want, current, now, &mut steps, &mut plan);
         }
         if !steps.is_empty() {
-            plan.work.push(PodWork { key, pod: want.cloned(), steps });
+            plan.work.push(PodWork {
+                key,
+                pod: want.cloned(),
+                steps,
+            });
         }
     }
     plan
@@ -157,7 +166,13 @@ fn kill(pod: &ObservedPod, forget: bool) -> Step {
     }
 }
 
-fn plan_pod(want: &StaticPod, current: Option<&ObservedPod>, now: SystemTime, steps: &mut Vec<Step>, plan: &mut Plan) {
+fn plan_pod(
+    want: &StaticPod,
+    current: Option<&ObservedPod>,
+    now: SystemTime,
+    steps: &mut Vec<Step>,
+    plan: &mut Plan,
+) {
     let policy = want.restart_policy();
     let spec = &want.pod.spec;
     let Some(sandbox) = current.and_then(ObservedPod::ready_sandbox) else {
@@ -168,7 +183,12 @@ fn plan_pod(want: &StaticPod, current: Option<&ObservedPod>, now: SystemTime, st
             if completed(want, pod, None) {
                 return;
             }
-            attempt = pod.sandboxes.iter().map(|s| s.attempt + 1).max().unwrap_or(0);
+            attempt = pod
+                .sandboxes
+                .iter()
+                .map(|s| s.attempt + 1)
+                .max()
+                .unwrap_or(0);
             for container in &pod.containers {
                 let count = restart_counts.entry(container.name.clone()).or_insert(0);
                 *count = (*count).max(container.attempt + 1);
@@ -184,21 +204,41 @@ fn plan_pod(want: &StaticPod, current: Option<&ObservedPod>, now: SystemTime, st
         };
         for (index, container) in containers.iter().enumerate() {
             let attempt = restart_counts.get(&container.name).copied().unwrap_or(0);
-            steps.push(Step::StartContainer { kind, index, attempt, sandbox: SandboxTarget::New });
+            steps.push(Step::StartContainer {
+                kind,
+                index,
+                attempt,
+                sandbox: SandboxTarget::New,
+            });
         }
         return;
     };
     let pod = current.expect("a ready sandbox implies an observed pod");
-    let target = SandboxTarget::Existing { id: sandbox.info.id.clone(), ip: sandbox.info.ip.clone() };
-    for extra in pod.sandboxes.iter().filter(|s| s.info.id != sandbox.info.id) {
-        steps.push(Step::StopSandbox { id: extra.info.id.clone() });
+    let target = SandboxTarget::Existing {
+        id: sandbox.info.id.clone(),
+        ip: sandbox.info.ip.clone(),
+    };
+    for extra in pod
+        .sandboxes
+        .iter()
+        .filter(|s| s.info.id != sandbox.info.id)
+    {
+        steps.push(Step::StopSandbox {
+            id: extra.info.id.clone(),
+        });
     }
     for (index, container) in spec.init_containers.iter().enumerate() {
-        let instances: Vec<&ObservedContainer> = pod.instances(&container.name, &sandbox.info.id).collect();
+        let instances: Vec<&ObservedContainer> =
+            pod.instances(&container.name, &sandbox.info.id).collect();
         collect_garbage(&instances, steps);
         match instances.last() {
             None => {
-                steps.push(Step::StartContainer { kind: ContainerKind::Init, index, attempt: 0, sandbox: target });
+                steps.push(Step::StartContainer {
+                    kind: ContainerKind::Init,
+                    index,
+                    attempt: 0,
+                    sandbox: target,
+                });
                 return;
             }
             Some(latest) => match latest.info.state {
@@ -214,18 +254,34 @@ fn plan_pod(want: &StaticPod, current: Option<&ObservedPod>, now: SystemTime, st
         }
     }
     for (index, container) in spec.containers.iter().enumerate() {
-        let instances: Vec<&ObservedContainer> = pod.instances(&container.name, &sandbox.info.id).collect();
+        let instances: Vec<&ObservedContainer> =
+            pod.instances(&container.name, &sandbox.info.id).collect();
         collect_garbage(&instances, steps);
         match instances.last() {
-            None => steps.push(Step::StartContainer { kind: ContainerKind::App, index, attempt: 0, sandbox: target.clone() }),
+            None => steps.push(Step::StartContainer {
+                kind: ContainerKind::App,
+                index,
+                attempt: 0,
+                sandbox: target.clone(),
+            }),
             Some(latest) if should_restart(policy, latest) => {
-                restart(ContainerKind::App, index, latest, now, target.clone(), steps, plan);
+                restart(
+                    ContainerKind::App,
+                    index,
+                    latest,
+                    now,
+                    target.clone(),
+                    steps,
+                    plan,
+                );
             }
             Some(_) => {}
         }
     }
     if completed(want, pod, Some(&sandbox.info.id)) {
-        steps.push(Step::StopSandbox { id: sandbox.info.id.clone() });
+        steps.push(Step::StopSandbox {
+            id: sandbox.info.id.clone(),
+        });
     }
 }
 
@@ -235,7 +291,9 @@ fn collect_garbage(instances: &[&ObservedContainer], steps: &mut Vec<Step>) {
     if let Some((_, older)) = instances.split_last() {
         for old in older {
             if !matches!(old.info.state, ContainerState::Running { .. }) {
-                steps.push(Step::RemoveContainer { id: old.info.id.clone() });
+                steps.push(Step::RemoveContainer {
+                    id: old.info.id.clone(),
+                });
             }
         }
     }
@@ -266,10 +324,14 @@ fn completed(want: &StaticPod, pod: &ObservedPod, sandbox_id: Option<&str>) -> b
             .containers
             .iter()
             .filter(|c| c.name == container.name && c.kind == ContainerKind::App)
-            .filter(|c| sandbox_id.is_none_or(|id| c.info.sandbox_id.as_deref().is_none_or(|s| s == id)))
+            .filter(|c| {
+                sandbox_id.is_none_or(|id| c.info.sandbox_id.as_deref().is_none_or(|s| s == id))
+            })
             .last();
-        latest.is_some_and(|c| matches!(c.info.state, ContainerState::Exited { .. }) && !should_restart(policy, c))
-    }) && pod.ready_sandbox().is_some_and(|s| sandbox_id.is_none_or(|id| s.info.id == id))
+        latest.is_some_and(|c| {
+            matches!(c.info.state, ContainerState::Exited { .. }) && !should_restart(policy, c)
+        })
+    })
 }
 
 /// The wait before restarting a container whose latest instance had `restart_count`
@@ -292,9 +354,14 @@ fn restart(
     plan: &mut Plan,
 ) {
     let (finished_at, ran) = match latest.info.state {
-        ContainerState::Exited { started_at, finished_at, .. } => {
-            (finished_at, finished_at.duration_since(started_at).unwrap_or_default())
-        }
+        ContainerState::Exited {
+            started_at,
+            finished_at,
+            ..
+        } => (
+            finished_at,
+            finished_at.duration_since(started_at).unwrap_or_default(),
+        ),
         _ => (latest.info.created_at, Duration::ZERO),
     };
     let ready_at = finished_at + restart_delay(latest.attempt, ran);
@@ -302,7 +369,12 @@ fn restart(
         plan.wake(ready_at);
         return;
     }
-    steps.push(Step::StartContainer { kind, index, attempt: latest.attempt + 1, sandbox });
+    steps.push(Step::StartContainer {
+        kind,
+        index,
+        attempt: latest.attempt + 1,
+        sandbox,
+    });
 }
 
 /// The container a step refers to.

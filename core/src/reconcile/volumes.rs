@@ -53,16 +53,28 @@ fn prepare_one(request: &MountRequest) -> Result<Mount, VolumeError> {
         }
         None => path.clone(),
     };
-    Ok(Mount { host_path, container_path: request.container_path.clone(), read_only: request.read_only })
+    Ok(Mount {
+        host_path,
+        container_path: request.container_path.clone(),
+        read_only: request.read_only,
+    })
 }
 
 fn create_dir(path: &Path) -> Result<(), VolumeError> {
-    std::fs::create_dir_all(path).map_err(|source| VolumeError::Create { path: path.to_path_buf(), source })
+    std::fs::create_dir_all(path).map_err(|source| VolumeError::Create {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn check_host_path(path: &Path, kind: HostPathType) -> Result<(), VolumeError> {
     let metadata = std::fs::metadata(path).ok();
-    let wrong = |expected| Err(VolumeError::WrongType { path: path.to_path_buf(), expected });
+    let wrong = |expected| {
+        Err(VolumeError::WrongType {
+            path: path.to_path_buf(),
+            expected,
+        })
+    };
     match kind {
         HostPathType::Unset => Ok(()),
         HostPathType::DirectoryOrCreate => match metadata {
@@ -80,7 +92,10 @@ fn check_host_path(path: &Path, kind: HostPathType) -> Result<(), VolumeError> {
                     .append(true)
                     .open(path)
                     .map(drop)
-                    .map_err(|source| VolumeError::Create { path: path.to_path_buf(), source })
+                    .map_err(|source| VolumeError::Create {
+                        path: path.to_path_buf(),
+                        source,
+                    })
             }
             Some(m) if m.is_file() => Ok(()),
             Some(_) => wrong("file"),
@@ -89,11 +104,25 @@ fn check_host_path(path: &Path, kind: HostPathType) -> Result<(), VolumeError> {
         HostPathType::Directory => wrong("directory"),
         HostPathType::File if metadata.as_ref().is_some_and(|m| m.is_file()) => Ok(()),
         HostPathType::File => wrong("file"),
-        HostPathType::Socket if metadata.as_ref().is_some_and(|m| m.file_type().is_socket()) => Ok(()),
+        HostPathType::Socket if metadata.as_ref().is_some_and(|m| m.file_type().is_socket()) => {
+            Ok(())
+        }
         HostPathType::Socket => wrong("socket"),
-        HostPathType::CharDevice if metadata.as_ref().is_some_and(|m| m.file_type().is_char_device()) => Ok(()),
+        HostPathType::CharDevice
+            if metadata
+                .as_ref()
+                .is_some_and(|m| m.file_type().is_char_device()) =>
+        {
+            Ok(())
+        }
         HostPathType::CharDevice => wrong("character device"),
-        HostPathType::BlockDevice if metadata.as_ref().is_some_and(|m| m.file_type().is_block_device()) => Ok(()),
+        HostPathType::BlockDevice
+            if metadata
+                .as_ref()
+                .is_some_and(|m| m.file_type().is_block_device()) =>
+        {
+            Ok(())
+        }
         HostPathType::BlockDevice => wrong("block device"),
     }
 }
@@ -102,7 +131,12 @@ fn check_host_path(path: &Path, kind: HostPathType) -> Result<(), VolumeError> {
 mod tests {
     use super::*;
 
-    fn request(path: &Path, kind: Option<HostPathType>, empty_dir: bool, sub_path: Option<&str>) -> MountRequest {
+    fn request(
+        path: &Path,
+        kind: Option<HostPathType>,
+        empty_dir: bool,
+        sub_path: Option<&str>,
+    ) -> MountRequest {
         MountRequest {
             volume_path: path.to_path_buf(),
             host_path_type: kind,
@@ -117,17 +151,43 @@ mod tests {
     fn creates_and_checks_as_the_type_says() {
         let dir = tempfile::tempdir().unwrap();
         let made = dir.path().join("made");
-        let mounts = prepare(&[request(&made, Some(HostPathType::DirectoryOrCreate), false, Some("sub"))]).unwrap();
+        let mounts = prepare(&[request(
+            &made,
+            Some(HostPathType::DirectoryOrCreate),
+            false,
+            Some("sub"),
+        )])
+        .unwrap();
         assert!(made.join("sub").is_dir());
         assert_eq!(mounts[0].host_path, made.join("sub"));
         assert!(mounts[0].read_only);
         let file = dir.path().join("f/conf");
-        prepare(&[request(&file, Some(HostPathType::FileOrCreate), false, None)]).unwrap();
+        prepare(&[request(
+            &file,
+            Some(HostPathType::FileOrCreate),
+            false,
+            None,
+        )])
+        .unwrap();
         assert!(file.is_file());
-        let error = prepare(&[request(&file, Some(HostPathType::Directory), false, None)]).unwrap_err();
-        assert_eq!(error.to_string(), format!("hostPath {} is not a directory", file.display()));
-        assert!(prepare(&[request(&dir.path().join("nope"), Some(HostPathType::File), false, None)]).is_err());
-        let scratch = dir.path().join("pods/u/volumes/kubernetes.io~empty-dir/cache");
+        let error =
+            prepare(&[request(&file, Some(HostPathType::Directory), false, None)]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("hostPath {} is not a directory", file.display())
+        );
+        assert!(
+            prepare(&[request(
+                &dir.path().join("nope"),
+                Some(HostPathType::File),
+                false,
+                None
+            )])
+            .is_err()
+        );
+        let scratch = dir
+            .path()
+            .join("pods/u/volumes/kubernetes.io~empty-dir/cache");
         prepare(&[request(&scratch, None, true, None)]).unwrap();
         assert!(scratch.is_dir());
     }

@@ -1,0 +1,353 @@
+//! Planner and executor scenarios on the fake runtime: the decisions, step by step, as a
+//! user would describe them.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use expect_test::{Expect, expect};
+
+use super::execute::Executor;
+use super::history::History;
+use super::observe;
+use super::plan::{Plan, Step, plan};
+use crate::fake::FakeRuntime;
+use crate::manifest::{self, defaults::StaticPod};
+use crate::runtime::{ContainerRuntime, ContainerState};
+
+const WEB: &str = "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - {name: web, image: nginx:1.25, ports: [{containerPort: 80, hostPort: 8080}]}\n  - {name: sidecar, image: busybox:1.36}\n";
+
+fn pod(text: &str) -> Arc<StaticPod> {
+    let loaded = manifest::load(Path::new("/m/web.yaml"), text, "node0", "t");
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    Arc::new(loaded.pods.into_iter().next().unwrap())
+}
+
+struct World {
+    runtime: Arc<FakeRuntime>,
+    executor: Executor,
+    history: History,
+    root: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> Self {
+        let runtime = Arc::new(FakeRuntime::with_images(&["nginx:1.25", "busybox:1.36"]));
+        let root = tempfile::tempdir().unwrap();
+        let executor = Executor::new(
+            runtime.clone(),
+            root.path().to_path_buf(),
+            "192.0.2.10".into(),
+        );
+        World {
+            runtime,
+            executor,
+            history: History::default(),
+            root,
+        }
+    }
+
+    async fn plan(&self, desired: &[Arc<StaticPod>], now: SystemTime) -> Plan {
+        let sandboxes = self.runtime.list_sandboxes().await.unwrap();
+        let containers = self.runtime.list_containers().await.unwrap();
+        plan(
+            desired,
+            &observe::group(sandboxes, containers),
+            &self.history,
+            now,
+        )
+    }
+
+    /// Plans and executes once; returns the plan rendered.
+    async fn step(&mut self, desired: &[Arc<StaticPod>], now: SystemTime) -> String {
+        let plan = self.plan(desired, now).await;
+        let rendered = render(&plan, now);
+        for work in plan.work {
+            let key = work.key.clone();
+            match self.executor.run(work).await {
+                Ok(()) => self.history.record_success(&key),
+                Err(error) => {
+                    self.history
+                        .record_failure(&key, error.reason(), error.to_string(), now)
+                }
+            }
+        }
+        rendered
+    }
+
+    fn container_id(&self, name: &str, attempt: &str) -> String {
+        self.runtime
+            .containers()
+            .into_iter()
+            .find(|c| {
+                c.labels[crate::labels::CONTAINER_NAME] == name
+                    && c.labels[crate::labels::CONTAINER_RESTART_COUNT] == attempt
+            })
+            .unwrap()
+            .id
+    }
+}
+
+fn render(plan: &Plan, now: SystemTime) -> String {
+    let mut lines = Vec::new();
+    for work in &plan.work {
+        for step in &work.steps {
+            let line = match step {
+                Step::KillPod {
+                    containers,
+                    sandboxes,
+                    grace,
+                    forget,
+                    ..
+                } => format!(
+                    "kill {} containers={} sandboxes={} grace={}s forget={forget}",
+                    work.key,
+                    containers.len(),
+                    sandboxes.len(),
+                    grace.as_secs()
+                ),
+                Step::StopSandbox { id } => format!("stop sandbox {id}"),
+                Step::RemoveContainer { id } => format!("remove {id}"),
+                Step::RunSandbox { attempt } => format!("run sandbox {} #{attempt}", work.key),
+                Step::StartContainer {
+                    kind,
+                    index,
+                    attempt,
+                    ..
+                } => {
+                    let name =
+                        &super::plan::container_of(work.pod.as_ref().unwrap(), *kind, *index).name;
+                    format!("start {} #{attempt}", name)
+                }
+            };
+            lines.push(line);
+        }
+    }
+    if let Some(at) = plan.wake_at {
+        lines.push(format!(
+            "wake in {}s",
+            at.duration_since(now).unwrap().as_secs()
+        ));
+    }
+    lines.join("\n")
+}
+
+fn check(actual: String, expected: Expect) {
+    expected.assert_eq(&actual);
+}
+
+#[tokio::test]
+async fn a_new_pod_starts_and_is_then_left_alone() {
+    let mut world = World::new();
+    let web = pod(WEB);
+    let now = SystemTime::now();
+    check(
+        world.step(&[web.clone()], now).await,
+        expect![[r#"
+            run sandbox default/web-node0 #0
+            start web #0
+            start sidecar #0"#]],
+    );
+    assert!(
+        world
+            .runtime
+            .containers()
+            .iter()
+            .all(|c| matches!(c.state, ContainerState::Running { .. }))
+    );
+    check(world.step(&[web], now).await, expect![""]);
+}
+
+#[tokio::test]
+async fn a_restarted_agent_adopts_running_pods_without_any_call_that_changes_them() {
+    let mut world = World::new();
+    let now = SystemTime::now();
+    world.step(&[pod(WEB)], now).await;
+    world.runtime.clear_calls();
+    // A new agent: fresh history and executor, the manifest parsed again (new seen time).
+    let reparsed = Arc::new(
+        manifest::load(Path::new("/m/web.yaml"), WEB, "node0", "later")
+            .pods
+            .remove(0),
+    );
+    let mut fresh = World {
+        runtime: world.runtime.clone(),
+        ..World::new()
+    };
+    check(fresh.step(&[reparsed], now).await, expect![""]);
+    assert_eq!(world.runtime.calls(), ["list_sandboxes", "list_containers"]);
+}
+
+#[tokio::test]
+async fn an_exited_container_restarts_at_once_then_with_kubelet_back_off() {
+    let mut world = World::new();
+    let web = pod(WEB);
+    let t0 = SystemTime::now();
+    world.step(&[web.clone()], t0).await;
+    let first = world.container_id("web", "0");
+    world.runtime.exit_container(&first, 1, t0);
+    check(
+        world.step(&[web.clone()], t0).await,
+        expect!["start web #1"],
+    );
+    let second = world.container_id("web", "1");
+    world.runtime.exit_container(&second, 1, t0);
+    check(
+        world.step(&[web.clone()], t0).await,
+        expect![[r#"
+        remove container-2
+        wake in 10s"#]],
+    );
+    check(
+        world
+            .step(&[web.clone()], t0 + Duration::from_secs(10))
+            .await,
+        expect!["start web #2"],
+    );
+    let third = world.container_id("web", "2");
+    world
+        .runtime
+        .exit_container(&third, 1, t0 + Duration::from_secs(10));
+    check(
+        world.step(&[web], t0 + Duration::from_secs(10)).await,
+        expect![[r#"
+            remove container-4
+            wake in 20s"#]],
+    );
+}
+
+#[tokio::test]
+async fn an_edited_manifest_kills_the_old_pod_before_starting_the_new_one() {
+    let mut world = World::new();
+    let now = SystemTime::now();
+    world.step(&[pod(WEB)], now).await;
+    let edited = pod(&WEB.replace("busybox:1.36", "busybox:1.36, env: [{name: A, value: b}]"));
+    check(
+        world.step(&[edited], now).await,
+        expect![[r#"
+            kill default/web-node0 containers=2 sandboxes=1 grace=30s forget=true
+            run sandbox default/web-node0 #0
+            start web #0
+            start sidecar #0"#]],
+    );
+    assert_eq!(world.runtime.sandboxes().len(), 1);
+    assert_eq!(world.runtime.containers().len(), 2);
+}
+
+#[tokio::test]
+async fn a_removed_manifest_kills_its_pod_and_deletes_its_files() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  terminationGracePeriodSeconds: 5\n  containers: [{name: web, image: nginx:1.25, volumeMounts: [{name: scratch, mountPath: /s}]}]\n  volumes: [{name: scratch, emptyDir: {}}]\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    let pod_dir = world.root.path().join("pods").join(web.uid());
+    assert!(
+        pod_dir
+            .join("volumes/kubernetes.io~empty-dir/scratch")
+            .is_dir()
+    );
+    check(
+        world.step(&[], now).await,
+        expect!["kill default/web-node0 containers=1 sandboxes=1 grace=5s forget=true"],
+    );
+    assert!(world.runtime.containers().is_empty() && world.runtime.sandboxes().is_empty());
+    assert!(!pod_dir.exists());
+}
+
+#[tokio::test]
+async fn restart_policy_never_leaves_an_exited_container_and_stops_the_sandbox() {
+    let mut world = World::new();
+    let job = pod(
+        "kind: Pod\nmetadata: {name: job}\nspec:\n  restartPolicy: Never\n  containers: [{name: job, image: busybox:1.36}]\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[job.clone()], now).await;
+    world
+        .runtime
+        .exit_container(&world.container_id("job", "0"), 2, now);
+    check(
+        world.step(&[job.clone()], now).await,
+        expect!["stop sandbox sandbox-1"],
+    );
+    check(world.step(&[job], now).await, expect![""]);
+}
+
+#[tokio::test]
+async fn init_containers_run_one_after_the_other_before_the_app() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers:\n  - {name: one, image: busybox:1.36}\n  - {name: two, image: busybox:1.36}\n  containers: [{name: web, image: nginx:1.25}]\n",
+    );
+    let now = SystemTime::now();
+    check(
+        world.step(&[web.clone()], now).await,
+        expect![[r#"
+        run sandbox default/web-node0 #0
+        start one #0"#]],
+    );
+    check(world.step(&[web.clone()], now).await, expect![""]);
+    world
+        .runtime
+        .exit_container(&world.container_id("one", "0"), 0, now);
+    check(
+        world.step(&[web.clone()], now).await,
+        expect!["start two #0"],
+    );
+    world
+        .runtime
+        .exit_container(&world.container_id("two", "0"), 1, now);
+    check(
+        world.step(&[web.clone()], now).await,
+        expect!["start two #1"],
+    );
+    world
+        .runtime
+        .exit_container(&world.container_id("two", "1"), 0, now);
+    check(
+        world.step(&[web], now).await,
+        expect![[r#"
+        remove container-3
+        start web #0"#]],
+    );
+}
+
+#[tokio::test]
+async fn a_dead_sandbox_is_replaced_and_restart_counts_carry_on() {
+    let mut world = World::new();
+    let web = pod(WEB);
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    world.runtime.stop_sandbox("sandbox-1").await.unwrap();
+    check(
+        world.step(&[web], now).await,
+        expect![[r#"
+            kill default/web-node0 containers=2 sandboxes=1 grace=30s forget=false
+            run sandbox default/web-node0 #1
+            start web #1
+            start sidecar #1"#]],
+    );
+}
+
+#[tokio::test]
+async fn a_failed_image_pull_backs_off_and_is_reported() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: 'nginx:9.9'}]}\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    let key = observe::PodKey {
+        namespace: "default".into(),
+        name: "web-node0".into(),
+    };
+    assert_eq!(world.history.failure(&key).unwrap().reason, "ErrImagePull");
+    check(
+        world.step(&[web.clone()], now).await,
+        expect!["wake in 10s"],
+    );
+    let later = now + Duration::from_secs(10);
+    let plan = world.plan(&[web], later).await;
+    check(render(&plan, later), expect!["start web #0"]);
+}
