@@ -32,18 +32,55 @@ pub fn daemon() -> Daemon {
 /// Brings Docker up (reusing any dockerd that answers) and loads the test images.
 pub fn up() -> Result<Up> {
     let socket = Path::new(SOCKET);
-    let started = if http::ping(socket) {
+    let daemon = daemon();
+    let mut started = if http::ping(socket) {
         eprintln!("xtask: docker is already answering on {SOCKET}, reusing it");
         false
     } else {
         apt::ensure(&[need(DOCKERD, "docker.io")])?;
-        runtime::start_or_reuse(&daemon(), false, None, || http::ping(socket))?
+        runtime::start_or_reuse(&daemon, false, None, || http::ping(socket))?
     };
+    if let Some(bridge) = missing_bridge(socket)? {
+        if daemon.running_pid().is_none() {
+            bail!(
+                "dockerd answers on {SOCKET} but its bridge {bridge} is gone, so no container \
+                 can get a network; restart that dockerd (it was not started by xtask). \
+                 A second dockerd started with --bridge=none deletes {bridge}."
+            );
+        }
+        eprintln!("xtask: dockerd's bridge {bridge} is gone, restarting dockerd");
+        daemon.stop(runtime::STOP_GRACE)?;
+        started = runtime::start_or_reuse(&daemon, false, None, || http::ping(socket))?;
+    }
     ensure_images(socket, "docker")?;
     Ok(Up {
         endpoint: format!("unix://{SOCKET}"),
         started,
     })
+}
+
+/// The name of the default bridge network's Linux bridge if the network exists but the
+/// bridge does not: any dockerd started with `--bridge=none` deletes `docker0`, and the
+/// dockerd that owns it fails every container start until it is restarted.
+fn missing_bridge(socket: &Path) -> Result<Option<String>> {
+    let response = http::request(
+        socket,
+        "GET",
+        "/networks/bridge",
+        None,
+        Duration::from_secs(10),
+    )?;
+    if response.status != 200 {
+        return Ok(None); // no default bridge network: nothing to check
+    }
+    let network: Value =
+        serde_json::from_slice(&response.body).context("inspecting network bridge")?;
+    let name = network["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap_or("docker0")
+        .to_string();
+    let exists = Path::new("/sys/class/net").join(&name).exists();
+    Ok((!exists).then_some(name))
 }
 
 /// Loads each test image whose name is missing or names another image ID, through the

@@ -121,7 +121,7 @@ fn cargo_test(what: &str, args: &[&str], env: &[(&str, String)]) -> Phase {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     eprintln!("xtask: {what}: {cargo} {}", args.join(" "));
     let start = Instant::now();
-    let result = (|| -> Result<(bool, Counts)> {
+    let result = (|| -> Result<(std::process::ExitStatus, Counts)> {
         let mut child = Command::new(&cargo)
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -143,19 +143,25 @@ fn cargo_test(what: &str, args: &[&str], env: &[(&str, String)]) -> Phase {
                 counts.ignored += c.ignored;
             }
         }
-        Ok((child.wait()?.success(), counts))
+        Ok((child.wait()?, counts))
     })();
     let secs = start.elapsed().as_secs_f64();
     match result {
-        Ok((ok, c)) => Phase {
+        Ok((status, c)) => Phase {
             what: what.to_string(),
-            ok,
+            ok: status.success(),
             detail: format!(
                 "{} passed, {} failed, {} ignored in {secs:.1} s{}",
                 c.passed,
                 c.failed,
                 c.ignored,
-                if ok { "" } else { " (cargo failed)" }
+                if status.success() {
+                    String::new()
+                } else if c.failed == 0 {
+                    format!(" (cargo {status}: a build or doctest failed, see above)")
+                } else {
+                    format!(" (cargo {status})")
+                }
             ),
         },
         Err(err) => Phase {
