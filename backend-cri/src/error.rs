@@ -79,17 +79,23 @@ pub(crate) enum Kind {
     Failed,
 }
 
-/// Classifies a status. `transport` says tonic made the status up from a local error: such a
-/// status may carry any code (a missing socket file becomes `NotFound` through the io error
-/// kind), yet it always means the runtime was not reached.
-pub(crate) fn classify(code: Code, transport: bool) -> Kind {
-    if transport {
+/// containerd's answer when a sandbox or container name is taken: code `Unknown`, so only
+/// the message tells (`failed to reserve container name "...": name "..." is reserved for
+/// "<id>"`, the same wording from 1.6 to 2.x).
+const NAME_RESERVED: &str = "is reserved for";
+
+/// Classifies a failed call. A status tonic made up from a local error may carry any code (a
+/// missing socket file becomes `NotFound` through the io error kind), yet it always means the
+/// runtime was not reached.
+pub(crate) fn classify(call: &CallError) -> Kind {
+    if call.is_transport() {
         return Kind::Unavailable;
     }
-    match code {
+    match call.code {
         Code::NotFound => Kind::NotFound,
         Code::InvalidArgument | Code::AlreadyExists => Kind::Rejected,
         Code::Unavailable => Kind::Unavailable,
+        Code::Unknown if call.message.contains(NAME_RESERVED) => Kind::Rejected,
         _ => Kind::Failed,
     }
 }
@@ -110,19 +116,28 @@ pub(crate) fn runtime_error(
     subject: Subject<'_>,
     status: Status,
 ) -> RuntimeError {
-    let call = CallError::new(method, status);
-    match classify(call.code, call.is_transport()) {
-        Kind::NotFound => RuntimeError::NotFound {
-            kind: subject.kind,
-            id: subject.id.to_owned(),
-        },
+    call_error(endpoint, subject, CallError::new(method, status))
+}
+
+/// Turns a failed call, already wrapped, into the core's error kind.
+pub(crate) fn call_error(endpoint: &str, subject: Subject<'_>, call: CallError) -> RuntimeError {
+    let operation = || format!("{} {} {}", call.method, subject.kind, subject.id);
+    match classify(&call) {
+        Kind::NotFound => {
+            // NotFound carries no source: keep the runtime's words in the debug log.
+            tracing::debug!(method = call.method, message = %call.message, "not found");
+            RuntimeError::NotFound {
+                kind: subject.kind,
+                id: subject.id.to_owned(),
+            }
+        }
         Kind::Rejected => RuntimeError::Rejected {
-            operation: format!("{method} {} {}", subject.kind, subject.id),
+            operation: operation(),
             source: Box::new(call),
         },
         Kind::Unavailable => unavailable(endpoint, call),
         Kind::Failed => RuntimeError::Failed {
-            operation: format!("{method} {} {}", subject.kind, subject.id),
+            operation: operation(),
             source: Box::new(call),
         },
     }
@@ -173,21 +188,26 @@ mod tests {
 
     #[test]
     fn server_codes_map_to_core_kinds() {
-        assert_eq!(classify(Code::NotFound, false), Kind::NotFound);
-        assert_eq!(classify(Code::InvalidArgument, false), Kind::Rejected);
-        assert_eq!(classify(Code::AlreadyExists, false), Kind::Rejected);
-        assert_eq!(classify(Code::Unavailable, false), Kind::Unavailable);
-        assert_eq!(classify(Code::Unknown, false), Kind::Failed);
-        assert_eq!(classify(Code::Internal, false), Kind::Failed);
-        assert_eq!(classify(Code::DeadlineExceeded, false), Kind::Failed);
+        let kind = |code, message: &str| classify(&CallError::new("X", Status::new(code, message)));
+        assert_eq!(kind(Code::NotFound, "not found"), Kind::NotFound);
+        assert_eq!(kind(Code::InvalidArgument, "bad"), Kind::Rejected);
+        assert_eq!(kind(Code::AlreadyExists, "exists"), Kind::Rejected);
+        assert_eq!(kind(Code::Unavailable, "shutting down"), Kind::Unavailable);
+        assert_eq!(kind(Code::Unknown, "runc create failed"), Kind::Failed);
+        assert_eq!(kind(Code::Internal, "boom"), Kind::Failed);
+        assert_eq!(kind(Code::DeadlineExceeded, "slow"), Kind::Failed);
     }
 
     #[test]
-    fn transport_failures_are_unavailable_whatever_their_code() {
-        // A missing socket file surfaces as an io NotFound, which tonic maps to Code::NotFound.
-        assert_eq!(classify(Code::NotFound, true), Kind::Unavailable);
-        assert_eq!(classify(Code::Unknown, true), Kind::Unavailable);
-        assert_eq!(classify(Code::Internal, true), Kind::Unavailable);
+    fn a_taken_name_is_a_conflict() {
+        let call = CallError::new(
+            "CreateContainer",
+            Status::unknown(
+                "failed to reserve container name \"web_p_default_u_0\": name \"web_p_default_u_0\" \
+                 is reserved for \"bd15884cc39b\"",
+            ),
+        );
+        assert_eq!(classify(&call), Kind::Rejected);
     }
 
     #[test]
@@ -198,7 +218,7 @@ mod tests {
         assert_eq!(call.to_string(), "Version got no answer");
         let cause = std::error::Error::source(&call).unwrap().to_string();
         assert_eq!(cause, "No such file or directory");
-        assert_eq!(classify(call.code, call.is_transport()), Kind::Unavailable);
+        assert_eq!(classify(&call), Kind::Unavailable);
     }
 
     #[test]

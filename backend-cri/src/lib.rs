@@ -30,7 +30,8 @@ use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
 use crate::error::{
-    CallError, CriError, Kind, Subject, classify, is_unimplemented, runtime_error, unavailable,
+    CallError, CriError, Kind, Subject, call_error, classify, is_unimplemented, runtime_error,
+    unavailable,
 };
 
 /// How long `connect` waits for the answer to `Version`: a socket that accepts but never
@@ -164,7 +165,7 @@ impl CriRuntime {
             Err(status) => {
                 let call = CallError::new("PullImage", status);
                 // A runtime that went away is not a problem of the image.
-                Err(match classify(call.code, call.is_transport()) {
+                Err(match classify(&call) {
                     Kind::Unavailable => unavailable(&self.endpoint, call),
                     _ => RuntimeError::ImagePull {
                         image: image.to_owned(),
@@ -334,8 +335,18 @@ impl ContainerRuntime for CriRuntime {
             .create_container(request)
             .await
             .map_err(|status| {
+                let call = CallError::new("CreateContainer", status);
+                // NotFound here is about the sandbox or the image, never the container.
+                let subject = if call.message.contains("image") {
+                    image_subject(&config.image)
+                } else {
+                    sandbox_subject(sandbox_id)
+                };
+                if classify(&call) == Kind::NotFound {
+                    return call_error(&self.endpoint, subject, call);
+                }
                 let what = format!("{} in sandbox {sandbox_id}", config.name);
-                self.error("CreateContainer", container_subject(&what), status)
+                call_error(&self.endpoint, container_subject(&what), call)
             })?
             .into_inner()
             .container_id;
