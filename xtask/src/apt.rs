@@ -37,7 +37,11 @@ pub fn ensure(needs: &[Need]) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    install(&missing)
+    install(&missing)?;
+    if let Some(n) = needs.iter().find(|n| !Path::new(n.path).exists()) {
+        bail!("installed {} but {} is still missing", n.package, n.path);
+    }
+    Ok(())
 }
 
 /// Runs `apt-get install -y` for `packages` (after one `apt-get update`).
