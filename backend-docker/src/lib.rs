@@ -208,7 +208,7 @@ impl DockerRuntime {
     /// Stops `id` with SIGTERM, then SIGKILL after `grace` (rounded up to whole seconds,
     /// Docker's unit). Already stopped (304) or gone (404) is success.
     async fn stop(&self, id: &str, kind: &'static str, grace: Duration) -> RuntimeResult<()> {
-        let seconds = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+        let seconds = whole_seconds_up(grace);
         let options = StopContainerOptionsBuilder::new()
             .t(i32::try_from(seconds).unwrap_or(i32::MAX))
             .build();
@@ -288,6 +288,11 @@ impl DockerRuntime {
         }
         Ok(found)
     }
+}
+
+/// `duration` in whole seconds, rounded up: a grace period is never cut short.
+fn whole_seconds_up(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
 #[async_trait]
@@ -393,5 +398,30 @@ impl ContainerRuntime for DockerRuntime {
             self.docker.clone(),
             self.endpoint.clone(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_periods_round_up_to_whole_seconds() {
+        assert_eq!(whole_seconds_up(Duration::ZERO), 0);
+        assert_eq!(whole_seconds_up(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds_up(Duration::from_millis(1500)), 2);
+        assert_eq!(whole_seconds_up(Duration::from_secs(30)), 30);
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_of_another_kind_is_refused() {
+        let err = DockerRuntime::connect("npipe:////./pipe/docker_engine", "pause".into())
+            .await
+            .expect_err("not supported");
+        assert!(err.is_unavailable(), "{err:?}");
+        let source = std::error::Error::source(&err)
+            .expect("a cause")
+            .to_string();
+        assert!(source.contains("unsupported Docker endpoint"), "{source}");
     }
 }
