@@ -34,7 +34,7 @@ pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
     apt::ensure(&[need("/usr/bin/protoc", "protobuf-compiler")])?;
     let mut phases = Vec::new();
 
-    let mut args = vec!["test", "--workspace"];
+    let mut args = vec!["test", "--workspace", "--no-fail-fast"];
     if !extra.is_empty() {
         args.push("--");
         args.extend(&extra);
@@ -74,7 +74,7 @@ pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
         }
     }
 
-    let mut args = vec!["test"];
+    let mut args = vec!["test", "--no-fail-fast"];
     match only {
         Some(runtime) => args.extend(["-p", runtime.backend_package()]),
         None => args.push("--workspace"),
