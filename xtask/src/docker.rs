@@ -79,7 +79,14 @@ fn missing_bridge(socket: &Path) -> Result<Option<String>> {
         .as_str()
         .unwrap_or("docker0")
         .to_string();
-    let exists = Path::new("/sys/class/net").join(&name).exists();
+    // /proc/self/net/dev lists the interfaces of our network namespace (/sys/class/net
+    // may be a sysfs mounted from another one).
+    let dev =
+        std::fs::read_to_string("/proc/self/net/dev").context("reading /proc/self/net/dev")?;
+    let exists = dev
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .any(|(iface, _)| iface.trim() == name);
     Ok((!exists).then_some(name))
 }
 
