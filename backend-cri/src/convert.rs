@@ -57,7 +57,9 @@ pub(crate) fn container_state(status: &v1::ContainerStatus) -> ContainerState {
         Ok(v1::ContainerState::ContainerExited) => ContainerState::Exited {
             exit_code: status.exit_code,
             started_at: time_from_nanos(status.started_at),
-            finished_at: time_from_nanos(status.finished_at),
+            // containerd stamps the start after the task started, and the exit with the
+            // shim's own clock: a process that ends at once can seem to end before it began.
+            finished_at: time_from_nanos(status.finished_at.max(status.started_at)),
             oom_killed: status.reason == OOM_KILLED,
         },
         Ok(v1::ContainerState::ContainerUnknown) | Err(_) => ContainerState::Unknown,
@@ -179,6 +181,39 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn an_exit_stamped_before_the_start_is_moved_to_the_start() {
+        let mut s = status(v1::ContainerState::ContainerExited);
+        s.started_at = T0 + 5_000;
+        s.finished_at = T0 + 4_000;
+        let ContainerState::Exited {
+            started_at,
+            finished_at,
+            ..
+        } = container_state(&s)
+        else {
+            panic!("not exited");
+        };
+        assert_eq!(finished_at, started_at);
+        assert_eq!(started_at, time_from_nanos(T0 + 5_000));
+    }
+
+    #[test]
+    fn a_container_that_never_started_keeps_the_epoch_as_start() {
+        let mut s = status(v1::ContainerState::ContainerExited);
+        s.exit_code = 128;
+        s.finished_at = T0;
+        assert_eq!(
+            container_state(&s),
+            ContainerState::Exited {
+                exit_code: 128,
+                started_at: UNIX_EPOCH,
+                finished_at: time_from_nanos(T0),
+                oom_killed: false,
+            }
+        );
     }
 
     #[test]

@@ -482,3 +482,103 @@ async fn a_socket_that_is_not_cri_is_unavailable() {
     let err = CriRuntime::connect(&endpoint).await.unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
 }
+
+#[tokio::test]
+#[ignore = "needs containerd: run through cargo xtask test"]
+async fn env_working_dir_mounts_and_limits_reach_the_process() {
+    let fx = Fixture::new("settings").await;
+    let data = fx.logs.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("file"), "from-the-host\n").unwrap();
+    let sandbox = fx.sandbox_config("settings-node0", None);
+    let sandbox_id = fx.run_sandbox(&sandbox).await;
+    let mut job = fx.container_config(
+        "job",
+        "busybox:1.36",
+        &[
+            "sh",
+            "-c",
+            "echo env=$GREETING; echo pwd=$(pwd); cat /data/file; \
+             echo quota=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us); \
+             echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); \
+             touch /data/written 2>/dev/null && echo rw || echo ro",
+        ],
+    );
+    job.working_dir = Some("/tmp".into());
+    job.mounts = vec![staticpod_core::runtime::Mount {
+        host_path: data.clone(),
+        container_path: "/data".into(),
+        read_only: true,
+    }];
+    job.resources = staticpod_core::runtime::ResourceConfig {
+        cpu_limit_millis: Some(500),
+        cpu_request_millis: Some(250),
+        memory_limit_bytes: Some(64 * 1024 * 1024),
+    };
+    let id = fx.start_container(&sandbox_id, &job, &sandbox).await;
+    eventually("exit", Duration::from_secs(10), || async {
+        fx.container(&id)
+            .await
+            .filter(|c| matches!(c.state, ContainerState::Exited { exit_code: 0, .. }))
+    })
+    .await;
+
+    let text = read_log(&sandbox.log_directory.join("job/0.log")).expect("log written");
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|line| line.splitn(4, ' ').nth(3).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "env=hello",
+            "pwd=/tmp",
+            "from-the-host",
+            "quota=50000",
+            "mem=67108864",
+            "ro"
+        ],
+        "{text}"
+    );
+    assert!(!data.join("written").exists());
+}
+
+#[tokio::test]
+#[ignore = "needs containerd: run through cargo xtask test"]
+async fn creation_errors_say_what_is_missing_or_taken() {
+    let fx = Fixture::new("conflict").await;
+    let sandbox = fx.sandbox_config("conflict-node0", None);
+    let sleeper = fx.container_config("sleep", "busybox:1.36", &["sleep", "300"]);
+
+    let err = fx
+        .runtime
+        .create_container("no-such-sandbox", &sleeper, &sandbox)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::NotFound { kind: "sandbox", id } if id == "no-such-sandbox"),
+        "{err:?}"
+    );
+
+    let sandbox_id = fx.run_sandbox(&sandbox).await;
+    let mut absent = sleeper.clone();
+    absent.image = "staticpod-test/absent:0".into();
+    let err = fx
+        .runtime
+        .create_container(&sandbox_id, &absent, &sandbox)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::NotFound { kind: "image", id } if id == "staticpod-test/absent:0"),
+        "{err:?}"
+    );
+
+    fx.start_container(&sandbox_id, &sleeper, &sandbox).await;
+    // Same name and attempt in the same pod: containerd reserves the name.
+    let err = fx
+        .runtime
+        .create_container(&sandbox_id, &sleeper, &sandbox)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RuntimeError::Rejected { .. }), "{err:?}");
+}
