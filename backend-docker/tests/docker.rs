@@ -18,7 +18,7 @@ use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use staticpod_backend_docker::DockerRuntime;
 use staticpod_core::labels::{
-    CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE, POD_NAME, POD_NAMESPACE, POD_UID,
+    CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE, NODE, POD_NAME, POD_NAMESPACE, POD_UID,
 };
 use staticpod_core::naming;
 use staticpod_core::runtime::{
@@ -46,6 +46,12 @@ async fn runtime() -> DockerRuntime {
     DockerRuntime::connect(&endpoint, PAUSE_IMAGE.to_owned())
         .await
         .unwrap_or_else(|err| panic!("cannot connect to Docker at {endpoint}: {err:?}"))
+}
+
+/// The node our test objects claim: one no agent runs as, so an agent sharing the daemon
+/// (a demo, the cli's tests) leaves them alone.
+fn test_node() -> String {
+    format!("backend-docker-test-{}", std::process::id())
 }
 
 /// A pod of one test: a UID unique to the test and this process, and a guard that removes
@@ -83,6 +89,7 @@ impl TestPod {
                 (POD_NAME.into(), name),
                 (POD_NAMESPACE.into(), "default".into()),
                 (POD_UID.into(), self.uid.clone()),
+                (NODE.into(), test_node()),
             ]),
             annotations: BTreeMap::from([("kubernetes.io/config.source".into(), "file".into())]),
             log_directory: PathBuf::from("/tmp/staticpod-test-logs"),
@@ -107,6 +114,7 @@ impl TestPod {
             labels: BTreeMap::from([
                 (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
                 (POD_UID.into(), self.uid.clone()),
+                (NODE.into(), test_node()),
                 (CONTAINER_NAME.into(), name.into()),
             ]),
             annotations: BTreeMap::new(),
@@ -194,6 +202,12 @@ where
     }
 }
 
+/// A hostPort for this test process: `base` plus an offset from the pid, so two runs of the
+/// suite at once (a developer's and CI's) do not fight over one port.
+fn host_port(base: u16) -> u16 {
+    base + (std::process::id() % 900) as u16
+}
+
 /// A plain HTTP/1.0 GET; the whole response as text.
 fn http_get(port: u16) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
@@ -228,7 +242,7 @@ async fn version_reports_the_negotiated_api() {
 async fn web_pod_serves_on_its_host_port_then_goes_away() {
     let pod = TestPod::new("web_pod").await;
     let rt = &pod.runtime;
-    let host_port = 18080;
+    let host_port = host_port(18080);
     let sandbox = pod.sandbox(vec![PortMapping {
         protocol: Protocol::Tcp,
         container_port: 80,
@@ -426,7 +440,13 @@ async fn host_network_pod_has_no_ip_of_its_own() {
     sandbox.host_network = true;
     sandbox.hostname = String::new();
     let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
-    let config = pod.container("web", WEB_IMAGE, &["httpd", "-f", "-p", "18091", "-h", "/"]);
+    let port = host_port(19080);
+    let port_arg = port.to_string();
+    let config = pod.container(
+        "web",
+        WEB_IMAGE,
+        &["httpd", "-f", "-p", &port_arg, "-h", "/"],
+    );
     let id = rt
         .create_container(&sandbox_id, &config, &sandbox)
         .await
@@ -440,7 +460,7 @@ async fn host_network_pod_has_no_ip_of_its_own() {
     eventually(
         Duration::from_secs(10),
         "httpd on the host network",
-        || async { http_get(18091).ok() },
+        || async { http_get(port).ok() },
     )
     .await;
 }
