@@ -272,7 +272,11 @@ impl Agent {
             self.runtime.list_sandboxes(),
             self.runtime.list_containers()
         );
-        Ok(observe::group(sandboxes?, containers?))
+        Ok(observe::group(
+            &self.config.node_name,
+            sandboxes?,
+            containers?,
+        ))
     }
 
     fn publish_manifests(&self) {

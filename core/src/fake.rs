@@ -231,16 +231,16 @@ impl ContainerRuntime for FakeRuntime {
             "stop_container",
             &format!("{container_id} grace={}s", grace.as_secs()),
         )?;
-        if let Some(container) = self.state.lock().unwrap().containers.get_mut(container_id) {
-            if let ContainerState::Running { started_at } = container.state {
-                let now = SystemTime::now();
-                container.state = ContainerState::Exited {
-                    exit_code: 137,
-                    started_at,
-                    finished_at: now,
-                    oom_killed: false,
-                };
-            }
+        if let Some(container) = self.state.lock().unwrap().containers.get_mut(container_id)
+            && let ContainerState::Running { started_at } = container.state
+        {
+            let now = SystemTime::now();
+            container.state = ContainerState::Exited {
+                exit_code: 137,
+                started_at,
+                finished_at: now,
+                oom_killed: false,
+            };
         }
         Ok(())
     }

@@ -9,6 +9,9 @@
 pub const MANAGED_BY: &str = "io.staticpod.managed-by";
 /// The value of [`MANAGED_BY`].
 pub const MANAGED_BY_VALUE: &str = "staticpod";
+/// The node name the agent ran as (`--hostname-override`): an agent adopts and removes only
+/// its own node's objects, so two agents (a demo and a test run) can share one runtime.
+pub const NODE: &str = "io.staticpod.node";
 /// The pod's config hash (the `kubernetes.io/config.hash` annotation): which manifest
 /// content the object was created for.
 pub const CONFIG_HASH: &str = "io.staticpod.config-hash";

@@ -412,10 +412,11 @@ pub fn display_status(status: &PodStatus) -> String {
                 }
             );
         }
-        if let Some(w) = &init.state.waiting {
-            if w.reason != "PodInitializing" && w.reason != "ContainerCreating" {
-                return format!("Init:{}", w.reason);
-            }
+        if let Some(w) = &init.state.waiting
+            && w.reason != "PodInitializing"
+            && w.reason != "ContainerCreating"
+        {
+            return format!("Init:{}", w.reason);
         }
         return format!("Init:{i}/{count}");
     }

@@ -152,19 +152,41 @@ fn typed<T: DeserializeOwned>(
             Err(DecodeError {
                 position,
                 field,
-                message: error_message(&error),
+                message: error_message(
+                    &error,
+                    document.text,
+                    position.map(|p| Position {
+                        line: p.line - document.line_offset,
+                        column: p.column,
+                    }),
+                ),
             })
         }
     }
 }
 
 /// The error's own words, without the position serde-saphyr appends (we print our own).
-fn error_message(error: &serde_saphyr::Error) -> String {
-    let text = error.to_string();
-    let first_line = text.lines().next().unwrap_or_default();
-    match first_line.rfind(" at line ") {
-        Some(cut) => first_line[..cut].to_string(),
-        None => first_line.to_string(),
+/// Terse messages such as `invalid i32` get the offending text quoted after them.
+fn error_message(error: &serde_saphyr::Error, text: &str, at: Option<Position>) -> String {
+    let full = error.to_string();
+    let first_line = full.lines().next().unwrap_or_default();
+    let message = match first_line.rfind(" at line ") {
+        Some(cut) => &first_line[..cut],
+        None => first_line,
+    };
+    let found = at.and_then(|at| {
+        let line = text
+            .lines()
+            .nth(usize::try_from(at.line).ok()?.checked_sub(1)?)?;
+        let rest = line.get(usize::try_from(at.column).ok()?.checked_sub(1)?..)?;
+        let token = rest.split(" #").next()?.trim();
+        (!token.is_empty()).then(|| token.to_string())
+    });
+    match found {
+        Some(token) if message.split_whitespace().count() <= 3 => {
+            format!("{message}, found {token}")
+        }
+        _ => message.to_string(),
     }
 }
 

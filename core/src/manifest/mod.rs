@@ -48,7 +48,7 @@ pub fn load(file: &Path, text: &str, node_name: &str, seen: &str) -> Loaded {
     for pod in &decoded.pods {
         diagnostics.extend(validate::validate(file, pod, node_name));
     }
-    diagnostics.sort_by(|a, b| (a.position, a.severity).cmp(&(b.position, b.severity)));
+    diagnostics.sort_by_key(|a| (a.position, a.severity));
     let mut loaded = Loaded {
         pods: Vec::new(),
         diagnostics,
@@ -112,7 +112,7 @@ mod tests {
         check(
             "kind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    ports:\n    - containerPort: eighty\n",
             expect![
-                "/etc/kubernetes/manifests/web.yaml:9:22: error: spec.containers[0].ports[0].containerPort: invalid i32"
+                "/etc/kubernetes/manifests/web.yaml:9:22: error: spec.containers[0].ports[0].containerPort: invalid i32, found eighty"
             ],
         );
     }
@@ -121,9 +121,9 @@ mod tests {
     fn syntax_errors_name_line_and_column() {
         check(
             "kind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n   image: nginx\n",
-            expect![
-                "/etc/kubernetes/manifests/web.yaml:7:4: error: while parsing a block mapping, did not find expected key"
-            ],
+            expect![[
+                r#"/etc/kubernetes/manifests/web.yaml:7:4: error: while parsing a block mapping, did not find expected key"#
+            ]],
         );
     }
 
@@ -166,9 +166,9 @@ mod tests {
     fn json_manifests_are_read() {
         check(
             "{\n\t\"apiVersion\": \"v1\",\n\t\"kind\": \"Pod\",\n\t\"metadata\": {\"name\": \"j\"},\n\t\"spec\": {\"containers\": [{\"name\": \"j\", \"image\": \"nginx:1.25\", \"imagePullPolicy\": \"Sometimes\"}]}\n}\n",
-            expect![
-                "/etc/kubernetes/manifests/web.yaml:5:82: error: spec.containers[0].imagePullPolicy: unknown variant `Sometimes`, expected one of Always, IfNotPresent, Never"
-            ],
+            expect![[
+                r#"/etc/kubernetes/manifests/web.yaml:5:82: error: spec.containers[0].imagePullPolicy: unknown variant `Sometimes`, expected one of Always, IfNotPresent, Never"#
+            ]],
         );
     }
 
@@ -176,9 +176,9 @@ mod tests {
     fn a_missing_kind_is_an_error() {
         check(
             "metadata: {name: x}\nspec: {containers: []}\n",
-            expect![
-                "/etc/kubernetes/manifests/web.yaml:1:1: error: kind: kind is missing: a static pod manifest needs `kind: Pod`"
-            ],
+            expect![[
+                r#"/etc/kubernetes/manifests/web.yaml:1:1: error: kind: kind is missing: a static pod manifest needs `kind: Pod`"#
+            ]],
         );
     }
 }

@@ -93,10 +93,10 @@ pub fn validate(file: &Path, pod: &DecodedPod, node_name: &str) -> Vec<Diagnosti
             "is not supported for static pods: give metadata.name",
         );
     }
-    if !meta.namespace.is_empty() {
-        if let Err(why) = dns1123_label(&meta.namespace) {
-            f.error("metadata.namespace", why);
-        }
+    if !meta.namespace.is_empty()
+        && let Err(why) = dns1123_label(&meta.namespace)
+    {
+        f.error("metadata.namespace", why);
     }
     validate_spec(f, &manifest.spec);
     findings.out
@@ -127,15 +127,15 @@ fn validate_spec(f: &mut Findings<'_>, spec: &PodSpec) {
             "ephemeral containers are added through the API server, not in a manifest",
         );
     }
-    if let Some(hostname) = &spec.hostname {
-        if let Err(why) = dns1123_label(hostname) {
-            f.error("spec.hostname", why);
-        }
+    if let Some(hostname) = &spec.hostname
+        && let Err(why) = dns1123_label(hostname)
+    {
+        f.error("spec.hostname", why);
     }
-    if let Some(grace) = spec.termination_grace_period_seconds {
-        if grace < 0 {
-            f.error("spec.terminationGracePeriodSeconds", "must be 0 or more");
-        }
+    if let Some(grace) = spec.termination_grace_period_seconds
+        && grace < 0
+    {
+        f.error("spec.terminationGracePeriodSeconds", "must be 0 or more");
     }
     let volumes = validate_volumes(f, &spec.volumes);
     let mut names = BTreeSet::new();
@@ -298,13 +298,14 @@ fn validate_container(
                 );
             }
         }
-        if let Some(ip) = &port.host_ip {
-            if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
-                f.error(
-                    &format!("{pfield}.hostIP"),
-                    format!("must be an IP address, got {ip:?}"),
-                );
-            }
+        if let Some(ip) = &port.host_ip
+            && !ip.is_empty()
+            && ip.parse::<std::net::IpAddr>().is_err()
+        {
+            f.error(
+                &format!("{pfield}.hostIP"),
+                format!("must be an IP address, got {ip:?}"),
+            );
         }
     }
     let mut mount_paths = BTreeSet::new();
@@ -327,13 +328,13 @@ fn validate_container(
                 format!("{:?} is mounted twice", mount.mount_path),
             );
         }
-        if let Some(sub_path) = &mount.sub_path {
-            if sub_path.starts_with('/') || sub_path.split('/').any(|part| part == "..") {
-                f.error(
-                    &format!("{mfield}.subPath"),
-                    "must be a relative path without '..'",
-                );
-            }
+        if let Some(sub_path) = &mount.sub_path
+            && (sub_path.starts_with('/') || sub_path.split('/').any(|part| part == ".."))
+        {
+            f.error(
+                &format!("{mfield}.subPath"),
+                "must be a relative path without '..'",
+            );
         }
     }
     if let Some(resources) = &container.resources {
@@ -358,13 +359,13 @@ fn validate_container(
             }
         }
         for (name, request) in &resources.requests {
-            if let Some(limit) = resources.limits.get(name) {
-                if request.millis() > limit.millis() {
-                    f.error(
-                        &format!("{field}.resources.requests.{name}"),
-                        format!("request {request} is more than the limit {limit}"),
-                    );
-                }
+            if let Some(limit) = resources.limits.get(name)
+                && request.millis() > limit.millis()
+            {
+                f.error(
+                    &format!("{field}.resources.requests.{name}"),
+                    format!("request {request} is more than the limit {limit}"),
+                );
             }
         }
     }
@@ -470,13 +471,13 @@ fn validate_probe(f: &mut Findings<'_>, field: &str, kind: &str, probe: &Probe) 
         ("failureThreshold", probe.failure_threshold, 1),
     ];
     for (name, value, minimum) in minimums {
-        if let Some(value) = value {
-            if value < minimum {
-                f.error(
-                    &format!("{field}.{name}"),
-                    format!("must be at least {minimum}, got {value}"),
-                );
-            }
+        if let Some(value) = value
+            && value < minimum
+        {
+            f.error(
+                &format!("{field}.{name}"),
+                format!("must be at least {minimum}, got {value}"),
+            );
         }
     }
     if kind != "readinessProbe" && probe.success_threshold.is_some_and(|v| v != 1) {

@@ -52,6 +52,10 @@ fn pod_labels(pod: &StaticPod) -> BTreeMap<String, String> {
         ),
         (labels::POD_UID.to_string(), pod.uid().to_string()),
         (labels::CONFIG_HASH.to_string(), pod.config_hash.clone()),
+        (
+            labels::NODE.to_string(),
+            pod.pod.spec.node_name.clone().unwrap_or_default(),
+        ),
     ])
 }
 

@@ -257,10 +257,10 @@ impl Executor {
     /// Deletes the files of a pod that is gone for good: its emptyDir volumes and logs.
     fn forget(&self, uid: &str) {
         let pod_dir = configs::pod_dir(&self.root_dir, uid);
-        if let Err(error) = std::fs::remove_dir_all(&pod_dir) {
-            if error.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(path = %pod_dir.display(), %error, "cannot remove the pod's directory");
-            }
+        if let Err(error) = std::fs::remove_dir_all(&pod_dir)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %pod_dir.display(), %error, "cannot remove the pod's directory");
         }
         let logs = self.root_dir.join("logs");
         let suffix = format!("_{uid}");

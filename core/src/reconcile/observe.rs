@@ -114,16 +114,17 @@ fn number(labels: &BTreeMap<String, String>, key: &str) -> u32 {
     label(labels, key).parse().unwrap_or(0)
 }
 
-/// Groups the runtime's objects by pod UID. Objects without a UID label are not ours to judge
-/// and are left out.
+/// Groups the runtime's objects of node `node` by pod UID. Objects of other nodes or without
+/// a UID label are not ours to judge and are left out.
 pub fn group(
+    node: &str,
     sandboxes: Vec<SandboxInfo>,
     containers: Vec<ContainerInfo>,
 ) -> BTreeMap<String, ObservedPod> {
     let mut pods: BTreeMap<String, ObservedPod> = BTreeMap::new();
     let mut pod_for = |labels: &BTreeMap<String, String>| -> Option<String> {
         let uid = label(labels, labels::POD_UID);
-        if uid.is_empty() {
+        if uid.is_empty() || label(labels, labels::NODE) != node {
             return None;
         }
         pods.entry(uid.to_string()).or_insert_with(|| ObservedPod {

@@ -119,11 +119,11 @@ pub fn plan(
         by_key.entry(pod.key.clone()).or_default().1.push(pod);
     }
     for (key, (want, have)) in by_key {
-        if let Some(retry_at) = history.retry_at(&key) {
-            if retry_at > now {
-                plan.wake(retry_at);
-                continue;
-            }
+        if let Some(retry_at) = history.retry_at(&key)
+            && retry_at > now
+        {
+            plan.wake(retry_at);
+            continue;
         }
         let mut steps = Vec::new();
         let mut current = None;
@@ -320,14 +320,11 @@ fn completed(want: &StaticPod, pod: &ObservedPod, sandbox_id: Option<&str>) -> b
         return false;
     }
     want.pod.spec.containers.iter().all(|container| {
-        let latest = pod
-            .containers
-            .iter()
-            .filter(|c| c.name == container.name && c.kind == ContainerKind::App)
-            .filter(|c| {
-                sandbox_id.is_none_or(|id| c.info.sandbox_id.as_deref().is_none_or(|s| s == id))
-            })
-            .last();
+        let latest = pod.containers.iter().rfind(|c| {
+            c.name == container.name
+                && c.kind == ContainerKind::App
+                && sandbox_id.is_none_or(|id| c.info.sandbox_id.as_deref().is_none_or(|s| s == id))
+        });
         latest.is_some_and(|c| {
             matches!(c.info.state, ContainerState::Exited { .. }) && !should_restart(policy, c)
         })

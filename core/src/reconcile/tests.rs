@@ -1,6 +1,9 @@
 //! Planner and executor scenarios on the fake runtime: the decisions, step by step, as a
 //! user would describe them.
 
+// `&[pod.clone()]` reads as "the desired set is this one pod", which is what the tests say.
+#![allow(clippy::cloned_ref_to_slice_refs)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -52,7 +55,7 @@ impl World {
         let containers = self.runtime.list_containers().await.unwrap();
         plan(
             desired,
-            &observe::group(sandboxes, containers),
+            &observe::group("node0", sandboxes, containers),
             &self.history,
             now,
         )
@@ -176,6 +179,23 @@ async fn a_restarted_agent_adopts_running_pods_without_any_call_that_changes_the
     };
     check(fresh.step(&[reparsed], now).await, expect![""]);
     assert_eq!(world.runtime.calls(), ["list_sandboxes", "list_containers"]);
+}
+
+#[tokio::test]
+async fn objects_of_another_node_or_without_our_labels_are_never_touched() {
+    let mut world = World::new();
+    let now = SystemTime::now();
+    world.step(&[pod(WEB)], now).await;
+    let other_node = World {
+        runtime: world.runtime.clone(),
+        ..World::new()
+    };
+    let sandboxes = other_node.runtime.list_sandboxes().await.unwrap();
+    let containers = other_node.runtime.list_containers().await.unwrap();
+    let seen_by_node1 = observe::group("node1", sandboxes, containers);
+    assert!(seen_by_node1.is_empty());
+    let plan = plan(&[], &seen_by_node1, &History::default(), now);
+    check(render(&plan, now), expect![""]);
 }
 
 #[tokio::test]
