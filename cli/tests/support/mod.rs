@@ -1,0 +1,352 @@
+//! Harness for the behaviour suite: a real `staticpod run` process against a real runtime,
+//! with its own manifest directory, root directory, node name and status port, so tests run
+//! side by side. On drop the agent is killed and every object of the test's node is removed
+//! through the runtime API, pass or fail; objects of other nodes are never touched.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use staticpod_core::labels;
+use staticpod_core::runtime::{ContainerInfo, ContainerRuntime, ContainerState, SandboxInfo};
+use staticpod_core::status::PodListView;
+
+/// The longest any condition is waited for; reaching it fails the test with what was seen.
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// A runtime the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Docker Engine.
+    Docker,
+    /// containerd through CRI.
+    Cri,
+}
+
+impl Backend {
+    fn endpoint_var(self) -> &'static str {
+        match self {
+            Backend::Docker => "STATICPOD_TEST_DOCKER_ENDPOINT",
+            Backend::Cri => "STATICPOD_TEST_CRI_ENDPOINT",
+        }
+    }
+
+    /// The endpoint from the environment (set by `cargo xtask test`).
+    pub fn endpoint(self) -> String {
+        let var = self.endpoint_var();
+        std::env::var(var).unwrap_or_else(|_| {
+            panic!("{var} is not set: run the behaviour suite through `cargo xtask test`, which starts the runtime and sets it")
+        })
+    }
+
+    /// `--runtime` value.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Backend::Docker => "docker",
+            Backend::Cri => "cri",
+        }
+    }
+
+    /// A port no other test of any backend uses.
+    pub fn port(self, case: u16) -> u16 {
+        let base = match self {
+            Backend::Docker => 21000,
+            Backend::Cri => 22000,
+        };
+        base + case
+    }
+
+    async fn connect(self) -> Arc<dyn ContainerRuntime> {
+        let endpoint = self.endpoint();
+        match self {
+            Backend::Docker => Arc::new(
+                staticpod_backend_docker::DockerRuntime::connect(
+                    &endpoint,
+                    "registry.k8s.io/pause:3.9".into(),
+                )
+                .await
+                .expect("connect to docker"),
+            ),
+            Backend::Cri => Arc::new(
+                staticpod_backend_cri::CriRuntime::connect(&endpoint)
+                    .await
+                    .expect("connect to containerd"),
+            ),
+        }
+    }
+}
+
+static NEXT_STATUS_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// One test's node: a manifest directory, an agent process, and the runtime to inspect.
+pub struct Node {
+    /// Backend.
+    pub backend: Backend,
+    /// Node name (`--hostname-override`), unique per test.
+    pub name: String,
+    /// Manifest directory.
+    pub manifests: PathBuf,
+    /// `--root-dir`.
+    pub root: PathBuf,
+    status_port: u16,
+    agent: Option<Child>,
+    log: PathBuf,
+    runtime: Arc<dyn ContainerRuntime>,
+    tokio: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    /// A node for test `case` (a short name) on `backend`, with no agent running yet.
+    pub fn new(backend: Backend, case: &str) -> Node {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let manifests = dir.path().join("manifests");
+        std::fs::create_dir(&manifests).unwrap();
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let runtime = tokio.block_on(backend.connect());
+        let offset = NEXT_STATUS_PORT.fetch_add(1, Ordering::SeqCst);
+        let status_port = 30000 + (std::process::id() % 1000) as u16 * 20 + offset;
+        let node = Node {
+            backend,
+            name: format!("{case}-{}", std::process::id()),
+            manifests,
+            root: dir.path().join("root"),
+            status_port,
+            agent: None,
+            log: dir.path().join("agent.log"),
+            runtime,
+            tokio,
+            _dir: dir,
+        };
+        node.clean();
+        node
+    }
+
+    /// Starts `staticpod run` for this node.
+    pub fn start_agent(&mut self) {
+        assert!(self.agent.is_none(), "the agent is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_staticpod"))
+            .args(["run", "--runtime", self.backend.flag()])
+            .arg("--container-runtime-endpoint")
+            .arg(self.backend.endpoint())
+            .arg("--pod-manifest-path")
+            .arg(&self.manifests)
+            .arg("--root-dir")
+            .arg(&self.root)
+            .args(["--hostname-override", &self.name])
+            .args(["--read-only-port", &self.status_port.to_string()])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start staticpod run");
+        self.agent = Some(child);
+        self.wait_for("the status endpoint to answer", || {
+            self.http_get("/healthz").map(|_| ())
+        });
+    }
+
+    /// Kills the agent with SIGKILL, as a crash would.
+    pub fn kill_agent(&mut self) {
+        if let Some(mut child) = self.agent.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The agent's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Writes a manifest atomically (write a dot file, rename it in), as editors and config
+    /// managers do.
+    pub fn write_manifest(&self, name: &str, text: &str) {
+        let temporary = self.manifests.join(format!(".{name}.tmp"));
+        std::fs::write(&temporary, text).unwrap();
+        std::fs::rename(&temporary, self.manifests.join(name)).unwrap();
+    }
+
+    /// Removes a manifest.
+    pub fn remove_manifest(&self, name: &str) {
+        std::fs::remove_file(self.manifests.join(name)).unwrap();
+    }
+
+    /// Pod full name on this node.
+    pub fn pod_name(&self, pod: &str) -> String {
+        format!("{pod}-{}", self.name)
+    }
+
+    /// This node's containers as the runtime reports them.
+    pub fn containers(&self) -> Vec<ContainerInfo> {
+        let all = self
+            .tokio
+            .block_on(self.runtime.list_containers())
+            .expect("list containers");
+        all.into_iter()
+            .filter(|c| c.labels.get(labels::NODE) == Some(&self.name))
+            .collect()
+    }
+
+    /// This node's sandboxes as the runtime reports them.
+    pub fn sandboxes(&self) -> Vec<SandboxInfo> {
+        let all = self
+            .tokio
+            .block_on(self.runtime.list_sandboxes())
+            .expect("list sandboxes");
+        all.into_iter()
+            .filter(|s| s.labels.get(labels::NODE) == Some(&self.name))
+            .collect()
+    }
+
+    /// Running containers named `container` of pod `pod`.
+    pub fn running(&self, pod: &str, container: &str) -> Vec<ContainerInfo> {
+        let pod = self.pod_name(pod);
+        self.containers()
+            .into_iter()
+            .filter(|c| {
+                c.labels.get(labels::POD_NAME) == Some(&pod)
+                    && c.labels.get(labels::CONTAINER_NAME).map(String::as_str) == Some(container)
+                    && matches!(c.state, ContainerState::Running { .. })
+            })
+            .collect()
+    }
+
+    /// Waits until `pod`'s `container` runs, and returns it.
+    pub fn wait_running(&self, pod: &str, container: &str) -> ContainerInfo {
+        self.wait_for(&format!("{pod}/{container} to run"), || {
+            let mut running = self.running(pod, container);
+            if running.len() == 1 {
+                Ok(running.remove(0))
+            } else {
+                Err(format!("{} running", running.len()))
+            }
+        })
+    }
+
+    /// Polls `check` until it returns `Ok`, failing after [`PATIENCE`] with the last error
+    /// and the agent's log.
+    pub fn wait_for<T>(&self, what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match check() {
+                Ok(value) => return value,
+                Err(last) if Instant::now() > deadline => {
+                    panic!(
+                        "gave up waiting for {what}: {last}\n--- agent log ---\n{}",
+                        self.log()
+                    )
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// GET from the agent's status endpoint.
+    pub fn http_get(&self, path: &str) -> Result<String, String> {
+        http_get(self.status_port, path)
+    }
+
+    /// The agent's `/pods`.
+    pub fn pods(&self) -> PodListView {
+        let body = self.http_get("/pods").expect("GET /pods");
+        serde_json::from_str(&body).expect("a PodList")
+    }
+
+    /// Output of `staticpod get pods` against this node's agent: (stdout, stderr).
+    pub fn get_pods(&self) -> (String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_staticpod"))
+            .args([
+                "get",
+                "pods",
+                "--server",
+                &format!("http://127.0.0.1:{}", self.status_port),
+            ])
+            .output()
+            .expect("run staticpod get pods");
+        assert!(
+            output.status.success(),
+            "get pods failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (
+            String::from_utf8_lossy(&output.stdout).into(),
+            String::from_utf8_lossy(&output.stderr).into(),
+        )
+    }
+
+    /// Removes every object of this node from the runtime.
+    fn clean(&self) {
+        let runtime = self.runtime.clone();
+        let node = self.name.clone();
+        self.tokio.block_on(async move {
+            let Ok(containers) = runtime.list_containers().await else {
+                return;
+            };
+            for c in containers
+                .iter()
+                .filter(|c| c.labels.get(labels::NODE) == Some(&node))
+            {
+                let _ = runtime.stop_container(&c.id, Duration::ZERO).await;
+                let _ = runtime.remove_container(&c.id).await;
+            }
+            let Ok(sandboxes) = runtime.list_sandboxes().await else {
+                return;
+            };
+            for s in sandboxes
+                .iter()
+                .filter(|s| s.labels.get(labels::NODE) == Some(&node))
+            {
+                let _ = runtime.stop_sandbox(&s.id).await;
+                let _ = runtime.remove_sandbox(&s.id).await;
+            }
+        });
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill_agent();
+        self.clean();
+        if std::thread::panicking() {
+            eprintln!("--- agent log of {} ---\n{}", self.name, self.log());
+        }
+    }
+}
+
+/// A plain HTTP/1.0 GET on 127.0.0.1; the body on a 200 answer.
+pub fn http_get(port: u16, path: &str) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
+    let (head, body) = response.split_once("\r\n\r\n").ok_or("no HTTP header")?;
+    if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
+        Ok(body.to_string())
+    } else {
+        Err(head.lines().next().unwrap_or_default().to_string())
+    }
+}
+
+/// Reads a file the pod wrote through a hostPath volume.
+pub fn read_host_file(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| e.to_string())
+}
