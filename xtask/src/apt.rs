@@ -91,6 +91,8 @@ fn apt(args: &[&str], log: &Path) -> Result<()> {
         .args(["-o", "DPkg::Lock::Timeout=300", "-q"])
         .args(args)
         .env("DEBIAN_FRONTEND", "noninteractive")
+        // docker.io recommends needrestart, whose apt hook would otherwise ask (or restart).
+        .env("NEEDRESTART_SUSPEND", "1")
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out)

@@ -26,10 +26,12 @@ const POD_SUBNET: &str = "10.85.0.0/16";
 /// The bridge of the pod network (a name of ours, so it never clashes with docker0/podman0).
 const BRIDGE: &str = "staticpod0";
 
+/// Everything of our instance: config, root, state, socket, log, CNI config and IPAM state.
 fn dir() -> PathBuf {
     paths::runtime_dir("containerd")
 }
 
+/// Its gRPC (CRI) socket.
 fn socket() -> PathBuf {
     dir().join("containerd.sock")
 }

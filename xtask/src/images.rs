@@ -68,8 +68,11 @@ struct Spec {
     name: &'static str,
     /// Tarball file name under `target/images/`.
     file: &'static str,
+    /// `Entrypoint` (empty: none), as the real image has one or not.
     entrypoint: &'static [&'static str],
+    /// `Cmd` (empty: none).
     cmd: &'static [&'static str],
+    /// `ExposedPorts`, as `80/tcp`.
     exposed_ports: &'static [&'static str],
     /// Files of the image's own layer: (path, mode, contents). No files: no own layer.
     files: &'static [(&'static str, u32, &'static str)],
@@ -373,6 +376,7 @@ struct TarWriter {
 }
 
 impl TarWriter {
+    /// An empty archive whose entries will all carry `mtime`.
     fn new(mtime: u64) -> Self {
         Self {
             builder: tar::Builder::new(Vec::new()),
@@ -380,6 +384,7 @@ impl TarWriter {
         }
     }
 
+    /// A header owned by root with our mtime.
     fn header(&self, kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
@@ -391,6 +396,7 @@ impl TarWriter {
         h
     }
 
+    /// Adds a directory (`path` without a trailing slash).
     fn dir(&mut self, path: &str, mode: u32) -> Result<()> {
         let mut h = self.header(tar::EntryType::Directory, mode, 0);
         self.builder
@@ -398,18 +404,21 @@ impl TarWriter {
         Ok(())
     }
 
+    /// Adds a regular file.
     fn file(&mut self, path: &str, mode: u32, data: &[u8]) -> Result<()> {
         let mut h = self.header(tar::EntryType::Regular, mode, data.len() as u64);
         self.builder.append_data(&mut h, path, data)?;
         Ok(())
     }
 
+    /// Adds a symbolic link to `target`.
     fn symlink(&mut self, path: &str, target: &str) -> Result<()> {
         let mut h = self.header(tar::EntryType::Symlink, 0o777, 0);
         self.builder.append_link(&mut h, path, target)?;
         Ok(())
     }
 
+    /// Ends the archive and returns its bytes.
     fn finish(self) -> Result<Vec<u8>> {
         Ok(self.builder.into_inner()?)
     }

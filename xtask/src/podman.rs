@@ -26,14 +26,17 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 "#;
 
+/// Our config, socket and log (storage stays Podman's default, so `podman ps` sees the pods).
 fn dir() -> PathBuf {
     paths::runtime_dir("podman")
 }
 
+/// The API socket.
 fn socket() -> PathBuf {
     dir().join("podman.sock")
 }
 
+/// Our containers.conf, passed as `CONTAINERS_CONF`.
 fn conf() -> PathBuf {
     dir().join("containers.conf")
 }

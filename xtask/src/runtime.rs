@@ -23,6 +23,7 @@ pub enum Runtime {
 
 /// The facts about one runtime, kept in one table so adding or wiring one is a one-line change.
 struct Info {
+    /// Its name on xtask's command line.
     name: &'static str,
     /// Whether `cargo xtask test` runs the integration tests against it by default. Podman
     /// is not wired yet: its backend (issue 4) does not exist, so its `runtime up` works but
@@ -73,6 +74,7 @@ impl Runtime {
     /// Every runtime, in the order `test` and `runtime down all` visit them.
     pub const ALL: [Runtime; 3] = [Runtime::Docker, Runtime::Containerd, Runtime::Podman];
 
+    /// Its row of [`INFO`] (the table is in declaration order).
     fn info(self) -> &'static Info {
         &INFO[self as usize]
     }
