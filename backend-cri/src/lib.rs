@@ -1,9 +1,9 @@
 //! staticpod backend for containerd (and any runtime serving CRI v1) over gRPC on a unix
 //! socket: pods map natively to CRI sandboxes, as the kubelet drives them.
 //!
-//! [`CriRuntime`] implements [`ContainerRuntime`]; the request building ([`sandbox`],
-//! [`container`]), status conversion ([`convert`]), error translation ([`error`]), the
-//! socket channel ([`transport`]) and the event feed ([`events`]) live in their own modules.
+//! [`CriRuntime`] implements [`ContainerRuntime`]. The request building (`sandbox`,
+//! `container`), status conversion (`convert`), error translation ([`error`]), the socket
+//! channel (`transport`) and the event feed (`events`) live in modules of their own.
 
 pub mod error;
 
