@@ -15,7 +15,7 @@ pub struct CallError {
     pub code: Code,
     /// The runtime's message.
     pub message: String,
-    /// "answered <code>: <message>", or "got no answer" when the transport failed.
+    /// `answered CODE: MESSAGE`, or `got no answer` when the transport failed.
     answer: String,
     /// The local failure under a status tonic made up itself (connection refused, socket
     /// missing, HTTP/2 error); `None` when the runtime itself answered.
