@@ -30,6 +30,12 @@ fn endpoint() -> String {
     })
 }
 
+/// A hostPort for this run: 21080-21479, away from the Docker backend's 18080+ and 19080+
+/// ranges, and different per test process so parallel runs do not collide.
+fn host_port(offset: u16) -> u16 {
+    21080 + (std::process::id() % 200) as u16 * 2 + offset
+}
+
 /// Connects and registers what the test creates, removing it all on drop.
 struct Fixture {
     runtime: CriRuntime,
@@ -225,7 +231,8 @@ fn read_log(path: &Path) -> Option<String> {
 #[ignore = "needs containerd: run through cargo xtask test"]
 async fn pod_with_host_port_serves_http_and_is_listed_with_its_labels() {
     let fx = Fixture::new("web").await;
-    let sandbox = fx.sandbox_config("static-web-node0", Some(19080));
+    let port = host_port(0);
+    let sandbox = fx.sandbox_config("static-web-node0", Some(port));
     let sandbox_id = fx.run_sandbox(&sandbox).await;
     let web = fx.container_config("web", "nginx:1.25", &[]);
     let container_id = fx.start_container(&sandbox_id, &web, &sandbox).await;
@@ -257,9 +264,9 @@ async fn pod_with_host_port_serves_http_and_is_listed_with_its_labels() {
     assert!(info.created_at > UNIX_EPOCH);
 
     let answer = eventually(
-        "HTTP answer on hostPort 19080",
+        "HTTP answer on the hostPort",
         Duration::from_secs(10),
-        || std::future::ready(http_get(19080)),
+        || std::future::ready(http_get(port)),
     )
     .await;
     assert!(answer.starts_with("HTTP/1."), "{answer}");
@@ -321,7 +328,7 @@ async fn exit_code_and_cri_log_lines_are_reported() {
 #[ignore = "needs containerd: run through cargo xtask test"]
 async fn host_network_pod_runs_without_a_hostname() {
     let fx = Fixture::new("hostnet").await;
-    let mut sandbox = fx.sandbox_config("hostnet-node0", Some(19081));
+    let mut sandbox = fx.sandbox_config("hostnet-node0", Some(host_port(1)));
     sandbox.host_network = true;
     let sandbox_id = fx.run_sandbox(&sandbox).await;
     let sleeper = fx.container_config("sleep", "busybox:1.36", &["sleep", "300"]);
