@@ -101,19 +101,17 @@ impl CriRuntime {
                     api_version: v.runtime_api_version,
                 })
             }
-            // Whatever answers there, it is not the CRI v1 runtime we need.
-            Err(status) if is_unimplemented(&status) => Err(unavailable(
-                &self.endpoint,
-                CriError::NotCri(CallError::new("Version", status)),
-            )),
-            Err(status) => Err(match self.error("Version", runtime_subject(), status) {
-                RuntimeError::Unavailable { endpoint, source } => {
-                    RuntimeError::Unavailable { endpoint, source }
-                }
-                // At start-up nothing but an answer counts: any other failure means this
-                // endpoint cannot serve us.
-                other => unavailable(&self.endpoint, other),
-            }),
+            // Version is the connectivity check: any failure means this endpoint cannot
+            // serve us, and one that does not know the method is not a CRI v1 runtime.
+            Err(status) => {
+                let unimplemented = is_unimplemented(&status);
+                let call = CallError::new("Version", status);
+                Err(if unimplemented {
+                    unavailable(&self.endpoint, CriError::NotCri(call))
+                } else {
+                    unavailable(&self.endpoint, call)
+                })
+            }
         }
     }
 
@@ -124,17 +122,6 @@ impl CriRuntime {
         status: tonic::Status,
     ) -> RuntimeError {
         runtime_error(&self.endpoint, method, subject, status)
-    }
-
-    /// Maps `NotFound` to `Ok` for the calls the trait makes idempotent.
-    fn ok_if_missing(&self, result: RuntimeResult<()>) -> RuntimeResult<()> {
-        match result {
-            Err(RuntimeError::NotFound { kind, id }) => {
-                tracing::debug!(kind, id, "already gone");
-                Ok(())
-            }
-            other => other,
-        }
     }
 
     async fn image_present(&self, image: &str) -> RuntimeResult<bool> {
@@ -214,6 +201,17 @@ impl CriRuntime {
     }
 }
 
+/// Maps `NotFound` to `Ok` for the calls the trait makes idempotent.
+fn ok_if_missing(result: RuntimeResult<()>) -> RuntimeResult<()> {
+    match result {
+        Err(RuntimeError::NotFound { kind, id }) => {
+            tracing::debug!(kind, id, "already gone");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 fn managed_selector() -> HashMap<String, String> {
     HashMap::from([(MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned())])
 }
@@ -222,13 +220,6 @@ fn image_spec(image: &str) -> v1::ImageSpec {
     v1::ImageSpec {
         image: image.to_owned(),
         ..Default::default()
-    }
-}
-
-fn runtime_subject() -> Subject<'static> {
-    Subject {
-        kind: "runtime",
-        id: "",
     }
 }
 
@@ -301,7 +292,7 @@ impl ContainerRuntime for CriRuntime {
             .await
             .map(drop)
             .map_err(|status| self.error("StopPodSandbox", sandbox_subject(sandbox_id), status));
-        self.ok_if_missing(result)
+        ok_if_missing(result)
     }
 
     async fn remove_sandbox(&self, sandbox_id: &str) -> RuntimeResult<()> {
@@ -315,7 +306,7 @@ impl ContainerRuntime for CriRuntime {
             .await
             .map(drop)
             .map_err(|status| self.error("RemovePodSandbox", sandbox_subject(sandbox_id), status));
-        self.ok_if_missing(result)
+        ok_if_missing(result)
     }
 
     async fn create_container(
@@ -380,7 +371,7 @@ impl ContainerRuntime for CriRuntime {
             .await
             .map(drop)
             .map_err(|status| self.error("StopContainer", container_subject(container_id), status));
-        self.ok_if_missing(result)
+        ok_if_missing(result)
     }
 
     async fn remove_container(&self, container_id: &str) -> RuntimeResult<()> {
@@ -396,7 +387,7 @@ impl ContainerRuntime for CriRuntime {
             .map_err(|status| {
                 self.error("RemoveContainer", container_subject(container_id), status)
             });
-        self.ok_if_missing(result)
+        ok_if_missing(result)
     }
 
     async fn list_sandboxes(&self) -> RuntimeResult<Vec<SandboxInfo>> {
