@@ -75,7 +75,12 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| args.runtime.default_endpoint().to_string());
     let runtime = runtimes::connect(args.runtime, &endpoint, &args.pod_infra_container_image)
         .await
-        .with_context(|| format!("cannot use the {:?} runtime at {endpoint}", args.runtime))?;
+        .with_context(|| {
+            format!(
+                "cannot use the {} runtime at {endpoint}",
+                args.runtime.flag()
+            )
+        })?;
     let version = runtime
         .version()
         .await

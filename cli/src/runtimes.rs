@@ -18,6 +18,15 @@ pub enum RuntimeKind {
 }
 
 impl RuntimeKind {
+    /// The `--runtime` value naming it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Cri => "cri",
+            RuntimeKind::Podman => "podman",
+        }
+    }
+
     /// The endpoint used when `--container-runtime-endpoint` is not given.
     pub fn default_endpoint(self) -> &'static str {
         match self {
@@ -70,9 +79,8 @@ pub async fn connect(
         }
         #[allow(unreachable_patterns)]
         other => anyhow::bail!(
-            "this staticpod was built without the {:?} backend: rebuild with `--features {}`",
-            other,
-            format!("{other:?}").to_lowercase()
+            "this staticpod was built without the {0} backend: rebuild with `--features {0}`",
+            other.flag()
         ),
     }
 }

@@ -301,3 +301,128 @@ async fn recv(events: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The agent loop end to end on the fake runtime and a real manifest directory.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{Agent, AgentConfig};
+    use crate::fake::FakeRuntime;
+    use crate::runtime::ContainerState;
+
+    const WEB: &str =
+        "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: nginx:1.25}]}\n";
+
+    async fn until(what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !check() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gave up waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn config(dir: &tempfile::TempDir) -> AgentConfig {
+        AgentConfig {
+            node_name: "node0".into(),
+            host_ip: "192.0.2.10".into(),
+            root_dir: dir.path().join("root"),
+            manifest_path: dir.path().join("manifests"),
+            file_check_frequency: Duration::from_secs(20),
+            resync_period: Duration::from_secs(3600),
+        }
+    }
+
+    fn start(runtime: &Arc<FakeRuntime>, dir: &tempfile::TempDir) -> (Agent, std::path::PathBuf) {
+        let manifests = dir.path().join("manifests");
+        std::fs::create_dir_all(&manifests).unwrap();
+        (Agent::new(runtime.clone(), "fake", config(dir)), manifests)
+    }
+
+    #[tokio::test]
+    async fn a_runtime_that_goes_away_is_retried_and_pods_converge_when_it_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Arc::new(FakeRuntime::with_images(&["nginx:1.25"]));
+        runtime.set_down(true);
+        let (agent, manifests) = start(&runtime, &dir);
+        std::fs::write(manifests.join("web.yaml"), WEB).unwrap();
+        let status = agent.status();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(agent.run(async {
+            let _ = stopped.await;
+        }));
+        until("the agent to report the runtime down", || {
+            status.borrow().runtime_error.is_some()
+        })
+        .await;
+        let tries = || {
+            runtime
+                .calls()
+                .iter()
+                .filter(|c| c.starts_with("list_sandboxes"))
+                .count()
+        };
+        let seen = tries();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            tries() <= seen + 1,
+            "a retry storm: {} list calls in 300 ms",
+            tries() - seen
+        );
+        runtime.set_down(false);
+        until("the pod to run once the runtime is back", || {
+            runtime
+                .containers()
+                .iter()
+                .any(|c| matches!(c.state, ContainerState::Running { .. }))
+        })
+        .await;
+        until("the status to clear the error", || {
+            status.borrow().runtime_error.is_none()
+        })
+        .await;
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        assert_eq!(
+            runtime.containers().len(),
+            1,
+            "stopping the agent leaves the pod running"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dropped_manifest_is_seen_through_inotify_and_its_removal_kills_the_pod() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Arc::new(FakeRuntime::with_images(&["nginx:1.25"]));
+        let (agent, manifests) = start(&runtime, &dir);
+        let status = agent.status();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(agent.run(async {
+            let _ = stopped.await;
+        }));
+        // The first scan has happened once the status lists the (empty) manifests read.
+        until("the first reconcile", || {
+            runtime.calls().iter().any(|c| c == "list_containers")
+        })
+        .await;
+        // With a 20 s file check frequency, only inotify brings the new file in time.
+        std::fs::write(manifests.join("web.yaml"), WEB).unwrap();
+        until("the pod to start", || runtime.containers().len() == 1).await;
+        until("the status to list it", || {
+            status.borrow().pods.items.len() == 1
+        })
+        .await;
+        std::fs::remove_file(manifests.join("web.yaml")).unwrap();
+        until("the pod to be removed", || {
+            runtime.containers().is_empty() && runtime.sandboxes().is_empty()
+        })
+        .await;
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+}

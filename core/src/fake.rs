@@ -21,6 +21,7 @@ struct State {
     images: Vec<String>,
     calls: Vec<String>,
     fail: BTreeMap<String, String>,
+    down: bool,
     next_id: u64,
     events: Vec<mpsc::Sender<()>>,
 }
@@ -56,6 +57,11 @@ impl FakeRuntime {
             .unwrap()
             .fail
             .insert(operation.to_string(), message.to_string());
+    }
+
+    /// Takes the daemon down (every call fails as unavailable) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
     }
 
     /// Makes a running container exit with `exit_code` at `finished_at`, and sends an event.
@@ -106,6 +112,12 @@ impl FakeRuntime {
         state
             .calls
             .push(format!("{operation} {argument}").trim_end().to_string());
+        if state.down {
+            return Err(RuntimeError::Unavailable {
+                endpoint: "fake".into(),
+                source: "the fake daemon is down".into(),
+            });
+        }
         match state.fail.remove(operation) {
             Some(message) => Err(RuntimeError::Failed {
                 operation: operation.to_string(),

@@ -1,0 +1,123 @@
+//! The binary's behaviour that needs no runtime: clear, one-line failures and `validate`.
+
+use std::process::Command;
+
+fn staticpod(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_staticpod"))
+        .args(args)
+        .output()
+        .expect("run staticpod");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into(),
+        String::from_utf8_lossy(&output.stderr).into(),
+    )
+}
+
+#[test]
+fn a_runtime_that_is_not_there_is_one_clear_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("missing.sock");
+    let endpoint = format!("unix://{}", socket.display());
+    for runtime in ["docker", "cri"] {
+        let (code, _, stderr) = staticpod(&[
+            "run",
+            "--runtime",
+            runtime,
+            "--container-runtime-endpoint",
+            &endpoint,
+            "--pod-manifest-path",
+            dir.path().to_str().unwrap(),
+            "--read-only-port",
+            "0",
+        ]);
+        assert_eq!(code, 1, "{runtime}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{runtime}: {stderr}");
+        assert!(
+            lines[0].starts_with(&format!(
+                "staticpod: cannot use the {runtime} runtime at {endpoint}"
+            )),
+            "{stderr}"
+        );
+        assert!(lines[0].contains("unavailable"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_socket_that_does_not_speak_cri_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("not-cri.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // Answer every connection with garbage and close it, as a non-CRI server would.
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            use std::io::Write;
+            let mut stream = stream;
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    let (code, _, stderr) = staticpod(&[
+        "run",
+        "--runtime",
+        "cri",
+        "--container-runtime-endpoint",
+        &format!("unix://{}", socket.display()),
+        "--pod-manifest-path",
+        dir.path().to_str().unwrap(),
+        "--read-only-port",
+        "0",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot use the cri runtime"), "{stderr}");
+}
+
+#[test]
+fn validate_reports_file_line_column_and_field_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("web.yaml"),
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    workdir: /srv\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "kind: Pod\nmetadata: {name: bad}\nspec:\n  containers: [{name: Bad, image: x}]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("web.yaml.bak"), "not even yaml: [").unwrap();
+    let (code, stdout, _) = staticpod(&[
+        "validate",
+        "--hostname-override",
+        "node0",
+        dir.path().to_str().unwrap(),
+    ]);
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{}:4:17: error: spec.containers[0].name",
+            path("bad.yaml")
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{}:7:5: warning: spec.containers[0].workdir: unknown field",
+            path("web.yaml")
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{}: ok: pod default/web-node0", path("web.yaml"))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{}: skipped: an editor or package manager leftover",
+            path("web.yaml.bak")
+        )),
+        "{stdout}"
+    );
+}
