@@ -55,6 +55,7 @@ pub(crate) fn pod_sandbox_config(config: &SandboxConfig) -> v1::PodSandboxConfig
         linux: Some(v1::LinuxPodSandboxConfig {
             security_context: Some(v1::LinuxSandboxSecurityContext {
                 namespace_options: Some(namespace_options(config)),
+                privileged: config.privileged,
                 ..Default::default()
             }),
             ..Default::default()
@@ -97,6 +98,7 @@ pub(crate) mod tests {
             host_network: false,
             host_pid: false,
             host_ipc: false,
+            privileged: false,
             port_mappings: vec![
                 PortMapping {
                     protocol: Protocol::Tcp,

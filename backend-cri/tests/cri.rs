@@ -78,6 +78,7 @@ impl Fixture {
             host_network: false,
             host_pid: false,
             host_ipc: false,
+            privileged: false,
             port_mappings: host_port
                 .map(|host_port| PortMapping {
                     protocol: Protocol::Tcp,

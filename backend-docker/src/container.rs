@@ -172,6 +172,7 @@ mod tests {
             host_network: false,
             host_pid: false,
             host_ipc: false,
+            privileged: false,
             port_mappings: vec![],
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),

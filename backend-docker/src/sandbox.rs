@@ -104,6 +104,7 @@ mod tests {
             host_network: false,
             host_pid: false,
             host_ipc: false,
+            privileged: false,
             port_mappings: vec![
                 PortMapping {
                     protocol: Protocol::Tcp,

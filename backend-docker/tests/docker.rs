@@ -83,6 +83,7 @@ impl TestPod {
             host_network: false,
             host_pid: false,
             host_ipc: false,
+            privileged: false,
             port_mappings,
             labels: BTreeMap::from([
                 (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),

@@ -148,6 +148,9 @@ pub struct SandboxConfig {
     pub host_pid: bool,
     /// Share the node's IPC namespace.
     pub host_ipc: bool,
+    /// Some container of the pod runs privileged (CRI refuses privileged containers in a
+    /// sandbox not created privileged).
+    pub privileged: bool,
     /// hostPort mappings (ignored for host-network pods).
     pub port_mappings: Vec<PortMapping>,
     /// Labels to set on the sandbox (see [`crate::labels`]).

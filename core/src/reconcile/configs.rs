@@ -103,6 +103,16 @@ pub fn sandbox_config(pod: &StaticPod, attempt: u32, root_dir: &Path) -> Sandbox
         host_network: spec.host_network,
         host_pid: spec.host_pid,
         host_ipc: spec.host_ipc,
+        privileged: spec
+            .containers
+            .iter()
+            .chain(&spec.init_containers)
+            .any(|c| {
+                c.security_context
+                    .as_ref()
+                    .and_then(|s| s.privileged)
+                    .unwrap_or(false)
+            }),
         port_mappings,
         labels,
         annotations,
