@@ -2,6 +2,7 @@
 //! (`#[ignore = "needs a runtime: cargo xtask test"]`) against real runtimes, each
 //! endpoint handed over in its `STATICPOD_TEST_*_ENDPOINT` variable.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -25,7 +26,12 @@ struct Phase {
     what: String,
     ok: bool,
     detail: String,
+    /// Behaviour-suite cases by backend (`docker::static_web_lifecycle ... ok` counts for docker).
+    suite: BTreeMap<String, Counts>,
 }
+
+/// The modules of `cli/tests/behaviour.rs`, one per backend.
+const SUITE_BACKENDS: &[&str] = &["docker", "cri", "podman"];
 
 /// Runs the suites. `only`: one runtime (its backend package's integration tests), or
 /// None for every wired runtime (the whole workspace's integration tests).
@@ -52,6 +58,7 @@ pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
         match runtime.up() {
             Ok(up) => {
                 phases.push(Phase {
+                    suite: BTreeMap::new(),
                     what: format!("runtime up {}", runtime.name()),
                     ok: true,
                     detail: format!(
@@ -67,6 +74,7 @@ pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
                 }
             }
             Err(err) => phases.push(Phase {
+                suite: BTreeMap::new(),
                 what: format!("runtime up {}", runtime.name()),
                 ok: false,
                 detail: format!("{err:#}"),
@@ -100,6 +108,16 @@ pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
     for phase in &phases {
         let status = if phase.ok { "ok" } else { "FAILED" };
         println!("  {:<42} {:<7} {}", phase.what, status, phase.detail);
+        for (backend, c) in &phase.suite {
+            let status = if c.failed == 0 { "ok" } else { "FAILED" };
+            println!(
+                "    {:<40} {:<7} {} passed, {} failed",
+                format!("behaviour suite on {backend}"),
+                status,
+                c.passed,
+                c.failed
+            );
+        }
     }
     for runtime in Runtime::ALL.iter().filter(|r| !r.wired() && only.is_none()) {
         println!(
@@ -121,6 +139,7 @@ fn cargo_test(what: &str, args: &[&str], env: &[(&str, String)]) -> Phase {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     eprintln!("xtask: {what}: {cargo} {}", args.join(" "));
     let start = Instant::now();
+    let mut suite: BTreeMap<String, Counts> = BTreeMap::new();
     let result = (|| -> Result<(std::process::ExitStatus, Counts)> {
         let mut child = Command::new(&cargo)
             .args(args)
@@ -142,12 +161,21 @@ fn cargo_test(what: &str, args: &[&str], env: &[(&str, String)]) -> Phase {
                 counts.failed += c.failed;
                 counts.ignored += c.ignored;
             }
+            if let Some((backend, passed)) = parse_suite_line(&line) {
+                let tally = suite.entry(backend.to_string()).or_default();
+                if passed {
+                    tally.passed += 1;
+                } else {
+                    tally.failed += 1;
+                }
+            }
         }
         Ok((child.wait()?, counts))
     })();
     let secs = start.elapsed().as_secs_f64();
     match result {
         Ok((status, c)) => Phase {
+            suite,
             what: what.to_string(),
             ok: status.success(),
             detail: format!(
@@ -165,10 +193,25 @@ fn cargo_test(what: &str, args: &[&str], env: &[(&str, String)]) -> Phase {
             ),
         },
         Err(err) => Phase {
+            suite,
             what: what.to_string(),
             ok: false,
             detail: format!("{err:#}"),
         },
+    }
+}
+
+/// Parses `test docker::static_web_lifecycle ... ok` into (`docker`, passed); `None` for
+/// other lines and for ignored cases.
+fn parse_suite_line(line: &str) -> Option<(&str, bool)> {
+    let rest = line.strip_prefix("test ")?;
+    let (name, outcome) = rest.split_once(" ... ")?;
+    let (backend, _) = name.split_once("::")?;
+    let backend = SUITE_BACKENDS.iter().find(|b| **b == backend)?;
+    match outcome.trim() {
+        "ok" => Some((backend, true)),
+        "FAILED" => Some((backend, false)),
+        _ => None,
     }
 }
 
@@ -212,5 +255,22 @@ mod tests {
             }
         );
         assert!(parse_result_line("running 4 tests").is_none());
+    }
+
+    #[test]
+    fn suite_lines() {
+        assert_eq!(
+            parse_suite_line("test docker::static_web_lifecycle ... ok"),
+            Some(("docker", true))
+        );
+        assert_eq!(
+            parse_suite_line("test cri::host_network ... FAILED"),
+            Some(("cri", false))
+        );
+        assert_eq!(
+            parse_suite_line("test cri::host_network ... ignored, needs containerd"),
+            None
+        );
+        assert_eq!(parse_suite_line("test tests::result_lines ... ok"), None);
     }
 }
