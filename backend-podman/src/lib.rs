@@ -1,1 +1,605 @@
-//! staticpod backend for podman (not yet implemented).
+//! staticpod's Podman backend: [`PodmanRuntime`] implements the core's [`ContainerRuntime`]
+//! on Podman 4's libpod REST API with Podman's native pods: a pod's sandbox is a Podman pod
+//! whose infra container (from the `--pod-infra-container-image`) holds the pod's network,
+//! IPC and UTS namespaces, and each of the pod's containers is a Podman container in it.
+//! Every object carries the labels the agent rebuilds its state from, and the kubelet's
+//! names, so `podman pod ps` and `podman ps --pod` read as on a kubelet node.
+//!
+//! Most calls go through the `podman-api` crate; the few it gets wrong for us are made
+//! directly over the socket (see the `libpod` module).
+
+mod container;
+mod convert;
+pub mod error;
+mod events;
+mod labels;
+mod libpod;
+mod sandbox;
+
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use podman_api::opts::{
+    ContainerDeleteOpts, ContainerListFilter, ContainerListOpts, PodListFilter, PodListOpts,
+    PullOpts,
+};
+use podman_api::{ApiVersion, LATEST_API_VERSION, Podman};
+use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_core::naming;
+use staticpod_core::runtime::{
+    ContainerConfig, ContainerInfo, ContainerRuntime, PullPolicy, RuntimeError, RuntimeResult,
+    RuntimeVersion, SandboxConfig, SandboxInfo,
+};
+use tokio::sync::mpsc;
+
+use crate::convert::ContainerInspect;
+use crate::error::{ApiError, Call, PodmanBackendError, pull_error};
+use crate::libpod::Libpod;
+
+/// The endpoint used when none is given: the rootful Podman service's socket.
+pub const DEFAULT_ENDPOINT: &str = "unix:///run/podman/podman.sock";
+
+/// How long a request may wait for Podman's answer, on top of any grace period it includes.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a pull may take.
+const PULL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Grace period for a pod's stop: its infra container has nothing to save, and its other
+/// containers have been stopped by the agent with their own grace periods before.
+const SANDBOX_GRACE: Duration = Duration::from_secs(10);
+/// How many containers are inspected at once while listing.
+const INSPECT_CONCURRENCY: usize = 8;
+/// The oldest libpod API this backend is written for.
+const MIN_API_MAJOR: usize = 4;
+
+/// A [`ContainerRuntime`] on Podman's libpod API.
+#[derive(Clone)]
+pub struct PodmanRuntime {
+    podman: Podman,
+    libpod: Libpod,
+    endpoint: String,
+    pause_image: String,
+    api_version: String,
+}
+
+impl fmt::Debug for PodmanRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PodmanRuntime")
+            .field("endpoint", &self.endpoint)
+            .field("pause_image", &self.pause_image)
+            .field("api_version", &self.api_version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The socket path of a unix endpoint (`unix:///run/podman/podman.sock` or a bare path).
+fn socket_path(endpoint: &str) -> Option<PathBuf> {
+    if let Some(path) = endpoint.strip_prefix("unix://") {
+        return Some(PathBuf::from(path));
+    }
+    endpoint.starts_with('/').then(|| PathBuf::from(endpoint))
+}
+
+/// Runs `call` with a deadline; no answer by then counts as the service being unreachable.
+async fn within<T, E: Into<ApiError>>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(ApiError::TimedOut(limit)),
+    }
+}
+
+/// The libpod API version to speak: the service's own, capped at the newest podman-api knows.
+/// `None` when the service's is older than [`MIN_API_MAJOR`] or unreadable.
+fn api_version_to_use(found: &str) -> Option<ApiVersion> {
+    let version: ApiVersion = found.parse().ok()?;
+    if version.major() < MIN_API_MAJOR {
+        return None;
+    }
+    Some(if version > LATEST_API_VERSION {
+        LATEST_API_VERSION
+    } else {
+        version
+    })
+}
+
+/// `duration` in whole seconds, rounded up: a grace period is never cut short.
+fn whole_seconds_up(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
+impl PodmanRuntime {
+    /// Connects to the Podman service at `endpoint` (`unix:///run/podman/podman.sock` or a
+    /// bare socket path) and checks the libpod API version it speaks: 4.x is needed. The
+    /// version is read from `/libpod/_ping`'s `Libpod-API-Version` header; `/libpod/version`'s
+    /// `ApiVersion` is the Docker-compatible API's ("1.41"), not libpod's. `pause_image` is the
+    /// image of every pod's infra container (`--pod-infra-container-image`).
+    ///
+    /// A service that does not answer is [`RuntimeError::Unavailable`] naming `endpoint`.
+    pub async fn connect(endpoint: &str, pause_image: String) -> Result<Self, RuntimeError> {
+        let Some(socket) = socket_path(endpoint) else {
+            return Err(RuntimeError::Unavailable {
+                endpoint: endpoint.to_owned(),
+                source: Box::new(PodmanBackendError::UnsupportedEndpoint {
+                    endpoint: endpoint.to_owned(),
+                }),
+            });
+        };
+        let call = Call {
+            endpoint,
+            verb: "ping",
+            kind: "service",
+            id: endpoint,
+        };
+        let ping = within(REQUEST_TIMEOUT, Podman::unix(&socket).ping())
+            .await
+            .map_err(|err| call.error(err))?;
+        let found = ping.libpod_api_version;
+        let Some(version) = api_version_to_use(&found) else {
+            return Err(Call {
+                verb: "check the libpod API version of",
+                ..call
+            }
+            .failed(PodmanBackendError::UnsupportedApiVersion { found }));
+        };
+        let api_version = version.to_string();
+        tracing::debug!(endpoint, libpod_api = %found, speaking = %api_version, "connected to Podman");
+        Ok(Self {
+            podman: Podman::unix_versioned(&socket, version),
+            libpod: Libpod::new(&socket, &api_version),
+            endpoint: endpoint.to_owned(),
+            pause_image,
+            api_version,
+        })
+    }
+
+    /// The endpoint this runtime talks to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The image of every pod's infra container.
+    pub fn pause_image(&self) -> &str {
+        &self.pause_image
+    }
+
+    fn call<'a>(&'a self, verb: &'static str, kind: &'static str, id: &'a str) -> Call<'a> {
+        Call {
+            endpoint: &self.endpoint,
+            verb,
+            kind,
+            id,
+        }
+    }
+
+    /// Pulls `image`; an error reported in Podman's progress stream fails the pull.
+    async fn pull(&self, image: &str) -> RuntimeResult<()> {
+        tracing::info!(image, "pulling image");
+        let opts = PullOpts::builder().reference(image).quiet(true).build();
+        let images = self.podman.images();
+        let reports: Vec<_> = within(PULL_TIMEOUT, images.pull(&opts).try_collect())
+            .await
+            .map_err(|err| pull_error(&self.endpoint, image, err))?;
+        if let Some(message) = reports.into_iter().find_map(|report| report.error) {
+            return Err(RuntimeError::ImagePull {
+                image: image.to_owned(),
+                source: Box::new(PodmanBackendError::PullFailed {
+                    image: image.to_owned(),
+                    message,
+                }),
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates pod `name`. A leftover of ours holding the name (the agent died between create
+    /// and record) is removed first; a pod we did not create is left alone and the create
+    /// is refused.
+    async fn create_pod(&self, name: &str, config: &SandboxConfig) -> RuntimeResult<String> {
+        let call = self.call("create", "sandbox", name);
+        let opts = sandbox::pod_create_opts(config, &self.pause_image);
+        let pods = self.podman.pods();
+        let created = match within(REQUEST_TIMEOUT, pods.create(&opts)).await {
+            Err(err) if err.is_name_in_use() => {
+                self.remove_leftover_pod(name, call).await?;
+                within(REQUEST_TIMEOUT, pods.create(&opts)).await
+            }
+            other => other,
+        }
+        .map_err(|err| call.error(err))?;
+        Ok(created.id().to_string())
+    }
+
+    async fn remove_leftover_pod(&self, name: &str, call: Call<'_>) -> RuntimeResult<()> {
+        let existing = match within(REQUEST_TIMEOUT, self.podman.pods().get(name).inspect()).await
+        {
+            Ok(existing) => existing,
+            Err(err) if err.is_not_found() => return Ok(()),
+            Err(err) => return Err(self.call("inspect", "sandbox", name).error(err)),
+        };
+        let id = existing.id.clone().unwrap_or_default();
+        let ours = existing
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(MANAGED_BY))
+            .is_some_and(|value| value == MANAGED_BY_VALUE);
+        if !ours {
+            return Err(call.rejected(PodmanBackendError::NameTakenByForeignObject {
+                kind: "pod",
+                name: name.to_owned(),
+                id,
+            }));
+        }
+        tracing::info!(name, id, "removing a leftover pod holding the name");
+        self.remove_sandbox(&id).await
+    }
+
+    /// Creates container `spec.name`, replacing a leftover of ours that holds the name.
+    async fn create_named_container(
+        &self,
+        spec: &container::ContainerSpec,
+    ) -> RuntimeResult<String> {
+        #[derive(serde::Deserialize)]
+        struct Created {
+            #[serde(rename = "Id")]
+            id: String,
+            #[serde(rename = "Warnings", default)]
+            warnings: Option<Vec<String>>,
+        }
+        let name = spec.name.as_str();
+        let call = self.call("create", "container", name);
+        let create = || self.libpod.post_json::<_, Created>("/containers/create", spec);
+        let created = match within(REQUEST_TIMEOUT, create()).await {
+            Err(err) if err.is_name_in_use() => {
+                self.remove_leftover_container(name, call).await?;
+                within(REQUEST_TIMEOUT, create()).await
+            }
+            other => other,
+        }
+        .map_err(|err| match err.status() {
+            // libpod answers 404 for a missing image or pod; say which was asked for.
+            Some(404) => RuntimeError::Rejected {
+                operation: format!(
+                    "create container {name} from image {} in sandbox {}",
+                    spec.image, spec.pod
+                ),
+                source: Box::new(err),
+            },
+            _ => call.error(err),
+        })?;
+        for warning in created.warnings.iter().flatten() {
+            tracing::warn!(name, warning, "Podman warning on create");
+        }
+        Ok(created.id)
+    }
+
+    async fn remove_leftover_container(&self, name: &str, call: Call<'_>) -> RuntimeResult<()> {
+        let existing = match self.inspect(name).await {
+            Ok(existing) => existing,
+            Err(err) if err.is_not_found() => return Ok(()),
+            Err(err) => return Err(self.call("inspect", "container", name).error(err)),
+        };
+        let ours = existing
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|labels| labels.get(MANAGED_BY))
+            .is_some_and(|value| value == MANAGED_BY_VALUE);
+        if !ours || existing.is_infra {
+            return Err(call.rejected(PodmanBackendError::NameTakenByForeignObject {
+                kind: "container",
+                name: name.to_owned(),
+                id: existing.id,
+            }));
+        }
+        tracing::info!(name, id = existing.id, "removing a leftover container holding the name");
+        self.remove_container(&existing.id).await
+    }
+
+    /// Inspects container `id` (or name) without computing its size.
+    async fn inspect(&self, id: &str) -> Result<ContainerInspect, ApiError> {
+        within(
+            REQUEST_TIMEOUT,
+            self.libpod
+                .get_json::<ContainerInspect>(&format!("/containers/{id}/json")),
+        )
+        .await
+    }
+
+    /// Inspects each of `ids`, a few at a time, leaving out those removed meanwhile.
+    async fn inspect_all(
+        &self,
+        ids: Vec<String>,
+        kind: &'static str,
+    ) -> RuntimeResult<Vec<ContainerInspect>> {
+        let inspected: Vec<_> = stream::iter(ids)
+            .map(|id| async move {
+                let result = self.inspect(&id).await;
+                (id, result)
+            })
+            .buffered(INSPECT_CONCURRENCY)
+            .collect()
+            .await;
+        let mut found = Vec::with_capacity(inspected.len());
+        for (id, result) in inspected {
+            match result {
+                Ok(inspect) => found.push(inspect),
+                Err(err) if err.is_not_found() => {
+                    tracing::debug!(id, "container vanished while listing");
+                }
+                Err(err) => return Err(self.call("inspect", kind, &id).error(err)),
+            }
+        }
+        Ok(found)
+    }
+
+    /// Creates the directory of a container's log file; without it conmon cannot open the
+    /// file and the container would not start. On failure the log stays in Podman's own
+    /// place.
+    async fn prepare_log(&self, spec: &mut container::ContainerSpec, log_file: &Path) {
+        let Some(dir) = log_file.parent() else {
+            return;
+        };
+        if let Err(err) = tokio::fs::create_dir_all(dir).await {
+            tracing::warn!(dir = %dir.display(), %err, "cannot create the container's log directory; Podman keeps the log");
+            spec.log_configuration = None;
+        }
+    }
+}
+
+#[async_trait]
+impl ContainerRuntime for PodmanRuntime {
+    async fn version(&self) -> RuntimeResult<RuntimeVersion> {
+        let version = within(REQUEST_TIMEOUT, self.podman.version())
+            .await
+            .map_err(|err| self.call("query", "version of", &self.endpoint).error(err))?;
+        Ok(RuntimeVersion {
+            runtime_name: "podman".to_owned(),
+            runtime_version: version.version.unwrap_or_default(),
+            api_version: self.api_version.clone(),
+        })
+    }
+
+    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<()> {
+        let present = within(REQUEST_TIMEOUT, self.podman.images().get(image).exists())
+            .await
+            .map_err(|err| pull_error(&self.endpoint, image, err))?;
+        match (present, policy) {
+            (true, PullPolicy::IfNotPresent | PullPolicy::Never) => Ok(()),
+            (false, PullPolicy::Never) => Err(RuntimeError::ImagePull {
+                image: image.to_owned(),
+                source: Box::new(PodmanBackendError::NeverPull {
+                    image: image.to_owned(),
+                }),
+            }),
+            _ => self.pull(image).await,
+        }
+    }
+
+    async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {
+        self.ensure_image(&self.pause_image, PullPolicy::IfNotPresent)
+            .await?;
+        let name = naming::sandbox_name(config);
+        let id = self.create_pod(&name, config).await?;
+        let started = within(REQUEST_TIMEOUT, self.podman.pods().get(&id).start()).await;
+        let failure = match started {
+            Ok(report) => {
+                let errors: Vec<String> = report
+                    .errs
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|err| err.to_string())
+                    .collect();
+                (!errors.is_empty()).then(|| {
+                    self.call("start", "sandbox", &id)
+                        .failed(PodmanBackendError::PodStart { errors })
+                })
+            }
+            Err(err) if err.is_not_modified() => None,
+            Err(err) => Some(self.call("start", "sandbox", &id).error(err)),
+        };
+        if let Some(err) = failure {
+            // A pod that never started (a hostPort already taken, say) is of no use;
+            // leaving it would only hold the name.
+            if let Err(cleanup) = self.remove_sandbox(&id).await {
+                tracing::warn!(name, id, error = %cleanup, "could not remove a pod that failed to start");
+            }
+            return Err(err);
+        }
+        tracing::debug!(name, id, "pod running");
+        Ok(id)
+    }
+
+    async fn stop_sandbox(&self, sandbox_id: &str) -> RuntimeResult<()> {
+        let seconds = whole_seconds_up(SANDBOX_GRACE);
+        let pod = self.podman.pods().get(sandbox_id);
+        let stopped = within(
+            REQUEST_TIMEOUT + SANDBOX_GRACE,
+            pod.stop_with_timeout(usize::try_from(seconds).unwrap_or(usize::MAX)),
+        )
+        .await;
+        match stopped {
+            Ok(_) => Ok(()),
+            Err(err) if err.is_not_found() || err.is_not_modified() => Ok(()),
+            Err(err) => Err(self.call("stop", "sandbox", sandbox_id).error(err)),
+        }
+    }
+
+    async fn remove_sandbox(&self, sandbox_id: &str) -> RuntimeResult<()> {
+        match within(REQUEST_TIMEOUT, self.podman.pods().get(sandbox_id).remove()).await {
+            Ok(_) => Ok(()),
+            Err(err) if err.is_not_found() => Ok(()),
+            Err(err) => Err(self.call("remove", "sandbox", sandbox_id).error(err)),
+        }
+    }
+
+    async fn create_container(
+        &self,
+        sandbox_id: &str,
+        config: &ContainerConfig,
+        sandbox: &SandboxConfig,
+    ) -> RuntimeResult<String> {
+        let mut spec = container::container_spec(config, sandbox, sandbox_id);
+        self.prepare_log(&mut spec, &container::log_file(sandbox, config))
+            .await;
+        self.create_named_container(&spec).await
+    }
+
+    async fn start_container(&self, container_id: &str) -> RuntimeResult<()> {
+        let container = self.podman.containers().get(container_id);
+        match within(REQUEST_TIMEOUT, container.start(None)).await {
+            Ok(()) => Ok(()),
+            Err(err) if err.is_not_modified() => Ok(()),
+            Err(err) => Err(self.call("start", "container", container_id).error(err)),
+        }
+    }
+
+    async fn stop_container(&self, container_id: &str, grace: Duration) -> RuntimeResult<()> {
+        let seconds = whole_seconds_up(grace);
+        // Podman answers only once the container is down, so the request may take the whole
+        // grace period on top of the usual wait.
+        let stopped = within(
+            REQUEST_TIMEOUT + Duration::from_secs(seconds),
+            self.libpod
+                .post(&format!("/containers/{container_id}/stop?timeout={seconds}")),
+        )
+        .await;
+        match stopped {
+            Ok(()) => Ok(()),
+            Err(err) if err.is_not_found() || err.is_not_modified() => Ok(()),
+            Err(err) => Err(self.call("stop", "container", container_id).error(err)),
+        }
+    }
+
+    async fn remove_container(&self, container_id: &str) -> RuntimeResult<()> {
+        let opts = ContainerDeleteOpts::builder()
+            .force(true)
+            .volumes(true)
+            .build();
+        let container = self.podman.containers().get(container_id);
+        match within(REQUEST_TIMEOUT, container.delete(&opts)).await {
+            Ok(()) => Ok(()),
+            Err(err) if err.is_not_found() => Ok(()),
+            Err(err) => Err(self.call("remove", "container", container_id).error(err)),
+        }
+    }
+
+    async fn list_sandboxes(&self) -> RuntimeResult<Vec<SandboxInfo>> {
+        let opts = PodListOpts::builder()
+            .filter([PodListFilter::LabelKeyVal(
+                MANAGED_BY.to_owned(),
+                MANAGED_BY_VALUE.to_owned(),
+            )])
+            .build();
+        let pods = within(REQUEST_TIMEOUT, self.podman.pods().list(&opts))
+            .await
+            .map_err(|err| self.call("list", "sandbox", "(all managed)").error(err))?;
+        let infra_ids: Vec<String> = pods.iter().filter_map(|p| p.infra_id.clone()).collect();
+        let infras = self.inspect_all(infra_ids, "sandbox").await?;
+        Ok(pods
+            .iter()
+            .map(|pod| {
+                let infra = pod
+                    .infra_id
+                    .as_ref()
+                    .and_then(|id| infras.iter().find(|infra| &infra.id == id));
+                convert::sandbox_info(pod, infra)
+            })
+            .collect())
+    }
+
+    async fn list_containers(&self) -> RuntimeResult<Vec<ContainerInfo>> {
+        let opts = ContainerListOpts::builder()
+            .all(true)
+            .filter([ContainerListFilter::LabelKeyVal(
+                MANAGED_BY.to_owned(),
+                MANAGED_BY_VALUE.to_owned(),
+            )])
+            .build();
+        let listed = within(REQUEST_TIMEOUT, self.podman.containers().list(&opts))
+            .await
+            .map_err(|err| self.call("list", "container", "(all managed)").error(err))?;
+        // Infra containers carry their pod's labels, so the filter finds them too; they
+        // stand for sandboxes, not containers.
+        let ids: Vec<String> = listed
+            .into_iter()
+            .filter(|c| c.is_infra != Some(true))
+            .filter_map(|c| c.id)
+            .collect();
+        let inspected = self.inspect_all(ids, "container").await?;
+        Ok(inspected
+            .iter()
+            .filter(|inspect| !inspect.is_infra)
+            .map(convert::container_info)
+            .collect())
+    }
+
+    async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>> {
+        Ok(events::spawn_watch(
+            self.podman.clone(),
+            self.endpoint.clone(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_periods_round_up_to_whole_seconds() {
+        assert_eq!(whole_seconds_up(Duration::ZERO), 0);
+        assert_eq!(whole_seconds_up(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds_up(Duration::from_millis(1500)), 2);
+        assert_eq!(whole_seconds_up(Duration::from_secs(30)), 30);
+    }
+
+    #[test]
+    fn endpoints_are_unix_sockets() {
+        assert_eq!(
+            socket_path("unix:///run/podman/podman.sock"),
+            Some(PathBuf::from("/run/podman/podman.sock"))
+        );
+        assert_eq!(
+            socket_path("/tmp/podman.sock"),
+            Some(PathBuf::from("/tmp/podman.sock"))
+        );
+        assert_eq!(socket_path("tcp://127.0.0.1:8080"), None);
+    }
+
+    #[test]
+    fn the_api_version_is_the_services_capped_at_the_crates() {
+        assert_eq!(
+            api_version_to_use("4.3.1").map(|v| v.to_string()),
+            Some("4.3.1".into())
+        );
+        assert_eq!(
+            api_version_to_use("4.0.0").map(|v| v.to_string()),
+            Some("4.0.0".into())
+        );
+        assert_eq!(
+            api_version_to_use("5.2.0").map(|v| v.to_string()),
+            Some(LATEST_API_VERSION.to_string())
+        );
+        assert_eq!(api_version_to_use("3.4.4"), None);
+        assert_eq!(api_version_to_use("1.41").map(|v| v.major()), None);
+        assert_eq!(api_version_to_use("garbage"), None);
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_of_another_kind_is_refused() {
+        let err = PodmanRuntime::connect("tcp://127.0.0.1:8080", "pause".into())
+            .await
+            .expect_err("not supported");
+        assert!(err.is_unavailable(), "{err:?}");
+        let source = std::error::Error::source(&err)
+            .expect("a cause")
+            .to_string();
+        assert!(source.contains("unsupported Podman endpoint"), "{source}");
+    }
+}

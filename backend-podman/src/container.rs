@@ -1,0 +1,450 @@
+//! The create spec of a pod's container, as libpod's `SpecGenerator` JSON: Kubernetes'
+//! command/args, env, mounts, security and resources in Podman's terms, in the pod whose
+//! namespaces it joins. Only the fields we set are written; libpod defaults the rest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::Serialize;
+use staticpod_core::naming;
+use staticpod_core::runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
+
+use crate::labels::podman_labels;
+
+/// The CFS period the kubelet uses; the quota is computed against it.
+const CPU_PERIOD_MICROS: u64 = 100_000;
+/// The smallest CFS quota the kernel accepts (1 ms).
+const MIN_CPU_QUOTA_MICROS: i64 = 1_000;
+/// The smallest cpu.shares value the kernel accepts.
+const MIN_CPU_SHARES: u64 = 2;
+/// Largest log file before Podman truncates it, the kubelet's default `containerLogMaxSize`.
+const LOG_MAX_BYTES: i64 = 10 * 1024 * 1024;
+
+/// libpod's `SpecGenerator`, reduced to what a pod's container needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct ContainerSpec {
+    pub name: String,
+    /// The pod (sandbox) id: the container joins its shared namespaces.
+    pub pod: String,
+    pub image: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_dir: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub create_working_dir: bool,
+    pub labels: HashMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<SpecMount>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only_filesystem: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_new_privileges: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_limits: Option<Resources>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pidns: Option<SpecNamespace>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipcns: Option<SpecNamespace>,
+    pub healthconfig: HealthConfig,
+    /// `"false"`: Kubernetes never runs a container in systemd mode, whatever its command.
+    pub systemd: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_configuration: Option<LogConfiguration>,
+}
+
+/// An OCI mount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct SpecMount {
+    pub destination: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub options: Vec<&'static str>,
+}
+
+/// A namespace setting (`{"nsmode": "host"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct SpecNamespace {
+    pub nsmode: &'static str,
+}
+
+/// The healthcheck: always disabled. Probes are run by the agent; Podman would run an
+/// image's HEALTHCHECK (with `curl` inside the image, from systemd timers we do not have).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct HealthConfig {
+    #[serde(rename = "Test")]
+    pub test: [&'static str; 1],
+}
+
+/// Where the container's log goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct LogConfiguration {
+    pub driver: &'static str,
+    pub path: String,
+    pub size: i64,
+}
+
+/// OCI `LinuxResources`, reduced to CPU and memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Resources {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Cpu>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
+}
+
+/// CFS quota and shares.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Cpu {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shares: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
+}
+
+/// Memory limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Memory {
+    pub limit: i64,
+}
+
+/// The create spec of `config` in pod `sandbox_id`.
+///
+/// The log goes, in the CRI format of Podman's `k8s-file` driver, to
+/// `sandbox.log_directory/config.log_path`, where the kubelet would put it; the caller creates
+/// the directory.
+pub(crate) fn container_spec(
+    config: &ContainerConfig,
+    sandbox: &SandboxConfig,
+    sandbox_id: &str,
+) -> ContainerSpec {
+    let host = || SpecNamespace { nsmode: "host" };
+    let working_dir = config.working_dir.clone().filter(|dir| !dir.is_empty());
+    let security = &config.security;
+    ContainerSpec {
+        name: naming::container_name(config, sandbox),
+        pod: sandbox_id.to_owned(),
+        image: config.image.clone(),
+        // Kubernetes' `command` replaces the entrypoint and `args` the cmd. libpod uses the
+        // image's cmd only when no entrypoint is given, which is also Kubernetes' rule: with
+        // `command` set and `args` empty, the image's cmd is dropped.
+        entrypoint: non_empty(&config.command),
+        command: non_empty(&config.args),
+        env: config.env.iter().cloned().collect(),
+        // Docker and containerd create a missing working directory; so does libpod, if asked.
+        create_working_dir: working_dir.is_some(),
+        work_dir: working_dir,
+        labels: podman_labels(&config.labels, &config.annotations),
+        mounts: config
+            .mounts
+            .iter()
+            .map(|mount| SpecMount {
+                destination: mount.container_path.clone(),
+                source: mount.host_path.display().to_string(),
+                kind: "bind",
+                options: vec!["rbind", if mount.read_only { "ro" } else { "rw" }],
+            })
+            .collect(),
+        privileged: security.privileged,
+        user: user(security),
+        cap_add: security.capabilities_add.clone(),
+        cap_drop: security.capabilities_drop.clone(),
+        read_only_filesystem: security.read_only_root_filesystem,
+        no_new_privileges: !security.allow_privilege_escalation,
+        resource_limits: resources(&config.resources),
+        pidns: sandbox.host_pid.then(host),
+        ipcns: sandbox.host_ipc.then(host),
+        healthconfig: HealthConfig { test: ["NONE"] },
+        systemd: "false",
+        log_configuration: Some(LogConfiguration {
+            driver: "k8s-file",
+            path: log_file(sandbox, config).display().to_string(),
+            size: LOG_MAX_BYTES,
+        }),
+    }
+}
+
+/// The container's log file: `log_directory/<name>/<attempt>.log`.
+pub(crate) fn log_file(sandbox: &SandboxConfig, config: &ContainerConfig) -> std::path::PathBuf {
+    Path::new(&sandbox.log_directory).join(&config.log_path)
+}
+
+fn non_empty(list: &[String]) -> Option<Vec<String>> {
+    (!list.is_empty()).then(|| list.to_vec())
+}
+
+/// Podman's `user`: `uid` or `uid:gid`. A group without a user cannot be expressed without
+/// also choosing a user, so the image's user is kept and the group ignored.
+fn user(security: &SecurityConfig) -> Option<String> {
+    match (security.run_as_user, security.run_as_group) {
+        (Some(uid), Some(gid)) => Some(format!("{uid}:{gid}")),
+        (Some(uid), None) => Some(uid.to_string()),
+        (None, Some(gid)) => {
+            tracing::warn!(gid, "runAsGroup without runAsUser is ignored on Podman");
+            None
+        }
+        (None, None) => None,
+    }
+}
+
+fn resources(resources: &ResourceConfig) -> Option<Resources> {
+    let mut cpu = Cpu::default();
+    if let Some(millis) = resources.cpu_limit_millis {
+        cpu.period = Some(CPU_PERIOD_MICROS);
+        cpu.quota = Some(cpu_quota(millis));
+    }
+    // Shares only when the pod asks for CPU, as on Docker: the kubelet's minimum of 2 for a
+    // best-effort container would starve it against every other container on the node.
+    if let Some(millis) = resources.cpu_request_millis.or(resources.cpu_limit_millis) {
+        cpu.shares = Some(cpu_shares(millis));
+    }
+    let limits = Resources {
+        cpu: (cpu != Cpu::default()).then_some(cpu),
+        memory: resources.memory_limit_bytes.map(|bytes| Memory {
+            limit: i64::try_from(bytes).unwrap_or(i64::MAX),
+        }),
+    };
+    (limits != Resources::default()).then_some(limits)
+}
+
+/// CFS quota for a CPU limit in millicores: the kubelet's `milliCPU * period / 1000`.
+fn cpu_quota(millis: u64) -> i64 {
+    let quota = millis.saturating_mul(CPU_PERIOD_MICROS) / 1000;
+    i64::try_from(quota)
+        .unwrap_or(i64::MAX)
+        .max(MIN_CPU_QUOTA_MICROS)
+}
+
+/// cpu.shares for a CPU request in millicores: the kubelet's `milliCPU * 1024 / 1000`.
+fn cpu_shares(millis: u64) -> u64 {
+    (millis.saturating_mul(1024) / 1000).max(MIN_CPU_SHARES)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use serde_json::json;
+    use staticpod_core::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
+    use staticpod_core::runtime::Mount;
+
+    use super::*;
+
+    fn sandbox() -> SandboxConfig {
+        SandboxConfig {
+            name: "static-web-node0".into(),
+            namespace: "default".into(),
+            uid: "d9890f08".into(),
+            attempt: 0,
+            hostname: "static-web".into(),
+            host_network: false,
+            host_pid: false,
+            host_ipc: false,
+            privileged: false,
+            port_mappings: vec![],
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            log_directory: PathBuf::from("/var/log/pods/default_static-web_d9890f08"),
+        }
+    }
+
+    fn web() -> ContainerConfig {
+        ContainerConfig {
+            name: "web".into(),
+            attempt: 2,
+            image: "nginx:1.25".into(),
+            command: vec![],
+            args: vec![],
+            working_dir: None,
+            env: vec![],
+            mounts: vec![],
+            security: SecurityConfig {
+                allow_privilege_escalation: true,
+                ..Default::default()
+            },
+            resources: ResourceConfig::default(),
+            labels: BTreeMap::from([
+                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
+                (CONTAINER_NAME.into(), "web".into()),
+            ]),
+            annotations: BTreeMap::from([("note".into(), "kept".into())]),
+            log_path: PathBuf::from("web/2.log"),
+        }
+    }
+
+    fn body(config: &ContainerConfig, sandbox: &SandboxConfig) -> serde_json::Value {
+        serde_json::to_value(container_spec(config, sandbox, "pod123")).unwrap()
+    }
+
+    #[test]
+    fn joins_the_pod_and_keeps_the_image_defaults() {
+        assert_eq!(
+            body(&web(), &sandbox()),
+            json!({
+                "name": "k8s_web_static-web-node0_default_d9890f08_2",
+                "pod": "pod123",
+                "image": "nginx:1.25",
+                "labels": {MANAGED_BY: MANAGED_BY_VALUE, CONTAINER_NAME: "web", "note": "kept"},
+                "healthconfig": {"Test": ["NONE"]},
+                "systemd": "false",
+                "log_configuration": {
+                    "driver": "k8s-file",
+                    "path": "/var/log/pods/default_static-web_d9890f08/web/2.log",
+                    "size": 10485760,
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn command_replaces_entrypoint_and_args_replace_cmd() {
+        let mut config = web();
+        config.command = vec!["sh".into(), "-c".into()];
+        config.args = vec!["exit 3".into()];
+        let spec = container_spec(&config, &sandbox(), "p");
+        assert_eq!(spec.entrypoint, Some(vec!["sh".into(), "-c".into()]));
+        assert_eq!(spec.command, Some(vec!["exit 3".into()]));
+
+        // Only args: the image's entrypoint stays, its cmd is replaced.
+        config.command.clear();
+        let spec = container_spec(&config, &sandbox(), "p");
+        assert_eq!(spec.entrypoint, None);
+        assert_eq!(spec.command, Some(vec!["exit 3".into()]));
+
+        // Only command: no cmd is sent, and libpod drops the image's cmd along with its
+        // entrypoint (checked against Podman in tests/podman.rs).
+        config.command = vec!["httpd".into(), "-f".into()];
+        config.args.clear();
+        let spec = container_spec(&config, &sandbox(), "p");
+        assert_eq!(spec.entrypoint, Some(vec!["httpd".into(), "-f".into()]));
+        assert_eq!(spec.command, None);
+    }
+
+    #[test]
+    fn env_workdir_and_bind_mounts() {
+        let mut config = web();
+        config.env = vec![("A".into(), "1".into()), ("B".into(), "x=y".into())];
+        config.working_dir = Some("/srv".into());
+        config.mounts = vec![
+            Mount {
+                host_path: PathBuf::from("/var/lib/staticpod/pods/u/volumes/data"),
+                container_path: "/data".into(),
+                read_only: false,
+            },
+            Mount {
+                host_path: PathBuf::from("/etc/config"),
+                container_path: "/config".into(),
+                read_only: true,
+            },
+        ];
+        let body = body(&config, &sandbox());
+        assert_eq!(body["env"], json!({"A": "1", "B": "x=y"}));
+        assert_eq!(body["work_dir"], "/srv");
+        assert_eq!(body["create_working_dir"], true);
+        assert_eq!(
+            body["mounts"],
+            json!([
+                {"destination": "/data", "source": "/var/lib/staticpod/pods/u/volumes/data",
+                 "type": "bind", "options": ["rbind", "rw"]},
+                {"destination": "/config", "source": "/etc/config",
+                 "type": "bind", "options": ["rbind", "ro"]},
+            ])
+        );
+    }
+
+    #[test]
+    fn host_pid_and_ipc_are_set_per_container() {
+        let mut pod = sandbox();
+        pod.host_pid = true;
+        pod.host_ipc = true;
+        let body = body(&web(), &pod);
+        assert_eq!(body["pidns"], json!({"nsmode": "host"}));
+        assert_eq!(body["ipcns"], json!({"nsmode": "host"}));
+        let body = super::tests::body(&web(), &sandbox());
+        assert_eq!(body.get("pidns"), None);
+        assert_eq!(body.get("ipcns"), None);
+    }
+
+    #[test]
+    fn security_settings() {
+        let mut config = web();
+        config.security = SecurityConfig {
+            privileged: false,
+            run_as_user: Some(1000),
+            run_as_group: Some(3000),
+            capabilities_add: vec!["NET_ADMIN".into()],
+            capabilities_drop: vec!["ALL".into()],
+            read_only_root_filesystem: true,
+            allow_privilege_escalation: false,
+        };
+        let body = body(&config, &sandbox());
+        assert_eq!(body["user"], "1000:3000");
+        assert_eq!(body.get("privileged"), None);
+        assert_eq!(body["cap_add"], json!(["NET_ADMIN"]));
+        assert_eq!(body["cap_drop"], json!(["ALL"]));
+        assert_eq!(body["read_only_filesystem"], true);
+        // Spelled as libpod reads it (podman-api 0.11's builder writes `no_new_privilages`).
+        assert_eq!(body["no_new_privileges"], true);
+
+        config.security = SecurityConfig {
+            privileged: true,
+            run_as_user: Some(0),
+            allow_privilege_escalation: true,
+            ..Default::default()
+        };
+        let spec = container_spec(&config, &sandbox(), "p");
+        assert_eq!(spec.user.as_deref(), Some("0"));
+        assert!(spec.privileged);
+        assert!(!spec.no_new_privileges);
+
+        config.security.run_as_user = None;
+        config.security.run_as_group = Some(5);
+        assert_eq!(container_spec(&config, &sandbox(), "p").user, None);
+    }
+
+    #[test]
+    fn resources_as_the_kubelet_computes_them() {
+        let mut config = web();
+        config.resources = ResourceConfig {
+            cpu_limit_millis: Some(500),
+            cpu_request_millis: Some(250),
+            memory_limit_bytes: Some(128 * 1024 * 1024),
+        };
+        assert_eq!(
+            body(&config, &sandbox())["resource_limits"],
+            json!({
+                "cpu": {"shares": 256, "quota": 50000, "period": 100000},
+                "memory": {"limit": 134217728},
+            })
+        );
+
+        // Tiny values are raised to the kernel's minimums; a limit alone sets the shares.
+        config.resources = ResourceConfig {
+            cpu_limit_millis: Some(1),
+            cpu_request_millis: None,
+            memory_limit_bytes: None,
+        };
+        assert_eq!(
+            body(&config, &sandbox())["resource_limits"],
+            json!({"cpu": {"shares": 2, "quota": 1000, "period": 100000}})
+        );
+
+        config.resources = ResourceConfig::default();
+        assert_eq!(body(&config, &sandbox()).get("resource_limits"), None);
+    }
+}

@@ -1,0 +1,327 @@
+//! Translation of Podman's answers into the core's [`RuntimeError`] kinds, at the crate's
+//! edge, whichever client made the call (podman-api or our direct [`LibpodError`] calls), so
+//! the reconciler can tell a missing container from a service that is down.
+
+use std::time::Duration;
+
+use staticpod_core::runtime::RuntimeError;
+
+pub use crate::libpod::LibpodError;
+
+/// Failures this backend detects itself, kept as the `#[source]` of a [`RuntimeError`].
+#[derive(Debug, thiserror::Error)]
+pub enum PodmanBackendError {
+    /// `imagePullPolicy: Never` and the image is not in Podman's store.
+    #[error("image {image} is not present and the pull policy Never forbids pulling it")]
+    NeverPull {
+        /// The image reference.
+        image: String,
+    },
+    /// Podman's pull stream reported an error.
+    #[error("Podman could not pull {image}: {message}")]
+    PullFailed {
+        /// The image reference.
+        image: String,
+        /// Podman's message.
+        message: String,
+    },
+    /// The endpoint is not a unix socket.
+    #[error("unsupported Podman endpoint {endpoint}: expected unix:///path or a socket path")]
+    UnsupportedEndpoint {
+        /// The endpoint as given.
+        endpoint: String,
+    },
+    /// The service speaks a libpod API older than the one this backend is written for.
+    #[error("the service speaks libpod API {found}; staticpod needs 4.0 or newer (Podman 4)")]
+    UnsupportedApiVersion {
+        /// The version the service reported.
+        found: String,
+    },
+    /// The name we want is held by an object this agent did not create.
+    #[error("{kind} name {name} is taken by {id}, which staticpod does not manage")]
+    NameTakenByForeignObject {
+        /// "pod" or "container".
+        kind: &'static str,
+        /// The contested name.
+        name: String,
+        /// The id of the object holding it.
+        id: String,
+    },
+    /// Podman started the pod but reported errors for some of its containers.
+    #[error("starting the pod failed: {}", errors.join("; "))]
+    PodStart {
+        /// One message per failed container.
+        errors: Vec<String>,
+    },
+}
+
+/// What went wrong talking to Podman, whichever client made the call.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A call through podman-api.
+    #[error(transparent)]
+    PodmanApi(#[from] podman_api::Error),
+    /// A direct libpod call.
+    #[error(transparent)]
+    Libpod(#[from] LibpodError),
+    /// No answer in time.
+    #[error("Podman gave no answer within {0:?}")]
+    TimedOut(Duration),
+}
+
+impl ApiError {
+    /// The HTTP status libpod answered with, when it answered at all.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::PodmanApi(podman_api::Error::Fault { code, .. })
+            | ApiError::PodmanApi(podman_api::Error::Error(podman_api::conn::Error::Fault {
+                code,
+                ..
+            })) => Some(code.as_u16()),
+            ApiError::Libpod(LibpodError::Status { status, .. }) => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// libpod's message with an error status, empty otherwise.
+    pub fn message(&self) -> &str {
+        match self {
+            ApiError::PodmanApi(podman_api::Error::Fault { message, .. })
+            | ApiError::PodmanApi(podman_api::Error::Error(podman_api::conn::Error::Fault {
+                message,
+                ..
+            }))
+            | ApiError::Libpod(LibpodError::Status { message, .. }) => message,
+            _ => "",
+        }
+    }
+
+    /// True when the request never got an answer: no socket, refused or broken connection,
+    /// timeout. These mean the service is down, not that this one request was wrong.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            ApiError::PodmanApi(err) => matches!(
+                err,
+                podman_api::Error::IO(_)
+                    | podman_api::Error::Error(
+                        podman_api::conn::Error::IO(_) | podman_api::conn::Error::Hyper(_)
+                    )
+            ),
+            ApiError::Libpod(err) => {
+                matches!(err, LibpodError::Connect { .. } | LibpodError::Http(_))
+            }
+            ApiError::TimedOut(_) => true,
+        }
+    }
+
+    /// Podman's 404.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// Podman's 304: already started or already stopped.
+    pub fn is_not_modified(&self) -> bool {
+        self.status() == Some(304)
+    }
+
+    /// The name asked for is held by another pod or container: 409 for pods, and a 500
+    /// saying so for containers.
+    pub fn is_name_in_use(&self) -> bool {
+        self.status() == Some(409)
+            || (self.status() == Some(500) && self.message().contains("already in use"))
+    }
+}
+
+/// How one failed Podman call reads in the error the reconciler sees.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    /// The endpoint, named by [`RuntimeError::Unavailable`].
+    pub endpoint: &'a str,
+    /// The verb: "create", "start", "inspect", ...
+    pub verb: &'static str,
+    /// The kind of object: "sandbox", "container", "image".
+    pub kind: &'static str,
+    /// The object's id or name.
+    pub id: &'a str,
+}
+
+impl Call<'_> {
+    fn operation(&self) -> String {
+        format!("{} {} {}", self.verb, self.kind, self.id)
+    }
+
+    /// Translates `err` for this call: 404 is [`RuntimeError::NotFound`]; 400, 409 and a name
+    /// in use are [`RuntimeError::Rejected`]; a service that cannot be reached is
+    /// [`RuntimeError::Unavailable`]; anything else [`RuntimeError::Failed`].
+    pub(crate) fn error(&self, err: impl Into<ApiError>) -> RuntimeError {
+        let err = err.into();
+        if err.is_unreachable() {
+            return RuntimeError::Unavailable {
+                endpoint: self.endpoint.to_owned(),
+                source: Box::new(err),
+            };
+        }
+        if err.is_not_found() {
+            return RuntimeError::NotFound {
+                kind: self.kind,
+                id: self.id.to_owned(),
+            };
+        }
+        if matches!(err.status(), Some(400)) || err.is_name_in_use() {
+            RuntimeError::Rejected {
+                operation: self.operation(),
+                source: Box::new(err),
+            }
+        } else {
+            RuntimeError::Failed {
+                operation: self.operation(),
+                source: Box::new(err),
+            }
+        }
+    }
+
+    /// A failure detected by this backend rather than by Podman, refusing the request.
+    pub(crate) fn rejected(&self, source: PodmanBackendError) -> RuntimeError {
+        RuntimeError::Rejected {
+            operation: self.operation(),
+            source: Box::new(source),
+        }
+    }
+
+    /// A failure detected by this backend rather than by Podman.
+    pub(crate) fn failed(&self, source: PodmanBackendError) -> RuntimeError {
+        RuntimeError::Failed {
+            operation: self.operation(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// Translates an error met while checking for or pulling `image`: the service being down
+/// stays [`RuntimeError::Unavailable`] (every pod is affected alike), anything else is
+/// [`RuntimeError::ImagePull`] for this pod.
+pub(crate) fn pull_error(endpoint: &str, image: &str, err: impl Into<ApiError>) -> RuntimeError {
+    let err = err.into();
+    if err.is_unreachable() {
+        RuntimeError::Unavailable {
+            endpoint: endpoint.to_owned(),
+            source: Box::new(err),
+        }
+    } else {
+        RuntimeError::ImagePull {
+            image: image.to_owned(),
+            source: Box::new(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALL: Call<'static> = Call {
+        endpoint: "unix:///run/test.sock",
+        verb: "start",
+        kind: "container",
+        id: "abc123",
+    };
+
+    fn status(status: u16, message: &str) -> ApiError {
+        ApiError::Libpod(LibpodError::Status {
+            status,
+            message: message.to_owned(),
+        })
+    }
+
+    fn fault(code: u16, message: &str) -> ApiError {
+        ApiError::PodmanApi(podman_api::Error::Fault {
+            code: code.try_into().unwrap(),
+            message: message.to_owned(),
+        })
+    }
+
+    #[test]
+    fn not_found_names_kind_and_id_from_either_client() {
+        for err in [
+            status(404, "no container with name or ID \"abc123\" found: no such container"),
+            fault(404, "no such container"),
+        ] {
+            let err = CALL.error(err);
+            assert!(
+                matches!(&err, RuntimeError::NotFound { kind: "container", id } if id == "abc123"),
+                "{err:?}"
+            );
+            assert_eq!(err.to_string(), "container abc123 not found");
+        }
+    }
+
+    #[test]
+    fn names_in_use_and_bad_requests_are_rejected() {
+        for err in [
+            fault(409, "adding pod to state: name \"p\" is in use: pod already exists"),
+            status(
+                500,
+                "creating container storage: the container name \"c\" is already in use by 60e5",
+            ),
+            status(400, "invalid port mapping"),
+        ] {
+            let err = CALL.error(err);
+            assert!(
+                matches!(&err, RuntimeError::Rejected { operation, .. } if operation == "start container abc123"),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_server_errors_are_failed() {
+        let err = CALL.error(status(
+            500,
+            "runc: runc create failed: unable to start container process",
+        ));
+        assert!(matches!(err, RuntimeError::Failed { .. }), "{err:?}");
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("runc create failed"), "{source}");
+    }
+
+    #[test]
+    fn connection_failures_and_timeouts_are_unavailable() {
+        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        for err in [
+            ApiError::Libpod(LibpodError::Connect {
+                path: "/run/test.sock".into(),
+                source: refused(),
+            }),
+            ApiError::PodmanApi(podman_api::Error::Error(podman_api::conn::Error::IO(
+                refused(),
+            ))),
+            ApiError::TimedOut(Duration::from_secs(120)),
+        ] {
+            let err = CALL.error(err);
+            assert!(err.is_unavailable(), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                "container runtime at unix:///run/test.sock is unavailable"
+            );
+        }
+    }
+
+    #[test]
+    fn pull_errors_are_image_pull_unless_the_service_is_down() {
+        let err = pull_error(
+            "unix:///run/test.sock",
+            "nginx:1.25",
+            fault(500, "initializing source docker://nginx:1.25"),
+        );
+        assert!(
+            matches!(&err, RuntimeError::ImagePull { image, .. } if image == "nginx:1.25"),
+            "{err:?}"
+        );
+        let err = pull_error(
+            "unix:///run/test.sock",
+            "nginx:1.25",
+            ApiError::TimedOut(Duration::from_secs(1)),
+        );
+        assert!(err.is_unavailable(), "{err:?}");
+    }
+}

@@ -1,0 +1,169 @@
+//! A pod's sandbox as a native Podman pod: its infra container, run from the
+//! `--pod-infra-container-image`, holds the network, IPC and UTS namespaces its containers
+//! join; the pod's hostPorts are published on it and `hostNetwork` is set on it, as
+//! `podman pod create` would.
+
+use podman_api::models::{Namespace, PortMapping};
+use podman_api::opts::{PodCreateOpts, PodCreateOptsBuilder};
+use staticpod_core::naming;
+use staticpod_core::runtime::SandboxConfig;
+
+use crate::labels::podman_labels;
+
+/// The create options of a pod's sandbox, with `pause_image` as its infra image.
+///
+/// `config.log_directory` is not used for the pod itself: each container's log goes under it
+/// (see [`crate::container`]).
+pub(crate) fn pod_create_opts(config: &SandboxConfig, pause_image: &str) -> PodCreateOpts {
+    let builder = PodCreateOpts::builder()
+        .name(naming::sandbox_name(config))
+        .labels(podman_labels(&config.labels, &config.annotations))
+        // Our pause image instead of Podman's own (built around catatonit on first use), so
+        // every backend runs the same sandbox image and no registry is needed.
+        .infra_image(pause_image)
+        // The sandbox outlives its containers, as a kubelet sandbox does: the agent decides
+        // when it goes. "stop" (what `kube play` uses) would take the pod's network down
+        // when its last container exits.
+        .exit_policy("continue")
+        .shared_namespaces(shared_namespaces(config));
+    with_network(builder, config).build()
+}
+
+/// The namespaces the pod's containers join. The PID namespace stays each container's own,
+/// Kubernetes' default without `shareProcessNamespace`; a `hostIPC` pod's containers use the
+/// node's IPC namespace instead of the pod's.
+fn shared_namespaces(config: &SandboxConfig) -> Vec<&'static str> {
+    if config.host_ipc {
+        vec!["net", "uts"]
+    } else {
+        vec!["ipc", "net", "uts"]
+    }
+}
+
+fn with_network(builder: PodCreateOptsBuilder, config: &SandboxConfig) -> PodCreateOptsBuilder {
+    if config.host_network {
+        // The node's network and its hostname: Podman would otherwise give the pod a UTS
+        // namespace of its own named after the pod, which a host-network pod on a kubelet
+        // node does not have. hostPorts mean nothing here.
+        let host = || Namespace {
+            nsmode: Some("host".to_owned()),
+            value: None,
+        };
+        return builder.netns(host()).utsns(host());
+    }
+    let builder = if config.hostname.is_empty() {
+        builder
+    } else {
+        builder.hostname(&config.hostname)
+    };
+    if config.port_mappings.is_empty() {
+        return builder;
+    }
+    builder.portmappings(config.port_mappings.iter().map(|mapping| PortMapping {
+        container_port: Some(mapping.container_port),
+        host_port: Some(mapping.host_port),
+        host_ip: (!mapping.host_ip.is_empty()).then(|| mapping.host_ip.clone()),
+        protocol: Some(mapping.protocol.as_str().to_owned()),
+        range: None,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use serde_json::json;
+    use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE, POD_UID};
+    use staticpod_core::runtime::{PortMapping, Protocol};
+
+    use super::*;
+
+    fn pod() -> SandboxConfig {
+        SandboxConfig {
+            name: "static-web-node0".into(),
+            namespace: "default".into(),
+            uid: "d9890f08".into(),
+            attempt: 0,
+            hostname: "static-web".into(),
+            host_network: false,
+            host_pid: false,
+            host_ipc: false,
+            privileged: false,
+            port_mappings: vec![
+                PortMapping {
+                    protocol: Protocol::Tcp,
+                    container_port: 80,
+                    host_port: 8080,
+                    host_ip: String::new(),
+                },
+                PortMapping {
+                    protocol: Protocol::Udp,
+                    container_port: 53,
+                    host_port: 5353,
+                    host_ip: "127.0.0.1".into(),
+                },
+            ],
+            labels: BTreeMap::from([
+                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
+                (POD_UID.into(), "d9890f08".into()),
+            ]),
+            annotations: BTreeMap::from([("kubernetes.io/config.source".into(), "file".into())]),
+            log_directory: PathBuf::from("/var/log/pods/x"),
+        }
+    }
+
+    /// The JSON body libpod receives.
+    fn body(config: &SandboxConfig) -> serde_json::Value {
+        let opts = pod_create_opts(config, "registry.k8s.io/pause:3.9");
+        serde_json::from_str(&opts.serialize().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn pod_network_sandbox_publishes_host_ports() {
+        let body = body(&pod());
+        assert_eq!(
+            body,
+            json!({
+                "name": "k8s_POD_static-web-node0_default_d9890f08_0",
+                "labels": {
+                    MANAGED_BY: MANAGED_BY_VALUE,
+                    POD_UID: "d9890f08",
+                    "kubernetes.io/config.source": "file",
+                },
+                "infra_image": "registry.k8s.io/pause:3.9",
+                "exit_policy": "continue",
+                "shared_namespaces": ["ipc", "net", "uts"],
+                "hostname": "static-web",
+                "portmappings": [
+                    {"container_port": 80, "host_port": 8080, "protocol": "tcp"},
+                    {"container_port": 53, "host_port": 5353, "host_ip": "127.0.0.1",
+                     "protocol": "udp"},
+                ],
+            })
+        );
+    }
+
+    #[test]
+    fn host_network_pod_takes_the_nodes_network_and_hostname() {
+        let mut config = pod();
+        config.host_network = true;
+        config.hostname = String::new();
+        let body = body(&config);
+        assert_eq!(body["netns"], json!({"nsmode": "host"}));
+        assert_eq!(body["utsns"], json!({"nsmode": "host"}));
+        assert_eq!(body.get("hostname"), None);
+        assert_eq!(body.get("portmappings"), None, "hostPorts mean nothing here");
+    }
+
+    #[test]
+    fn host_ipc_pod_does_not_share_its_own_ipc_namespace() {
+        let mut config = pod();
+        config.host_ipc = true;
+        config.port_mappings.clear();
+        let body = body(&config);
+        assert_eq!(body["shared_namespaces"], json!(["net", "uts"]));
+        assert_eq!(body.get("portmappings"), None);
+        assert_eq!(body.get("netns"), None);
+    }
+}
