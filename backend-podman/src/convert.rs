@@ -105,7 +105,11 @@ pub(crate) fn sandbox_info(pod: &ListPodsReport, infra: Option<&ContainerInspect
             SandboxState::NotReady
         },
         created_at,
-        ip: if running { infra.and_then(pod_ip) } else { None },
+        ip: if running {
+            infra.and_then(pod_ip)
+        } else {
+            None
+        },
         labels: pod
             .labels
             .as_ref()

@@ -243,7 +243,10 @@ mod tests {
     #[test]
     fn not_found_names_kind_and_id_from_either_client() {
         for err in [
-            status(404, "no container with name or ID \"abc123\" found: no such container"),
+            status(
+                404,
+                "no container with name or ID \"abc123\" found: no such container",
+            ),
             fault(404, "no such container"),
         ] {
             let err = CALL.error(err);
@@ -258,7 +261,10 @@ mod tests {
     #[test]
     fn names_in_use_and_bad_requests_are_rejected() {
         for err in [
-            fault(409, "adding pod to state: name \"p\" is in use: pod already exists"),
+            fault(
+                409,
+                "adding pod to state: name \"p\" is in use: pod already exists",
+            ),
             status(
                 500,
                 "creating container storage: the container name \"c\" is already in use by 60e5",

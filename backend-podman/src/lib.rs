@@ -47,8 +47,9 @@ pub const DEFAULT_ENDPOINT: &str = "unix:///run/podman/podman.sock";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a pull may take.
 const PULL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// Grace period for a pod's stop: its infra container has nothing to save, and its other
-/// containers have been stopped by the agent with their own grace periods before.
+/// Grace period for a pod's stop: its infra container has nothing to save and exits on
+/// SIGTERM, and its other containers have been stopped by the agent with their own grace
+/// periods before.
 const SANDBOX_GRACE: Duration = Duration::from_secs(10);
 /// How many containers are inspected at once while listing.
 const INSPECT_CONCURRENCY: usize = 8;
@@ -216,8 +217,7 @@ impl PodmanRuntime {
     }
 
     async fn remove_leftover_pod(&self, name: &str, call: Call<'_>) -> RuntimeResult<()> {
-        let existing = match within(REQUEST_TIMEOUT, self.podman.pods().get(name).inspect()).await
-        {
+        let existing = match within(REQUEST_TIMEOUT, self.podman.pods().get(name).inspect()).await {
             Ok(existing) => existing,
             Err(err) if err.is_not_found() => return Ok(()),
             Err(err) => return Err(self.call("inspect", "sandbox", name).error(err)),
@@ -253,7 +253,10 @@ impl PodmanRuntime {
         }
         let name = spec.name.as_str();
         let call = self.call("create", "container", name);
-        let create = || self.libpod.post_json::<_, Created>("/containers/create", spec);
+        let create = || {
+            self.libpod
+                .post_json::<_, Created>("/containers/create", spec)
+        };
         let created = match within(REQUEST_TIMEOUT, create()).await {
             Err(err) if err.is_name_in_use() => {
                 self.remove_leftover_container(name, call).await?;
@@ -297,8 +300,31 @@ impl PodmanRuntime {
                 id: existing.id,
             }));
         }
-        tracing::info!(name, id = existing.id, "removing a leftover container holding the name");
+        tracing::info!(
+            name,
+            id = existing.id,
+            "removing a leftover container holding the name"
+        );
         self.remove_container(&existing.id).await
+    }
+
+    /// Stops container `id` with SIGTERM, then SIGKILL after `grace` (rounded up to whole
+    /// seconds, Podman's unit). Already stopped (304) or gone (404) is success.
+    async fn stop(&self, id: &str, kind: &'static str, grace: Duration) -> RuntimeResult<()> {
+        let seconds = whole_seconds_up(grace);
+        // Podman answers only once the container is down, so the request may take the whole
+        // grace period on top of the usual wait.
+        let stopped = within(
+            REQUEST_TIMEOUT + Duration::from_secs(seconds),
+            self.libpod
+                .post(&format!("/containers/{id}/stop?timeout={seconds}")),
+        )
+        .await;
+        match stopped {
+            Ok(()) => Ok(()),
+            Err(err) if err.is_not_found() || err.is_not_modified() => Ok(()),
+            Err(err) => Err(self.call("stop", kind, id).error(err)),
+        }
     }
 
     /// Inspects container `id` (or name) without computing its size.
@@ -415,18 +441,38 @@ impl ContainerRuntime for PodmanRuntime {
         Ok(id)
     }
 
+    /// Stops the pod's containers, then its infra container. Not libpod's pod stop: Podman
+    /// 4.3 answers it with 304 and stops nothing unless every container of the pod runs, so a
+    /// pod whose containers the agent already stopped ("Degraded") would keep its network.
     async fn stop_sandbox(&self, sandbox_id: &str) -> RuntimeResult<()> {
-        let seconds = whole_seconds_up(SANDBOX_GRACE);
-        let pod = self.podman.pods().get(sandbox_id);
-        let stopped = within(
-            REQUEST_TIMEOUT + SANDBOX_GRACE,
-            pod.stop_with_timeout(usize::try_from(seconds).unwrap_or(usize::MAX)),
+        let pod = match within(
+            REQUEST_TIMEOUT,
+            self.podman.pods().get(sandbox_id).inspect(),
         )
-        .await;
-        match stopped {
-            Ok(_) => Ok(()),
-            Err(err) if err.is_not_found() || err.is_not_modified() => Ok(()),
-            Err(err) => Err(self.call("stop", "sandbox", sandbox_id).error(err)),
+        .await
+        {
+            Ok(pod) => pod,
+            Err(err) if err.is_not_found() => return Ok(()),
+            Err(err) => return Err(self.call("inspect", "sandbox", sandbox_id).error(err)),
+        };
+        let infra = pod.infra_container_id.filter(|id| !id.is_empty());
+        let running: Vec<String> = pod
+            .containers
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.state.as_deref() == Some("running"))
+            .filter_map(|c| c.id)
+            .filter(|id| Some(id) != infra.as_ref())
+            .collect();
+        futures_util::future::try_join_all(
+            running
+                .iter()
+                .map(|id| self.stop(id, "container", SANDBOX_GRACE)),
+        )
+        .await?;
+        match infra {
+            Some(infra) => self.stop(&infra, "sandbox", SANDBOX_GRACE).await,
+            None => Ok(()),
         }
     }
 
@@ -460,20 +506,7 @@ impl ContainerRuntime for PodmanRuntime {
     }
 
     async fn stop_container(&self, container_id: &str, grace: Duration) -> RuntimeResult<()> {
-        let seconds = whole_seconds_up(grace);
-        // Podman answers only once the container is down, so the request may take the whole
-        // grace period on top of the usual wait.
-        let stopped = within(
-            REQUEST_TIMEOUT + Duration::from_secs(seconds),
-            self.libpod
-                .post(&format!("/containers/{container_id}/stop?timeout={seconds}")),
-        )
-        .await;
-        match stopped {
-            Ok(()) => Ok(()),
-            Err(err) if err.is_not_found() || err.is_not_modified() => Ok(()),
-            Err(err) => Err(self.call("stop", "container", container_id).error(err)),
-        }
+        self.stop(container_id, "container", grace).await
     }
 
     async fn remove_container(&self, container_id: &str) -> RuntimeResult<()> {

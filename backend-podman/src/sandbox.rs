@@ -153,7 +153,11 @@ mod tests {
         assert_eq!(body["netns"], json!({"nsmode": "host"}));
         assert_eq!(body["utsns"], json!({"nsmode": "host"}));
         assert_eq!(body.get("hostname"), None);
-        assert_eq!(body.get("portmappings"), None, "hostPorts mean nothing here");
+        assert_eq!(
+            body.get("portmappings"),
+            None,
+            "hostPorts mean nothing here"
+        );
     }
 
     #[test]

@@ -1,0 +1,688 @@
+//! The `ContainerRuntime` trait against a real Podman service: pods with published hostPorts,
+//! containers in them, listing, exit codes, the Kubernetes command/args rule, security
+//! settings, host network, the event feed, images, and cleanup.
+//!
+//! The tests that need Podman are ignored by plain `cargo test`; `cargo xtask test` brings the
+//! service up, loads the test images (`registry.k8s.io/pause:3.9`, `nginx:1.25`,
+//! `busybox:1.36`) and runs them with `STATICPOD_TEST_PODMAN_ENDPOINT` set. Each test uses its
+//! own pod UID, names and hostPorts, and a node label no agent runs as, and removes only what
+//! it created, so they run concurrently beside anything else on the service.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use podman_api::Podman;
+use podman_api::opts::PodCreateOpts;
+use staticpod_backend_podman::PodmanRuntime;
+use staticpod_core::labels::{
+    CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE, NODE, POD_NAME, POD_NAMESPACE, POD_UID,
+};
+use staticpod_core::naming;
+use staticpod_core::runtime::{
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PortMapping, Protocol,
+    PullPolicy, ResourceConfig, RuntimeError, SandboxConfig, SandboxInfo, SandboxState,
+    SecurityConfig,
+};
+
+const ENDPOINT_VAR: &str = "STATICPOD_TEST_PODMAN_ENDPOINT";
+const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
+const WEB_IMAGE: &str = "nginx:1.25";
+const BUSYBOX_IMAGE: &str = "busybox:1.36";
+
+fn endpoint() -> String {
+    std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{ENDPOINT_VAR} is not set: run these tests through `cargo xtask test`, or set it \
+             to a running Podman service's endpoint (the last line of \
+             `cargo xtask runtime up podman`)"
+        )
+    })
+}
+
+async fn runtime() -> PodmanRuntime {
+    let endpoint = endpoint();
+    PodmanRuntime::connect(&endpoint, PAUSE_IMAGE.to_owned())
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to Podman at {endpoint}: {err:?}"))
+}
+
+/// A bare podman-api client for the checks the trait does not cover (names, foreign pods).
+fn podman() -> Podman {
+    Podman::new(endpoint()).expect("a unix endpoint")
+}
+
+/// The node our test objects claim: one no agent runs as, so an agent sharing the service
+/// (a demo, the cli's tests) leaves them alone.
+fn test_node() -> String {
+    format!("backend-podman-test-{}", std::process::id())
+}
+
+/// A pod of one test: a UID unique to the test and this process, a log directory of its own,
+/// and a guard that removes every object carrying that UID (and any extra pod the test
+/// registers) on drop, even when the test fails.
+struct TestPod {
+    runtime: PodmanRuntime,
+    uid: String,
+    logs: PathBuf,
+    extra_pods: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestPod {
+    async fn new(test: &str) -> Self {
+        let uid = format!("{}-{}", test.replace('_', "-"), std::process::id());
+        let logs = std::env::temp_dir().join(format!("staticpod-podman-test-{uid}"));
+        std::fs::create_dir_all(&logs).unwrap();
+        Self {
+            runtime: runtime().await,
+            uid,
+            logs,
+            extra_pods: Arc::default(),
+        }
+    }
+
+    fn sandbox(&self, port_mappings: Vec<PortMapping>) -> SandboxConfig {
+        let name = format!("sptest-{}", std::process::id());
+        SandboxConfig {
+            name: name.clone(),
+            namespace: "default".into(),
+            uid: self.uid.clone(),
+            attempt: 0,
+            hostname: "sptest".into(),
+            host_network: false,
+            host_pid: false,
+            host_ipc: false,
+            privileged: false,
+            port_mappings,
+            labels: BTreeMap::from([
+                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
+                (POD_NAME.into(), name),
+                (POD_NAMESPACE.into(), "default".into()),
+                (POD_UID.into(), self.uid.clone()),
+                (NODE.into(), test_node()),
+            ]),
+            annotations: BTreeMap::from([("kubernetes.io/config.source".into(), "file".into())]),
+            log_directory: self.logs.clone(),
+        }
+    }
+
+    fn container(&self, name: &str, image: &str, command: &[&str]) -> ContainerConfig {
+        ContainerConfig {
+            name: name.into(),
+            attempt: 0,
+            image: image.into(),
+            command: command.iter().map(|s| (*s).to_owned()).collect(),
+            args: vec![],
+            working_dir: None,
+            env: vec![("GREETING".into(), "hello".into())],
+            mounts: vec![],
+            security: SecurityConfig {
+                allow_privilege_escalation: true,
+                ..Default::default()
+            },
+            resources: ResourceConfig::default(),
+            labels: BTreeMap::from([
+                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
+                (POD_UID.into(), self.uid.clone()),
+                (NODE.into(), test_node()),
+                (CONTAINER_NAME.into(), name.into()),
+            ]),
+            annotations: BTreeMap::new(),
+            log_path: PathBuf::from(format!("{name}/0.log")),
+        }
+    }
+
+    async fn sandboxes(&self) -> Vec<SandboxInfo> {
+        let all = self.runtime.list_sandboxes().await.expect("list sandboxes");
+        all.into_iter()
+            .filter(|s| s.labels.get(POD_UID) == Some(&self.uid))
+            .collect()
+    }
+
+    async fn containers(&self) -> Vec<ContainerInfo> {
+        let all = self
+            .runtime
+            .list_containers()
+            .await
+            .expect("list containers");
+        all.into_iter()
+            .filter(|c| c.labels.get(POD_UID) == Some(&self.uid))
+            .collect()
+    }
+
+    /// Runs `command` in a busybox container of a fresh pod and waits for its exit.
+    async fn run_to_exit(&self, config: ContainerConfig) -> ContainerState {
+        let rt = &self.runtime;
+        let sandbox = self.sandbox(vec![]);
+        let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
+        let id = rt
+            .create_container(&sandbox_id, &config, &sandbox)
+            .await
+            .expect("create");
+        rt.start_container(&id).await.expect("start");
+        eventually(Duration::from_secs(20), "the exit", || async {
+            let containers = self.containers().await;
+            let state = containers.iter().find(|c| c.id == id)?.state;
+            matches!(state, ContainerState::Exited { .. }).then_some(state)
+        })
+        .await
+    }
+}
+
+impl Drop for TestPod {
+    fn drop(&mut self) {
+        let runtime = self.runtime.clone();
+        let uid = self.uid.clone();
+        let extra = std::mem::take(&mut *self.extra_pods.lock().unwrap());
+        let _ = std::fs::remove_dir_all(&self.logs);
+        // Drop cannot await inside the test's runtime: clean up from a thread of our own.
+        let cleanup = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime")
+                .block_on(async move {
+                    let ours =
+                        |labels: &BTreeMap<String, String>| labels.get(POD_UID) == Some(&uid);
+                    if let Ok(containers) = runtime.list_containers().await {
+                        for c in containers.iter().filter(|c| ours(&c.labels)) {
+                            let _ = runtime.remove_container(&c.id).await;
+                        }
+                    }
+                    if let Ok(sandboxes) = runtime.list_sandboxes().await {
+                        for s in sandboxes.iter().filter(|s| ours(&s.labels)) {
+                            let _ = runtime.remove_sandbox(&s.id).await;
+                        }
+                    }
+                    for pod in extra {
+                        let _ = podman().pods().get(&pod).remove().await;
+                    }
+                });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
+async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A hostPort for this test process: `base` plus an offset from the pid, so two runs of the
+/// suite at once (a developer's and CI's) do not fight over one port.
+fn host_port(base: u16) -> u16 {
+    base + (std::process::id() % 900) as u16
+}
+
+/// A plain HTTP/1.0 GET; the whole response as text.
+fn http_get(port: u16) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+#[tokio::test]
+async fn connecting_to_a_missing_socket_is_unavailable() {
+    let endpoint = "unix:///nonexistent/staticpod-test/podman.sock";
+    let err = PodmanRuntime::connect(endpoint, PAUSE_IMAGE.into())
+        .await
+        .expect_err("no service there");
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(err.to_string().contains(endpoint), "{err}");
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
+async fn version_reports_the_libpod_api() {
+    let version = runtime().await.version().await.unwrap();
+    assert_eq!(version.runtime_name, "podman");
+    assert!(version.runtime_version.starts_with("4."), "{version:?}");
+    // libpod's own API version, not the Docker-compatible one ("1.41").
+    assert!(version.api_version.starts_with("4."), "{version:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
+async fn web_pod_serves_on_its_host_port_then_goes_away() {
+    let pod = TestPod::new("web_pod").await;
+    let rt = &pod.runtime;
+    let host_port = host_port(24080);
+    let sandbox = pod.sandbox(vec![PortMapping {
+        protocol: Protocol::Tcp,
+        container_port: 80,
+        host_port,
+        host_ip: String::new(),
+    }]);
+
+    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
+    rt.ensure_image(WEB_IMAGE, PullPolicy::IfNotPresent)
+        .await
+        .expect("web image is loaded");
+    let web = pod.container("web", WEB_IMAGE, &[]);
+    let web_id = rt
+        .create_container(&sandbox_id, &web, &sandbox)
+        .await
+        .expect("create web");
+    rt.start_container(&web_id).await.expect("start web");
+
+    // A native pod with the kubelet's names: `podman pod ps` and `podman ps --pod` read well.
+    let podman = podman();
+    let inspected = podman
+        .pods()
+        .get(naming::sandbox_name(&sandbox))
+        .inspect()
+        .await
+        .expect("pod found by its kubelet name");
+    assert_eq!(inspected.id.as_deref(), Some(sandbox_id.as_str()));
+    assert_eq!(inspected.hostname.as_deref(), Some("sptest"));
+    let inspected = podman
+        .containers()
+        .get(naming::container_name(&web, &sandbox))
+        .inspect()
+        .await
+        .expect("container found by its kubelet name");
+    assert_eq!(inspected.id.as_deref(), Some(web_id.as_str()));
+    assert_eq!(inspected.pod.as_deref(), Some(sandbox_id.as_str()));
+
+    let sandboxes = pod.sandboxes().await;
+    assert_eq!(sandboxes.len(), 1, "{sandboxes:?}");
+    let listed = &sandboxes[0];
+    assert_eq!(listed.id, sandbox_id);
+    assert_eq!(listed.state, SandboxState::Ready);
+    assert!(
+        listed.ip.as_deref().is_some_and(|ip| !ip.is_empty()),
+        "{listed:?}"
+    );
+    assert_eq!(listed.labels[MANAGED_BY], MANAGED_BY_VALUE);
+    assert_eq!(listed.labels["kubernetes.io/config.source"], "file");
+
+    // The infra container carries the pod's labels but is not listed as a container.
+    let containers = pod.containers().await;
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    let listed = &containers[0];
+    assert_eq!(listed.id, web_id);
+    assert_eq!(listed.sandbox_id.as_deref(), Some(sandbox_id.as_str()));
+    assert!(listed.image.ends_with(WEB_IMAGE), "{listed:?}");
+    assert_eq!(listed.labels[CONTAINER_NAME], "web");
+    assert!(
+        matches!(listed.state, ContainerState::Running { .. }),
+        "{listed:?}"
+    );
+
+    let page = eventually(
+        Duration::from_secs(10),
+        "the page on the hostPort",
+        || async { http_get(host_port).ok().filter(|r| r.contains("200")) },
+    )
+    .await;
+    assert!(page.contains("nginx"), "{page}");
+
+    // The grace period is honoured: httpd exits on SIGTERM at once, well within it.
+    let stopping = Instant::now();
+    rt.stop_container(&web_id, Duration::from_millis(1500))
+        .await
+        .expect("stop web");
+    assert!(stopping.elapsed() < Duration::from_secs(5));
+    let containers = pod.containers().await;
+    assert!(
+        matches!(containers[0].state, ContainerState::Exited { .. }),
+        "{containers:?}"
+    );
+    rt.stop_sandbox(&sandbox_id).await.expect("stop sandbox");
+    let sandboxes = pod.sandboxes().await;
+    assert_eq!(sandboxes[0].state, SandboxState::NotReady);
+    assert_eq!(sandboxes[0].ip, None);
+
+    rt.remove_container(&web_id).await.expect("remove web");
+    rt.remove_sandbox(&sandbox_id)
+        .await
+        .expect("remove sandbox");
+    assert!(pod.containers().await.is_empty());
+    assert!(pod.sandboxes().await.is_empty());
+
+    // All of these are idempotent.
+    rt.stop_container(&web_id, Duration::from_secs(1))
+        .await
+        .unwrap();
+    rt.remove_container(&web_id).await.unwrap();
+    rt.stop_sandbox(&sandbox_id).await.unwrap();
+    rt.remove_sandbox(&sandbox_id).await.unwrap();
+    let err = rt.start_container(&web_id).await.expect_err("removed");
+    assert!(
+        matches!(&err, RuntimeError::NotFound { kind: "container", id } if id == &web_id),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
+async fn exit_code_is_reported_and_the_watch_yields() {
+    let pod = TestPod::new("exit_code").await;
+    let rt = &pod.runtime;
+    let mut events = rt.watch().await.expect("watch");
+    let sandbox = pod.sandbox(vec![]);
+    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
+    rt.ensure_image(BUSYBOX_IMAGE, PullPolicy::IfNotPresent)
+        .await
+        .expect("busybox image is loaded");
+    let config = pod.container(
+        "fails",
+        BUSYBOX_IMAGE,
+        &["sh", "-c", "echo $GREETING; sleep 1; exit 3"],
+    );
+    let id = rt
+        .create_container(&sandbox_id, &config, &sandbox)
+        .await
+        .expect("create");
+    rt.start_container(&id).await.expect("start");
+
+    // The feed nudges for the pod's and the container's start; drain those, then the exit
+    // must nudge.
+    tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("the watch yields after the pod and container start")
+        .expect("feed open");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while events.try_recv().is_ok() {}
+    let running = pod.containers().await;
+    assert!(
+        matches!(running[0].state, ContainerState::Running { .. }),
+        "still sleeping: {running:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("the watch yields after the container exits")
+        .expect("feed open");
+
+    let state = eventually(Duration::from_secs(5), "the exit", || async {
+        let containers = pod.containers().await;
+        let state = containers.first()?.state;
+        matches!(state, ContainerState::Exited { .. }).then_some(state)
+    })
+    .await;
+    let ContainerState::Exited {
+        exit_code,
+        started_at,
+        finished_at,
+        oom_killed,
+    } = state
+    else {
+        unreachable!()
+    };
+    assert_eq!(exit_code, 3);
+    assert!(!oom_killed);
+    let ran = finished_at
+        .duration_since(started_at)
+        .expect("finished after start");
+    assert!(ran >= Duration::from_millis(900), "{ran:?}");
+    assert!(ran < Duration::from_secs(10), "{ran:?}");
+
+    // The log is where the kubelet keeps it, in the CRI format.
+    let log = std::fs::read_to_string(pod.logs.join("fails/0.log")).expect("the log file");
+    assert!(log.contains(" stdout F hello"), "{log}");
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
+async fn command_without_args_drops_the_images_cmd() {
+    let pod = TestPod::new("command_only").await;
+    // nginx:1.25's cmd has five words after `httpd`; appended to `sh -c 'exit $#'` they would
+    // make it exit 5. Kubernetes drops the image's cmd when `command` is given.
+    let config = pod.container("count", WEB_IMAGE, &["sh", "-c", "exit $#"]);
+    let state = pod.run_to_exit(config).await;
+    assert!(
+        matches!(state, ContainerState::Exited { exit_code: 0, .. }),
+        "{state:?}"
+    );
+
+    // With args only, the image's entrypoint (`/docker-entrypoint.sh`) stays.
+    let pod = TestPod::new("args_only").await;
+    let mut config = pod.container("args", WEB_IMAGE, &[]);
+    config.args = vec!["sh".into(), "-c".into(), "exit 7".into()];
+    let state = pod.run_to_exit(config).await;
+    assert!(
+        matches!(state, ContainerState::Exited { exit_code: 7, .. }),
+        "{state:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
+async fn settings_reach_the_container() {
+    let pod = TestPod::new("settings").await;
+    let data = pod.logs.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("in"), "from the host").unwrap();
+    let mut config = pod.container(
+        "settings",
+        BUSYBOX_IMAGE,
+        &[
+            "sh",
+            "-c",
+            // Each check failing sets one bit of the exit code.
+            "code=0; \
+             [ \"$(cat /data/in)\" = 'from the host' ] || code=$((code|1)); \
+             [ \"$(pwd)\" = /work/new ] || code=$((code|2)); \
+             [ \"$GREETING\" = hello ] || code=$((code|4)); \
+             [ \"$(id -u):$(id -g)\" = 1000:3000 ] || code=$((code|8)); \
+             grep NoNewPrivs /proc/self/status | grep -q 1 || code=$((code|16)); \
+             touch /rootfs-file 2>/dev/null && code=$((code|32)); \
+             echo out > /data/out || code=$((code|64)); \
+             exit $code",
+        ],
+    );
+    config.working_dir = Some("/work/new".into());
+    config.mounts = vec![staticpod_core::runtime::Mount {
+        host_path: data.clone(),
+        container_path: "/data".into(),
+        read_only: false,
+    }];
+    config.security = SecurityConfig {
+        run_as_user: Some(1000),
+        run_as_group: Some(3000),
+        read_only_root_filesystem: true,
+        allow_privilege_escalation: false,
+        ..Default::default()
+    };
+    // Writable by uid 1000.
+    std::process::Command::new("chmod")
+        .args(["0777"])
+        .arg(&data)
+        .status()
+        .unwrap();
+    let state = pod.run_to_exit(config).await;
+    assert!(
+        matches!(state, ContainerState::Exited { exit_code: 0, .. }),
+        "failed checks are the bits of the exit code: {state:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("out")).unwrap().trim(),
+        "out"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
+async fn container_that_cannot_start_reads_as_created() {
+    let pod = TestPod::new("cannot_start").await;
+    let rt = &pod.runtime;
+    let sandbox = pod.sandbox(vec![]);
+    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
+    let config = pod.container("broken", BUSYBOX_IMAGE, &["/no/such/program"]);
+    let id = rt
+        .create_container(&sandbox_id, &config, &sandbox)
+        .await
+        .expect("create");
+    let containers = pod.containers().await;
+    assert_eq!(containers[0].state, ContainerState::Created);
+
+    let err = rt.start_container(&id).await.expect_err("no such program");
+    assert!(matches!(err, RuntimeError::Failed { .. }), "{err:?}");
+    assert!(
+        format!("{:?}", err).contains("/no/such/program"),
+        "the cause names the program: {err:?}"
+    );
+    // libpod keeps it "created": the planner reads that as a failed start.
+    let containers = pod.containers().await;
+    assert_eq!(containers[0].state, ContainerState::Created);
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
+async fn host_network_pod_has_no_ip_of_its_own() {
+    let pod = TestPod::new("host_network").await;
+    let rt = &pod.runtime;
+    let mut sandbox = pod.sandbox(vec![]);
+    sandbox.host_network = true;
+    sandbox.hostname = String::new();
+    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
+    let port = host_port(25080);
+    let port_arg = port.to_string();
+    let config = pod.container(
+        "web",
+        WEB_IMAGE,
+        &["httpd", "-f", "-p", &port_arg, "-h", "/"],
+    );
+    let id = rt
+        .create_container(&sandbox_id, &config, &sandbox)
+        .await
+        .expect("create");
+    rt.start_container(&id).await.expect("start");
+
+    let sandboxes = pod.sandboxes().await;
+    assert_eq!(sandboxes[0].state, SandboxState::Ready);
+    assert_eq!(sandboxes[0].ip, None);
+    // The container listens on the node's own network.
+    eventually(
+        Duration::from_secs(10),
+        "httpd on the host network",
+        || async { http_get(port).ok() },
+    )
+    .await;
+
+    // And sees the node's hostname, as on a kubelet node.
+    let mut config = pod.container("hostname", BUSYBOX_IMAGE, &["sh", "-c"]);
+    config.args = vec!["[ \"$(hostname)\" = \"$NODE_HOSTNAME\" ]".into()];
+    let node = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    config
+        .env
+        .push(("NODE_HOSTNAME".into(), node.trim().to_owned()));
+    let id = rt
+        .create_container(&sandbox_id, &config, &sandbox)
+        .await
+        .expect("create");
+    rt.start_container(&id).await.expect("start");
+    let state = eventually(Duration::from_secs(10), "the hostname check", || async {
+        let containers = pod.containers().await;
+        let state = containers.iter().find(|c| c.id == id)?.state;
+        matches!(state, ContainerState::Exited { .. }).then_some(state)
+    })
+    .await;
+    assert!(
+        matches!(state, ContainerState::Exited { exit_code: 0, .. }),
+        "{state:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
+async fn a_leftover_of_ours_is_replaced_but_a_foreign_pod_is_not() {
+    let pod = TestPod::new("leftover").await;
+    let rt = &pod.runtime;
+    let sandbox = pod.sandbox(vec![]);
+    let first = rt.run_sandbox(&sandbox).await.expect("first sandbox");
+    let second = rt
+        .run_sandbox(&sandbox)
+        .await
+        .expect("the leftover holding the name is replaced");
+    assert_ne!(first, second);
+    let ids: Vec<String> = pod.sandboxes().await.into_iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![second.clone()]);
+
+    // The same for a container.
+    let config = pod.container("c", BUSYBOX_IMAGE, &["sleep", "60"]);
+    let c1 = rt
+        .create_container(&second, &config, &sandbox)
+        .await
+        .expect("create");
+    let c2 = rt
+        .create_container(&second, &config, &sandbox)
+        .await
+        .expect("the leftover container is replaced");
+    assert_ne!(c1, c2);
+    let ids: Vec<String> = pod.containers().await.into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec![c2]);
+
+    // A pod we did not create holds the next attempt's name: refuse, touch nothing.
+    let mut next = sandbox.clone();
+    next.attempt = 1;
+    let podman = podman();
+    let name = naming::sandbox_name(&next);
+    podman
+        .pods()
+        .create(
+            &PodCreateOpts::builder()
+                .name(&name)
+                .infra_image(PAUSE_IMAGE)
+                .build(),
+        )
+        .await
+        .expect("create the foreign pod");
+    pod.extra_pods.lock().unwrap().push(name.clone());
+    let err = rt.run_sandbox(&next).await.expect_err("name taken");
+    assert!(matches!(err, RuntimeError::Rejected { .. }), "{err:?}");
+    assert!(
+        podman.pods().get(&name).exists().await.unwrap(),
+        "the foreign pod was touched"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
+async fn ensure_image_by_policy() {
+    let rt = runtime().await;
+    rt.ensure_image(BUSYBOX_IMAGE, PullPolicy::IfNotPresent)
+        .await
+        .expect("present");
+    rt.ensure_image(BUSYBOX_IMAGE, PullPolicy::Never)
+        .await
+        .expect("present, no pull needed");
+
+    let absent = "staticpod.invalid/absent-image:0";
+    let err = rt
+        .ensure_image(absent, PullPolicy::Never)
+        .await
+        .expect_err("absent and never pulled");
+    let RuntimeError::ImagePull { image, source } = &err else {
+        panic!("expected ImagePull, got {err:?}");
+    };
+    assert_eq!(image, absent);
+    assert!(source.to_string().contains("policy Never"), "{source}");
+
+    // No registry answers here: a pull is attempted and fails as this pod's error.
+    let err = rt
+        .ensure_image(absent, PullPolicy::IfNotPresent)
+        .await
+        .expect_err("no registry");
+    assert!(
+        matches!(&err, RuntimeError::ImagePull { image, .. } if image == absent),
+        "{err:?}"
+    );
+}
