@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::ingest::{ManifestReport, Manifests};
 use crate::reconcile::execute::{Executor, WorkError, describe};
@@ -131,8 +131,11 @@ impl Agent {
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Nothing is planned before the first complete reading of the manifests: an empty
-            // desired set would kill every pod a previous agent started.
-            if dirty && scanned_once {
+            // desired set would kill every pod a previous agent started. While the runtime is
+            // down, only the retry deadline (not events or resync ticks) tries it again.
+            let backing_off =
+                self.runtime_failures > 0 && wake_at.is_some_and(|at| Instant::now() < at);
+            if dirty && scanned_once && !backing_off {
                 dirty = false;
                 wake_at = self.reconcile().await;
                 if events.is_none() && self.runtime_failures == 0 {
@@ -213,7 +216,11 @@ impl Agent {
                     .saturating_mul(1 << self.runtime_failures.min(8))
                     .min(RUNTIME_RETRY_MAX);
                 let message = describe(&error);
-                warn!(retry_in = ?delay, "cannot read the container runtime: {message}");
+                if self.runtime_failures == 1 {
+                    warn!(retry_in = ?delay, "cannot read the container runtime: {message}");
+                } else {
+                    debug!(retry_in = ?delay, tries = self.runtime_failures, "container runtime still unavailable: {message}");
+                }
                 self.status.send_modify(|status| {
                     let mut next = (**status).clone();
                     next.runtime_error = Some(message);
@@ -223,7 +230,10 @@ impl Agent {
             }
         };
         if self.runtime_failures > 0 {
-            info!("container runtime is back");
+            info!(
+                failed_tries = self.runtime_failures,
+                "container runtime is back"
+            );
             self.runtime_failures = 0;
         }
         let now = SystemTime::now();
@@ -349,7 +359,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let runtime = Arc::new(FakeRuntime::with_images(&["nginx:1.25"]));
         runtime.set_down(true);
-        let (agent, manifests) = start(&runtime, &dir);
+        let manifests = dir.path().join("manifests");
+        std::fs::create_dir_all(&manifests).unwrap();
+        // A resync every 20 ms would hammer a down runtime without the back-off.
+        let config = AgentConfig { resync_period: Duration::from_millis(20), ..config(&dir) };
+        let agent = Agent::new(runtime.clone(), "fake", config);
         std::fs::write(manifests.join("web.yaml"), WEB).unwrap();
         let status = agent.status();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -368,10 +382,10 @@ mod tests {
                 .count()
         };
         let seen = tries();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
         assert!(
             tries() <= seen + 1,
-            "a retry storm: {} list calls in 300 ms",
+            "a retry storm: {} list calls in 700 ms",
             tries() - seen
         );
         runtime.set_down(false);
