@@ -114,9 +114,17 @@ impl ApiError {
         }
     }
 
-    /// Podman's 404.
+    /// Podman's 404, or the 500 it answers when the object goes away during the call
+    /// ("container ... does not exist in database: no such container").
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
+        match self.status() {
+            Some(404) => true,
+            Some(500) => {
+                let message = self.message();
+                message.ends_with("no such container") || message.ends_with("no such pod")
+            }
+            _ => false,
+        }
     }
 
     /// Podman's 304: already started or already stopped.
@@ -256,6 +264,15 @@ mod tests {
             );
             assert_eq!(err.to_string(), "container abc123 not found");
         }
+    }
+
+    #[test]
+    fn an_object_removed_during_the_call_is_not_found() {
+        let err = CALL.error(status(
+            500,
+            "container abc123 does not exist in database: no such container",
+        ));
+        assert!(matches!(err, RuntimeError::NotFound { .. }), "{err:?}");
     }
 
     #[test]

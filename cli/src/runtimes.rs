@@ -74,9 +74,10 @@ pub async fn connect(
             staticpod_backend_cri::CriRuntime::connect(endpoint).await?,
         )),
         #[cfg(feature = "podman")]
-        RuntimeKind::Podman => {
-            anyhow::bail!("the Podman backend is not implemented yet; use --runtime docker or cri")
-        }
+        RuntimeKind::Podman => Ok(Arc::new(
+            staticpod_backend_podman::PodmanRuntime::connect(endpoint, pause_image.to_string())
+                .await?,
+        )),
         #[allow(unreachable_patterns)]
         other => anyhow::bail!(
             "this staticpod was built without the {0} backend: rebuild with `--features {0}`",

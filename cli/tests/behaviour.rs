@@ -1,7 +1,7 @@
 //! The behaviour suite: what a user sees, checked against a real `staticpod run` on each real
-//! runtime. Written once; the `docker` and `cri` modules at the bottom run every case on
-//! their backend. Each needs the runtime's endpoint in the environment, so all are ignored
-//! by a plain `cargo test`; `cargo xtask test` starts the runtimes and runs them.
+//! runtime. Written once; the `docker`, `cri` and `podman` modules at the bottom run every
+//! case on their backend. Each needs the runtime's endpoint in the environment, so all are
+//! ignored by a plain `cargo test`; `cargo xtask test` starts the runtimes and runs them.
 
 mod support;
 
@@ -48,6 +48,19 @@ pub fn static_web_lifecycle(backend: Backend) {
         assert!(
             names.contains(&format!("k8s_POD_{full_name}_default_{uid}_0")),
             "{names:?}"
+        );
+    }
+    if backend == Backend::Podman {
+        // A native pod with the sandbox's name, holding the container: `podman pod ps` and
+        // `podman ps --pod` read as `docker ps` does on a kubelet node.
+        let pods = podman_names(&node, &["pod", "ps"], "{{.Name}}");
+        assert_eq!(pods, [format!("k8s_POD_{full_name}_default_{uid}_0")]);
+        let containers = podman_names(&node, &["ps", "-a"], "{{.Names}} {{.PodName}}");
+        assert!(
+            containers.contains(&format!(
+                "k8s_web_{full_name}_default_{uid}_0 k8s_POD_{full_name}_default_{uid}_0"
+            )),
+            "{containers:?}"
         );
     }
     let page = node.wait_for("the hostPort to answer", || http_get(port, "/"));
@@ -336,6 +349,31 @@ fn docker_names(node: &str) -> Vec<String> {
         .collect()
 }
 
+/// Names of `node`'s objects as `podman --url <endpoint> <command> --format <format>` prints
+/// them, one line each.
+fn podman_names(node: &Node, command: &[&str], format: &str) -> Vec<String> {
+    let output = std::process::Command::new("podman")
+        .args(["--url", &node.backend.endpoint()])
+        .args(command)
+        .args([
+            "--filter",
+            &format!("label={}={}", labels::NODE, node.name),
+            "--format",
+            format,
+        ])
+        .output()
+        .expect("run podman --url");
+    assert!(
+        output.status.success(),
+        "podman {command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 macro_rules! suite {
     ($module:ident, $backend:expr, $reason:literal) => {
         mod $module {
@@ -395,4 +433,9 @@ suite!(
     cri,
     Backend::Cri,
     "needs containerd: run through cargo xtask test"
+);
+suite!(
+    podman,
+    Backend::Podman,
+    "needs podman: run through cargo xtask test"
 );

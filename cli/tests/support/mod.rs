@@ -25,6 +25,8 @@ pub enum Backend {
     Docker,
     /// containerd through CRI.
     Cri,
+    /// Podman through its libpod API.
+    Podman,
 }
 
 impl Backend {
@@ -32,6 +34,7 @@ impl Backend {
         match self {
             Backend::Docker => "STATICPOD_TEST_DOCKER_ENDPOINT",
             Backend::Cri => "STATICPOD_TEST_CRI_ENDPOINT",
+            Backend::Podman => "STATICPOD_TEST_PODMAN_ENDPOINT",
         }
     }
 
@@ -48,6 +51,7 @@ impl Backend {
         match self {
             Backend::Docker => "docker",
             Backend::Cri => "cri",
+            Backend::Podman => "podman",
         }
     }
 
@@ -56,6 +60,7 @@ impl Backend {
         let base = match self {
             Backend::Docker => 21000,
             Backend::Cri => 22000,
+            Backend::Podman => 23000,
         };
         base + case
     }
@@ -75,6 +80,14 @@ impl Backend {
                 staticpod_backend_cri::CriRuntime::connect(&endpoint)
                     .await
                     .expect("connect to containerd"),
+            ),
+            Backend::Podman => Arc::new(
+                staticpod_backend_podman::PodmanRuntime::connect(
+                    &endpoint,
+                    "registry.k8s.io/pause:3.9".into(),
+                )
+                .await
+                .expect("connect to podman"),
             ),
         }
     }
