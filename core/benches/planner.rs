@@ -34,7 +34,7 @@ fn manifest_text(i: usize) -> String {
     )
 }
 
-fn load(i: usize) -> StaticPod {
+fn load_pod(i: usize) -> StaticPod {
     let path = PathBuf::from(format!("/etc/kubernetes/manifests/pod-{i}.yaml"));
     let mut loaded = manifest::load(&path, &manifest_text(i), NODE, "2025-01-01T00:00:00Z");
     assert!(
@@ -146,14 +146,14 @@ struct Row {
 fn bench_size(pods: usize) -> Row {
     // manifest::load is per file; time a sample of files, not all 10000 again and again.
     let sample = pods.min(100);
-    let load_timing = measure(|| (0..sample).map(load).count());
+    let load_timing = measure(|| (0..sample).map(load_pod).count());
     let load = Timing {
         median: load_timing.median / sample as u32,
         min: load_timing.min / sample as u32,
         max: load_timing.max / sample as u32,
         iterations: load_timing.iterations,
     };
-    let desired: Vec<Arc<StaticPod>> = (0..pods).map(|i| Arc::new(load(i))).collect();
+    let desired: Vec<Arc<StaticPod>> = (0..pods).map(|i| Arc::new(load_pod(i))).collect();
     let (sandboxes, containers) = running_state(&desired);
     let group = measure(|| observe::group(NODE, sandboxes.clone(), containers.clone()));
     let observed: BTreeMap<String, ObservedPod> =
@@ -178,6 +178,24 @@ fn bench_size(pods: usize) -> Row {
         plan: plan_timing,
         pod_list,
     }
+}
+
+fn profile_plan(pods: usize) {
+    let desired: Vec<Arc<StaticPod>> = (0..pods).map(|i| Arc::new(load_pod(i))).collect();
+    let (sandboxes, containers) = running_state(&desired);
+    let observed = observe::group(NODE, sandboxes, containers);
+    let history = History::default();
+    let now = SystemTime::now();
+    let start = Instant::now();
+    let mut passes = 0u32;
+    while start.elapsed() < Duration::from_secs(5) {
+        black_box(plan::plan(&desired, &observed, &history, now));
+        passes += 1;
+    }
+    println!(
+        "{passes} plans of {pods} pods, {:?} each",
+        start.elapsed() / passes
+    );
 }
 
 fn human(d: Duration) -> String {
@@ -208,6 +226,12 @@ fn main() {
                     .collect();
             }
             "--json" => json_path = Some(args.next().expect("--json needs a path").into()),
+            // For `perf record`: plan N pods over and over for 5 s, nothing else.
+            "--profile-plan" => {
+                let pods: usize = args.next().expect("--profile-plan needs N").parse().unwrap();
+                profile_plan(pods);
+                return;
+            }
             other => eprintln!("planner bench: ignoring argument `{other}`"),
         }
     }
