@@ -16,8 +16,14 @@ pub fn get(resource: &str, server: &str) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (pods, manifests) = runtime.block_on(fetch(server))?;
+    let (pods, manifests, health) = runtime.block_on(fetch(server))?;
     print!("{}", table(&pods, SystemTime::now()));
+    if let Some(problem) = health {
+        eprintln!(
+            "warning: the agent cannot reach its runtime, this status may be stale: {}",
+            problem.trim()
+        );
+    }
     for report in &manifests {
         for diagnostic in &report.diagnostics {
             eprintln!("{diagnostic}");
@@ -26,7 +32,8 @@ pub fn get(resource: &str, server: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn fetch(server: &str) -> anyhow::Result<(PodListView, Vec<ManifestReport>)> {
+/// The pods, the manifest reports, and the agent's health problem if it has one.
+async fn fetch(server: &str) -> anyhow::Result<(PodListView, Vec<ManifestReport>, Option<String>)> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
@@ -42,17 +49,20 @@ async fn fetch(server: &str) -> anyhow::Result<(PodListView, Vec<ManifestReport>
         .json()
         .await
         .context("the agent's /pods answer is not a PodList")?;
-    let manifests: Vec<serde_json::Value> = client
+    let manifests = client
         .get(format!("{base}/manifests"))
         .send()
         .await?
         .json()
-        .await?;
-    let manifests = manifests
-        .into_iter()
-        .filter_map(|m| serde_json::from_value(m).ok())
-        .collect();
-    Ok((pods, manifests))
+        .await
+        .context("the agent's /manifests answer is not a list of manifest reports")?;
+    let health = client.get(format!("{base}/healthz")).send().await?;
+    let problem = if health.status().is_success() {
+        None
+    } else {
+        Some(health.text().await?)
+    };
+    Ok((pods, manifests, problem))
 }
 
 fn table(pods: &PodListView, now: SystemTime) -> String {
