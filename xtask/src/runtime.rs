@@ -25,9 +25,7 @@ pub enum Runtime {
 struct Info {
     /// Its name on xtask's command line.
     name: &'static str,
-    /// Whether `cargo xtask test` runs the integration tests against it by default. Podman
-    /// is not wired yet: its backend (issue 4) does not exist, so its `runtime up` works but
-    /// `test` leaves it out until then.
+    /// Whether `cargo xtask test` runs the integration tests against it by default.
     wired: bool,
     /// The variable through which integration tests receive this runtime's endpoint.
     endpoint_env: &'static str,
@@ -54,7 +52,7 @@ const INFO: [Info; 3] = [
     },
     Info {
         name: "podman",
-        wired: false,
+        wired: true,
         endpoint_env: "STATICPOD_TEST_PODMAN_ENDPOINT",
         cli_runtime: "podman",
         backend_package: "staticpod-backend-podman",
@@ -205,6 +203,6 @@ mod tests {
             Runtime::Containerd.endpoint_env(),
             "STATICPOD_TEST_CRI_ENDPOINT"
         );
-        assert!(!Runtime::Podman.wired());
+        assert!(Runtime::Podman.wired());
     }
 }
