@@ -47,12 +47,6 @@ pub enum PodmanBackendError {
         /// The id of the object holding it.
         id: String,
     },
-    /// Podman started the pod but reported errors for some of its containers.
-    #[error("starting the pod failed: {}", errors.join("; "))]
-    PodStart {
-        /// One message per failed container.
-        errors: Vec<String>,
-    },
 }
 
 /// What went wrong talking to Podman, whichever client made the call.
@@ -158,8 +152,9 @@ impl Call<'_> {
         format!("{} {} {}", self.verb, self.kind, self.id)
     }
 
-    /// Translates `err` for this call: 404 is [`RuntimeError::NotFound`]; 400, 409 and a name
-    /// in use are [`RuntimeError::Rejected`]; a service that cannot be reached is
+    /// Translates `err` for this call: 404 (or an object gone during the call) is
+    /// [`RuntimeError::NotFound`]; 400, 409 (a conflict: name in use, hostPort taken) and a
+    /// name in use are [`RuntimeError::Rejected`]; a service that cannot be reached is
     /// [`RuntimeError::Unavailable`]; anything else [`RuntimeError::Failed`].
     pub(crate) fn error(&self, err: impl Into<ApiError>) -> RuntimeError {
         let err = err.into();
@@ -175,7 +170,7 @@ impl Call<'_> {
                 id: self.id.to_owned(),
             };
         }
-        if matches!(err.status(), Some(400)) || err.is_name_in_use() {
+        if matches!(err.status(), Some(400 | 409)) || err.is_name_in_use() {
             RuntimeError::Rejected {
                 operation: self.operation(),
                 source: Box::new(err),

@@ -412,20 +412,13 @@ impl ContainerRuntime for PodmanRuntime {
             .await?;
         let name = naming::sandbox_name(config);
         let id = self.create_pod(&name, config).await?;
-        let started = within(REQUEST_TIMEOUT, self.podman.pods().get(&id).start()).await;
+        let started = within(
+            REQUEST_TIMEOUT,
+            self.libpod.post(&format!("/pods/{id}/start")),
+        )
+        .await;
         let failure = match started {
-            Ok(report) => {
-                let errors: Vec<String> = report
-                    .errs
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|err| err.to_string())
-                    .collect();
-                (!errors.is_empty()).then(|| {
-                    self.call("start", "sandbox", &id)
-                        .failed(PodmanBackendError::PodStart { errors })
-                })
-            }
+            Ok(()) => None,
             Err(err) if err.is_not_modified() => None,
             Err(err) => Some(self.call("start", "sandbox", &id).error(err)),
         };
@@ -532,15 +525,16 @@ impl ContainerRuntime for PodmanRuntime {
         let pods = within(REQUEST_TIMEOUT, self.podman.pods().list(&opts))
             .await
             .map_err(|err| self.call("list", "sandbox", "(all managed)").error(err))?;
-        let infra_ids: Vec<String> = pods.iter().filter_map(|p| p.infra_id.clone()).collect();
+        // A pod being created or removed may be listed without its infra container yet.
+        let infra_id = |pod: &podman_api::models::ListPodsReport| {
+            pod.infra_id.clone().filter(|id| !id.is_empty())
+        };
+        let infra_ids: Vec<String> = pods.iter().filter_map(infra_id).collect();
         let infras = self.inspect_all(infra_ids, "sandbox").await?;
         Ok(pods
             .iter()
             .map(|pod| {
-                let infra = pod
-                    .infra_id
-                    .as_ref()
-                    .and_then(|id| infras.iter().find(|infra| &infra.id == id));
+                let infra = infra_id(pod).and_then(|id| infras.iter().find(|infra| infra.id == id));
                 convert::sandbox_info(pod, infra)
             })
             .collect())

@@ -6,6 +6,8 @@
 //!   would be lost; here the body is our own typed spec ([`crate::container`]);
 //! - container stop: its options send `Timeout`, which libpod ignores (it reads `timeout`),
 //!   so every stop would wait Podman's default 10 s instead of the pod's grace period;
+//! - pod start: on failure libpod answers 409 with a report of per-container errors, which
+//!   podman-api reduces to "Conflict"; we keep the messages (say, a hostPort in use);
 //! - container inspect: it always asks for `size=true` (Podman then walks the container's
 //!   filesystem on every relist) and decodes into models whose field types follow one Podman
 //!   release; we read the handful of fields we need, tolerant of the rest.
@@ -54,11 +56,14 @@ pub enum LibpodError {
     Decode(#[source] serde_json::Error),
 }
 
-/// libpod's error body.
+/// libpod's error body: `message` for most calls, `Errs` for the pod reports (a pod start
+/// that failed for some of its containers answers 409 with one message per container).
 #[derive(serde::Deserialize)]
 struct ErrorBody {
     #[serde(default)]
     message: String,
+    #[serde(default, rename = "Errs")]
+    errs: Option<Vec<String>>,
 }
 
 /// A libpod endpoint on a unix socket, speaking one API version.
@@ -149,10 +154,14 @@ impl Libpod {
     }
 }
 
-/// The error for a non-2xx answer: libpod's `message` when the body is its error JSON.
+/// The error for a non-2xx answer: libpod's `message` (or its pod report's `Errs`) when the
+/// body is its error JSON, the body itself otherwise.
 fn status_error(status: u16, body: &[u8]) -> LibpodError {
     let message = match serde_json::from_slice::<ErrorBody>(body) {
         Ok(error) if !error.message.is_empty() => error.message,
+        Ok(ErrorBody {
+            errs: Some(errs), ..
+        }) if !errs.is_empty() => errs.join("; "),
         _ => String::from_utf8_lossy(body).trim().to_owned(),
     };
     LibpodError::Status { status, message }
@@ -171,6 +180,14 @@ mod tests {
         assert_eq!(
             err.to_string(),
             r#"libpod answered 404: no container with name or ID "x" found: no such container"#
+        );
+        let err = status_error(
+            409,
+            br#"{"Errs":["starting container 16f8: cannot listen on the TCP port: listen tcp4 :28111: bind: address already in use"],"Id":"8bbe"}"#,
+        );
+        assert_eq!(
+            err.to_string(),
+            "libpod answered 409: starting container 16f8: cannot listen on the TCP port: listen tcp4 :28111: bind: address already in use"
         );
         let err = status_error(500, b"plain text\n");
         assert_eq!(err.to_string(), "libpod answered 500: plain text");

@@ -656,6 +656,36 @@ async fn a_leftover_of_ours_is_replaced_but_a_foreign_pod_is_not() {
 
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
+async fn a_taken_host_port_is_refused_and_leaves_nothing_behind() {
+    let first = TestPod::new("port_first").await;
+    let second = TestPod::new("port_second").await;
+    let mapping = PortMapping {
+        protocol: Protocol::Tcp,
+        container_port: 80,
+        host_port: host_port(26080),
+        host_ip: String::new(),
+    };
+    first
+        .runtime
+        .run_sandbox(&first.sandbox(vec![mapping.clone()]))
+        .await
+        .expect("the first pod takes the port");
+    let err = second
+        .runtime
+        .run_sandbox(&second.sandbox(vec![mapping]))
+        .await
+        .expect_err("the port is taken");
+    assert!(matches!(err, RuntimeError::Rejected { .. }), "{err:?}");
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(cause.contains("address already in use"), "{cause}");
+    assert!(
+        second.sandboxes().await.is_empty(),
+        "the pod that could not start was removed"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
 async fn ensure_image_by_policy() {
     let rt = runtime().await;
     rt.ensure_image(BUSYBOX_IMAGE, PullPolicy::IfNotPresent)
