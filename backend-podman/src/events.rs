@@ -166,6 +166,7 @@ async fn run(podman: &Podman, endpoint: &str, tx: &mpsc::Sender<()>, mut backoff
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake_libpod::FakeLibpod;
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_resets() {
@@ -208,6 +209,31 @@ mod tests {
         assert!(rx.try_recv().is_err(), "two nudges coalesce into one");
         drop(rx);
         assert!(!notify(&tx));
+    }
+
+    /// A `died` event as libpod 4.3 streams it.
+    const DIED: &str = r#"{"status":"died","id":"c1","from":"docker.io/library/busybox:1.36","Type":"container","Action":"died","Actor":{"ID":"c1","Attributes":{"containerExitCode":"3","image":"docker.io/library/busybox:1.36","name":"k8s_c_p_default_u_0","io.staticpod.managed-by":"staticpod"}},"scope":"local","time":1795817595,"timeNano":1795817595123456789}"#;
+
+    #[tokio::test]
+    async fn an_event_nudges_and_a_broken_stream_reconnects_with_one_nudge() {
+        // The first stream carries one event, then breaks; the second stays quiet.
+        let fake = FakeLibpod::start("4.3.1", vec![(vec![DIED], true), (vec![], false)]);
+        let mut rx = spawn_watch(Podman::unix(&fake.socket), fake.endpoint());
+        let five_seconds = Duration::from_secs(5);
+        let event = tokio::time::timeout(five_seconds, rx.recv()).await;
+        assert_eq!(event, Ok(Some(())), "the event");
+        let reconnection = tokio::time::timeout(five_seconds, rx.recv()).await;
+        assert_eq!(reconnection, Ok(Some(())), "the reconnection");
+        let query = fake.requests.lock().unwrap()[0].clone();
+        assert!(query.contains("filters="), "{query}");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(700), rx.recv())
+                .await
+                .is_err(),
+            "nothing more while the stream is quiet"
+        );
+        assert_eq!(fake.count("/events"), 2, "the stream was opened again");
+        assert!(fake.count("/_ping") >= 1, "the service is pinged first");
     }
 
     #[tokio::test(start_paused = true)]

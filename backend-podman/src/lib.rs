@@ -12,6 +12,8 @@ mod container;
 mod convert;
 pub mod error;
 mod events;
+#[cfg(test)]
+mod fake_libpod;
 mod labels;
 mod libpod;
 mod sandbox;
@@ -577,6 +579,7 @@ impl ContainerRuntime for PodmanRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake_libpod::FakeLibpod;
 
     #[test]
     fn grace_periods_round_up_to_whole_seconds() {
@@ -616,6 +619,34 @@ mod tests {
         assert_eq!(api_version_to_use("3.4.4"), None);
         assert_eq!(api_version_to_use("1.41").map(|v| v.major()), None);
         assert_eq!(api_version_to_use("garbage"), None);
+    }
+
+    #[tokio::test]
+    async fn an_old_libpod_api_is_refused_naming_what_was_found() {
+        let fake = FakeLibpod::start("3.4.4", vec![]);
+        let err = PodmanRuntime::connect(&fake.endpoint(), "pause".into())
+            .await
+            .expect_err("libpod 3 is too old");
+        assert!(
+            matches!(&err, RuntimeError::Failed { operation, .. } if operation.contains("libpod API version")),
+            "{err:?}"
+        );
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("libpod API 3.4.4"), "{source}");
+    }
+
+    #[tokio::test]
+    async fn calls_speak_the_libpod_version_from_ping_not_the_docker_one() {
+        let fake = FakeLibpod::start("4.1.0", vec![]);
+        let runtime = PodmanRuntime::connect(&fake.endpoint(), "pause".into())
+            .await
+            .expect("connects");
+        assert!(format!("{runtime:?}").contains("4.1.0"), "{runtime:?}");
+        // The fake knows no containers; only the path asked for matters here.
+        let _ = runtime.remove_container("c1").await;
+        let _ = runtime.stop_container("c1", Duration::from_secs(1)).await;
+        assert_eq!(fake.count("/v4.1.0/libpod/containers/c1"), 2);
+        assert_eq!(fake.count("/v1.41/"), 0);
     }
 
     #[tokio::test]
