@@ -168,9 +168,8 @@ fn bench_size(pods: usize) -> Row {
         steady.work.first()
     );
     let plan_timing = measure(|| plan::plan(&desired, &observed, &history, now));
-    let pod_list = measure(|| {
-        status::pod_list(&desired, &observed, &history, "192.0.2.10", "bench", now)
-    });
+    let pod_list =
+        measure(|| status::pod_list(&desired, &observed, &history, "192.0.2.10", "bench", now));
     Row {
         pods,
         load,
@@ -228,7 +227,11 @@ fn main() {
             "--json" => json_path = Some(args.next().expect("--json needs a path").into()),
             // For `perf record`: plan N pods over and over for 5 s, nothing else.
             "--profile-plan" => {
-                let pods: usize = args.next().expect("--profile-plan needs N").parse().unwrap();
+                let pods: usize = args
+                    .next()
+                    .expect("--profile-plan needs N")
+                    .parse()
+                    .unwrap();
                 profile_plan(pods);
                 return;
             }

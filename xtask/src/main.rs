@@ -2,6 +2,7 @@
 //! test suites and the demo. Plain std + anyhow; see `cargo xtask help`.
 
 mod apt;
+mod bench;
 mod containerd;
 mod daemon;
 mod demo;
@@ -29,6 +30,7 @@ commands:
                                              (default: every wired runtime); ARGS go to the
                                              test binaries (e.g. a test name filter)
   demo [--runtime <name>]                    run `staticpod run` on examples/manifests (default: docker)
+  bench [--runtime <name|all>] [--pods N]    benchmarks (see BENCHMARKS.md); report in target/bench/
 ";
 
 fn main() {
@@ -71,6 +73,7 @@ fn run(args: Vec<String>) -> Result<()> {
             }
             demo::run(runtime.unwrap_or(Runtime::Docker))
         }
+        ["bench", rest @ ..] => bench::run(rest),
         [] | ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())
