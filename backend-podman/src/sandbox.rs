@@ -13,7 +13,8 @@ use crate::labels::podman_labels;
 /// The create options of a pod's sandbox, with `pause_image` as its infra image.
 ///
 /// `config.log_directory` is not used for the pod itself: each container's log goes under it
-/// (see [`crate::container`]).
+/// (see [`crate::container`]). Nor is `config.privileged`: unlike CRI, Podman runs a
+/// privileged container in an ordinary pod.
 pub(crate) fn pod_create_opts(config: &SandboxConfig, pause_image: &str) -> PodCreateOpts {
     let builder = PodCreateOpts::builder()
         .name(naming::sandbox_name(config))

@@ -520,6 +520,24 @@ async fn settings_reach_the_container() {
 
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
+async fn a_privileged_container_runs_in_an_ordinary_pod() {
+    let pod = TestPod::new("privileged").await;
+    // Privileged, it sees the node's devices, far more than a container's dozen or so.
+    let mut config = pod.container(
+        "privileged",
+        BUSYBOX_IMAGE,
+        &["sh", "-c", "[ $(ls /dev | wc -l) -gt 30 ]"],
+    );
+    config.security.privileged = true;
+    let state = pod.run_to_exit(config).await;
+    assert!(
+        matches!(state, ContainerState::Exited { exit_code: 0, .. }),
+        "{state:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
 async fn container_that_cannot_start_reads_as_created() {
     let pod = TestPod::new("cannot_start").await;
     let rt = &pod.runtime;
