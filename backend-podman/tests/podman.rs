@@ -520,6 +520,36 @@ async fn settings_reach_the_container() {
 
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
+async fn limits_reach_the_containers_cgroup() {
+    let pod = TestPod::new("limits").await;
+    let mut config = pod.container(
+        "limits",
+        BUSYBOX_IMAGE,
+        &[
+            "sh",
+            "-c",
+            // cgroup v1 (this machine's hybrid layout) or v2.
+            "mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null \
+                   || cat /sys/fs/cgroup/memory.max); \
+             quota=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null \
+                   || cut -d' ' -f1 /sys/fs/cgroup/cpu.max); \
+             [ \"$mem\" = 67108864 ] || exit 1; [ \"$quota\" = 50000 ] || exit 2",
+        ],
+    );
+    config.resources = ResourceConfig {
+        cpu_limit_millis: Some(500),
+        cpu_request_millis: Some(250),
+        memory_limit_bytes: Some(64 * 1024 * 1024),
+    };
+    let state = pod.run_to_exit(config).await;
+    assert!(
+        matches!(state, ContainerState::Exited { exit_code: 0, .. }),
+        "1: memory limit, 2: CPU quota: {state:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
 async fn a_privileged_container_runs_in_an_ordinary_pod() {
     let pod = TestPod::new("privileged").await;
     // Privileged, it sees the node's devices, far more than a container's dozen or so.
