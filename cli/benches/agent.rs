@@ -324,7 +324,9 @@ struct Bench {
 impl Bench {
     fn new(backend: Backend, agent_bin: PathBuf) -> Result<Bench> {
         let endpoint = backend.endpoint()?;
-        let tokio = tokio::runtime::Builder::new_current_thread()
+        // Two workers, as the agent has: the poller's decoding does not delay the floor's calls.
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
             .enable_all()
             .build()?;
         let runtime = tokio
