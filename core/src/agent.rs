@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::backoff::capped_doubling;
 use crate::ingest::{ManifestReport, Manifests};
 use crate::reconcile::execute::{Executor, WorkError, describe};
 use crate::reconcile::history::History;
@@ -81,6 +82,9 @@ pub struct Agent {
     runtime_failures: u32,
 }
 
+/// The wait before trying a runtime that is down again is this, doubled once per failure in
+/// a row (so 1 s after the first), up to [`RUNTIME_RETRY_MAX`].
+const RUNTIME_RETRY_INITIAL: Duration = Duration::from_millis(500);
 /// Longest wait between tries to reach a runtime that is down.
 const RUNTIME_RETRY_MAX: Duration = Duration::from_secs(30);
 
@@ -212,9 +216,11 @@ impl Agent {
             Ok(observed) => observed,
             Err(error) => {
                 self.runtime_failures += 1;
-                let delay = Duration::from_millis(500)
-                    .saturating_mul(1 << self.runtime_failures.min(8))
-                    .min(RUNTIME_RETRY_MAX);
+                let delay = capped_doubling(
+                    RUNTIME_RETRY_INITIAL,
+                    RUNTIME_RETRY_MAX,
+                    self.runtime_failures,
+                );
                 let message = describe(&error);
                 if self.runtime_failures == 1 {
                     warn!(retry_in = ?delay, "cannot read the container runtime: {message}");

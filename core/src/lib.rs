@@ -2,6 +2,7 @@
 //! defaulting, and the reconciler that drives a [`runtime::ContainerRuntime`].
 
 pub mod agent;
+pub mod backoff;
 pub mod diagnostic;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use super::observe::PodKey;
+use crate::backoff::capped_doubling;
 
 /// First wait after a failed piece of work.
 const RETRY_INITIAL: Duration = Duration::from_secs(10);
@@ -65,10 +66,8 @@ impl History {
     /// When `key` may be tried again, if it is backing off.
     pub fn retry_at(&self, key: &PodKey) -> Option<SystemTime> {
         let failure = self.failures.get(key)?;
-        let factor = 1u32
-            .checked_shl(failure.count.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        Some(failure.at + RETRY_INITIAL.saturating_mul(factor).min(RETRY_MAX))
+        let doublings = failure.count.saturating_sub(1);
+        Some(failure.at + capped_doubling(RETRY_INITIAL, RETRY_MAX, doublings))
     }
 
     /// Drops what is known of pods that are neither desired nor present.
