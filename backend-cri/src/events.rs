@@ -1,49 +1,18 @@
 //! The change feed behind `watch`: CRI's `GetContainerEvents` stream (containerd 1.7+),
 //! reopened with capped back-off when it breaks.
-
-use std::time::Duration;
+//!
+//! Not the core's [`staticpod_core::event_feed::follow`]: there is no ping to wait on, since opening the
+//! gRPC stream is itself the check that the runtime answers (and resets the back-off), and a
+//! runtime without the method gets no stream at all.
 
 use k8s_cri::v1::GetEventsRequest;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use staticpod_core::backoff::Backoff;
+use staticpod_core::event_feed::{RECONNECT_INITIAL, RECONNECT_MAX, notify};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
 use crate::error::{CallError, is_unimplemented};
-
-/// First wait after the stream broke.
-const BACKOFF_MIN: Duration = Duration::from_millis(500);
-/// Longest wait between two attempts.
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
-
-/// Doubling back-off between `min` and `max`.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    next: Duration,
-    min: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
-        Backoff {
-            next: min,
-            min,
-            max,
-        }
-    }
-
-    /// The wait before the next attempt; each call doubles the following one, up to `max`.
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(self.max);
-        delay
-    }
-
-    /// Back to `min` once an attempt worked.
-    pub(crate) fn reset(&mut self) {
-        self.next = self.min;
-    }
-}
 
 /// Runs the feed until the receiver is dropped. Sends `()` for every event (dropped when one
 /// is already pending: the agent relists everything anyway) and once after each reconnect,
@@ -55,7 +24,7 @@ pub(crate) async fn run(
     endpoint: String,
     tx: mpsc::Sender<()>,
 ) {
-    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+    let mut backoff = Backoff::new(RECONNECT_INITIAL, RECONNECT_MAX);
     let mut connected_before = false;
     let mut failing = false;
     loop {
@@ -66,7 +35,7 @@ pub(crate) async fn run(
         let failure = match opened {
             Ok(response) => {
                 let mut stream = response.into_inner();
-                if connected_before && tx.try_send(()).is_err() && tx.is_closed() {
+                if connected_before && !notify(&tx) {
                     return;
                 }
                 if failing {
@@ -82,7 +51,7 @@ pub(crate) async fn run(
                     };
                     match next {
                         Ok(Some(_event)) => {
-                            if let Err(mpsc::error::TrySendError::Closed(())) = tx.try_send(()) {
+                            if !notify(&tx) {
                                 return;
                             }
                         }
@@ -124,18 +93,4 @@ async fn unsupported(endpoint: &str, tx: &mpsc::Sender<()>) {
          changes are seen at the periodic resync"
     );
     tx.closed().await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(3));
-        let delays: Vec<_> = (0..5).map(|_| b.next_delay().as_millis()).collect();
-        assert_eq!(delays, [500, 1000, 2000, 3000, 3000]);
-        b.reset();
-        assert_eq!(b.next_delay(), Duration::from_millis(500));
-    }
 }

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod backoff;
 pub mod diagnostic;
+pub mod event_feed;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 pub mod ingest;
