@@ -368,7 +368,10 @@ mod tests {
         let manifests = dir.path().join("manifests");
         std::fs::create_dir_all(&manifests).unwrap();
         // A resync every 20 ms would hammer a down runtime without the back-off.
-        let config = AgentConfig { resync_period: Duration::from_millis(20), ..config(&dir) };
+        let config = AgentConfig {
+            resync_period: Duration::from_millis(20),
+            ..config(&dir)
+        };
         let agent = Agent::new(runtime.clone(), "fake", config);
         std::fs::write(manifests.join("web.yaml"), WEB).unwrap();
         let status = agent.status();
