@@ -1,9 +1,9 @@
 //! CRI statuses turned into the core's [`SandboxInfo`] and [`ContainerInfo`].
 
-use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_cri::v1;
+use staticpod_core::labels;
 use staticpod_core::runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
 
 /// The reason containerd (and CRI-O) give a container the kernel OOM killer ended.
@@ -13,18 +13,6 @@ const OOM_KILLED: &str = "OOMKilled";
 /// epoch itself.
 pub(crate) fn time_from_nanos(nanos: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
-}
-
-/// Labels and annotations in one map; annotations win on a clash, as the trait asks.
-pub(crate) fn merge(
-    labels: &HashMap<String, String>,
-    annotations: &HashMap<String, String>,
-) -> BTreeMap<String, String> {
-    labels
-        .iter()
-        .chain(annotations)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// A sandbox from its full status.
@@ -43,7 +31,7 @@ pub(crate) fn sandbox_info(status: &v1::PodSandboxStatus) -> SandboxInfo {
             .as_ref()
             .map(|net| net.ip.clone())
             .filter(|ip| !ip.is_empty()),
-        labels: merge(&status.labels, &status.annotations),
+        labels: labels::merge(&status.labels, &status.annotations),
     }
 }
 
@@ -84,12 +72,14 @@ pub(crate) fn container_info(entry: &v1::Container, status: &v1::ContainerStatus
         image,
         state: container_state(status),
         created_at: time_from_nanos(status.created_at),
-        labels: merge(&status.labels, &status.annotations),
+        labels: labels::merge(&status.labels, &status.annotations),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     const T0: i64 = 1_700_000_000_123_456_789;

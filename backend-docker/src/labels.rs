@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use staticpod_core::labels;
+
 /// Tells a pod's sandbox (pause container) from its containers.
 pub const DOCKER_TYPE: &str = "io.kubernetes.docker.type";
 /// [`DOCKER_TYPE`] of a sandbox.
@@ -21,12 +23,9 @@ pub(crate) fn docker_labels(
     annotations: &BTreeMap<String, String>,
     ours: &[(&str, &str)],
 ) -> HashMap<String, String> {
-    labels
-        .iter()
-        .chain(annotations)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .chain(ours.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
-        .collect()
+    let mut merged: HashMap<String, String> = labels::merge(labels, annotations);
+    merged.extend(ours.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    merged
 }
 
 #[cfg(test)]

@@ -6,10 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::Serialize;
-use staticpod_core::naming;
 use staticpod_core::runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
-
-use crate::labels::podman_labels;
+use staticpod_core::{labels, naming};
 
 /// The CFS period the kubelet uses; the quota is computed against it.
 const CPU_PERIOD_MICROS: u64 = 100_000;
@@ -149,7 +147,9 @@ pub(crate) fn container_spec(
         // Docker and containerd create a missing working directory; so does libpod, if asked.
         create_working_dir: working_dir.is_some(),
         work_dir: working_dir,
-        labels: podman_labels(&config.labels, &config.annotations),
+        // Annotations would go to the OCI runtime, where `podman ps` and the list filters do
+        // not see them: they are stored as labels, as on Docker.
+        labels: labels::merge(&config.labels, &config.annotations),
         mounts: config
             .mounts
             .iter()

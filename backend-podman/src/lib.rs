@@ -14,7 +14,6 @@ pub mod error;
 mod events;
 #[cfg(test)]
 mod fake_libpod;
-mod labels;
 mod libpod;
 mod sandbox;
 

@@ -3,12 +3,12 @@
 //! join; the pod's hostPorts are published on it and `hostNetwork` is set on it, as
 //! `podman pod create` would.
 
+use std::collections::HashMap;
+
 use podman_api::models::{Namespace, PortMapping};
 use podman_api::opts::{PodCreateOpts, PodCreateOptsBuilder};
-use staticpod_core::naming;
 use staticpod_core::runtime::SandboxConfig;
-
-use crate::labels::podman_labels;
+use staticpod_core::{labels, naming};
 
 /// The create options of a pod's sandbox, with `pause_image` as its infra image.
 ///
@@ -18,7 +18,11 @@ use crate::labels::podman_labels;
 pub(crate) fn pod_create_opts(config: &SandboxConfig, pause_image: &str) -> PodCreateOpts {
     let builder = PodCreateOpts::builder()
         .name(naming::sandbox_name(config))
-        .labels(podman_labels(&config.labels, &config.annotations))
+        // Podman pods have no annotations: they are stored as labels.
+        .labels(labels::merge::<HashMap<_, _>>(
+            &config.labels,
+            &config.annotations,
+        ))
         // Our pause image instead of Podman's own (built around catatonit on first use), so
         // every backend runs the same sandbox image and no registry is needed.
         .infra_image(pause_image)

@@ -33,3 +33,48 @@ pub const CONTAINER_KIND: &str = "io.staticpod.container.kind";
 pub const POD_GRACE_PERIOD: &str = "io.kubernetes.pod.terminationGracePeriod";
 /// Sandbox attempt number.
 pub const SANDBOX_ATTEMPT: &str = "io.staticpod.sandbox.attempt";
+
+/// Labels and annotations in one label map, annotations winning on a clash (as the
+/// trait's `labels` fields promise), for runtimes whose objects keep labels only (Docker,
+/// Podman) or report both (CRI).
+pub fn merge<'a, M>(
+    labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+    annotations: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> M
+where
+    M: FromIterator<(String, String)>,
+{
+    labels
+        .into_iter()
+        .chain(annotations)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use super::*;
+
+    #[test]
+    fn annotations_win_over_labels() {
+        let labels = HashMap::from([
+            ("a".to_owned(), "label".to_owned()),
+            ("b".to_owned(), "label".to_owned()),
+        ]);
+        let annotations = BTreeMap::from([
+            ("b".to_owned(), "annotation".to_owned()),
+            ("c".to_owned(), "annotation".to_owned()),
+        ]);
+        let merged: BTreeMap<String, String> = merge(&labels, &annotations);
+        assert_eq!(
+            merged,
+            BTreeMap::from([
+                ("a".to_owned(), "label".to_owned()),
+                ("b".to_owned(), "annotation".to_owned()),
+                ("c".to_owned(), "annotation".to_owned()),
+            ])
+        );
+    }
+}
