@@ -1,6 +1,7 @@
 //! Translation of failed CRI calls into the core's [`RuntimeError`] kinds, at the crate edge,
 //! so the reconciler can tell a missing container from a daemon that is down.
 
+use staticpod_core::call_error::{Call, Classify, ErrorKind};
 use staticpod_core::runtime::RuntimeError;
 use tonic::{Code, Status};
 
@@ -70,15 +71,6 @@ impl TransportCause {
     }
 }
 
-/// What a failure means to the reconciler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    NotFound,
-    Rejected,
-    Unavailable,
-    Failed,
-}
-
 /// containerd's answer when a sandbox or container name is taken: code `Unknown`, so only
 /// the message tells (`failed to reserve container name "...": name "..." is reserved for
 /// "<id>"`, the same wording from 1.6 to 2.x).
@@ -87,16 +79,22 @@ const NAME_RESERVED: &str = "is reserved for";
 /// Classifies a failed call. A status tonic made up from a local error may carry any code (a
 /// missing socket file becomes `NotFound` through the io error kind), yet it always means the
 /// runtime was not reached.
-pub(crate) fn classify(call: &CallError) -> Kind {
+pub(crate) fn classify(call: &CallError) -> ErrorKind {
     if call.is_transport() {
-        return Kind::Unavailable;
+        return ErrorKind::Unavailable;
     }
     match call.code {
-        Code::NotFound => Kind::NotFound,
-        Code::InvalidArgument | Code::AlreadyExists => Kind::Rejected,
-        Code::Unavailable => Kind::Unavailable,
-        Code::Unknown if call.message.contains(NAME_RESERVED) => Kind::Rejected,
-        _ => Kind::Failed,
+        Code::NotFound => ErrorKind::NotFound,
+        Code::InvalidArgument | Code::AlreadyExists => ErrorKind::Rejected,
+        Code::Unavailable => ErrorKind::Unavailable,
+        Code::Unknown if call.message.contains(NAME_RESERVED) => ErrorKind::Rejected,
+        _ => ErrorKind::Failed,
+    }
+}
+
+impl Classify for CallError {
+    fn kind(&self) -> ErrorKind {
+        classify(self)
     }
 }
 
@@ -121,26 +119,11 @@ pub(crate) fn runtime_error(
 
 /// Turns a failed call, already wrapped, into the core's error kind.
 pub(crate) fn call_error(endpoint: &str, subject: Subject<'_>, call: CallError) -> RuntimeError {
-    let operation = || format!("{} {} {}", call.method, subject.kind, subject.id);
-    match classify(&call) {
-        Kind::NotFound => {
-            // NotFound carries no source: keep the runtime's words in the debug log.
-            tracing::debug!(method = call.method, message = %call.message, "not found");
-            RuntimeError::NotFound {
-                kind: subject.kind,
-                id: subject.id.to_owned(),
-            }
-        }
-        Kind::Rejected => RuntimeError::Rejected {
-            operation: operation(),
-            source: Box::new(call),
-        },
-        Kind::Unavailable => unavailable(endpoint, call),
-        Kind::Failed => RuntimeError::Failed {
-            operation: operation(),
-            source: Box::new(call),
-        },
+    if classify(&call) == ErrorKind::NotFound {
+        // NotFound carries no source: keep the runtime's words in the debug log.
+        tracing::debug!(method = call.method, message = %call.message, "not found");
     }
+    Call::<CallError>::new(endpoint, call.method, subject.kind, subject.id).error(call)
 }
 
 /// `Unavailable` naming the endpoint, with `source` as the reason.
@@ -189,13 +172,16 @@ mod tests {
     #[test]
     fn server_codes_map_to_core_kinds() {
         let kind = |code, message: &str| classify(&CallError::new("X", Status::new(code, message)));
-        assert_eq!(kind(Code::NotFound, "not found"), Kind::NotFound);
-        assert_eq!(kind(Code::InvalidArgument, "bad"), Kind::Rejected);
-        assert_eq!(kind(Code::AlreadyExists, "exists"), Kind::Rejected);
-        assert_eq!(kind(Code::Unavailable, "shutting down"), Kind::Unavailable);
-        assert_eq!(kind(Code::Unknown, "runc create failed"), Kind::Failed);
-        assert_eq!(kind(Code::Internal, "boom"), Kind::Failed);
-        assert_eq!(kind(Code::DeadlineExceeded, "slow"), Kind::Failed);
+        assert_eq!(kind(Code::NotFound, "not found"), ErrorKind::NotFound);
+        assert_eq!(kind(Code::InvalidArgument, "bad"), ErrorKind::Rejected);
+        assert_eq!(kind(Code::AlreadyExists, "exists"), ErrorKind::Rejected);
+        assert_eq!(
+            kind(Code::Unavailable, "shutting down"),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(kind(Code::Unknown, "runc create failed"), ErrorKind::Failed);
+        assert_eq!(kind(Code::Internal, "boom"), ErrorKind::Failed);
+        assert_eq!(kind(Code::DeadlineExceeded, "slow"), ErrorKind::Failed);
     }
 
     #[test]
@@ -207,7 +193,7 @@ mod tests {
                  is reserved for \"bd15884cc39b\"",
             ),
         );
-        assert_eq!(classify(&call), Kind::Rejected);
+        assert_eq!(classify(&call), ErrorKind::Rejected);
     }
 
     #[test]
@@ -218,7 +204,7 @@ mod tests {
         assert_eq!(call.to_string(), "Version got no answer");
         let cause = std::error::Error::source(&call).unwrap().to_string();
         assert_eq!(cause, "No such file or directory");
-        assert_eq!(classify(&call), Kind::Unavailable);
+        assert_eq!(classify(&call), ErrorKind::Unavailable);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use k8s_cri::v1;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use staticpod_core::call_error::{ErrorKind, pull_error};
 use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_core::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, PullPolicy, RuntimeError, RuntimeResult,
@@ -30,7 +31,7 @@ use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
 use crate::error::{
-    CallError, CriError, Kind, Subject, call_error, classify, is_unimplemented, runtime_error,
+    CallError, CriError, Subject, call_error, classify, is_unimplemented, runtime_error,
     unavailable,
 };
 
@@ -149,17 +150,12 @@ impl CriRuntime {
                 tracing::info!(image, image_ref = %response.into_inner().image_ref, "pulled image");
                 Ok(())
             }
-            Err(status) => {
-                let call = CallError::new("PullImage", status);
-                // A runtime that went away is not a problem of the image.
-                Err(match classify(&call) {
-                    Kind::Unavailable => unavailable(&self.endpoint, call),
-                    _ => RuntimeError::ImagePull {
-                        image: image.to_owned(),
-                        source: Box::new(call),
-                    },
-                })
-            }
+            // A runtime that went away is not a problem of the image.
+            Err(status) => Err(pull_error(
+                &self.endpoint,
+                image,
+                CallError::new("PullImage", status),
+            )),
         }
     }
 
@@ -333,7 +329,7 @@ impl ContainerRuntime for CriRuntime {
                 } else {
                     sandbox_subject(sandbox_id)
                 };
-                if classify(&call) == Kind::NotFound {
+                if classify(&call) == ErrorKind::NotFound {
                     return call_error(&self.endpoint, subject, call);
                 }
                 let what = format!("{} in sandbox {sandbox_id}", config.name);

@@ -2,6 +2,7 @@
 //! edge, so the reconciler can tell a missing container from a daemon that is down.
 
 use bollard::errors::Error as BollardError;
+use staticpod_core::call_error::{self, Classify, ErrorKind};
 use staticpod_core::runtime::RuntimeError;
 
 /// Failures this backend detects itself, kept as the `#[source]` of a [`RuntimeError`].
@@ -31,74 +32,35 @@ pub enum DockerBackendError {
     },
 }
 
+/// A failed Docker call, as the `#[source]` of a [`RuntimeError`]: bollard's error,
+/// classified for the core's [`Call`].
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct DockerError(#[from] BollardError);
+
+impl Classify for DockerError {
+    /// 404 is [`ErrorKind::NotFound`], 400 and 409 are [`ErrorKind::Rejected`], a daemon that
+    /// cannot be reached is [`ErrorKind::Unavailable`], anything else [`ErrorKind::Failed`].
+    fn kind(&self) -> ErrorKind {
+        if is_connection_error(&self.0) {
+            return ErrorKind::Unavailable;
+        }
+        match status_code(&self.0) {
+            Some(404) => ErrorKind::NotFound,
+            Some(400 | 409) => ErrorKind::Rejected,
+            _ => ErrorKind::Failed,
+        }
+    }
+}
+
 /// How one failed Docker call reads in the error the reconciler sees.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Call<'a> {
-    /// The endpoint, named by [`RuntimeError::Unavailable`].
-    pub endpoint: &'a str,
-    /// The verb: "create", "start", "inspect", ...
-    pub verb: &'static str,
-    /// The kind of object: "sandbox", "container", "image".
-    pub kind: &'static str,
-    /// The object's id or name.
-    pub id: &'a str,
-}
-
-impl Call<'_> {
-    fn operation(&self) -> String {
-        format!("{} {} {}", self.verb, self.kind, self.id)
-    }
-
-    /// Translates `err` for this call: 404 is [`RuntimeError::NotFound`], 400 and 409 are
-    /// [`RuntimeError::Rejected`], a daemon that cannot be reached is
-    /// [`RuntimeError::Unavailable`], anything else [`RuntimeError::Failed`].
-    pub(crate) fn error(&self, err: BollardError) -> RuntimeError {
-        if is_connection_error(&err) {
-            return RuntimeError::Unavailable {
-                endpoint: self.endpoint.to_owned(),
-                source: Box::new(err),
-            };
-        }
-        match status_code(&err) {
-            Some(404) => RuntimeError::NotFound {
-                kind: self.kind,
-                id: self.id.to_owned(),
-            },
-            Some(400 | 409) => RuntimeError::Rejected {
-                operation: self.operation(),
-                source: Box::new(err),
-            },
-            _ => RuntimeError::Failed {
-                operation: self.operation(),
-                source: Box::new(err),
-            },
-        }
-    }
-
-    /// A refusal detected by this backend rather than by Docker.
-    pub(crate) fn rejected(&self, source: DockerBackendError) -> RuntimeError {
-        RuntimeError::Rejected {
-            operation: self.operation(),
-            source: Box::new(source),
-        }
-    }
-}
+pub(crate) type Call<'a> = call_error::Call<'a, DockerError>;
 
 /// Translates an error met while pulling `image`: the daemon being down stays
 /// [`RuntimeError::Unavailable`] (every pod is affected alike), anything else is
 /// [`RuntimeError::ImagePull`] for this pod.
 pub(crate) fn pull_error(endpoint: &str, image: &str, err: BollardError) -> RuntimeError {
-    if is_connection_error(&err) {
-        RuntimeError::Unavailable {
-            endpoint: endpoint.to_owned(),
-            source: Box::new(err),
-        }
-    } else {
-        RuntimeError::ImagePull {
-            image: image.to_owned(),
-            source: Box::new(err),
-        }
-    }
+    call_error::pull_error(endpoint, image, DockerError(err))
 }
 
 /// The HTTP status Docker answered with, when it answered at all.
@@ -131,12 +93,7 @@ pub(crate) fn is_connection_error(err: &BollardError) -> bool {
 mod tests {
     use super::*;
 
-    const CALL: Call<'static> = Call {
-        endpoint: "unix:///run/test.sock",
-        verb: "start",
-        kind: "container",
-        id: "abc123",
-    };
+    const CALL: Call<'static> = Call::new("unix:///run/test.sock", "start", "container", "abc123");
 
     fn server(status_code: u16, message: &str) -> BollardError {
         BollardError::DockerResponseServerError {

@@ -94,12 +94,12 @@ impl DockerRuntime {
         }
         .map_err(|err| unavailable(Box::new(err)))?;
         let docker = docker.negotiate_version().await.map_err(|err| {
-            Call {
+            Call::new(
                 endpoint,
-                verb: "negotiate the API version with",
-                kind: "daemon",
-                id: endpoint,
-            }
+                "negotiate the API version with",
+                "daemon",
+                endpoint,
+            )
             .error(err)
         })?;
         tracing::debug!(endpoint, api_version = %docker.client_version(), "connected to Docker");
@@ -121,12 +121,7 @@ impl DockerRuntime {
     }
 
     fn call<'a>(&'a self, verb: &'static str, kind: &'static str, id: &'a str) -> Call<'a> {
-        Call {
-            endpoint: &self.endpoint,
-            verb,
-            kind,
-            id,
-        }
+        Call::new(&self.endpoint, verb, kind, id)
     }
 
     /// Pulls `image`, consuming Docker's progress stream; an error item fails the pull.

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use staticpod_core::call_error::{self, Classify, ErrorKind};
 use staticpod_core::runtime::RuntimeError;
 
 pub use crate::libpod::LibpodError;
@@ -134,100 +135,40 @@ impl ApiError {
     }
 }
 
-/// How one failed Podman call reads in the error the reconciler sees.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Call<'a> {
-    /// The endpoint, named by [`RuntimeError::Unavailable`].
-    pub endpoint: &'a str,
-    /// The verb: "create", "start", "inspect", ...
-    pub verb: &'static str,
-    /// The kind of object: "sandbox", "container", "image".
-    pub kind: &'static str,
-    /// The object's id or name.
-    pub id: &'a str,
-}
-
-impl Call<'_> {
-    fn operation(&self) -> String {
-        format!("{} {} {}", self.verb, self.kind, self.id)
-    }
-
-    /// Translates `err` for this call: 404 (or an object gone during the call) is
-    /// [`RuntimeError::NotFound`]; 400, 409 (a conflict: name in use, hostPort taken) and a
-    /// name in use are [`RuntimeError::Rejected`]; a service that cannot be reached is
-    /// [`RuntimeError::Unavailable`]; anything else [`RuntimeError::Failed`].
-    pub(crate) fn error(&self, err: impl Into<ApiError>) -> RuntimeError {
-        let err = err.into();
-        if err.is_unreachable() {
-            return RuntimeError::Unavailable {
-                endpoint: self.endpoint.to_owned(),
-                source: Box::new(err),
-            };
-        }
-        if err.is_not_found() {
-            return RuntimeError::NotFound {
-                kind: self.kind,
-                id: self.id.to_owned(),
-            };
-        }
-        if matches!(err.status(), Some(400 | 409)) || err.is_name_in_use() {
-            RuntimeError::Rejected {
-                operation: self.operation(),
-                source: Box::new(err),
-            }
+impl Classify for ApiError {
+    /// 404 (or an object gone during the call) is [`ErrorKind::NotFound`]; 400, 409 (a
+    /// conflict: name in use, hostPort taken) and a name in use are [`ErrorKind::Rejected`]; a
+    /// service that cannot be reached is [`ErrorKind::Unavailable`]; anything else
+    /// [`ErrorKind::Failed`].
+    fn kind(&self) -> ErrorKind {
+        if self.is_unreachable() {
+            ErrorKind::Unavailable
+        } else if self.is_not_found() {
+            ErrorKind::NotFound
+        } else if matches!(self.status(), Some(400 | 409)) || self.is_name_in_use() {
+            ErrorKind::Rejected
         } else {
-            RuntimeError::Failed {
-                operation: self.operation(),
-                source: Box::new(err),
-            }
-        }
-    }
-
-    /// A failure detected by this backend rather than by Podman, refusing the request.
-    pub(crate) fn rejected(&self, source: PodmanBackendError) -> RuntimeError {
-        RuntimeError::Rejected {
-            operation: self.operation(),
-            source: Box::new(source),
-        }
-    }
-
-    /// A failure detected by this backend rather than by Podman.
-    pub(crate) fn failed(&self, source: PodmanBackendError) -> RuntimeError {
-        RuntimeError::Failed {
-            operation: self.operation(),
-            source: Box::new(source),
+            ErrorKind::Failed
         }
     }
 }
+
+/// How one failed Podman call reads in the error the reconciler sees, whichever client made
+/// it.
+pub(crate) type Call<'a> = call_error::Call<'a, ApiError>;
 
 /// Translates an error met while checking for or pulling `image`: the service being down
 /// stays [`RuntimeError::Unavailable`] (every pod is affected alike), anything else is
 /// [`RuntimeError::ImagePull`] for this pod.
 pub(crate) fn pull_error(endpoint: &str, image: &str, err: impl Into<ApiError>) -> RuntimeError {
-    let err = err.into();
-    if err.is_unreachable() {
-        RuntimeError::Unavailable {
-            endpoint: endpoint.to_owned(),
-            source: Box::new(err),
-        }
-    } else {
-        RuntimeError::ImagePull {
-            image: image.to_owned(),
-            source: Box::new(err),
-        }
-    }
+    call_error::pull_error(endpoint, image, err.into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const CALL: Call<'static> = Call {
-        endpoint: "unix:///run/test.sock",
-        verb: "start",
-        kind: "container",
-        id: "abc123",
-    };
+    const CALL: Call<'static> = Call::new("unix:///run/test.sock", "start", "container", "abc123");
 
     fn status(status: u16, message: &str) -> ApiError {
         ApiError::Libpod(LibpodError::Status {

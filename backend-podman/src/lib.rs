@@ -132,22 +132,19 @@ impl PodmanRuntime {
                 }),
             });
         };
-        let call = Call {
-            endpoint,
-            verb: "ping",
-            kind: "service",
-            id: endpoint,
-        };
+        let call = Call::new(endpoint, "ping", "service", endpoint);
         let ping = within(REQUEST_TIMEOUT, Podman::unix(&socket).ping())
             .await
             .map_err(|err| call.error(err))?;
         let found = ping.libpod_api_version;
         let Some(version) = api_version_to_use(&found) else {
-            return Err(Call {
-                verb: "check the libpod API version of",
-                ..call
-            }
-            .failed(PodmanBackendError::UnsupportedApiVersion { found }));
+            let check = Call::new(
+                endpoint,
+                "check the libpod API version of",
+                "service",
+                endpoint,
+            );
+            return Err(check.failed(PodmanBackendError::UnsupportedApiVersion { found }));
         };
         let api_version = version.to_string();
         tracing::debug!(endpoint, libpod_api = %found, speaking = %api_version, "connected to Podman");
@@ -171,12 +168,7 @@ impl PodmanRuntime {
     }
 
     fn call<'a>(&'a self, verb: &'static str, kind: &'static str, id: &'a str) -> Call<'a> {
-        Call {
-            endpoint: &self.endpoint,
-            verb,
-            kind,
-            id,
-        }
+        Call::new(&self.endpoint, verb, kind, id)
     }
 
     /// Pulls `image`; an error reported in Podman's progress stream fails the pull.
