@@ -25,7 +25,7 @@ use staticpod_core::call_error::{ErrorKind, pull_error};
 use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_core::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, PullPolicy, RuntimeError, RuntimeResult,
-    RuntimeVersion, SandboxConfig, SandboxInfo,
+    RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
 };
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
@@ -356,9 +356,7 @@ impl ContainerRuntime for CriRuntime {
     async fn stop_container(&self, container_id: &str, grace: Duration) -> RuntimeResult<()> {
         let request = v1::StopContainerRequest {
             container_id: container_id.to_owned(),
-            // CRI counts whole seconds; round up so a short grace is not cut to none.
-            timeout: i64::try_from(grace.as_secs() + u64::from(grace.subsec_nanos() > 0))
-                .unwrap_or(i64::MAX),
+            timeout: i64::try_from(grace_seconds(grace)).unwrap_or(i64::MAX),
         };
         let result = self
             .runtime

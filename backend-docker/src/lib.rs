@@ -28,7 +28,7 @@ use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_core::naming;
 use staticpod_core::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, PullPolicy, RuntimeError, RuntimeResult,
-    RuntimeVersion, SandboxConfig, SandboxInfo,
+    RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
 };
 use tokio::sync::mpsc;
 
@@ -203,7 +203,7 @@ impl DockerRuntime {
     /// Stops `id` with SIGTERM, then SIGKILL after `grace` (rounded up to whole seconds,
     /// Docker's unit). Already stopped (304) or gone (404) is success.
     async fn stop(&self, id: &str, kind: &'static str, grace: Duration) -> RuntimeResult<()> {
-        let seconds = whole_seconds_up(grace);
+        let seconds = grace_seconds(grace);
         let options = StopContainerOptionsBuilder::new()
             .t(i32::try_from(seconds).unwrap_or(i32::MAX))
             .build();
@@ -283,11 +283,6 @@ impl DockerRuntime {
         }
         Ok(found)
     }
-}
-
-/// `duration` in whole seconds, rounded up: a grace period is never cut short.
-fn whole_seconds_up(duration: Duration) -> u64 {
-    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
 #[async_trait]
@@ -399,14 +394,6 @@ impl ContainerRuntime for DockerRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grace_periods_round_up_to_whole_seconds() {
-        assert_eq!(whole_seconds_up(Duration::ZERO), 0);
-        assert_eq!(whole_seconds_up(Duration::from_millis(1)), 1);
-        assert_eq!(whole_seconds_up(Duration::from_millis(1500)), 2);
-        assert_eq!(whole_seconds_up(Duration::from_secs(30)), 30);
-    }
 
     #[tokio::test]
     async fn an_endpoint_of_another_kind_is_refused() {

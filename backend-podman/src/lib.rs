@@ -33,7 +33,7 @@ use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_core::naming;
 use staticpod_core::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, PullPolicy, RuntimeError, RuntimeResult,
-    RuntimeVersion, SandboxConfig, SandboxInfo,
+    RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
 };
 use tokio::sync::mpsc;
 
@@ -108,11 +108,6 @@ fn api_version_to_use(found: &str) -> Option<ApiVersion> {
     } else {
         version
     })
-}
-
-/// `duration` in whole seconds, rounded up: a grace period is never cut short.
-fn whole_seconds_up(duration: Duration) -> u64 {
-    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
 impl PodmanRuntime {
@@ -304,7 +299,7 @@ impl PodmanRuntime {
     /// Stops container `id` with SIGTERM, then SIGKILL after `grace` (rounded up to whole
     /// seconds, Podman's unit). Already stopped (304) or gone (404) is success.
     async fn stop(&self, id: &str, kind: &'static str, grace: Duration) -> RuntimeResult<()> {
-        let seconds = whole_seconds_up(grace);
+        let seconds = grace_seconds(grace);
         // Podman answers only once the container is down, so the request may take the whole
         // grace period on top of the usual wait.
         let stopped = within(
@@ -571,14 +566,6 @@ impl ContainerRuntime for PodmanRuntime {
 mod tests {
     use super::*;
     use crate::fake_libpod::FakeLibpod;
-
-    #[test]
-    fn grace_periods_round_up_to_whole_seconds() {
-        assert_eq!(whole_seconds_up(Duration::ZERO), 0);
-        assert_eq!(whole_seconds_up(Duration::from_millis(1)), 1);
-        assert_eq!(whole_seconds_up(Duration::from_millis(1500)), 2);
-        assert_eq!(whole_seconds_up(Duration::from_secs(30)), 30);
-    }
 
     #[test]
     fn endpoints_are_unix_sockets() {

@@ -349,3 +349,22 @@ pub trait ContainerRuntime: Send + Sync {
     /// still runs. The feed reconnects by itself after the daemon comes back.
     async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>>;
 }
+
+/// A stop's `grace` in whole seconds, the unit Docker, libpod and CRI count it in, rounded
+/// up: a grace period is never cut short.
+pub fn grace_seconds(grace: Duration) -> u64 {
+    grace.as_secs() + u64::from(grace.subsec_nanos() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_periods_round_up_to_whole_seconds() {
+        assert_eq!(grace_seconds(Duration::ZERO), 0);
+        assert_eq!(grace_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(grace_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(grace_seconds(Duration::from_secs(30)), 30);
+    }
+}
