@@ -24,7 +24,7 @@ use bollard::query_parameters::{
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE, is_managed};
 use staticpod_core::naming;
 use staticpod_core::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, PullPolicy, RuntimeError, RuntimeResult,
@@ -175,12 +175,7 @@ impl DockerRuntime {
             Err(err) => return Err(self.call("inspect", call.kind, name).error(err)),
         };
         let id = existing.id.clone().unwrap_or_default();
-        let ours = existing
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|labels| labels.get(MANAGED_BY))
-            .is_some_and(|value| value == MANAGED_BY_VALUE);
+        let ours = is_managed(existing.config.as_ref().and_then(|c| c.labels.as_ref()));
         if !ours {
             return Err(
                 call.rejected(DockerBackendError::NameTakenByForeignContainer {

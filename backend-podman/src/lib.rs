@@ -29,7 +29,7 @@ use podman_api::opts::{
     PullOpts,
 };
 use podman_api::{ApiVersion, LATEST_API_VERSION, Podman};
-use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_core::labels::{self, MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_core::naming;
 use staticpod_core::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, PullPolicy, RuntimeError, RuntimeResult,
@@ -211,11 +211,7 @@ impl PodmanRuntime {
             Err(err) => return Err(self.call("inspect", "sandbox", name).error(err)),
         };
         let id = existing.id.clone().unwrap_or_default();
-        let ours = existing
-            .labels
-            .as_ref()
-            .and_then(|labels| labels.get(MANAGED_BY))
-            .is_some_and(|value| value == MANAGED_BY_VALUE);
+        let ours = labels::is_managed(existing.labels.as_ref());
         if !ours {
             return Err(call.rejected(PodmanBackendError::NameTakenByForeignObject {
                 kind: "pod",
@@ -275,12 +271,7 @@ impl PodmanRuntime {
             Err(err) if err.is_not_found() => return Ok(()),
             Err(err) => return Err(self.call("inspect", "container", name).error(err)),
         };
-        let ours = existing
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|labels| labels.get(MANAGED_BY))
-            .is_some_and(|value| value == MANAGED_BY_VALUE);
+        let ours = labels::is_managed(existing.config.as_ref().and_then(|c| c.labels.as_ref()));
         if !ours || existing.is_infra {
             return Err(call.rejected(PodmanBackendError::NameTakenByForeignObject {
                 kind: "container",

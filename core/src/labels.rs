@@ -5,6 +5,8 @@
 //! `podman ps` show our pods as they would show the kubelet's, plus two of ours: the
 //! managed-by marker (we never touch objects without it) and the pod's config hash.
 
+use std::collections::HashMap;
+
 /// Marks objects this agent created. Backends list only objects carrying it.
 pub const MANAGED_BY: &str = "io.staticpod.managed-by";
 /// The value of [`MANAGED_BY`].
@@ -34,6 +36,14 @@ pub const POD_GRACE_PERIOD: &str = "io.kubernetes.pod.terminationGracePeriod";
 /// Sandbox attempt number.
 pub const SANDBOX_ATTEMPT: &str = "io.staticpod.sandbox.attempt";
 
+/// True when `labels` mark an object this agent created ([`MANAGED_BY`] =
+/// [`MANAGED_BY_VALUE`]); an object without labels is not ours.
+pub fn is_managed(labels: Option<&HashMap<String, String>>) -> bool {
+    labels
+        .and_then(|labels| labels.get(MANAGED_BY))
+        .is_some_and(|value| value == MANAGED_BY_VALUE)
+}
+
 /// Labels and annotations in one label map, annotations winning on a clash (as the
 /// trait's `labels` fields promise), for runtimes whose objects keep labels only (Docker,
 /// Podman) or report both (CRI).
@@ -53,9 +63,18 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::BTreeMap;
 
     use super::*;
+
+    #[test]
+    fn only_our_marker_makes_an_object_managed() {
+        let labels = |value: &str| HashMap::from([(MANAGED_BY.to_owned(), value.to_owned())]);
+        assert!(is_managed(Some(&labels(MANAGED_BY_VALUE))));
+        assert!(!is_managed(Some(&labels("someone-else"))));
+        assert!(!is_managed(Some(&HashMap::new())));
+        assert!(!is_managed(None));
+    }
 
     #[test]
     fn annotations_win_over_labels() {
