@@ -2,16 +2,12 @@
 //! way the kubelet builds it (`kuberuntime_container_linux.go`).
 
 use k8s_cri::v1;
+use staticpod_core::cpu::{self, CPU_PERIOD_MICROS};
 use staticpod_core::runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
 
 use crate::sandbox::{hash_map, namespace_options};
 
-/// CFS period the kubelet uses, in microseconds.
-pub(crate) const CPU_PERIOD_US: i64 = 100_000;
-/// The kernel's smallest CFS quota, in microseconds.
-const MIN_CPU_QUOTA_US: i64 = 1_000;
-/// Bounds of the kernel's `cpu.shares`.
-const MIN_CPU_SHARES: i64 = 2;
+/// The kernel's largest `cpu.shares`.
 const MAX_CPU_SHARES: i64 = 262_144;
 
 /// The container config sent with `CreateContainer`.
@@ -67,20 +63,12 @@ pub(crate) fn cpu_quota(limit_millis: u64) -> i64 {
     if limit_millis == 0 {
         return 0;
     }
-    let quota = i64::try_from(limit_millis)
-        .unwrap_or(i64::MAX / CPU_PERIOD_US)
-        .saturating_mul(CPU_PERIOD_US)
-        / 1000;
-    quota.max(MIN_CPU_QUOTA_US)
+    cpu::cpu_quota(limit_millis)
 }
 
 /// `cpu.shares` for a CPU request, as the kubelet computes it (`MilliCPUToShares`).
 pub(crate) fn cpu_shares(request_millis: u64) -> i64 {
-    let shares = i64::try_from(request_millis)
-        .unwrap_or(i64::MAX / 1024)
-        .saturating_mul(1024)
-        / 1000;
-    shares.clamp(MIN_CPU_SHARES, MAX_CPU_SHARES)
+    cpu::cpu_shares(request_millis).min(MAX_CPU_SHARES)
 }
 
 /// Resources in CRI units. Zero leaves a value to the runtime's default; a missing request
@@ -88,7 +76,7 @@ pub(crate) fn cpu_shares(request_millis: u64) -> i64 {
 pub(crate) fn resources(res: &ResourceConfig) -> v1::LinuxContainerResources {
     let quota = res.cpu_limit_millis.map_or(0, cpu_quota);
     v1::LinuxContainerResources {
-        cpu_period: if quota > 0 { CPU_PERIOD_US } else { 0 },
+        cpu_period: if quota > 0 { CPU_PERIOD_MICROS } else { 0 },
         cpu_quota: quota,
         cpu_shares: res
             .cpu_request_millis

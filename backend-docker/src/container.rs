@@ -4,16 +4,10 @@
 use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+use staticpod_core::cpu::{CPU_PERIOD_MICROS, cpu_quota, cpu_shares};
 use staticpod_core::runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
 
 use crate::labels::{DOCKER_TYPE, DOCKER_TYPE_CONTAINER, SANDBOX_ID, docker_labels};
-
-/// The CFS period the kubelet uses; the quota is computed against it.
-const CPU_PERIOD_MICROS: i64 = 100_000;
-/// The smallest CFS quota the kernel accepts (1 ms).
-const MIN_CPU_QUOTA_MICROS: i64 = 1_000;
-/// The smallest cpu.shares value the kernel accepts.
-const MIN_CPU_SHARES: i64 = 2;
 
 /// Docker's json-file driver with the kubelet's default rotation (10 MiB, 5 files), so the
 /// logs are read back through Docker and never fill the disk.
@@ -79,7 +73,7 @@ pub(crate) fn container_body(
         cmd: non_empty(config.args.clone()),
         working_dir: config.working_dir.clone().filter(|dir| !dir.is_empty()),
         env: non_empty(config.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        user: user(&config.security),
+        user: config.security.user("Docker"),
         labels: Some(labels),
         host_config: Some(host_config),
         ..Default::default()
@@ -88,20 +82,6 @@ pub(crate) fn container_body(
 
 fn non_empty(list: Vec<String>) -> Option<Vec<String>> {
     (!list.is_empty()).then_some(list)
-}
-
-/// Docker's `User`: `uid` or `uid:gid`. A group without a user cannot be expressed without
-/// also choosing a user, so the image's user is kept and the group ignored.
-fn user(security: &SecurityConfig) -> Option<String> {
-    match (security.run_as_user, security.run_as_group) {
-        (Some(uid), Some(gid)) => Some(format!("{uid}:{gid}")),
-        (Some(uid), None) => Some(uid.to_string()),
-        (None, Some(gid)) => {
-            tracing::warn!(gid, "runAsGroup without runAsUser is ignored on Docker");
-            None
-        }
-        (None, None) => None,
-    }
 }
 
 fn apply_security(host: &mut HostConfig, security: &SecurityConfig) {
@@ -132,24 +112,6 @@ fn apply_resources(host: &mut HostConfig, resources: &ResourceConfig) {
     if let Some(bytes) = resources.memory_limit_bytes {
         host.memory = Some(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
-}
-
-/// CFS quota for a CPU limit, as the kubelet computes it.
-fn cpu_quota(millis: u64) -> i64 {
-    let quota = i64::try_from(millis)
-        .unwrap_or(i64::MAX / CPU_PERIOD_MICROS)
-        .saturating_mul(CPU_PERIOD_MICROS)
-        / 1000;
-    quota.max(MIN_CPU_QUOTA_MICROS)
-}
-
-/// cpu.shares for a CPU request, as the kubelet computes it.
-fn cpu_shares(millis: u64) -> i64 {
-    let shares = i64::try_from(millis)
-        .unwrap_or(i64::MAX / 1024)
-        .saturating_mul(1024)
-        / 1000;
-    shares.max(MIN_CPU_SHARES)
 }
 
 #[cfg(test)]

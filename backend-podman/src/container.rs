@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::Serialize;
-use staticpod_core::runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
+use staticpod_core::runtime::{ContainerConfig, ResourceConfig, SandboxConfig};
 use staticpod_core::{labels, naming};
 
 /// The CFS period the kubelet uses; the quota is computed against it.
@@ -161,7 +161,7 @@ pub(crate) fn container_spec(
             })
             .collect(),
         privileged: security.privileged,
-        user: user(security),
+        user: security.user("Podman"),
         cap_add: security.capabilities_add.clone(),
         cap_drop: security.capabilities_drop.clone(),
         read_only_filesystem: security.read_only_root_filesystem,
@@ -186,20 +186,6 @@ pub(crate) fn log_file(sandbox: &SandboxConfig, config: &ContainerConfig) -> std
 
 fn non_empty(list: &[String]) -> Option<Vec<String>> {
     (!list.is_empty()).then(|| list.to_vec())
-}
-
-/// Podman's `user`: `uid` or `uid:gid`. A group without a user cannot be expressed without
-/// also choosing a user, so the image's user is kept and the group ignored.
-fn user(security: &SecurityConfig) -> Option<String> {
-    match (security.run_as_user, security.run_as_group) {
-        (Some(uid), Some(gid)) => Some(format!("{uid}:{gid}")),
-        (Some(uid), None) => Some(uid.to_string()),
-        (None, Some(gid)) => {
-            tracing::warn!(gid, "runAsGroup without runAsUser is ignored on Podman");
-            None
-        }
-        (None, None) => None,
-    }
 }
 
 fn resources(resources: &ResourceConfig) -> Option<Resources> {
@@ -241,7 +227,7 @@ mod tests {
 
     use serde_json::json;
     use staticpod_core::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
-    use staticpod_core::runtime::Mount;
+    use staticpod_core::runtime::{Mount, SecurityConfig};
 
     use super::*;
 

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod backoff;
 pub mod call_error;
+pub mod cpu;
 pub mod diagnostic;
 pub mod event_feed;
 #[cfg(any(test, feature = "test-util"))]

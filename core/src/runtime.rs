@@ -191,6 +191,23 @@ pub struct SecurityConfig {
     pub allow_privilege_escalation: bool,
 }
 
+impl SecurityConfig {
+    /// The user as Docker and libpod take it: `uid` or `uid:gid`; `None` keeps the image's.
+    /// A group without a user cannot be expressed without also choosing a user, so the
+    /// image's user is kept and the group ignored, with a warning naming `runtime`.
+    pub fn user(&self, runtime: &str) -> Option<String> {
+        match (self.run_as_user, self.run_as_group) {
+            (Some(uid), Some(gid)) => Some(format!("{uid}:{gid}")),
+            (Some(uid), None) => Some(uid.to_string()),
+            (None, Some(gid)) => {
+                tracing::warn!(gid, "runAsGroup without runAsUser is ignored on {runtime}");
+                None
+            }
+            (None, None) => None,
+        }
+    }
+}
+
 /// Resource limits of a container, in runtime units.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResourceConfig {
