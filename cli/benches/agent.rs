@@ -1010,12 +1010,26 @@ fn status_pods(port: u16) -> Result<(usize, usize)> {
 #[derive(Debug, Default)]
 struct ScaleResult {
     pods: usize,
+    /// RSS of the fresh agent before any pod, MiB.
+    agent_start_rss_mib: f64,
     agent_all_running_ms: f64,
     agent_cpu_s: f64,
     agent_peak_rss_mib: f64,
     idle_s: f64,
     idle_rss_mib: f64,
     idle_cpu_share: f64,
+    /// Anonymous (heap) and file-backed (the binary's code) parts of the idle RSS, MiB.
+    idle_rss_anon_mib: f64,
+    idle_rss_file_mib: f64,
+    /// CPU ticks of each second of the idle period.
+    idle_ticks_per_second: Vec<u64>,
+    /// Change nudges the backend's `watch()` feed gave during the idle period: each makes
+    /// the agent relist (other nodes' objects on the same runtime nudge it too).
+    idle_runtime_nudges: usize,
+    /// Managed containers of other nodes (other agents, tests) on the runtime at idle start.
+    other_nodes_containers: usize,
+    /// One pod's start, change and removal while the N pods run.
+    busy: ShapeResult,
     restart_adopted_ms: f64,
     restart_replaced: usize,
     restart_restarted: usize,
@@ -1080,6 +1094,7 @@ fn scale(bench: &mut Bench, pods: usize, idle: Duration, ticks: f64) -> Result<S
     bench.start_agent()?;
     let pid = bench.agent_pid()?;
     std::thread::sleep(Duration::from_millis(500));
+    out.agent_start_rss_mib = memory_mib(pid, "VmRSS")?;
     let cpu0 = cpu_seconds(pid, ticks)?;
     let names: Vec<String> = (0..pods).map(|i| format!("s{i:04}")).collect();
     for name in &names {
@@ -1107,14 +1122,54 @@ fn scale(bench: &mut Bench, pods: usize, idle: Duration, ticks: f64) -> Result<S
         idle.as_secs()
     );
 
-    // Idle: nothing changes; the harness does not poll.
+    // One more pod while N run: the agent relists all of them before it plans.
+    for i in 0..3 {
+        agent_cycle(bench, Shape::One, 1000 + i, &mut out.busy, true)
+            .context("agent: one more pod while the others run")?;
+        floor_cycle(bench, Shape::One, 1000 + i, &mut out.busy, true)
+            .context("floor: one more pod while the others run")?;
+    }
+
+    // Idle: nothing changes; the harness does not poll, it only counts the runtime's nudges.
     std::thread::sleep(Duration::from_secs(2));
+    out.other_nodes_containers = bench
+        .tokio
+        .block_on(bench.runtime.list_containers())?
+        .iter()
+        .filter(|c| {
+            let node = c.labels.get(labels::NODE).map(String::as_str);
+            node != Some(bench.node.as_str()) && node != Some(bench.floor_node.as_str())
+        })
+        .count();
+    let nudges = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = {
+        let (runtime, nudges) = (bench.runtime.clone(), nudges.clone());
+        bench.tokio.spawn(async move {
+            if let Ok(mut feed) = runtime.watch().await {
+                while feed.recv().await.is_some() {
+                    nudges.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        })
+    };
     let idle_cpu0 = cpu_seconds(pid, ticks)?;
     let idle_t0 = Instant::now();
-    std::thread::sleep(idle);
+    let mut last = idle_cpu0;
+    for second in 1..=idle.as_secs() {
+        let wake = idle_t0 + Duration::from_secs(second);
+        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+        let now = cpu_seconds(pid, ticks)?;
+        out.idle_ticks_per_second
+            .push(((now - last) * ticks).round() as u64);
+        last = now;
+    }
     let idle_cpu = cpu_seconds(pid, ticks)? - idle_cpu0;
     out.idle_cpu_share = idle_cpu / idle_t0.elapsed().as_secs_f64();
+    counter.abort();
+    out.idle_runtime_nudges = nudges.load(std::sync::atomic::Ordering::Relaxed);
     out.idle_rss_mib = memory_mib(pid, "VmRSS")?;
+    out.idle_rss_anon_mib = memory_mib(pid, "RssAnon")?;
+    out.idle_rss_file_mib = memory_mib(pid, "RssFile")?;
 
     // Restart: SIGKILL and start again with N pods running.
     let before = container_snapshot(bench)?;
@@ -1273,6 +1328,21 @@ fn table(args: &Args, shapes: &[(Shape, ShapeResult)], scale: &ScaleResult) -> V
         ));
     }
     let s = scale;
+    let b = &s.busy;
+    for (what, a, f) in [
+        ("start", &b.agent.start, &b.floor.start),
+        ("change", &b.agent.change, &b.floor.change),
+        ("remove", &b.agent.remove, &b.floor.remove),
+    ] {
+        lines.push(format!(
+            "  {:<22} {:>17} {:>17} {:>17} {:>6.2}",
+            format!("{what} 1 ({} running)", s.pods),
+            cell(a),
+            cell(f),
+            signed_cell(&paired(a, f)),
+            median(a) / median(f)
+        ));
+    }
     lines.push(format!(
         "  scale: {} pods written at once: all running after {:.0} ms (floor: the same pods by direct concurrent calls, {:.0} ms; ratio {:.2}); agent CPU {:.2} s, peak RSS {:.1} MiB",
         s.pods,
@@ -1283,11 +1353,17 @@ fn table(args: &Args, shapes: &[(Shape, ShapeResult)], scale: &ScaleResult) -> V
         s.agent_peak_rss_mib
     ));
     lines.push(format!(
-        "  idle {:.0} s with {} pods: RSS {:.1} MiB, CPU {:.2}% of one core",
+        "  idle {:.0} s with {} pods: RSS {:.1} MiB ({:.1} heap, {:.1} file-backed; {:.1} MiB at start with no pod), CPU {:.2}% of one core; busiest second {} ticks; runtime change nudges {} ({} containers of other nodes on the runtime)",
         s.idle_s,
         s.pods,
         s.idle_rss_mib,
-        s.idle_cpu_share * 100.0
+        s.idle_rss_anon_mib,
+        s.idle_rss_file_mib,
+        s.agent_start_rss_mib,
+        s.idle_cpu_share * 100.0,
+        s.idle_ticks_per_second.iter().max().copied().unwrap_or(0),
+        s.idle_runtime_nudges,
+        s.other_nodes_containers,
     ));
     lines.push(format!(
         "  restart (SIGKILL, start) with {} pods: all adopted (/pods: {} Running) after {:.0} ms; containers replaced {}, restarted {}, pods killed {}; peak RSS of the new agent {:.1} MiB",
@@ -1340,12 +1416,21 @@ fn report(args: &Args, shapes: &[(Shape, ShapeResult)], scale: &ScaleResult) -> 
         "backend": args.backend.flag(),
         "runs": args.runs,
         "poll_ms": ms(POLL),
+        "agent_binary": args.agent.display().to_string(),
+        "agent_binary_bytes": std::fs::metadata(&args.agent).map(|m| m.len()).unwrap_or(0),
         "latency": latency,
         "scale": {
             "pods": s.pods,
             "agent_all_running_ms": s.agent_all_running_ms,
             "floor_all_running_ms": s.floor_all_running_ms,
             "agent_cpu_seconds": s.agent_cpu_s,
+            "agent_start_rss_mib": s.agent_start_rss_mib,
+            "one_more_pod": {
+                "agent": series_json(&s.busy.agent),
+                "floor": series_json(&s.busy.floor),
+                "overhead_start": stats(&paired(&s.busy.agent.start, &s.busy.floor.start)),
+                "agent_edit_to_killing_pod": stats(&s.busy.agent_change_to_kill),
+            },
             "agent_peak_rss_mib": s.agent_peak_rss_mib,
             "agent_remove_all_ms": s.agent_remove_all_ms,
             "floor_remove_all_ms": s.floor_remove_all_ms,
@@ -1354,6 +1439,12 @@ fn report(args: &Args, shapes: &[(Shape, ShapeResult)], scale: &ScaleResult) -> 
             "seconds": s.idle_s,
             "rss_mib": s.idle_rss_mib,
             "cpu_share_of_one_core": s.idle_cpu_share,
+            "rss_anon_mib": s.idle_rss_anon_mib,
+            "rss_file_mib": s.idle_rss_file_mib,
+            "ticks_per_second": s.idle_ticks_per_second,
+            "clock_ticks_per_second": clock_ticks(),
+            "runtime_nudges": s.idle_runtime_nudges,
+            "other_nodes_containers": s.other_nodes_containers,
         },
         "restart": {
             "adopted_ms": s.restart_adopted_ms,

@@ -93,7 +93,11 @@ pub fn run(args: &[&str]) -> Result<()> {
     }
 
     cargo(&["build", "--release", "-p", "staticpod"], &[])?;
-    let agent = cargo_target_dir().join("release/staticpod");
+    // A copy: `cargo bench` rebuilds target/release/staticpod with the dev-dependencies'
+    // features (core's test-util), and the agent measured must be the one users build.
+    let agent = out_dir.join("staticpod");
+    std::fs::copy(cargo_target_dir().join("release/staticpod"), &agent)
+        .context("copying the release agent")?;
 
     for (runtime, endpoint) in &endpoints {
         let json_path = out_dir.join(format!("agent-{}.json", runtime.cli_runtime()));
