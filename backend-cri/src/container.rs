@@ -118,15 +118,14 @@ mod tests {
     use std::path::PathBuf;
 
     use staticpod_core::runtime::Mount;
+    use staticpod_core::testing;
 
     use super::*;
     use crate::sandbox::tests::sandbox;
 
     fn web() -> ContainerConfig {
         ContainerConfig {
-            name: "web".into(),
             attempt: 3,
-            image: "nginx:1.25".into(),
             command: vec!["httpd".into()],
             args: vec!["-f".into(), "-p".into(), "80".into()],
             working_dir: Some("/www".into()),
@@ -136,14 +135,9 @@ mod tests {
                 container_path: "/www".into(),
                 read_only: true,
             }],
-            security: SecurityConfig {
-                allow_privilege_escalation: true,
-                ..Default::default()
-            },
-            resources: ResourceConfig::default(),
-            labels: BTreeMap::from([("io.kubernetes.container.name".into(), "web".into())]),
             annotations: BTreeMap::from([("io.kubernetes.container.hash".into(), "ff".into())]),
             log_path: PathBuf::from("web/3.log"),
+            ..testing::container_config("web", "nginx:1.25", &sandbox())
         }
     }
 

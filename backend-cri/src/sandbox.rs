@@ -85,20 +85,15 @@ pub(crate) fn hash_map(map: &BTreeMap<String, String>) -> HashMap<String, String
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::*;
     use std::path::PathBuf;
+
+    use staticpod_core::testing;
+
+    use super::*;
 
     pub(crate) fn sandbox() -> SandboxConfig {
         SandboxConfig {
-            name: "static-web-node0".into(),
-            namespace: "default".into(),
-            uid: "d9890f08374e33f99c31a2a034276178".into(),
             attempt: 2,
-            hostname: "static-web".into(),
-            host_network: false,
-            host_pid: false,
-            host_ipc: false,
-            privileged: false,
             port_mappings: vec![
                 PortMapping {
                     protocol: Protocol::Tcp,
@@ -119,6 +114,7 @@ pub(crate) mod tests {
             ]),
             annotations: BTreeMap::from([("io.staticpod.config-hash".into(), "abc123".into())]),
             log_directory: PathBuf::from("/var/lib/staticpod/pods/d9890f08"),
+            ..testing::sandbox_config("static-web", "node0", "d9890f08374e33f99c31a2a034276178")
         }
     }
 

@@ -5,10 +5,7 @@
 //! Every test creates objects with its own pod uid and removes them on drop, pass or fail.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,8 +13,9 @@ use staticpod_backend_cri::CriRuntime;
 use staticpod_core::labels;
 use staticpod_core::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PortMapping, Protocol,
-    PullPolicy, RuntimeError, SandboxConfig, SandboxInfo, SandboxState,
+    PullPolicy, RuntimeError, SandboxConfig, SandboxInfo, SandboxState, SecurityConfig,
 };
+use staticpod_core::testing::{self, eventually, http_get};
 
 const ENDPOINT_VAR: &str = "STATICPOD_TEST_CRI_ENDPOINT";
 
@@ -34,6 +32,12 @@ fn endpoint() -> String {
 /// ranges, and different per test process so parallel runs do not collide.
 fn host_port(offset: u16) -> u16 {
     21080 + (std::process::id() % 200) as u16 * 2 + offset
+}
+
+/// The node our test objects claim: one no agent runs as, so an agent sharing containerd
+/// (a demo, the cli's tests) leaves them alone.
+fn test_node() -> String {
+    format!("backend-cri-test-{}", std::process::id())
 }
 
 /// Connects and registers what the test creates, removing it all on drop.
@@ -66,19 +70,13 @@ impl Fixture {
         }
     }
 
+    /// The sandbox of pod `name`, its logs under the fixture's directory. CRI keeps
+    /// annotations apart from labels, so it carries two, to see them merged when listed.
     fn sandbox_config(&self, name: &str, host_port: Option<u16>) -> SandboxConfig {
-        let log_directory = self.logs.path().join(name);
+        let pod = testing::sandbox_config(name, &test_node(), &self.uid);
+        let log_directory = self.logs.path().join(&pod.name);
         std::fs::create_dir_all(&log_directory).unwrap();
         SandboxConfig {
-            name: name.to_owned(),
-            namespace: "default".to_owned(),
-            uid: self.uid.clone(),
-            attempt: 0,
-            hostname: name.to_owned(),
-            host_network: false,
-            host_pid: false,
-            host_ipc: false,
-            privileged: false,
             port_mappings: host_port
                 .map(|host_port| PortMapping {
                     protocol: Protocol::Tcp,
@@ -88,42 +86,33 @@ impl Fixture {
                 })
                 .into_iter()
                 .collect(),
-            labels: BTreeMap::from([
-                (labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
-                (labels::POD_NAME.into(), name.into()),
-                (labels::POD_NAMESPACE.into(), "default".into()),
-                (labels::POD_UID.into(), self.uid.clone()),
-            ]),
             annotations: BTreeMap::from([
                 (labels::CONFIG_HASH.into(), "hash-1".into()),
                 (labels::SANDBOX_ATTEMPT.into(), "0".into()),
             ]),
             log_directory,
+            ..pod
         }
     }
 
-    fn container_config(&self, name: &str, image: &str, command: &[&str]) -> ContainerConfig {
+    /// Container `name` of `sandbox`, with CRI's default security settings and two
+    /// annotations, to see them merged when listed.
+    fn container_config(
+        &self,
+        name: &str,
+        image: &str,
+        command: &[&str],
+        sandbox: &SandboxConfig,
+    ) -> ContainerConfig {
         ContainerConfig {
-            name: name.to_owned(),
-            attempt: 0,
-            image: image.to_owned(),
             command: command.iter().map(|s| s.to_string()).collect(),
-            args: Vec::new(),
-            working_dir: None,
             env: vec![("GREETING".into(), "hello".into())],
-            mounts: Vec::new(),
-            security: Default::default(),
-            resources: Default::default(),
-            labels: BTreeMap::from([
-                (labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
-                (labels::POD_UID.into(), self.uid.clone()),
-                (labels::CONTAINER_NAME.into(), name.into()),
-            ]),
+            security: SecurityConfig::default(),
             annotations: BTreeMap::from([
                 (labels::CONTAINER_HASH.into(), "c0ffee".into()),
                 (labels::CONTAINER_RESTART_COUNT.into(), "0".into()),
             ]),
-            log_path: PathBuf::from(format!("{name}/0.log")),
+            ..testing::container_config(name, image, sandbox)
         }
     }
 
@@ -169,59 +158,20 @@ impl Drop for Fixture {
         let endpoint = self.endpoint.clone();
         let containers = std::mem::take(&mut *self.containers.lock().unwrap());
         let sandboxes = std::mem::take(&mut *self.sandboxes.lock().unwrap());
-        // Drop cannot await, and may run inside the test's runtime: clean up from a thread
-        // of its own with a runtime of its own.
-        let cleanup = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let Ok(runtime) = CriRuntime::connect(&endpoint).await else {
-                    return;
-                };
-                for id in &containers {
-                    let _ = runtime.stop_container(id, Duration::ZERO).await;
-                    let _ = runtime.remove_container(id).await;
-                }
-                for id in &sandboxes {
-                    let _ = runtime.stop_sandbox(id).await;
-                    let _ = runtime.remove_sandbox(id).await;
-                }
-            });
+        testing::block_on_thread(async move {
+            let Ok(runtime) = CriRuntime::connect(&endpoint).await else {
+                return;
+            };
+            for id in &containers {
+                let _ = runtime.stop_container(id, Duration::ZERO).await;
+                let _ = runtime.remove_container(id).await;
+            }
+            for id in &sandboxes {
+                let _ = runtime.stop_sandbox(id).await;
+                let _ = runtime.remove_sandbox(id).await;
+            }
         });
-        let _ = cleanup.join();
     }
-}
-
-/// Polls `probe` until it gives a value or `timeout` passes.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn http_get(port: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    stream
-        .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    (!answer.is_empty()).then_some(answer)
 }
 
 fn read_log(path: &Path) -> Option<String> {
@@ -233,16 +183,16 @@ fn read_log(path: &Path) -> Option<String> {
 async fn pod_with_host_port_serves_http_and_is_listed_with_its_labels() {
     let fx = Fixture::new("web").await;
     let port = host_port(0);
-    let sandbox = fx.sandbox_config("static-web-node0", Some(port));
+    let sandbox = fx.sandbox_config("static-web", Some(port));
     let sandbox_id = fx.run_sandbox(&sandbox).await;
-    let web = fx.container_config("web", "nginx:1.25", &[]);
+    let web = fx.container_config("web", "nginx:1.25", &[], &sandbox);
     let container_id = fx.start_container(&sandbox_id, &web, &sandbox).await;
 
     let listed = fx.sandbox(&sandbox_id).await.expect("sandbox listed");
     assert_eq!(listed.state, SandboxState::Ready);
     assert!(listed.ip.is_some(), "own-network pod has an IP: {listed:?}");
     assert_eq!(listed.labels[labels::POD_UID], fx.uid);
-    assert_eq!(listed.labels[labels::POD_NAME], "static-web-node0");
+    assert_eq!(listed.labels[labels::POD_NAME], sandbox.name);
     assert_eq!(
         listed.labels[labels::CONFIG_HASH],
         "hash-1",
@@ -265,15 +215,15 @@ async fn pod_with_host_port_serves_http_and_is_listed_with_its_labels() {
     assert!(info.created_at > UNIX_EPOCH);
 
     let answer = eventually(
-        "HTTP answer on the hostPort",
         Duration::from_secs(10),
-        || std::future::ready(http_get(port)),
+        "HTTP answer on the hostPort",
+        || std::future::ready(http_get(port).ok().filter(|answer| !answer.is_empty())),
     )
     .await;
     assert!(answer.starts_with("HTTP/1."), "{answer}");
 
     let log = sandbox.log_directory.join(&web.log_path);
-    eventually("log file", Duration::from_secs(5), || {
+    eventually(Duration::from_secs(5), "log file", || {
         std::future::ready(log.exists().then_some(()))
     })
     .await;
@@ -283,16 +233,17 @@ async fn pod_with_host_port_serves_http_and_is_listed_with_its_labels() {
 #[ignore = "needs containerd: run through cargo xtask test"]
 async fn exit_code_and_cri_log_lines_are_reported() {
     let fx = Fixture::new("exit").await;
-    let sandbox = fx.sandbox_config("exit-node0", None);
+    let sandbox = fx.sandbox_config("exit", None);
     let sandbox_id = fx.run_sandbox(&sandbox).await;
     let job = fx.container_config(
         "job",
         "busybox:1.36",
         &["sh", "-c", "echo $GREETING; exit 3"],
+        &sandbox,
     );
     let id = fx.start_container(&sandbox_id, &job, &sandbox).await;
 
-    let state = eventually("exit", Duration::from_secs(10), || async {
+    let state = eventually(Duration::from_secs(10), "exit", || async {
         fx.container(&id)
             .await
             .map(|c| c.state)
@@ -315,7 +266,7 @@ async fn exit_code_and_cri_log_lines_are_reported() {
 
     // CRI log format: `<RFC 3339 time> <stream> <P|F> <text>`.
     let log = sandbox.log_directory.join("job/0.log");
-    let text = eventually("log line", Duration::from_secs(5), || {
+    let text = eventually(Duration::from_secs(5), "log line", || {
         std::future::ready(read_log(&log))
     })
     .await;
@@ -329,10 +280,10 @@ async fn exit_code_and_cri_log_lines_are_reported() {
 #[ignore = "needs containerd: run through cargo xtask test"]
 async fn host_network_pod_runs_without_a_hostname() {
     let fx = Fixture::new("hostnet").await;
-    let mut sandbox = fx.sandbox_config("hostnet-node0", Some(host_port(1)));
+    let mut sandbox = fx.sandbox_config("hostnet", Some(host_port(1)));
     sandbox.host_network = true;
     let sandbox_id = fx.run_sandbox(&sandbox).await;
-    let sleeper = fx.container_config("sleep", "busybox:1.36", &["sleep", "300"]);
+    let sleeper = fx.container_config("sleep", "busybox:1.36", &["sleep", "300"], &sandbox);
     let id = fx.start_container(&sandbox_id, &sleeper, &sandbox).await;
 
     let listed = fx.sandbox(&sandbox_id).await.expect("sandbox listed");
@@ -348,9 +299,9 @@ async fn host_network_pod_runs_without_a_hostname() {
 #[ignore = "needs containerd: run through cargo xtask test"]
 async fn stopped_and_removed_objects_vanish_and_removal_is_idempotent() {
     let fx = Fixture::new("remove").await;
-    let sandbox = fx.sandbox_config("remove-node0", None);
+    let sandbox = fx.sandbox_config("remove", None);
     let sandbox_id = fx.run_sandbox(&sandbox).await;
-    let sleeper = fx.container_config("sleep", "busybox:1.36", &["sleep", "300"]);
+    let sleeper = fx.container_config("sleep", "busybox:1.36", &["sleep", "300"], &sandbox);
     let id = fx.start_container(&sandbox_id, &sleeper, &sandbox).await;
 
     // `sleep` as PID 1 ignores SIGTERM: a zero grace kills it at once.
@@ -441,9 +392,9 @@ async fn version_and_watch_on_a_runtime_without_events() {
     assert_eq!(version.api_version, "v1");
 
     let mut rx = fx.runtime.watch().await.unwrap();
-    let sandbox = fx.sandbox_config("watch-node0", None);
+    let sandbox = fx.sandbox_config("watch", None);
     let sandbox_id = fx.run_sandbox(&sandbox).await;
-    let job = fx.container_config("job", "busybox:1.36", &["true"]);
+    let job = fx.container_config("job", "busybox:1.36", &["true"], &sandbox);
     fx.start_container(&sandbox_id, &job, &sandbox).await;
     // containerd 1.6 has no event stream: the feed stays open and quiet; with events (1.7+)
     // it yields for the start.
@@ -498,7 +449,7 @@ async fn env_working_dir_mounts_and_limits_reach_the_process() {
     let data = fx.logs.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("file"), "from-the-host\n").unwrap();
-    let sandbox = fx.sandbox_config("settings-node0", None);
+    let sandbox = fx.sandbox_config("settings", None);
     let sandbox_id = fx.run_sandbox(&sandbox).await;
     let mut job = fx.container_config(
         "job",
@@ -511,6 +462,7 @@ async fn env_working_dir_mounts_and_limits_reach_the_process() {
              echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); \
              touch /data/written 2>/dev/null && echo rw || echo ro",
         ],
+        &sandbox,
     );
     job.working_dir = Some("/tmp".into());
     job.mounts = vec![staticpod_core::runtime::Mount {
@@ -524,7 +476,7 @@ async fn env_working_dir_mounts_and_limits_reach_the_process() {
         memory_limit_bytes: Some(64 * 1024 * 1024),
     };
     let id = fx.start_container(&sandbox_id, &job, &sandbox).await;
-    eventually("exit", Duration::from_secs(10), || async {
+    eventually(Duration::from_secs(10), "exit", || async {
         fx.container(&id)
             .await
             .filter(|c| matches!(c.state, ContainerState::Exited { exit_code: 0, .. }))
@@ -555,8 +507,8 @@ async fn env_working_dir_mounts_and_limits_reach_the_process() {
 #[ignore = "needs containerd: run through cargo xtask test"]
 async fn creation_errors_say_what_is_missing_or_taken() {
     let fx = Fixture::new("conflict").await;
-    let sandbox = fx.sandbox_config("conflict-node0", None);
-    let sleeper = fx.container_config("sleep", "busybox:1.36", &["sleep", "300"]);
+    let sandbox = fx.sandbox_config("conflict", None);
+    let sleeper = fx.container_config("sleep", "busybox:1.36", &["sleep", "300"], &sandbox);
 
     let err = fx
         .runtime

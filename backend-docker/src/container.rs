@@ -116,54 +116,20 @@ fn apply_resources(host: &mut HostConfig, resources: &ResourceConfig) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::path::PathBuf;
 
     use staticpod_core::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
     use staticpod_core::runtime::Mount;
+    use staticpod_core::testing;
 
     use super::*;
 
     fn sandbox() -> SandboxConfig {
-        SandboxConfig {
-            name: "static-web-node0".into(),
-            namespace: "default".into(),
-            uid: "d9890f08".into(),
-            attempt: 0,
-            hostname: "static-web".into(),
-            host_network: false,
-            host_pid: false,
-            host_ipc: false,
-            privileged: false,
-            port_mappings: vec![],
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
-            log_directory: PathBuf::from("/var/log/pods/x"),
-        }
+        testing::sandbox_config("static-web", "node0", "d9890f08")
     }
 
     fn web() -> ContainerConfig {
-        ContainerConfig {
-            name: "web".into(),
-            attempt: 0,
-            image: "nginx:1.25".into(),
-            command: vec![],
-            args: vec![],
-            working_dir: None,
-            env: vec![],
-            mounts: vec![],
-            security: SecurityConfig {
-                allow_privilege_escalation: true,
-                ..Default::default()
-            },
-            resources: ResourceConfig::default(),
-            labels: BTreeMap::from([
-                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
-                (CONTAINER_NAME.into(), "web".into()),
-            ]),
-            annotations: BTreeMap::new(),
-            log_path: PathBuf::from("web/0.log"),
-        }
+        testing::container_config("web", "nginx:1.25", &sandbox())
     }
 
     #[test]

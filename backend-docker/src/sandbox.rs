@@ -86,25 +86,14 @@ fn published_ports(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::path::PathBuf;
-
-    use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE, POD_UID};
+    use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
     use staticpod_core::runtime::{PortMapping, Protocol};
+    use staticpod_core::testing;
 
     use super::*;
 
     fn pod() -> SandboxConfig {
         SandboxConfig {
-            name: "static-web-node0".into(),
-            namespace: "default".into(),
-            uid: "d9890f08".into(),
-            attempt: 0,
-            hostname: "static-web".into(),
-            host_network: false,
-            host_pid: false,
-            host_ipc: false,
-            privileged: false,
             port_mappings: vec![
                 PortMapping {
                     protocol: Protocol::Tcp,
@@ -125,12 +114,7 @@ mod tests {
                     host_ip: String::new(),
                 },
             ],
-            labels: BTreeMap::from([
-                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
-                (POD_UID.into(), "d9890f08".into()),
-            ]),
-            annotations: BTreeMap::from([("kubernetes.io/config.source".into(), "file".into())]),
-            log_directory: PathBuf::from("/var/log/pods/x"),
+            ..testing::sandbox_config("static-web", "node0", "d9890f08")
         }
     }
 

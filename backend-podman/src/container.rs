@@ -228,48 +228,20 @@ mod tests {
     use serde_json::json;
     use staticpod_core::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
     use staticpod_core::runtime::{Mount, SecurityConfig};
+    use staticpod_core::testing;
 
     use super::*;
 
     fn sandbox() -> SandboxConfig {
-        SandboxConfig {
-            name: "static-web-node0".into(),
-            namespace: "default".into(),
-            uid: "d9890f08".into(),
-            attempt: 0,
-            hostname: "static-web".into(),
-            host_network: false,
-            host_pid: false,
-            host_ipc: false,
-            privileged: false,
-            port_mappings: vec![],
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
-            log_directory: PathBuf::from("/var/log/pods/default_static-web_d9890f08"),
-        }
+        testing::sandbox_config("static-web", "node0", "d9890f08")
     }
 
     fn web() -> ContainerConfig {
         ContainerConfig {
-            name: "web".into(),
             attempt: 2,
-            image: "nginx:1.25".into(),
-            command: vec![],
-            args: vec![],
-            working_dir: None,
-            env: vec![],
-            mounts: vec![],
-            security: SecurityConfig {
-                allow_privilege_escalation: true,
-                ..Default::default()
-            },
-            resources: ResourceConfig::default(),
-            labels: BTreeMap::from([
-                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
-                (CONTAINER_NAME.into(), "web".into()),
-            ]),
             annotations: BTreeMap::from([("note".into(), "kept".into())]),
             log_path: PathBuf::from("web/2.log"),
+            ..testing::container_config("web", "nginx:1.25", &sandbox())
         }
     }
 
@@ -279,13 +251,18 @@ mod tests {
 
     #[test]
     fn joins_the_pod_and_keeps_the_image_defaults() {
+        // The container's labels, with its annotation stored as one more.
+        let mut labels = web().labels;
+        labels.insert("note".into(), "kept".into());
+        assert_eq!(labels[CONTAINER_NAME], "web");
+        assert_eq!(labels[MANAGED_BY], MANAGED_BY_VALUE);
         assert_eq!(
             body(&web(), &sandbox()),
             json!({
                 "name": "k8s_web_static-web-node0_default_d9890f08_2",
                 "pod": "pod123",
                 "image": "nginx:1.25",
-                "labels": {MANAGED_BY: MANAGED_BY_VALUE, CONTAINER_NAME: "web", "note": "kept"},
+                "labels": labels,
                 "healthconfig": {"Test": ["NONE"]},
                 "systemd": "false",
                 "log_configuration": {

@@ -75,26 +75,17 @@ fn with_network(builder: PodCreateOptsBuilder, config: &SandboxConfig) -> PodCre
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::path::PathBuf;
-
     use serde_json::json;
-    use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE, POD_UID};
+    use staticpod_core::labels::{
+        MANAGED_BY, MANAGED_BY_VALUE, NODE, POD_NAME, POD_NAMESPACE, POD_UID,
+    };
     use staticpod_core::runtime::{PortMapping, Protocol};
+    use staticpod_core::testing;
 
     use super::*;
 
     fn pod() -> SandboxConfig {
         SandboxConfig {
-            name: "static-web-node0".into(),
-            namespace: "default".into(),
-            uid: "d9890f08".into(),
-            attempt: 0,
-            hostname: "static-web".into(),
-            host_network: false,
-            host_pid: false,
-            host_ipc: false,
-            privileged: false,
             port_mappings: vec![
                 PortMapping {
                     protocol: Protocol::Tcp,
@@ -109,12 +100,7 @@ mod tests {
                     host_ip: "127.0.0.1".into(),
                 },
             ],
-            labels: BTreeMap::from([
-                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
-                (POD_UID.into(), "d9890f08".into()),
-            ]),
-            annotations: BTreeMap::from([("kubernetes.io/config.source".into(), "file".into())]),
-            log_directory: PathBuf::from("/var/log/pods/x"),
+            ..testing::sandbox_config("static-web", "node0", "d9890f08")
         }
     }
 
@@ -133,7 +119,10 @@ mod tests {
                 "name": "k8s_POD_static-web-node0_default_d9890f08_0",
                 "labels": {
                     MANAGED_BY: MANAGED_BY_VALUE,
+                    POD_NAME: "static-web-node0",
+                    POD_NAMESPACE: "default",
                     POD_UID: "d9890f08",
+                    NODE: "node0",
                     "kubernetes.io/config.source": "file",
                 },
                 "infra_image": "registry.k8s.io/pause:3.9",

@@ -8,9 +8,6 @@
 //! own pod UID, names and hostPorts, and a node label no agent runs as, and removes only what
 //! it created, so they run concurrently beside anything else on the service.
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,15 +15,14 @@ use std::time::{Duration, Instant};
 use podman_api::Podman;
 use podman_api::opts::PodCreateOpts;
 use staticpod_backend_podman::PodmanRuntime;
-use staticpod_core::labels::{
-    CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE, NODE, POD_NAME, POD_NAMESPACE, POD_UID,
-};
+use staticpod_core::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_core::naming;
 use staticpod_core::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PortMapping, Protocol,
     PullPolicy, ResourceConfig, RuntimeError, SandboxConfig, SandboxInfo, SandboxState,
     SecurityConfig,
 };
+use staticpod_core::testing::{self, eventually, host_port, http_get};
 
 const ENDPOINT_VAR: &str = "STATICPOD_TEST_PODMAN_ENDPOINT";
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
@@ -85,72 +81,27 @@ impl TestPod {
     }
 
     fn sandbox(&self, port_mappings: Vec<PortMapping>) -> SandboxConfig {
-        let name = format!("sptest-{}", std::process::id());
         SandboxConfig {
-            name: name.clone(),
-            namespace: "default".into(),
-            uid: self.uid.clone(),
-            attempt: 0,
-            hostname: "sptest".into(),
-            host_network: false,
-            host_pid: false,
-            host_ipc: false,
-            privileged: false,
             port_mappings,
-            labels: BTreeMap::from([
-                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
-                (POD_NAME.into(), name),
-                (POD_NAMESPACE.into(), "default".into()),
-                (POD_UID.into(), self.uid.clone()),
-                (NODE.into(), test_node()),
-            ]),
-            annotations: BTreeMap::from([("kubernetes.io/config.source".into(), "file".into())]),
             log_directory: self.logs.clone(),
+            ..testing::sandbox_config("sptest", &test_node(), &self.uid)
         }
     }
 
     fn container(&self, name: &str, image: &str, command: &[&str]) -> ContainerConfig {
         ContainerConfig {
-            name: name.into(),
-            attempt: 0,
-            image: image.into(),
             command: command.iter().map(|s| (*s).to_owned()).collect(),
-            args: vec![],
-            working_dir: None,
             env: vec![("GREETING".into(), "hello".into())],
-            mounts: vec![],
-            security: SecurityConfig {
-                allow_privilege_escalation: true,
-                ..Default::default()
-            },
-            resources: ResourceConfig::default(),
-            labels: BTreeMap::from([
-                (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
-                (POD_UID.into(), self.uid.clone()),
-                (NODE.into(), test_node()),
-                (CONTAINER_NAME.into(), name.into()),
-            ]),
-            annotations: BTreeMap::new(),
-            log_path: PathBuf::from(format!("{name}/0.log")),
+            ..testing::container_config(name, image, &self.sandbox(vec![]))
         }
     }
 
     async fn sandboxes(&self) -> Vec<SandboxInfo> {
-        let all = self.runtime.list_sandboxes().await.expect("list sandboxes");
-        all.into_iter()
-            .filter(|s| s.labels.get(POD_UID) == Some(&self.uid))
-            .collect()
+        testing::sandboxes_of(&self.runtime, &self.uid).await
     }
 
     async fn containers(&self) -> Vec<ContainerInfo> {
-        let all = self
-            .runtime
-            .list_containers()
-            .await
-            .expect("list containers");
-        all.into_iter()
-            .filter(|c| c.labels.get(POD_UID) == Some(&self.uid))
-            .collect()
+        testing::containers_of(&self.runtime, &self.uid).await
     }
 
     /// Runs `command` in a busybox container of a fresh pod and waits for its exit.
@@ -178,64 +129,13 @@ impl Drop for TestPod {
         let uid = self.uid.clone();
         let extra = std::mem::take(&mut *self.extra_pods.lock().unwrap());
         let _ = std::fs::remove_dir_all(&self.logs);
-        // Drop cannot await inside the test's runtime: clean up from a thread of our own.
-        let cleanup = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("cleanup runtime")
-                .block_on(async move {
-                    let ours =
-                        |labels: &BTreeMap<String, String>| labels.get(POD_UID) == Some(&uid);
-                    if let Ok(containers) = runtime.list_containers().await {
-                        for c in containers.iter().filter(|c| ours(&c.labels)) {
-                            let _ = runtime.remove_container(&c.id).await;
-                        }
-                    }
-                    if let Ok(sandboxes) = runtime.list_sandboxes().await {
-                        for s in sandboxes.iter().filter(|s| ours(&s.labels)) {
-                            let _ = runtime.remove_sandbox(&s.id).await;
-                        }
-                    }
-                    for pod in extra {
-                        let _ = podman().pods().get(&pod).remove().await;
-                    }
-                });
+        testing::block_on_thread(async move {
+            testing::remove_pod(&runtime, &uid).await;
+            for pod in extra {
+                let _ = podman().pods().get(&pod).remove().await;
+            }
         });
-        let _ = cleanup.join();
     }
-}
-
-/// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A hostPort for this test process: `base` plus an offset from the pid, so two runs of the
-/// suite at once (a developer's and CI's) do not fight over one port.
-fn host_port(base: u16) -> u16 {
-    base + (std::process::id() % 900) as u16
-}
-
-/// A plain HTTP/1.0 GET; the whole response as text.
-fn http_get(port: u16) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    Ok(response)
 }
 
 #[tokio::test]

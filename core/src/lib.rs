@@ -19,3 +19,5 @@ pub mod reconcile;
 pub mod runtime;
 pub mod source;
 pub mod status;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;

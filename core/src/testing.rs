@@ -1,0 +1,158 @@
+//! Fixtures for the backends' tests: the configs the agent would hand a backend for a test
+//! pod, polling until something holds, an HTTP GET on 127.0.0.1, and removing what a test
+//! created from the runtime, even from a `Drop`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::labels::{
+    CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE, NODE, POD_NAME, POD_NAMESPACE, POD_UID,
+};
+use crate::runtime::{
+    ContainerConfig, ContainerInfo, ContainerRuntime, ResourceConfig, SandboxConfig, SandboxInfo,
+    SecurityConfig,
+};
+
+/// The sandbox config the agent would hand over for pod `name` on `node` with `uid`: full
+/// name `<name>-<node>`, namespace `default`, hostname `name`, the pod's own namespaces, no
+/// hostPorts, the agent's pod labels (managed-by, pod name, namespace and UID, node), a
+/// `kubernetes.io/config.source` annotation, and the kubelet's log directory.
+pub fn sandbox_config(name: &str, node: &str, uid: &str) -> SandboxConfig {
+    let full_name = format!("{name}-{node}");
+    SandboxConfig {
+        name: full_name.clone(),
+        namespace: "default".into(),
+        uid: uid.into(),
+        attempt: 0,
+        hostname: name.into(),
+        host_network: false,
+        host_pid: false,
+        host_ipc: false,
+        privileged: false,
+        port_mappings: vec![],
+        labels: BTreeMap::from([
+            (MANAGED_BY.into(), MANAGED_BY_VALUE.into()),
+            (POD_NAME.into(), full_name),
+            (POD_NAMESPACE.into(), "default".into()),
+            (POD_UID.into(), uid.into()),
+            (NODE.into(), node.into()),
+        ]),
+        annotations: BTreeMap::from([("kubernetes.io/config.source".into(), "file".into())]),
+        log_directory: PathBuf::from(format!("/var/log/pods/default_{name}_{uid}")),
+    }
+}
+
+/// The config the agent would hand over for container `name` from `image` in `pod`: the
+/// image's own command, no env or mounts, privilege escalation allowed (the Kubernetes
+/// default), the pod's labels with the container's name, and its first attempt's log at
+/// `<name>/0.log`.
+pub fn container_config(name: &str, image: &str, pod: &SandboxConfig) -> ContainerConfig {
+    let mut labels = pod.labels.clone();
+    labels.insert(CONTAINER_NAME.into(), name.into());
+    ContainerConfig {
+        name: name.into(),
+        attempt: 0,
+        image: image.into(),
+        command: vec![],
+        args: vec![],
+        working_dir: None,
+        env: vec![],
+        mounts: vec![],
+        security: SecurityConfig {
+            allow_privilege_escalation: true,
+            ..Default::default()
+        },
+        resources: ResourceConfig::default(),
+        labels,
+        annotations: BTreeMap::new(),
+        log_path: PathBuf::from(format!("{name}/0.log")),
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout` naming
+/// `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A hostPort for this test process: `base` plus an offset from the pid (0 to 899), so two
+/// runs of a suite at once (a developer's and CI's) do not fight over one port.
+pub fn host_port(base: u16) -> u16 {
+    base + (std::process::id() % 900) as u16
+}
+
+/// A plain HTTP/1.0 `GET /` on 127.0.0.1:`port`; the whole response as text.
+pub fn http_get(port: u16) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// The sandboxes of the pod with `uid`; panics when the runtime cannot list them.
+pub async fn sandboxes_of(runtime: &dyn ContainerRuntime, uid: &str) -> Vec<SandboxInfo> {
+    let all = runtime.list_sandboxes().await.expect("list sandboxes");
+    all.into_iter()
+        .filter(|s| has_uid(&s.labels, uid))
+        .collect()
+}
+
+/// The containers of the pod with `uid`; panics when the runtime cannot list them.
+pub async fn containers_of(runtime: &dyn ContainerRuntime, uid: &str) -> Vec<ContainerInfo> {
+    let all = runtime.list_containers().await.expect("list containers");
+    all.into_iter()
+        .filter(|c| has_uid(&c.labels, uid))
+        .collect()
+}
+
+/// Removes every container, then every sandbox, of the pod with `uid`, as far as the runtime
+/// lets it: cleanup after a test, pass or fail, that touches nothing else.
+pub async fn remove_pod(runtime: &dyn ContainerRuntime, uid: &str) {
+    if let Ok(containers) = runtime.list_containers().await {
+        for c in containers.iter().filter(|c| has_uid(&c.labels, uid)) {
+            let _ = runtime.remove_container(&c.id).await;
+        }
+    }
+    if let Ok(sandboxes) = runtime.list_sandboxes().await {
+        for s in sandboxes.iter().filter(|s| has_uid(&s.labels, uid)) {
+            let _ = runtime.remove_sandbox(&s.id).await;
+        }
+    }
+}
+
+/// Runs `cleanup` to its end on a runtime of its own in a thread of its own: a `Drop` cannot
+/// await, and may run inside the test's runtime, where blocking on it is not allowed.
+pub fn block_on_thread(cleanup: impl Future<Output = ()> + Send + 'static) {
+    let thread = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("cleanup runtime")
+            .block_on(cleanup);
+    });
+    let _ = thread.join();
+}
+
+fn has_uid(labels: &BTreeMap<String, String>, uid: &str) -> bool {
+    labels.get(POD_UID).is_some_and(|value| value == uid)
+}
