@@ -245,59 +245,8 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
 #[ignore = "needs dockerd: run through cargo xtask test"]
 async fn exit_code_is_reported_and_the_watch_yields() {
     let pod = TestPod::new("exit_code").await;
-    let rt = &pod.runtime;
-    let mut events = rt.watch().await.expect("watch");
     let sandbox = pod.sandbox(vec![]);
-    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
-    rt.ensure_image(BUSYBOX_IMAGE, PullPolicy::IfNotPresent)
-        .await
-        .expect("busybox image is loaded");
-    let config = pod.container("fails", BUSYBOX_IMAGE, &["sh", "-c", "sleep 1; exit 3"]);
-    let id = rt
-        .create_container(&sandbox_id, &config, &sandbox)
-        .await
-        .expect("create");
-    rt.start_container(&id).await.expect("start");
-
-    // The feed nudges for the sandbox and the start; drain those, then the exit must nudge.
-    tokio::time::timeout(Duration::from_secs(5), events.recv())
-        .await
-        .expect("the watch yields after the sandbox and container start")
-        .expect("feed open");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    while events.try_recv().is_ok() {}
-    let running = pod.containers().await;
-    assert!(
-        matches!(running[0].state, ContainerState::Running { .. }),
-        "still sleeping: {running:?}"
-    );
-    tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .expect("the watch yields after the container exits")
-        .expect("feed open");
-
-    let state = eventually(Duration::from_secs(5), "the exit", || async {
-        let containers = pod.containers().await;
-        let state = containers.first()?.state;
-        matches!(state, ContainerState::Exited { .. }).then_some(state)
-    })
-    .await;
-    let ContainerState::Exited {
-        exit_code,
-        started_at,
-        finished_at,
-        oom_killed,
-    } = state
-    else {
-        unreachable!()
-    };
-    assert_eq!(exit_code, 3);
-    assert!(!oom_killed);
-    let ran = finished_at
-        .duration_since(started_at)
-        .expect("finished after start");
-    assert!(ran >= Duration::from_millis(900), "{ran:?}");
-    assert!(ran < Duration::from_secs(10), "{ran:?}");
+    testing::exit_is_reported_and_watched(&pod.runtime, &sandbox, BUSYBOX_IMAGE).await;
 }
 
 #[tokio::test]
@@ -415,32 +364,5 @@ async fn a_leftover_of_ours_is_replaced_but_a_foreign_container_is_not() {
 #[tokio::test]
 #[ignore = "needs dockerd: run through cargo xtask test"]
 async fn ensure_image_by_policy() {
-    let rt = runtime().await;
-    rt.ensure_image(BUSYBOX_IMAGE, PullPolicy::IfNotPresent)
-        .await
-        .expect("present");
-    rt.ensure_image(BUSYBOX_IMAGE, PullPolicy::Never)
-        .await
-        .expect("present, no pull needed");
-
-    let absent = "staticpod.invalid/absent-image:0";
-    let err = rt
-        .ensure_image(absent, PullPolicy::Never)
-        .await
-        .expect_err("absent and never pulled");
-    let RuntimeError::ImagePull { image, source } = &err else {
-        panic!("expected ImagePull, got {err:?}");
-    };
-    assert_eq!(image, absent);
-    assert!(source.to_string().contains("policy Never"), "{source}");
-
-    // No registry answers here: a pull is attempted and fails as this pod's error.
-    let err = rt
-        .ensure_image(absent, PullPolicy::IfNotPresent)
-        .await
-        .expect_err("no registry");
-    assert!(
-        matches!(&err, RuntimeError::ImagePull { image, .. } if image == absent),
-        "{err:?}"
-    );
+    testing::ensure_image_by_policy(&runtime().await, BUSYBOX_IMAGE).await;
 }

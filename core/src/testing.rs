@@ -1,6 +1,7 @@
 //! Fixtures for the backends' tests: the configs the agent would hand a backend for a test
-//! pod, polling until something holds, an HTTP GET on 127.0.0.1, and removing what a test
-//! created from the runtime, even from a `Drop`.
+//! pod, polling until something holds, an HTTP GET on 127.0.0.1, removing what a test
+//! created from the runtime, even from a `Drop`, and the cases every backend's integration
+//! tests run the same way against its real runtime.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -13,8 +14,8 @@ use crate::labels::{
     CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE, NODE, POD_NAME, POD_NAMESPACE, POD_UID,
 };
 use crate::runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ResourceConfig, SandboxConfig, SandboxInfo,
-    SecurityConfig,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PullPolicy, ResourceConfig,
+    RuntimeError, SandboxConfig, SandboxInfo, SecurityConfig,
 };
 
 /// The sandbox config the agent would hand over for pod `name` on `node` with `uid`: full
@@ -151,6 +152,112 @@ pub fn block_on_thread(cleanup: impl Future<Output = ()> + Send + 'static) {
             .block_on(cleanup);
     });
     let _ = thread.join();
+}
+
+/// Runs container `fails` from `image` (a busybox) in a new sandbox `pod`: it says `hello`,
+/// sleeps a second and exits 3. Checks that the runtime's watch nudges for the exit and that
+/// the listing reports the code and the times; returns the container's config, for checks of
+/// its log.
+pub async fn exit_is_reported_and_watched(
+    runtime: &dyn ContainerRuntime,
+    pod: &SandboxConfig,
+    image: &str,
+) -> ContainerConfig {
+    let mut events = runtime.watch().await.expect("watch");
+    let sandbox_id = runtime.run_sandbox(pod).await.expect("run sandbox");
+    runtime
+        .ensure_image(image, PullPolicy::IfNotPresent)
+        .await
+        .expect("the image is loaded");
+    let config = ContainerConfig {
+        command: ["sh", "-c", "echo $GREETING; sleep 1; exit 3"]
+            .map(String::from)
+            .to_vec(),
+        env: vec![("GREETING".into(), "hello".into())],
+        ..container_config("fails", image, pod)
+    };
+    let id = runtime
+        .create_container(&sandbox_id, &config, pod)
+        .await
+        .expect("create");
+    runtime.start_container(&id).await.expect("start");
+
+    // The feed nudges for the sandbox's and the container's start; drain those, then the
+    // exit must nudge.
+    tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("the watch yields after the sandbox and container start")
+        .expect("feed open");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while events.try_recv().is_ok() {}
+    let running = containers_of(runtime, &pod.uid).await;
+    assert!(
+        matches!(running[0].state, ContainerState::Running { .. }),
+        "still sleeping: {running:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("the watch yields after the container exits")
+        .expect("feed open");
+
+    let state = eventually(Duration::from_secs(5), "the exit", || async {
+        let containers = containers_of(runtime, &pod.uid).await;
+        let state = containers.first()?.state;
+        matches!(state, ContainerState::Exited { .. }).then_some(state)
+    })
+    .await;
+    let ContainerState::Exited {
+        exit_code,
+        started_at,
+        finished_at,
+        oom_killed,
+    } = state
+    else {
+        unreachable!()
+    };
+    assert_eq!(exit_code, 3);
+    assert!(!oom_killed);
+    let ran = finished_at
+        .duration_since(started_at)
+        .expect("finished after start");
+    assert!(ran >= Duration::from_millis(900), "{ran:?}");
+    assert!(ran < Duration::from_secs(10), "{ran:?}");
+    config
+}
+
+/// `ensure_image` by pull policy on a runtime that holds `present` and reaches no registry:
+/// a present image needs no pull; an absent one is this pod's [`RuntimeError::ImagePull`],
+/// saying so for `Never` and after a failed pull for `IfNotPresent`.
+pub async fn ensure_image_by_policy(runtime: &dyn ContainerRuntime, present: &str) {
+    runtime
+        .ensure_image(present, PullPolicy::IfNotPresent)
+        .await
+        .expect("present");
+    runtime
+        .ensure_image(present, PullPolicy::Never)
+        .await
+        .expect("present, no pull needed");
+
+    let absent = "staticpod.invalid/absent-image:0";
+    let err = runtime
+        .ensure_image(absent, PullPolicy::Never)
+        .await
+        .expect_err("absent and never pulled");
+    let RuntimeError::ImagePull { image, source } = &err else {
+        panic!("expected ImagePull, got {err:?}");
+    };
+    assert_eq!(image, absent);
+    assert!(source.to_string().contains("policy Never"), "{source}");
+
+    // No registry answers here: a pull is attempted and fails as this pod's error.
+    let err = runtime
+        .ensure_image(absent, PullPolicy::IfNotPresent)
+        .await
+        .expect_err("no registry");
+    assert!(
+        matches!(&err, RuntimeError::ImagePull { image, .. } if image == absent),
+        "{err:?}"
+    );
 }
 
 fn has_uid(labels: &BTreeMap<String, String>, uid: &str) -> bool {
