@@ -8,12 +8,6 @@ use staticpod_core::runtime::RuntimeError;
 /// Failures this backend detects itself, kept as the `#[source]` of a [`RuntimeError`].
 #[derive(Debug, thiserror::Error)]
 pub enum DockerBackendError {
-    /// `imagePullPolicy: Never` and the image is not in Docker's store.
-    #[error("image {image} is not present and the pull policy Never forbids pulling it")]
-    NeverPull {
-        /// The image reference.
-        image: String,
-    },
     /// The endpoint is neither a unix socket nor a TCP address.
     #[error(
         "unsupported Docker endpoint {endpoint}: expected unix:///path, a path, or tcp://host:port"

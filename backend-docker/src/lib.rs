@@ -305,16 +305,10 @@ impl ContainerRuntime for DockerRuntime {
             // Docker answers 400 or 500 for references it cannot parse.
             Err(err) => return Err(error::pull_error(&self.endpoint, image, err)),
         };
-        match (present, policy) {
-            (true, PullPolicy::IfNotPresent | PullPolicy::Never) => Ok(()),
-            (false, PullPolicy::Never) => Err(RuntimeError::ImagePull {
-                image: image.to_owned(),
-                source: Box::new(DockerBackendError::NeverPull {
-                    image: image.to_owned(),
-                }),
-            }),
-            _ => self.pull(image).await,
+        if policy.must_pull(image, present)? {
+            self.pull(image).await?;
         }
+        Ok(())
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {

@@ -12,12 +12,6 @@ pub use crate::libpod::LibpodError;
 /// Failures this backend detects itself, kept as the `#[source]` of a [`RuntimeError`].
 #[derive(Debug, thiserror::Error)]
 pub enum PodmanBackendError {
-    /// `imagePullPolicy: Never` and the image is not in Podman's store.
-    #[error("image {image} is not present and the pull policy Never forbids pulling it")]
-    NeverPull {
-        /// The image reference.
-        image: String,
-    },
     /// Podman's pull stream reported an error.
     #[error("Podman could not pull {image}: {message}")]
     PullFailed {

@@ -374,16 +374,10 @@ impl ContainerRuntime for PodmanRuntime {
         let present = within(REQUEST_TIMEOUT, self.podman.images().get(image).exists())
             .await
             .map_err(|err| pull_error(&self.endpoint, image, err))?;
-        match (present, policy) {
-            (true, PullPolicy::IfNotPresent | PullPolicy::Never) => Ok(()),
-            (false, PullPolicy::Never) => Err(RuntimeError::ImagePull {
-                image: image.to_owned(),
-                source: Box::new(PodmanBackendError::NeverPull {
-                    image: image.to_owned(),
-                }),
-            }),
-            _ => self.pull(image).await,
+        if policy.must_pull(image, present)? {
+            self.pull(image).await?;
         }
+        Ok(())
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {

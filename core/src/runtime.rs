@@ -94,6 +94,32 @@ pub enum PullPolicy {
     Never,
 }
 
+impl PullPolicy {
+    /// Whether ensuring `image`, which is (or is not) `present`, takes a pull under this
+    /// policy. An absent image under `Never` is this pod's [`RuntimeError::ImagePull`], with
+    /// [`NeverPull`] as its source.
+    pub fn must_pull(self, image: &str, present: bool) -> RuntimeResult<bool> {
+        match (present, self) {
+            (true, PullPolicy::IfNotPresent | PullPolicy::Never) => Ok(false),
+            (false, PullPolicy::Never) => Err(RuntimeError::ImagePull {
+                image: image.to_owned(),
+                source: Box::new(NeverPull {
+                    image: image.to_owned(),
+                }),
+            }),
+            _ => Ok(true),
+        }
+    }
+}
+
+/// `imagePullPolicy: Never` and the image is not in the runtime's store.
+#[derive(Debug, thiserror::Error)]
+#[error("image {image} is not present and the pull policy Never forbids pulling it")]
+pub struct NeverPull {
+    /// The image reference.
+    pub image: String,
+}
+
 /// Transport protocol of a port mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
@@ -376,6 +402,27 @@ pub fn grace_seconds(grace: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_absent_image_under_never_is_refused() {
+        use PullPolicy::{Always, IfNotPresent, Never};
+        let pull = |policy: PullPolicy, present| policy.must_pull("nginx:1.25", present).ok();
+        assert_eq!(pull(Always, true), Some(true));
+        assert_eq!(pull(Always, false), Some(true));
+        assert_eq!(pull(IfNotPresent, true), Some(false));
+        assert_eq!(pull(IfNotPresent, false), Some(true));
+        assert_eq!(pull(Never, true), Some(false));
+        let err = Never.must_pull("nginx:1.25", false).unwrap_err();
+        assert!(
+            matches!(&err, RuntimeError::ImagePull { image, .. } if image == "nginx:1.25"),
+            "{err:?}"
+        );
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert_eq!(
+            source,
+            "image nginx:1.25 is not present and the pull policy Never forbids pulling it"
+        );
+    }
 
     #[test]
     fn grace_periods_round_up_to_whole_seconds() {
