@@ -23,7 +23,8 @@ use bollard::query_parameters::{
     RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::TryStreamExt;
+use staticpod_core::inspect::inspect_each;
 use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE, is_managed};
 use staticpod_core::naming;
 use staticpod_core::runtime::{
@@ -32,7 +33,9 @@ use staticpod_core::runtime::{
 };
 use tokio::sync::mpsc;
 
-use crate::error::{Call, DockerBackendError, is_connection_error, is_not_found, status_code};
+use crate::error::{
+    Call, DockerBackendError, DockerError, is_connection_error, is_not_found, status_code,
+};
 use crate::labels::{DOCKER_TYPE, DOCKER_TYPE_CONTAINER, DOCKER_TYPE_SANDBOX};
 
 pub use crate::sandbox::SANDBOX_CONTAINER_NAME;
@@ -45,8 +48,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Grace period for a pause container: it has nothing to save and exits on SIGTERM
 /// (dockershim's `defaultSandboxGracePeriod`).
 const SANDBOX_GRACE: Duration = Duration::from_secs(10);
-/// How many containers are inspected at once while listing.
-const INSPECT_CONCURRENCY: usize = 8;
 
 /// A [`ContainerRuntime`] on Docker Engine.
 #[derive(Clone)]
@@ -257,26 +258,11 @@ impl DockerRuntime {
             .await
             .map_err(|err| self.call("list", kind, "(all managed)").error(err))?;
         let ids: Vec<String> = summaries.into_iter().filter_map(|s| s.id).collect();
-
-        let inspected: Vec<_> = stream::iter(ids)
-            .map(|id| async move {
-                let result = self.docker.inspect_container(&id, None).await;
-                (id, result)
-            })
-            .buffered(INSPECT_CONCURRENCY)
-            .collect()
-            .await;
-        let mut found = Vec::with_capacity(inspected.len());
-        for (id, result) in inspected {
-            match result {
-                Ok(inspect) => found.push(inspect),
-                Err(err) if is_not_found(&err) => {
-                    tracing::debug!(id, "container vanished while listing");
-                }
-                Err(err) => return Err(self.call("inspect", kind, &id).error(err)),
-            }
-        }
-        Ok(found)
+        inspect_each(&self.endpoint, kind, ids, |id| async move {
+            let inspected = self.docker.inspect_container(&id, None).await;
+            inspected.map_err(DockerError::from)
+        })
+        .await
     }
 }
 

@@ -23,12 +23,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::TryStreamExt;
 use podman_api::opts::{
     ContainerDeleteOpts, ContainerListFilter, ContainerListOpts, PodListFilter, PodListOpts,
     PullOpts,
 };
 use podman_api::{ApiVersion, LATEST_API_VERSION, Podman};
+use staticpod_core::inspect::inspect_each;
 use staticpod_core::labels::{self, MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_core::naming;
 use staticpod_core::runtime::{
@@ -52,8 +53,6 @@ const PULL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// SIGTERM, and its other containers have been stopped by the agent with their own grace
 /// periods before.
 const SANDBOX_GRACE: Duration = Duration::from_secs(10);
-/// How many containers are inspected at once while listing.
-const INSPECT_CONCURRENCY: usize = 8;
 /// The oldest libpod API this backend is written for.
 const MIN_API_MAJOR: usize = 4;
 
@@ -322,25 +321,10 @@ impl PodmanRuntime {
         ids: Vec<String>,
         kind: &'static str,
     ) -> RuntimeResult<Vec<ContainerInspect>> {
-        let inspected: Vec<_> = stream::iter(ids)
-            .map(|id| async move {
-                let result = self.inspect(&id).await;
-                (id, result)
-            })
-            .buffered(INSPECT_CONCURRENCY)
-            .collect()
-            .await;
-        let mut found = Vec::with_capacity(inspected.len());
-        for (id, result) in inspected {
-            match result {
-                Ok(inspect) => found.push(inspect),
-                Err(err) if err.is_not_found() => {
-                    tracing::debug!(id, "container vanished while listing");
-                }
-                Err(err) => return Err(self.call("inspect", kind, &id).error(err)),
-            }
-        }
-        Ok(found)
+        inspect_each(&self.endpoint, kind, ids, |id| async move {
+            self.inspect(&id).await
+        })
+        .await
     }
 
     /// Creates the directory of a container's log file; without it conmon cannot open the

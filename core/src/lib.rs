@@ -10,6 +10,7 @@ pub mod event_feed;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 pub mod ingest;
+pub mod inspect;
 pub mod labels;
 pub mod manifest;
 pub mod model;
