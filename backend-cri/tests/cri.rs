@@ -34,12 +34,6 @@ fn host_port(offset: u16) -> u16 {
     21080 + (std::process::id() % 200) as u16 * 2 + offset
 }
 
-/// The node our test objects claim: one no agent runs as, so an agent sharing containerd
-/// (a demo, the cli's tests) leaves them alone.
-fn test_node() -> String {
-    format!("backend-cri-test-{}", std::process::id())
-}
-
 /// Connects and registers what the test creates, removing it all on drop.
 struct Fixture {
     runtime: CriRuntime,
@@ -73,7 +67,8 @@ impl Fixture {
     /// The sandbox of pod `name`, its logs under the fixture's directory. CRI keeps
     /// annotations apart from labels, so it carries two, to see them merged when listed.
     fn sandbox_config(&self, name: &str, host_port: Option<u16>) -> SandboxConfig {
-        let pod = testing::sandbox_config(name, &test_node(), &self.uid);
+        let node = testing::test_node("backend-cri-test");
+        let pod = testing::sandbox_config(name, &node, &self.uid);
         let log_directory = self.logs.path().join(&pod.name);
         std::fs::create_dir_all(&log_directory).unwrap();
         SandboxConfig {

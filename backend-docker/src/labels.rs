@@ -33,26 +33,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn annotations_win_over_labels_and_ours_win_over_both() {
-        let labels = BTreeMap::from([
-            ("a".to_owned(), "label".to_owned()),
-            ("b".to_owned(), "label".to_owned()),
-            (DOCKER_TYPE.to_owned(), "label".to_owned()),
-        ]);
-        let annotations = BTreeMap::from([
-            ("b".to_owned(), "annotation".to_owned()),
-            ("c".to_owned(), "annotation".to_owned()),
-        ]);
+    fn ours_win_over_labels_and_annotations() {
+        let labels = BTreeMap::from([(DOCKER_TYPE.to_owned(), "label".to_owned())]);
+        let annotations = BTreeMap::from([(DOCKER_TYPE.to_owned(), "annotation".to_owned())]);
         let merged = docker_labels(&labels, &annotations, &[(DOCKER_TYPE, DOCKER_TYPE_SANDBOX)]);
-        let merged: BTreeMap<_, _> = merged.into_iter().collect();
         assert_eq!(
             merged,
-            BTreeMap::from([
-                ("a".to_owned(), "label".to_owned()),
-                ("b".to_owned(), "annotation".to_owned()),
-                ("c".to_owned(), "annotation".to_owned()),
-                (DOCKER_TYPE.to_owned(), "podsandbox".to_owned()),
-            ])
+            HashMap::from([(DOCKER_TYPE.to_owned(), "podsandbox".to_owned())])
         );
     }
 }

@@ -42,12 +42,6 @@ async fn runtime() -> DockerRuntime {
         .unwrap_or_else(|err| panic!("cannot connect to Docker at {endpoint}: {err:?}"))
 }
 
-/// The node our test objects claim: one no agent runs as, so an agent sharing the daemon
-/// (a demo, the cli's tests) leaves them alone.
-fn test_node() -> String {
-    format!("backend-docker-test-{}", std::process::id())
-}
-
 /// A pod of one test: a UID unique to the test and this process, and a guard that removes
 /// every object carrying that UID (and any extra container the test registers) on drop,
 /// even when the test fails.
@@ -68,9 +62,10 @@ impl TestPod {
 
     fn sandbox(&self, port_mappings: Vec<PortMapping>) -> SandboxConfig {
         // Docker keeps the logs itself: the log directory is not used.
+        let node = testing::test_node("backend-docker-test");
         SandboxConfig {
             port_mappings,
-            ..testing::sandbox_config("sptest", &test_node(), &self.uid)
+            ..testing::sandbox_config("sptest", &node, &self.uid)
         }
     }
 

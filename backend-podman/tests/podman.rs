@@ -51,12 +51,6 @@ fn podman() -> Podman {
     Podman::new(endpoint()).expect("a unix endpoint")
 }
 
-/// The node our test objects claim: one no agent runs as, so an agent sharing the service
-/// (a demo, the cli's tests) leaves them alone.
-fn test_node() -> String {
-    format!("backend-podman-test-{}", std::process::id())
-}
-
 /// A pod of one test: a UID unique to the test and this process, a log directory of its own,
 /// and a guard that removes every object carrying that UID (and any extra pod the test
 /// registers) on drop, even when the test fails.
@@ -81,10 +75,11 @@ impl TestPod {
     }
 
     fn sandbox(&self, port_mappings: Vec<PortMapping>) -> SandboxConfig {
+        let node = testing::test_node("backend-podman-test");
         SandboxConfig {
             port_mappings,
             log_directory: self.logs.clone(),
-            ..testing::sandbox_config("sptest", &test_node(), &self.uid)
+            ..testing::sandbox_config("sptest", &node, &self.uid)
         }
     }
 

@@ -140,8 +140,8 @@ mod tests {
 
     type Item = Result<(), &'static str>;
 
-    /// A runtime whose streams and pings answer from a script; `None` streams stay open and
-    /// quiet.
+    /// A runtime whose streams and pings answer from a script (then stay open and quiet,
+    /// and answer); `None` streams stay open and quiet.
     #[derive(Clone, Default)]
     struct Script {
         streams: Arc<Mutex<VecDeque<Option<Vec<Item>>>>>,
@@ -150,6 +150,16 @@ mod tests {
     }
 
     impl Script {
+        fn new(
+            streams: impl IntoIterator<Item = Option<Vec<Item>>>,
+            pings: impl IntoIterator<Item = Item>,
+        ) -> Self {
+            let script = Script::default();
+            script.streams.lock().unwrap().extend(streams);
+            script.pings.lock().unwrap().extend(pings);
+            script
+        }
+
         fn ping(&self) -> std::future::Ready<Item> {
             std::future::ready(self.pings.lock().unwrap().pop_front().unwrap_or(Ok(())))
         }
@@ -161,30 +171,33 @@ mod tests {
                 None => stream::pending().boxed(),
             }
         }
+
+        /// Follows this runtime in a task of its own.
+        fn follow(&self) -> (tokio::task::JoinHandle<()>, mpsc::Receiver<()>) {
+            let (tx, rx) = mpsc::channel(1);
+            let feed = self.clone();
+            let task = tokio::spawn(async move {
+                let backoff = Backoff::new(RECONNECT_INITIAL, RECONNECT_MAX);
+                follow(
+                    SOURCE,
+                    &tx,
+                    backoff,
+                    || feed.ping(),
+                    |since| feed.open(since),
+                )
+                .await;
+            });
+            (task, rx)
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn events_nudge_and_a_broken_stream_reconnects_after_the_runtime_answers() {
-        let script = Script::default();
-        script
-            .streams
-            .lock()
-            .unwrap()
-            .extend([Some(vec![Ok(()), Err("broken pipe")]), None]);
-        script.pings.lock().unwrap().push_back(Err("refused"));
-        let (tx, mut rx) = mpsc::channel(1);
-        let feed = script.clone();
-        let task = tokio::spawn(async move {
-            let backoff = Backoff::new(RECONNECT_INITIAL, RECONNECT_MAX);
-            follow(
-                SOURCE,
-                &tx,
-                backoff,
-                || feed.ping(),
-                |since| feed.open(since),
-            )
-            .await;
-        });
+        let script = Script::new(
+            [Some(vec![Ok(()), Err("broken pipe")]), None],
+            [Err("refused")],
+        );
+        let (task, mut rx) = script.follow();
         assert_eq!(rx.recv().await, Some(()), "the event");
         let before = tokio::time::Instant::now();
         assert_eq!(rx.recv().await, Some(()), "the reconnection");
@@ -203,30 +216,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_feed_ends_when_the_receiver_is_dropped_even_while_the_runtime_is_down() {
-        let script = Script::default();
-        script
-            .streams
-            .lock()
-            .unwrap()
-            .push_back(Some(vec![Err("refused")]));
-        script
-            .pings
-            .lock()
-            .unwrap()
-            .extend(std::iter::repeat_n(Err("refused"), 100));
-        let (tx, rx) = mpsc::channel(1);
-        let feed = script.clone();
-        let task = tokio::spawn(async move {
-            let backoff = Backoff::new(RECONNECT_INITIAL, RECONNECT_MAX);
-            follow(
-                SOURCE,
-                &tx,
-                backoff,
-                || feed.ping(),
-                |since| feed.open(since),
-            )
-            .await;
-        });
+        let script = Script::new(
+            [Some(vec![Err("refused")])],
+            std::iter::repeat_n(Err("refused"), 100),
+        );
+        let (task, rx) = script.follow();
         tokio::time::sleep(Duration::from_secs(5)).await;
         drop(rx);
         tokio::time::timeout(Duration::from_secs(60), task)

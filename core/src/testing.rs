@@ -18,6 +18,12 @@ use crate::runtime::{
     RuntimeError, SandboxConfig, SandboxInfo, SecurityConfig,
 };
 
+/// The node a suite's test objects claim, `<suite>-<pid>`: one no agent runs as, so an agent
+/// sharing the runtime (a demo, the cli's tests) leaves them alone.
+pub fn test_node(suite: &str) -> String {
+    format!("{suite}-{}", std::process::id())
+}
+
 /// The sandbox config the agent would hand over for pod `name` on `node` with `uid`: full
 /// name `<name>-<node>`, namespace `default`, hostname `name`, the pod's own namespaces, no
 /// hostPorts, the agent's pod labels (managed-by, pod name, namespace and UID, node), a
