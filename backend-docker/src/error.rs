@@ -87,8 +87,6 @@ pub(crate) fn is_connection_error(err: &BollardError) -> bool {
 mod tests {
     use super::*;
 
-    const CALL: Call<'static> = Call::new("unix:///run/test.sock", "start", "container", "abc123");
-
     fn server(status_code: u16, message: &str) -> BollardError {
         BollardError::DockerResponseServerError {
             status_code,
@@ -96,77 +94,54 @@ mod tests {
         }
     }
 
-    #[test]
-    fn not_found_names_kind_and_id() {
-        let err = CALL.error(server(404, "No such container: abc123"));
-        assert!(
-            matches!(&err, RuntimeError::NotFound { kind: "container", id } if id == "abc123"),
-            "{err:?}"
-        );
-        assert_eq!(err.to_string(), "container abc123 not found");
+    fn kind(err: BollardError) -> ErrorKind {
+        DockerError(err).kind()
     }
 
     #[test]
-    fn conflict_and_bad_request_are_rejected_with_the_operation() {
+    fn status_codes_say_what_failed() {
+        assert_eq!(
+            kind(server(404, "No such container: abc123")),
+            ErrorKind::NotFound
+        );
         for code in [400, 409] {
-            let err = CALL.error(server(code, "Conflict. The container name is in use"));
-            match &err {
-                RuntimeError::Rejected { operation, source } => {
-                    assert_eq!(operation, "start container abc123");
-                    assert!(source.to_string().contains(&code.to_string()), "{source}");
-                }
-                other => panic!("expected Rejected for {code}, got {other:?}"),
-            }
+            let conflict = server(code, "Conflict. The container name is in use");
+            assert_eq!(kind(conflict), ErrorKind::Rejected, "{code}");
         }
+        let programming = server(500, "driver failed programming external connectivity");
+        assert_eq!(kind(programming), ErrorKind::Failed);
+        let pull = BollardError::DockerStreamError {
+            error: "manifest unknown".into(),
+        };
+        assert_eq!(kind(pull), ErrorKind::Failed, "an image pull's own failure");
     }
 
     #[test]
-    fn server_errors_are_failed() {
-        let err = CALL.error(server(
-            500,
-            "driver failed programming external connectivity",
-        ));
-        assert!(
-            matches!(&err, RuntimeError::Failed { operation, .. } if operation == "start container abc123"),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn connection_errors_are_unavailable_with_the_endpoint() {
+    fn no_answer_is_unavailable() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         for err in [
             BollardError::SocketNotFoundError("/run/test.sock".into()),
             BollardError::RequestTimeoutError,
             BollardError::IOError { err: io },
         ] {
-            let err = CALL.error(err);
-            assert!(err.is_unavailable(), "{err:?}");
-            assert_eq!(
-                err.to_string(),
-                "container runtime at unix:///run/test.sock is unavailable"
-            );
+            assert_eq!(kind(err), ErrorKind::Unavailable);
         }
     }
 
     #[test]
-    fn pull_errors_are_image_pull_unless_the_daemon_is_down() {
-        let err = pull_error(
-            "unix:///run/test.sock",
-            "nginx:1.25",
-            BollardError::DockerStreamError {
-                error: "manifest unknown".into(),
-            },
+    fn a_failed_call_reads_as_dockers_answer_to_the_operation() {
+        let call = Call::new("unix:///run/test.sock", "start", "container", "abc123");
+        let err = call.error(server(409, "Conflict. The container name is in use"));
+        assert_eq!(
+            err.to_string(),
+            "start container abc123 was refused by the runtime"
         );
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("409"), "{source}");
+        let err = pull_error("unix:///run/test.sock", "nginx:1.25", server(500, "boom"));
         assert!(
             matches!(&err, RuntimeError::ImagePull { image, .. } if image == "nginx:1.25"),
             "{err:?}"
         );
-        let err = pull_error(
-            "unix:///run/test.sock",
-            "nginx:1.25",
-            BollardError::RequestTimeoutError,
-        );
-        assert!(err.is_unavailable(), "{err:?}");
     }
 }
