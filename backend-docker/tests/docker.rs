@@ -13,11 +13,11 @@ use std::time::Duration;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use staticpod_backend_docker::DockerRuntime;
-use staticpod_core::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_core::labels::CONTAINER_NAME;
 use staticpod_core::naming;
 use staticpod_core::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PortMapping, Protocol,
-    PullPolicy, RuntimeError, SandboxConfig, SandboxInfo, SandboxState,
+    RuntimeError, SandboxConfig, SandboxInfo,
 };
 use staticpod_core::testing::{self, eventually, host_port, http_get};
 
@@ -144,16 +144,8 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
         host_ip: String::new(),
     }]);
 
-    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
-    rt.ensure_image(WEB_IMAGE, PullPolicy::IfNotPresent)
-        .await
-        .expect("web image is loaded");
     let web = pod.container("web", WEB_IMAGE, &[]);
-    let web_id = rt
-        .create_container(&sandbox_id, &web, &sandbox)
-        .await
-        .expect("create web");
-    rt.start_container(&web_id).await.expect("start web");
+    let (sandbox_id, web_id) = testing::start_pod(rt, &sandbox, &web).await;
 
     // Names as the kubelet's Docker integration wrote them.
     let docker = bollard().await;
@@ -168,31 +160,15 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
         .expect("sandbox found by its kubelet name");
     assert_eq!(inspected.id.as_deref(), Some(sandbox_id.as_str()));
 
-    let sandboxes = pod.sandboxes().await;
-    assert_eq!(sandboxes.len(), 1, "{sandboxes:?}");
-    let listed = &sandboxes[0];
-    assert_eq!(listed.id, sandbox_id);
-    assert_eq!(listed.state, SandboxState::Ready);
-    assert!(
-        listed.ip.as_deref().is_some_and(|ip| !ip.is_empty()),
-        "{listed:?}"
+    let (sandbox_listed, web_listed) =
+        testing::listed_running(rt, &sandbox, &sandbox_id, &web_id).await;
+    assert_eq!(
+        sandbox_listed.labels["io.kubernetes.docker.type"],
+        "podsandbox"
     );
-    assert_eq!(listed.labels[MANAGED_BY], MANAGED_BY_VALUE);
-    assert_eq!(listed.labels["io.kubernetes.docker.type"], "podsandbox");
-    assert_eq!(listed.labels[CONTAINER_NAME], "POD");
-    assert_eq!(listed.labels["kubernetes.io/config.source"], "file");
-
-    let containers = pod.containers().await;
-    assert_eq!(containers.len(), 1, "{containers:?}");
-    let listed = &containers[0];
-    assert_eq!(listed.id, web_id);
-    assert_eq!(listed.sandbox_id.as_deref(), Some(sandbox_id.as_str()));
-    assert_eq!(listed.image, WEB_IMAGE);
-    assert_eq!(listed.labels[CONTAINER_NAME], "web");
-    assert!(
-        matches!(listed.state, ContainerState::Running { .. }),
-        "{listed:?}"
-    );
+    assert_eq!(sandbox_listed.labels[CONTAINER_NAME], "POD");
+    assert_eq!(web_listed.image, WEB_IMAGE);
+    assert_eq!(web_listed.labels[CONTAINER_NAME], "web");
 
     let page = eventually(
         Duration::from_secs(10),
@@ -202,38 +178,7 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
     .await;
     assert!(page.contains("nginx"), "{page}");
 
-    rt.stop_container(&web_id, Duration::from_millis(1500))
-        .await
-        .expect("stop web");
-    let containers = pod.containers().await;
-    assert!(
-        matches!(containers[0].state, ContainerState::Exited { .. }),
-        "{containers:?}"
-    );
-    rt.stop_sandbox(&sandbox_id).await.expect("stop sandbox");
-    let sandboxes = pod.sandboxes().await;
-    assert_eq!(sandboxes[0].state, SandboxState::NotReady);
-    assert_eq!(sandboxes[0].ip, None);
-
-    rt.remove_container(&web_id).await.expect("remove web");
-    rt.remove_sandbox(&sandbox_id)
-        .await
-        .expect("remove sandbox");
-    assert!(pod.containers().await.is_empty());
-    assert!(pod.sandboxes().await.is_empty());
-
-    // All of these are idempotent.
-    rt.stop_container(&web_id, Duration::from_secs(1))
-        .await
-        .unwrap();
-    rt.remove_container(&web_id).await.unwrap();
-    rt.stop_sandbox(&sandbox_id).await.unwrap();
-    rt.remove_sandbox(&sandbox_id).await.unwrap();
-    let err = rt.start_container(&web_id).await.expect_err("removed");
-    assert!(
-        matches!(&err, RuntimeError::NotFound { kind: "container", id } if id == &web_id),
-        "{err:?}"
-    );
+    testing::stop_then_remove(rt, &sandbox, &sandbox_id, &web_id).await;
 }
 
 #[tokio::test]
@@ -278,34 +223,11 @@ async fn container_that_cannot_start_reads_as_exited() {
 #[ignore = "needs dockerd: run through cargo xtask test"]
 async fn host_network_pod_has_no_ip_of_its_own() {
     let pod = TestPod::new("host_network").await;
-    let rt = &pod.runtime;
     let mut sandbox = pod.sandbox(vec![]);
     sandbox.host_network = true;
     sandbox.hostname = String::new();
-    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
     let port = host_port(19080);
-    let port_arg = port.to_string();
-    let config = pod.container(
-        "web",
-        WEB_IMAGE,
-        &["httpd", "-f", "-p", &port_arg, "-h", "/"],
-    );
-    let id = rt
-        .create_container(&sandbox_id, &config, &sandbox)
-        .await
-        .expect("create");
-    rt.start_container(&id).await.expect("start");
-
-    let sandboxes = pod.sandboxes().await;
-    assert_eq!(sandboxes[0].state, SandboxState::Ready);
-    assert_eq!(sandboxes[0].ip, None);
-    // The container listens on the node's own network.
-    eventually(
-        Duration::from_secs(10),
-        "httpd on the host network",
-        || async { http_get(port).ok() },
-    )
-    .await;
+    testing::host_network_pod_serves_on_the_node(&pod.runtime, &sandbox, WEB_IMAGE, port).await;
 }
 
 #[tokio::test]

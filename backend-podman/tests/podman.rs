@@ -10,17 +10,16 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use podman_api::Podman;
 use podman_api::opts::PodCreateOpts;
 use staticpod_backend_podman::PodmanRuntime;
-use staticpod_core::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_core::labels::CONTAINER_NAME;
 use staticpod_core::naming;
 use staticpod_core::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PortMapping, Protocol,
-    PullPolicy, ResourceConfig, RuntimeError, SandboxConfig, SandboxInfo, SandboxState,
-    SecurityConfig,
+    ResourceConfig, RuntimeError, SandboxConfig, SandboxInfo, SecurityConfig,
 };
 use staticpod_core::testing::{self, eventually, host_port, http_get};
 
@@ -102,13 +101,7 @@ impl TestPod {
     /// Runs `command` in a busybox container of a fresh pod and waits for its exit.
     async fn run_to_exit(&self, config: ContainerConfig) -> ContainerState {
         let rt = &self.runtime;
-        let sandbox = self.sandbox(vec![]);
-        let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
-        let id = rt
-            .create_container(&sandbox_id, &config, &sandbox)
-            .await
-            .expect("create");
-        rt.start_container(&id).await.expect("start");
+        let (_, id) = testing::start_pod(rt, &self.sandbox(vec![]), &config).await;
         eventually(Duration::from_secs(20), "the exit", || async {
             let containers = self.containers().await;
             let state = containers.iter().find(|c| c.id == id)?.state;
@@ -166,16 +159,8 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
         host_ip: String::new(),
     }]);
 
-    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
-    rt.ensure_image(WEB_IMAGE, PullPolicy::IfNotPresent)
-        .await
-        .expect("web image is loaded");
     let web = pod.container("web", WEB_IMAGE, &[]);
-    let web_id = rt
-        .create_container(&sandbox_id, &web, &sandbox)
-        .await
-        .expect("create web");
-    rt.start_container(&web_id).await.expect("start web");
+    let (sandbox_id, web_id) = testing::start_pod(rt, &sandbox, &web).await;
 
     // A native pod with the kubelet's names: `podman pod ps` and `podman ps --pod` read well.
     let podman = podman();
@@ -196,30 +181,10 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
     assert_eq!(inspected.id.as_deref(), Some(web_id.as_str()));
     assert_eq!(inspected.pod.as_deref(), Some(sandbox_id.as_str()));
 
-    let sandboxes = pod.sandboxes().await;
-    assert_eq!(sandboxes.len(), 1, "{sandboxes:?}");
-    let listed = &sandboxes[0];
-    assert_eq!(listed.id, sandbox_id);
-    assert_eq!(listed.state, SandboxState::Ready);
-    assert!(
-        listed.ip.as_deref().is_some_and(|ip| !ip.is_empty()),
-        "{listed:?}"
-    );
-    assert_eq!(listed.labels[MANAGED_BY], MANAGED_BY_VALUE);
-    assert_eq!(listed.labels["kubernetes.io/config.source"], "file");
-
     // The infra container carries the pod's labels but is not listed as a container.
-    let containers = pod.containers().await;
-    assert_eq!(containers.len(), 1, "{containers:?}");
-    let listed = &containers[0];
-    assert_eq!(listed.id, web_id);
-    assert_eq!(listed.sandbox_id.as_deref(), Some(sandbox_id.as_str()));
-    assert!(listed.image.ends_with(WEB_IMAGE), "{listed:?}");
-    assert_eq!(listed.labels[CONTAINER_NAME], "web");
-    assert!(
-        matches!(listed.state, ContainerState::Running { .. }),
-        "{listed:?}"
-    );
+    let (_, web_listed) = testing::listed_running(rt, &sandbox, &sandbox_id, &web_id).await;
+    assert!(web_listed.image.ends_with(WEB_IMAGE), "{web_listed:?}");
+    assert_eq!(web_listed.labels[CONTAINER_NAME], "web");
 
     let page = eventually(
         Duration::from_secs(10),
@@ -229,41 +194,7 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
     .await;
     assert!(page.contains("nginx"), "{page}");
 
-    // The grace period is honoured: httpd exits on SIGTERM at once, well within it.
-    let stopping = Instant::now();
-    rt.stop_container(&web_id, Duration::from_millis(1500))
-        .await
-        .expect("stop web");
-    assert!(stopping.elapsed() < Duration::from_secs(5));
-    let containers = pod.containers().await;
-    assert!(
-        matches!(containers[0].state, ContainerState::Exited { .. }),
-        "{containers:?}"
-    );
-    rt.stop_sandbox(&sandbox_id).await.expect("stop sandbox");
-    let sandboxes = pod.sandboxes().await;
-    assert_eq!(sandboxes[0].state, SandboxState::NotReady);
-    assert_eq!(sandboxes[0].ip, None);
-
-    rt.remove_container(&web_id).await.expect("remove web");
-    rt.remove_sandbox(&sandbox_id)
-        .await
-        .expect("remove sandbox");
-    assert!(pod.containers().await.is_empty());
-    assert!(pod.sandboxes().await.is_empty());
-
-    // All of these are idempotent.
-    rt.stop_container(&web_id, Duration::from_secs(1))
-        .await
-        .unwrap();
-    rt.remove_container(&web_id).await.unwrap();
-    rt.stop_sandbox(&sandbox_id).await.unwrap();
-    rt.remove_sandbox(&sandbox_id).await.unwrap();
-    let err = rt.start_container(&web_id).await.expect_err("removed");
-    assert!(
-        matches!(&err, RuntimeError::NotFound { kind: "container", id } if id == &web_id),
-        "{err:?}"
-    );
+    testing::stop_then_remove(rt, &sandbox, &sandbox_id, &web_id).await;
 }
 
 #[tokio::test]
@@ -439,30 +370,9 @@ async fn host_network_pod_has_no_ip_of_its_own() {
     let mut sandbox = pod.sandbox(vec![]);
     sandbox.host_network = true;
     sandbox.hostname = String::new();
-    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
     let port = host_port(25080);
-    let port_arg = port.to_string();
-    let config = pod.container(
-        "web",
-        WEB_IMAGE,
-        &["httpd", "-f", "-p", &port_arg, "-h", "/"],
-    );
-    let id = rt
-        .create_container(&sandbox_id, &config, &sandbox)
-        .await
-        .expect("create");
-    rt.start_container(&id).await.expect("start");
-
-    let sandboxes = pod.sandboxes().await;
-    assert_eq!(sandboxes[0].state, SandboxState::Ready);
-    assert_eq!(sandboxes[0].ip, None);
-    // The container listens on the node's own network.
-    eventually(
-        Duration::from_secs(10),
-        "httpd on the host network",
-        || async { http_get(port).ok() },
-    )
-    .await;
+    let sandbox_id =
+        testing::host_network_pod_serves_on_the_node(rt, &sandbox, WEB_IMAGE, port).await;
 
     // And sees the node's hostname, as on a kubelet node.
     let mut config = pod.container("hostname", BUSYBOX_IMAGE, &["sh", "-c"]);

@@ -15,7 +15,7 @@ use crate::labels::{
 };
 use crate::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PullPolicy, ResourceConfig,
-    RuntimeError, SandboxConfig, SandboxInfo, SecurityConfig,
+    RuntimeError, SandboxConfig, SandboxInfo, SandboxState, SecurityConfig,
 };
 
 /// The node a suite's test objects claim, `<suite>-<pid>`: one no agent runs as, so an agent
@@ -160,6 +160,150 @@ pub fn block_on_thread(cleanup: impl Future<Output = ()> + Send + 'static) {
     let _ = thread.join();
 }
 
+/// Runs sandbox `pod`, makes sure `container`'s image is there, and creates and starts the
+/// container in it; returns the sandbox's id and the container's.
+pub async fn start_pod(
+    runtime: &dyn ContainerRuntime,
+    pod: &SandboxConfig,
+    container: &ContainerConfig,
+) -> (String, String) {
+    let sandbox_id = runtime.run_sandbox(pod).await.expect("run sandbox");
+    runtime
+        .ensure_image(&container.image, PullPolicy::IfNotPresent)
+        .await
+        .expect("the image is loaded");
+    let id = runtime
+        .create_container(&sandbox_id, container, pod)
+        .await
+        .expect("create");
+    runtime.start_container(&id).await.expect("start");
+    (sandbox_id, id)
+}
+
+/// The one sandbox and the one container of `pod` as listed, checked to be `sandbox_id`,
+/// Ready with an IP and the pod's labels, and `container_id`, running in it with its name;
+/// returned for the runtime's own checks.
+pub async fn listed_running(
+    runtime: &dyn ContainerRuntime,
+    pod: &SandboxConfig,
+    sandbox_id: &str,
+    container_id: &str,
+) -> (SandboxInfo, ContainerInfo) {
+    let mut sandboxes = sandboxes_of(runtime, &pod.uid).await;
+    assert_eq!(sandboxes.len(), 1, "{sandboxes:?}");
+    let sandbox = sandboxes.remove(0);
+    assert_eq!(sandbox.id, sandbox_id);
+    assert_eq!(sandbox.state, SandboxState::Ready);
+    assert!(
+        sandbox.ip.as_deref().is_some_and(|ip| !ip.is_empty()),
+        "{sandbox:?}"
+    );
+    assert_eq!(sandbox.labels[MANAGED_BY], MANAGED_BY_VALUE);
+    assert_eq!(sandbox.labels["kubernetes.io/config.source"], "file");
+
+    let mut containers = containers_of(runtime, &pod.uid).await;
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    let container = containers.remove(0);
+    assert_eq!(container.id, container_id);
+    assert_eq!(container.sandbox_id.as_deref(), Some(sandbox_id));
+    assert!(
+        container.labels.contains_key(CONTAINER_NAME),
+        "{container:?}"
+    );
+    assert!(
+        matches!(container.state, ContainerState::Running { .. }),
+        "{container:?}"
+    );
+    (sandbox, container)
+}
+
+/// Stops the running container `container_id` (it exits on SIGTERM, well within its grace
+/// period) and then the sandbox, then removes both, checking each step in the listing; then
+/// that all four calls are idempotent and that the removed container is not found.
+pub async fn stop_then_remove(
+    runtime: &dyn ContainerRuntime,
+    pod: &SandboxConfig,
+    sandbox_id: &str,
+    container_id: &str,
+) {
+    let stopping = tokio::time::Instant::now();
+    runtime
+        .stop_container(container_id, Duration::from_millis(1500))
+        .await
+        .expect("stop the container");
+    assert!(stopping.elapsed() < Duration::from_secs(5));
+    let containers = containers_of(runtime, &pod.uid).await;
+    assert!(
+        matches!(containers[0].state, ContainerState::Exited { .. }),
+        "{containers:?}"
+    );
+    runtime
+        .stop_sandbox(sandbox_id)
+        .await
+        .expect("stop sandbox");
+    let sandboxes = sandboxes_of(runtime, &pod.uid).await;
+    assert_eq!(sandboxes[0].state, SandboxState::NotReady);
+    assert_eq!(sandboxes[0].ip, None);
+
+    runtime
+        .remove_container(container_id)
+        .await
+        .expect("remove the container");
+    runtime
+        .remove_sandbox(sandbox_id)
+        .await
+        .expect("remove sandbox");
+    assert!(containers_of(runtime, &pod.uid).await.is_empty());
+    assert!(sandboxes_of(runtime, &pod.uid).await.is_empty());
+
+    // All of these are idempotent.
+    runtime
+        .stop_container(container_id, Duration::from_secs(1))
+        .await
+        .unwrap();
+    runtime.remove_container(container_id).await.unwrap();
+    runtime.stop_sandbox(sandbox_id).await.unwrap();
+    runtime.remove_sandbox(sandbox_id).await.unwrap();
+    let err = runtime
+        .start_container(container_id)
+        .await
+        .expect_err("removed");
+    assert!(
+        matches!(&err, RuntimeError::NotFound { kind: "container", id } if id == container_id),
+        "{err:?}"
+    );
+}
+
+/// Runs sandbox `pod`, which must be on the host network, with a container from `image` (a
+/// busybox) serving HTTP on the node's `port`: the sandbox is Ready with no IP of its own,
+/// and the page answers on the node. Returns the sandbox's id.
+pub async fn host_network_pod_serves_on_the_node(
+    runtime: &dyn ContainerRuntime,
+    pod: &SandboxConfig,
+    image: &str,
+    port: u16,
+) -> String {
+    assert!(pod.host_network, "{pod:?}");
+    let port_arg = port.to_string();
+    let config = ContainerConfig {
+        command: ["httpd", "-f", "-p", &port_arg, "-h", "/"]
+            .map(String::from)
+            .to_vec(),
+        ..container_config("web", image, pod)
+    };
+    let (sandbox_id, _) = start_pod(runtime, pod, &config).await;
+    let sandboxes = sandboxes_of(runtime, &pod.uid).await;
+    assert_eq!(sandboxes[0].state, SandboxState::Ready);
+    assert_eq!(sandboxes[0].ip, None);
+    eventually(
+        Duration::from_secs(10),
+        "httpd on the host network",
+        || async { http_get(port).ok() },
+    )
+    .await;
+    sandbox_id
+}
+
 /// Runs container `fails` from `image` (a busybox) in a new sandbox `pod`: it says `hello`,
 /// sleeps a second and exits 3. Checks that the runtime's watch nudges for the exit and that
 /// the listing reports the code and the times; returns the container's config, for checks of
@@ -170,11 +314,6 @@ pub async fn exit_is_reported_and_watched(
     image: &str,
 ) -> ContainerConfig {
     let mut events = runtime.watch().await.expect("watch");
-    let sandbox_id = runtime.run_sandbox(pod).await.expect("run sandbox");
-    runtime
-        .ensure_image(image, PullPolicy::IfNotPresent)
-        .await
-        .expect("the image is loaded");
     let config = ContainerConfig {
         command: ["sh", "-c", "echo $GREETING; sleep 1; exit 3"]
             .map(String::from)
@@ -182,11 +321,7 @@ pub async fn exit_is_reported_and_watched(
         env: vec![("GREETING".into(), "hello".into())],
         ..container_config("fails", image, pod)
     };
-    let id = runtime
-        .create_container(&sandbox_id, &config, pod)
-        .await
-        .expect("create");
-    runtime.start_container(&id).await.expect("start");
+    start_pod(runtime, pod, &config).await;
 
     // The feed nudges for the sandbox's and the container's start; drain those, then the
     // exit must nudge.
