@@ -21,7 +21,7 @@ use crate::reconcile::execute::{Executor, WorkError, describe};
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{self, ObservedPod, PodKey};
 use crate::reconcile::plan;
-use crate::runtime::{ContainerRuntime, RuntimeError};
+use crate::runtime::{ContainerRuntime, ContainerState, RuntimeError};
 use crate::source::dir;
 use crate::status::{self, PodListView};
 
@@ -80,6 +80,8 @@ pub struct Agent {
     work: JoinSet<(PodKey, Result<(), WorkError>)>,
     status: watch::Sender<Arc<NodeStatus>>,
     runtime_failures: u32,
+    /// Ids of exited containers already logged, so each exit is one log line.
+    reported_exits: BTreeSet<String>,
 }
 
 /// The wait before trying a runtime that is down again is this, doubled once per failure in
@@ -111,6 +113,7 @@ impl Agent {
             work: JoinSet::new(),
             status: watch::channel(Arc::new(NodeStatus::default())).0,
             runtime_failures: 0,
+            reported_exits: BTreeSet::new(),
         }
     }
 
@@ -242,6 +245,7 @@ impl Agent {
             );
             self.runtime_failures = 0;
         }
+        self.report_exits(&observed);
         let now = SystemTime::now();
         let desired = self.manifests.desired().to_vec();
         let plan = plan::plan(&desired, &observed, &self.history, now);
@@ -281,6 +285,34 @@ impl Agent {
             let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
             Instant::now() + wait
         })
+    }
+
+    /// Logs each container exit once: the event a user looks for when a pod restarts.
+    fn report_exits(&mut self, observed: &BTreeMap<String, ObservedPod>) {
+        let mut exited = BTreeSet::new();
+        for pod in observed.values() {
+            for container in &pod.containers {
+                if let ContainerState::Exited {
+                    exit_code,
+                    oom_killed,
+                    ..
+                } = container.info.state
+                {
+                    if !self.reported_exits.contains(&container.info.id) {
+                        info!(
+                            pod = %pod.key,
+                            container = %container.name,
+                            attempt = container.attempt,
+                            exit_code,
+                            oom_killed,
+                            "container exited"
+                        );
+                    }
+                    exited.insert(container.info.id.clone());
+                }
+            }
+        }
+        self.reported_exits = exited;
     }
 
     async fn observe(&self) -> Result<BTreeMap<String, ObservedPod>, RuntimeError> {
