@@ -7,7 +7,6 @@
 //! its own pod UID, names and hostPorts, and removes only what it created, so they run
 //! concurrently beside anything else on the daemon.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::models::ContainerCreateBody;
@@ -16,10 +15,9 @@ use staticpod_backend_docker::DockerRuntime;
 use staticpod_core::labels::CONTAINER_NAME;
 use staticpod_core::naming;
 use staticpod_core::runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PortMapping, Protocol,
-    RuntimeError, SandboxConfig, SandboxInfo,
+    ContainerRuntime, ContainerState, PortMapping, Protocol, RuntimeError,
 };
-use staticpod_core::testing::{self, eventually, host_port, http_get};
+use staticpod_core::testing::{self, TestPod, eventually, host_port, http_get};
 
 const ENDPOINT_VAR: &str = "STATICPOD_TEST_DOCKER_ENDPOINT";
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
@@ -42,62 +40,9 @@ async fn runtime() -> DockerRuntime {
         .unwrap_or_else(|err| panic!("cannot connect to Docker at {endpoint}: {err:?}"))
 }
 
-/// A pod of one test: a UID unique to the test and this process, and a guard that removes
-/// every object carrying that UID (and any extra container the test registers) on drop,
-/// even when the test fails.
-struct TestPod {
-    runtime: DockerRuntime,
-    uid: String,
-    extra: Arc<Mutex<Vec<String>>>,
-}
-
-impl TestPod {
-    async fn new(test: &str) -> Self {
-        Self {
-            runtime: runtime().await,
-            uid: format!("{}-{}", test.replace('_', "-"), std::process::id()),
-            extra: Arc::default(),
-        }
-    }
-
-    fn sandbox(&self, port_mappings: Vec<PortMapping>) -> SandboxConfig {
-        // Docker keeps the logs itself: the log directory is not used.
-        let node = testing::test_node("backend-docker-test");
-        SandboxConfig {
-            port_mappings,
-            ..testing::sandbox_config("sptest", &node, &self.uid)
-        }
-    }
-
-    fn container(&self, name: &str, image: &str, command: &[&str]) -> ContainerConfig {
-        ContainerConfig {
-            command: command.iter().map(|s| (*s).to_owned()).collect(),
-            env: vec![("GREETING".into(), "hello".into())],
-            ..testing::container_config(name, image, &self.sandbox(vec![]))
-        }
-    }
-
-    async fn sandboxes(&self) -> Vec<SandboxInfo> {
-        testing::sandboxes_of(&self.runtime, &self.uid).await
-    }
-
-    async fn containers(&self) -> Vec<ContainerInfo> {
-        testing::containers_of(&self.runtime, &self.uid).await
-    }
-}
-
-impl Drop for TestPod {
-    fn drop(&mut self) {
-        let runtime = self.runtime.clone();
-        let uid = self.uid.clone();
-        let extra = std::mem::take(&mut *self.extra.lock().unwrap());
-        testing::block_on_thread(async move {
-            testing::remove_pod(&runtime, &uid).await;
-            for id in extra {
-                let _ = runtime.remove_container(&id).await;
-            }
-        });
-    }
+/// The pod of test `test`, removed with all it holds when dropped.
+async fn test_pod(test: &str) -> TestPod<DockerRuntime> {
+    TestPod::new(runtime().await, "backend-docker-test", test)
 }
 
 /// A bare Docker client for the few checks the trait does not cover (names, foreign
@@ -134,7 +79,7 @@ async fn version_reports_the_negotiated_api() {
 #[tokio::test]
 #[ignore = "needs dockerd: run through cargo xtask test"]
 async fn web_pod_serves_on_its_host_port_then_goes_away() {
-    let pod = TestPod::new("web_pod").await;
+    let pod = test_pod("web_pod").await;
     let rt = &pod.runtime;
     let host_port = host_port(18080);
     let sandbox = pod.sandbox(vec![PortMapping {
@@ -184,7 +129,7 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
 #[tokio::test]
 #[ignore = "needs dockerd: run through cargo xtask test"]
 async fn exit_code_is_reported_and_the_watch_yields() {
-    let pod = TestPod::new("exit_code").await;
+    let pod = test_pod("exit_code").await;
     let sandbox = pod.sandbox(vec![]);
     testing::exit_is_reported_and_watched(&pod.runtime, &sandbox, BUSYBOX_IMAGE).await;
 }
@@ -192,7 +137,7 @@ async fn exit_code_is_reported_and_the_watch_yields() {
 #[tokio::test]
 #[ignore = "needs dockerd: run through cargo xtask test"]
 async fn container_that_cannot_start_reads_as_exited() {
-    let pod = TestPod::new("cannot_start").await;
+    let pod = test_pod("cannot_start").await;
     let rt = &pod.runtime;
     let sandbox = pod.sandbox(vec![]);
     let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
@@ -222,7 +167,7 @@ async fn container_that_cannot_start_reads_as_exited() {
 #[tokio::test]
 #[ignore = "needs dockerd: run through cargo xtask test"]
 async fn host_network_pod_has_no_ip_of_its_own() {
-    let pod = TestPod::new("host_network").await;
+    let pod = test_pod("host_network").await;
     let mut sandbox = pod.sandbox(vec![]);
     sandbox.host_network = true;
     sandbox.hostname = String::new();
@@ -233,7 +178,7 @@ async fn host_network_pod_has_no_ip_of_its_own() {
 #[tokio::test]
 #[ignore = "needs dockerd: run through cargo xtask test"]
 async fn a_leftover_of_ours_is_replaced_but_a_foreign_container_is_not() {
-    let pod = TestPod::new("leftover").await;
+    let pod = test_pod("leftover").await;
     let rt = &pod.runtime;
     let sandbox = pod.sandbox(vec![]);
     let first = rt.run_sandbox(&sandbox).await.expect("first sandbox");
@@ -264,7 +209,11 @@ async fn a_leftover_of_ours_is_replaced_but_a_foreign_container_is_not() {
         .await
         .expect("create the foreign container")
         .id;
-    pod.extra.lock().unwrap().push(foreign.clone());
+    let runtime = pod.runtime.clone();
+    let id = foreign.clone();
+    pod.on_drop(async move {
+        let _ = runtime.remove_container(&id).await;
+    });
     let err = rt.run_sandbox(&next).await.expect_err("name taken");
     assert!(matches!(err, RuntimeError::Rejected { .. }), "{err:?}");
     let still_there = docker.inspect_container(&foreign, None).await;

@@ -8,8 +8,6 @@
 //! own pod UID, names and hostPorts, and a node label no agent runs as, and removes only what
 //! it created, so they run concurrently beside anything else on the service.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use podman_api::Podman;
@@ -18,10 +16,10 @@ use staticpod_backend_podman::PodmanRuntime;
 use staticpod_core::labels::CONTAINER_NAME;
 use staticpod_core::naming;
 use staticpod_core::runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PortMapping, Protocol,
-    ResourceConfig, RuntimeError, SandboxConfig, SandboxInfo, SecurityConfig,
+    ContainerConfig, ContainerRuntime, ContainerState, PortMapping, Protocol, ResourceConfig,
+    RuntimeError, SecurityConfig,
 };
-use staticpod_core::testing::{self, eventually, host_port, http_get};
+use staticpod_core::testing::{self, TestPod, eventually, host_port, http_get};
 
 const ENDPOINT_VAR: &str = "STATICPOD_TEST_PODMAN_ENDPOINT";
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
@@ -50,80 +48,21 @@ fn podman() -> Podman {
     Podman::new(endpoint()).expect("a unix endpoint")
 }
 
-/// A pod of one test: a UID unique to the test and this process, a log directory of its own,
-/// and a guard that removes every object carrying that UID (and any extra pod the test
-/// registers) on drop, even when the test fails.
-struct TestPod {
-    runtime: PodmanRuntime,
-    uid: String,
-    logs: PathBuf,
-    extra_pods: Arc<Mutex<Vec<String>>>,
+/// The pod of test `test`, removed with all it holds when dropped.
+async fn test_pod(test: &str) -> TestPod<PodmanRuntime> {
+    TestPod::new(runtime().await, "backend-podman-test", test)
 }
 
-impl TestPod {
-    async fn new(test: &str) -> Self {
-        let uid = format!("{}-{}", test.replace('_', "-"), std::process::id());
-        let logs = std::env::temp_dir().join(format!("staticpod-podman-test-{uid}"));
-        std::fs::create_dir_all(&logs).unwrap();
-        Self {
-            runtime: runtime().await,
-            uid,
-            logs,
-            extra_pods: Arc::default(),
-        }
-    }
-
-    fn sandbox(&self, port_mappings: Vec<PortMapping>) -> SandboxConfig {
-        let node = testing::test_node("backend-podman-test");
-        SandboxConfig {
-            port_mappings,
-            log_directory: self.logs.clone(),
-            ..testing::sandbox_config("sptest", &node, &self.uid)
-        }
-    }
-
-    fn container(&self, name: &str, image: &str, command: &[&str]) -> ContainerConfig {
-        ContainerConfig {
-            command: command.iter().map(|s| (*s).to_owned()).collect(),
-            env: vec![("GREETING".into(), "hello".into())],
-            ..testing::container_config(name, image, &self.sandbox(vec![]))
-        }
-    }
-
-    async fn sandboxes(&self) -> Vec<SandboxInfo> {
-        testing::sandboxes_of(&self.runtime, &self.uid).await
-    }
-
-    async fn containers(&self) -> Vec<ContainerInfo> {
-        testing::containers_of(&self.runtime, &self.uid).await
-    }
-
-    /// Runs `command` in a busybox container of a fresh pod and waits for its exit.
-    async fn run_to_exit(&self, config: ContainerConfig) -> ContainerState {
-        let rt = &self.runtime;
-        let (_, id) = testing::start_pod(rt, &self.sandbox(vec![]), &config).await;
-        eventually(Duration::from_secs(20), "the exit", || async {
-            let containers = self.containers().await;
-            let state = containers.iter().find(|c| c.id == id)?.state;
-            matches!(state, ContainerState::Exited { .. }).then_some(state)
-        })
-        .await
-    }
-}
-
-impl Drop for TestPod {
-    fn drop(&mut self) {
-        let runtime = self.runtime.clone();
-        let uid = self.uid.clone();
-        let extra = std::mem::take(&mut *self.extra_pods.lock().unwrap());
-        let _ = std::fs::remove_dir_all(&self.logs);
-        testing::block_on_thread(async move {
-            testing::remove_pod(&runtime, &uid).await;
-            for pod in extra {
-                let _ = podman().pods().get(&pod).remove().await;
-            }
-        });
-    }
+/// Runs `command` in a busybox container of a fresh pod and waits for its exit.
+async fn run_to_exit(pod: &TestPod<PodmanRuntime>, config: ContainerConfig) -> ContainerState {
+    let rt = &pod.runtime;
+    let (_, id) = testing::start_pod(rt, &pod.sandbox(vec![]), &config).await;
+    eventually(Duration::from_secs(20), "the exit", || async {
+        let containers = pod.containers().await;
+        let state = containers.iter().find(|c| c.id == id)?.state;
+        matches!(state, ContainerState::Exited { .. }).then_some(state)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -149,7 +88,7 @@ async fn version_reports_the_libpod_api() {
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
 async fn web_pod_serves_on_its_host_port_then_goes_away() {
-    let pod = TestPod::new("web_pod").await;
+    let pod = test_pod("web_pod").await;
     let rt = &pod.runtime;
     let host_port = host_port(24080);
     let sandbox = pod.sandbox(vec![PortMapping {
@@ -200,7 +139,7 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
 async fn exit_code_is_reported_and_the_watch_yields() {
-    let pod = TestPod::new("exit_code").await;
+    let pod = test_pod("exit_code").await;
     let sandbox = pod.sandbox(vec![]);
     let config = testing::exit_is_reported_and_watched(&pod.runtime, &sandbox, BUSYBOX_IMAGE).await;
 
@@ -212,21 +151,21 @@ async fn exit_code_is_reported_and_the_watch_yields() {
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
 async fn command_without_args_drops_the_images_cmd() {
-    let pod = TestPod::new("command_only").await;
+    let pod = test_pod("command_only").await;
     // nginx:1.25's cmd has five words after `httpd`; appended to `sh -c 'exit $#'` they would
     // make it exit 5. Kubernetes drops the image's cmd when `command` is given.
     let config = pod.container("count", WEB_IMAGE, &["sh", "-c", "exit $#"]);
-    let state = pod.run_to_exit(config).await;
+    let state = run_to_exit(&pod, config).await;
     assert!(
         matches!(state, ContainerState::Exited { exit_code: 0, .. }),
         "{state:?}"
     );
 
     // With args only, the image's entrypoint (`/docker-entrypoint.sh`) stays.
-    let pod = TestPod::new("args_only").await;
+    let pod = test_pod("args_only").await;
     let mut config = pod.container("args", WEB_IMAGE, &[]);
     config.args = vec!["sh".into(), "-c".into(), "exit 7".into()];
-    let state = pod.run_to_exit(config).await;
+    let state = run_to_exit(&pod, config).await;
     assert!(
         matches!(state, ContainerState::Exited { exit_code: 7, .. }),
         "{state:?}"
@@ -236,7 +175,7 @@ async fn command_without_args_drops_the_images_cmd() {
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
 async fn settings_reach_the_container() {
-    let pod = TestPod::new("settings").await;
+    let pod = test_pod("settings").await;
     let data = pod.logs.join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("in"), "from the host").unwrap();
@@ -277,7 +216,7 @@ async fn settings_reach_the_container() {
         .arg(&data)
         .status()
         .unwrap();
-    let state = pod.run_to_exit(config).await;
+    let state = run_to_exit(&pod, config).await;
     assert!(
         matches!(state, ContainerState::Exited { exit_code: 0, .. }),
         "failed checks are the bits of the exit code: {state:?}"
@@ -291,7 +230,7 @@ async fn settings_reach_the_container() {
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
 async fn limits_reach_the_containers_cgroup() {
-    let pod = TestPod::new("limits").await;
+    let pod = test_pod("limits").await;
     let mut config = pod.container(
         "limits",
         BUSYBOX_IMAGE,
@@ -311,7 +250,7 @@ async fn limits_reach_the_containers_cgroup() {
         cpu_request_millis: Some(250),
         memory_limit_bytes: Some(64 * 1024 * 1024),
     };
-    let state = pod.run_to_exit(config).await;
+    let state = run_to_exit(&pod, config).await;
     assert!(
         matches!(state, ContainerState::Exited { exit_code: 0, .. }),
         "1: memory limit, 2: CPU quota: {state:?}"
@@ -321,7 +260,7 @@ async fn limits_reach_the_containers_cgroup() {
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
 async fn a_privileged_container_runs_in_an_ordinary_pod() {
-    let pod = TestPod::new("privileged").await;
+    let pod = test_pod("privileged").await;
     // Privileged, it sees the node's devices, far more than a container's dozen or so.
     let mut config = pod.container(
         "privileged",
@@ -329,7 +268,7 @@ async fn a_privileged_container_runs_in_an_ordinary_pod() {
         &["sh", "-c", "[ $(ls /dev | wc -l) -gt 30 ]"],
     );
     config.security.privileged = true;
-    let state = pod.run_to_exit(config).await;
+    let state = run_to_exit(&pod, config).await;
     assert!(
         matches!(state, ContainerState::Exited { exit_code: 0, .. }),
         "{state:?}"
@@ -339,7 +278,7 @@ async fn a_privileged_container_runs_in_an_ordinary_pod() {
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
 async fn container_that_cannot_start_reads_as_created() {
-    let pod = TestPod::new("cannot_start").await;
+    let pod = test_pod("cannot_start").await;
     let rt = &pod.runtime;
     let sandbox = pod.sandbox(vec![]);
     let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
@@ -365,7 +304,7 @@ async fn container_that_cannot_start_reads_as_created() {
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
 async fn host_network_pod_has_no_ip_of_its_own() {
-    let pod = TestPod::new("host_network").await;
+    let pod = test_pod("host_network").await;
     let rt = &pod.runtime;
     let mut sandbox = pod.sandbox(vec![]);
     sandbox.host_network = true;
@@ -401,7 +340,7 @@ async fn host_network_pod_has_no_ip_of_its_own() {
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
 async fn a_leftover_of_ours_is_replaced_but_a_foreign_pod_is_not() {
-    let pod = TestPod::new("leftover").await;
+    let pod = test_pod("leftover").await;
     let rt = &pod.runtime;
     let sandbox = pod.sandbox(vec![]);
     let first = rt.run_sandbox(&sandbox).await.expect("first sandbox");
@@ -442,7 +381,11 @@ async fn a_leftover_of_ours_is_replaced_but_a_foreign_pod_is_not() {
         )
         .await
         .expect("create the foreign pod");
-    pod.extra_pods.lock().unwrap().push(name.clone());
+    let foreign = name.clone();
+    // A client of its own: the cleanup runs on a runtime of its own.
+    pod.on_drop(async move {
+        let _ = crate::podman().pods().get(&foreign).remove().await;
+    });
     let err = rt.run_sandbox(&next).await.expect_err("name taken");
     assert!(matches!(err, RuntimeError::Rejected { .. }), "{err:?}");
     assert!(
@@ -454,8 +397,8 @@ async fn a_leftover_of_ours_is_replaced_but_a_foreign_pod_is_not() {
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
 async fn a_taken_host_port_is_refused_and_leaves_nothing_behind() {
-    let first = TestPod::new("port_first").await;
-    let second = TestPod::new("port_second").await;
+    let first = test_pod("port_first").await;
+    let second = test_pod("port_second").await;
     let mapping = PortMapping {
         protocol: Protocol::Tcp,
         container_port: 80,

@@ -8,14 +8,16 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::labels::{
     CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE, NODE, POD_NAME, POD_NAMESPACE, POD_UID,
 };
 use crate::runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PullPolicy, ResourceConfig,
-    RuntimeError, SandboxConfig, SandboxInfo, SandboxState, SecurityConfig,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PortMapping, PullPolicy,
+    ResourceConfig, RuntimeError, SandboxConfig, SandboxInfo, SandboxState, SecurityConfig,
 };
 
 /// The node a suite's test objects claim, `<suite>-<pid>`: one no agent runs as, so an agent
@@ -77,6 +79,89 @@ pub fn container_config(name: &str, image: &str, pod: &SandboxConfig) -> Contain
         labels,
         annotations: BTreeMap::new(),
         log_path: PathBuf::from(format!("{name}/0.log")),
+    }
+}
+
+/// A cleanup a test registers with its [`TestPod`].
+type Cleanup = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One test's pod on a real runtime: a UID unique to the test and this process, a node no
+/// agent runs as, a log directory of its own, and a guard that removes every object carrying
+/// that UID (then whatever else the test registered) when dropped, even when the test fails.
+pub struct TestPod<R: ContainerRuntime + Clone + 'static> {
+    /// The runtime under test.
+    pub runtime: R,
+    /// The pod's UID.
+    pub uid: String,
+    /// The sandbox's log directory.
+    pub logs: PathBuf,
+    node: String,
+    cleanups: Mutex<Vec<Cleanup>>,
+}
+
+impl<R: ContainerRuntime + Clone + 'static> TestPod<R> {
+    /// The pod of test `test` in the integration suite `suite` (see [`test_node`]).
+    pub fn new(runtime: R, suite: &str, test: &str) -> Self {
+        let uid = format!("{}-{}", test.replace('_', "-"), std::process::id());
+        let logs = std::env::temp_dir().join(format!("staticpod-{suite}-{uid}"));
+        std::fs::create_dir_all(&logs).expect("the pod's log directory");
+        TestPod {
+            runtime,
+            uid,
+            logs,
+            node: test_node(suite),
+            cleanups: Mutex::default(),
+        }
+    }
+
+    /// The pod's sandbox config (pod `sptest`) with `port_mappings`.
+    pub fn sandbox(&self, port_mappings: Vec<PortMapping>) -> SandboxConfig {
+        SandboxConfig {
+            port_mappings,
+            log_directory: self.logs.clone(),
+            ..sandbox_config("sptest", &self.node, &self.uid)
+        }
+    }
+
+    /// Container `name` of the pod from `image`, running `command` (none: the image's), with
+    /// `GREETING=hello` in its environment.
+    pub fn container(&self, name: &str, image: &str, command: &[&str]) -> ContainerConfig {
+        ContainerConfig {
+            command: command.iter().map(|s| (*s).to_owned()).collect(),
+            env: vec![("GREETING".into(), "hello".into())],
+            ..container_config(name, image, &self.sandbox(vec![]))
+        }
+    }
+
+    /// The pod's sandboxes as listed.
+    pub async fn sandboxes(&self) -> Vec<SandboxInfo> {
+        sandboxes_of(&self.runtime, &self.uid).await
+    }
+
+    /// The pod's containers as listed.
+    pub async fn containers(&self) -> Vec<ContainerInfo> {
+        containers_of(&self.runtime, &self.uid).await
+    }
+
+    /// Runs `cleanup` too when the pod is dropped: for objects the test made outside the
+    /// trait (a foreign container holding a name, say).
+    pub fn on_drop(&self, cleanup: impl Future<Output = ()> + Send + 'static) {
+        self.cleanups.lock().unwrap().push(Box::pin(cleanup));
+    }
+}
+
+impl<R: ContainerRuntime + Clone + 'static> Drop for TestPod<R> {
+    fn drop(&mut self) {
+        let runtime = self.runtime.clone();
+        let uid = self.uid.clone();
+        let cleanups = std::mem::take(&mut *self.cleanups.lock().unwrap());
+        let _ = std::fs::remove_dir_all(&self.logs);
+        block_on_thread(async move {
+            remove_pod(&runtime, &uid).await;
+            for cleanup in cleanups {
+                cleanup.await;
+            }
+        });
     }
 }
 
