@@ -17,6 +17,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::backoff::capped_doubling;
 use crate::ingest::{ManifestReport, Manifests};
+use crate::probe::Prober;
 use crate::reconcile::execute::{Executor, WorkError, describe};
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{self, ObservedPod, PodKey};
@@ -82,6 +83,8 @@ pub struct Agent {
     runtime_failures: u32,
     /// Ids of exited containers already logged, so each exit is one log line.
     reported_exits: BTreeSet<String>,
+    prober: Prober,
+    probe_changes: mpsc::Receiver<()>,
 }
 
 /// The wait before trying a runtime that is down again is this, doubled once per failure in
@@ -102,6 +105,8 @@ impl Agent {
             config.root_dir.clone(),
             config.host_ip.clone(),
         );
+        let (probe_changed, probe_changes) = mpsc::channel(1);
+        let prober = Prober::new(runtime.clone(), probe_changed);
         Agent {
             manifests: Manifests::new(&config.node_name),
             runtime,
@@ -114,6 +119,8 @@ impl Agent {
             status: watch::channel(Arc::new(NodeStatus::default())).0,
             runtime_failures: 0,
             reported_exits: BTreeSet::new(),
+            prober,
+            probe_changes,
         }
     }
 
@@ -170,6 +177,7 @@ impl Agent {
                     self.publish_manifests();
                 }
                 Some(()) = recv(&mut events) => dirty = true,
+                Some(()) = self.probe_changes.recv() => dirty = true,
                 Some(done) = self.work.join_next(), if !self.work.is_empty() => {
                     match done {
                         Ok((key, result)) => self.finish(key, result),
@@ -248,6 +256,8 @@ impl Agent {
         self.report_exits(&observed);
         let now = SystemTime::now();
         let desired = self.manifests.desired().to_vec();
+        self.prober.sync(&desired, &observed, &self.config.host_ip);
+        self.history.set_probe_verdicts(self.prober.verdicts());
         let plan = plan::plan(&desired, &observed, &self.history, now);
         for work in plan.work {
             if self.in_flight.contains(&work.key) {

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PullPolicy, RuntimeError,
-    RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, SandboxState,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecResult, PullPolicy,
+    RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, SandboxState,
 };
 
 #[derive(Debug, Default)]
@@ -22,6 +22,7 @@ struct State {
     calls: Vec<String>,
     fail: BTreeMap<String, String>,
     down: bool,
+    exec_exit_code: i32,
     next_id: u64,
     events: Vec<mpsc::Sender<()>>,
 }
@@ -57,6 +58,11 @@ impl FakeRuntime {
             .unwrap()
             .fail
             .insert(operation.to_string(), message.to_string());
+    }
+
+    /// The exit code every later `exec_sync` returns (0 at first).
+    pub fn set_exec_exit_code(&self, exit_code: i32) {
+        self.state.lock().unwrap().exec_exit_code = exit_code;
     }
 
     /// Takes the daemon down (every call fails as unavailable) or brings it back.
@@ -271,6 +277,23 @@ impl ContainerRuntime for FakeRuntime {
     async fn list_containers(&self) -> RuntimeResult<Vec<ContainerInfo>> {
         self.call("list_containers", "")?;
         Ok(self.containers())
+    }
+
+    async fn exec_sync(
+        &self,
+        container_id: &str,
+        command: &[String],
+        _timeout: Duration,
+    ) -> RuntimeResult<ExecResult> {
+        self.call(
+            "exec_sync",
+            &format!("{container_id} {}", command.join(" ")),
+        )?;
+        let exit_code = self.state.lock().unwrap().exec_exit_code;
+        Ok(ExecResult {
+            exit_code,
+            output: format!("exit {exit_code}"),
+        })
     }
 
     async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>> {

@@ -15,6 +15,7 @@ pub mod labels;
 pub mod manifest;
 pub mod model;
 pub mod naming;
+pub mod probe;
 pub mod quantity;
 pub mod reconcile;
 pub mod runtime;

@@ -342,6 +342,15 @@ pub struct ContainerInfo {
     pub labels: BTreeMap<String, String>,
 }
 
+/// What a command run in a container with [`ContainerRuntime::exec_sync`] gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecResult {
+    /// Its exit code.
+    pub exit_code: i32,
+    /// Its stdout and stderr, as far as the runtime returns them.
+    pub output: String,
+}
+
 /// A container runtime as the agent drives it. Implementations translate their errors into
 /// [`RuntimeError`] kinds, store the given labels verbatim, and list only objects carrying
 /// the label [`crate::labels::MANAGED_BY`] = [`crate::labels::MANAGED_BY_VALUE`].
@@ -385,6 +394,15 @@ pub trait ContainerRuntime: Send + Sync {
 
     /// All containers this agent manages (sandbox/pause containers excluded).
     async fn list_containers(&self) -> RuntimeResult<Vec<ContainerInfo>>;
+
+    /// Runs `command` in a running container and waits for it, at most `timeout` (for exec
+    /// probes). A command that outlives the timeout is an error.
+    async fn exec_sync(
+        &self,
+        container_id: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> RuntimeResult<ExecResult>;
 
     /// A feed that yields `()` whenever a managed container or sandbox changed state
     /// (started, exited, removed), so the agent relists at once instead of polling. A backend

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, Pod, RestartPolicy};
+use crate::probe::Verdicts;
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
 use crate::reconcile::plan::restart_delay;
@@ -94,7 +95,7 @@ pub struct PodCondition {
 pub struct ContainerStatus {
     /// Container name.
     pub name: String,
-    /// Running (readiness probes come in a later version).
+    /// Running, and its readiness and startup probes (if any) pass.
     pub ready: bool,
     /// Restarts so far.
     pub restart_count: u32,
@@ -107,7 +108,7 @@ pub struct ContainerStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub container_id: Option<String>,
-    /// Has started.
+    /// Running, and its startup probe (if any) passed.
     pub started: bool,
     /// Current state.
     pub state: ContainerStateView,
@@ -222,10 +223,12 @@ fn pod_status(
                 })
                 .max_by_key(|c| c.attempt)
         });
+        let verdicts = latest.and_then(|c| history.probe_verdicts(&c.info.id));
         container_status(
             pod,
             container,
             latest,
+            verdicts,
             failure.map(|f| (f.reason, f.message.as_str())),
             runtime_name,
             now,
@@ -281,6 +284,7 @@ fn container_status(
     pod: &StaticPod,
     container: &Container,
     latest: Option<&ObservedContainer>,
+    verdicts: Option<&Verdicts>,
     failure: Option<(&'static str, &str)>,
     runtime_name: &str,
     now: SystemTime,
@@ -350,11 +354,18 @@ fn container_status(
     };
     ContainerStatus {
         name: container.name.clone(),
-        ready: state.running.is_some(),
+        // A probed container is ready and started only once its probes say so; until its
+        // worker has run, a container with a readiness or startup probe is neither.
+        ready: state.running.is_some()
+            && verdicts.map_or(
+                container.readiness_probe.is_none() && container.startup_probe.is_none(),
+                |v| v.ready && v.started,
+            ),
         restart_count: latest.map_or(0, |c| c.attempt),
         image: container.image.clone(),
         container_id: latest.map(|c| format!("{runtime_name}://{}", c.info.id)),
-        started: state.running.is_some(),
+        started: state.running.is_some()
+            && verdicts.map_or(container.startup_probe.is_none(), |v| v.started),
         state,
     }
 }

@@ -129,6 +129,18 @@ impl Executor {
                             .await
                             .map_err(at("KillPodSandboxError"))?;
                     }
+                    Step::StopContainer {
+                        id,
+                        name,
+                        grace,
+                        reason,
+                    } => {
+                        info!(container = %name, "{reason}; restarting the container");
+                        self.runtime
+                            .stop_container(&id, grace)
+                            .await
+                            .map_err(at("KillContainerError"))?;
+                    }
                     Step::RemoveContainer { id } => {
                         self.runtime
                             .remove_container(&id)

@@ -55,6 +55,18 @@ pub enum Step {
         /// Sandbox id.
         id: String,
     },
+    /// Stop one container whose liveness or startup probe failed; the restart policy then
+    /// treats it as any exited container.
+    StopContainer {
+        /// Container id.
+        id: String,
+        /// Container name, for the log.
+        name: String,
+        /// Time between SIGTERM and SIGKILL.
+        grace: Duration,
+        /// Which probe failed, and why.
+        reason: String,
+    },
     /// Remove an old, exited instance of a container.
     RemoveContainer {
         /// Container id.
@@ -137,7 +149,7 @@ pub fn plan(
             }
         }
         if let Some(want) = want {
-            plan_pod(want, current, now, &mut steps, &mut plan);
+            plan_pod(want, current, history, now, &mut steps, &mut plan);
         }
         if !steps.is_empty() {
             plan.work.push(PodWork {
@@ -169,6 +181,7 @@ fn kill(pod: &ObservedPod, forget: bool) -> Step {
 fn plan_pod(
     want: &StaticPod,
     current: Option<&ObservedPod>,
+    history: &History,
     now: SystemTime,
     steps: &mut Vec<Step>,
     plan: &mut Plan,
@@ -275,7 +288,25 @@ fn plan_pod(
                     plan,
                 );
             }
-            Some(_) => {}
+            Some(latest) => {
+                let failed = history
+                    .probe_verdicts(&latest.info.id)
+                    .and_then(|v| v.failed.as_ref());
+                if let (ContainerState::Running { .. }, Some(reason)) = (latest.info.state, failed)
+                {
+                    let probe_grace = container
+                        .liveness_probe
+                        .as_ref()
+                        .and_then(|p| p.termination_grace_period_seconds)
+                        .map(|s| Duration::from_secs(s.max(0).unsigned_abs()));
+                    steps.push(Step::StopContainer {
+                        id: latest.info.id.clone(),
+                        name: container.name.clone(),
+                        grace: probe_grace.unwrap_or(want.grace_period()),
+                        reason: reason.clone(),
+                    });
+                }
+            }
         }
     }
     if completed(want, pod, Some(&sandbox.info.id)) {

@@ -111,6 +111,14 @@ fn render(plan: &Plan, now: SystemTime) -> String {
                 ),
                 Step::StopSandbox { id } => format!("stop sandbox {id}"),
                 Step::RemoveContainer { id } => format!("remove {id}"),
+                Step::StopContainer {
+                    name,
+                    reason,
+                    grace,
+                    ..
+                } => {
+                    format!("stop {name} grace={}s: {reason}", grace.as_secs())
+                }
                 Step::RunSandbox { attempt } => format!("run sandbox {} #{attempt}", work.key),
                 Step::StartContainer {
                     kind,
@@ -370,4 +378,29 @@ async fn a_failed_image_pull_backs_off_and_is_reported() {
     let later = now + Duration::from_secs(10);
     let plan = world.plan(&[web], later).await;
     check(render(&plan, later), expect!["start web #0"]);
+}
+
+#[tokio::test]
+async fn a_failed_liveness_probe_stops_the_container_and_the_restart_policy_restarts_it() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    livenessProbe:\n      httpGet: {path: /healthz, port: 80}\n      terminationGracePeriodSeconds: 2\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    let id = world.container_id("web", "0");
+    let failed = crate::probe::Verdicts {
+        started: true,
+        ready: true,
+        failed: Some("Liveness probe failed: HTTP probe failed with statuscode: 500".into()),
+    };
+    world
+        .history
+        .set_probe_verdicts([(id.clone(), failed)].into());
+    check(
+        world.step(&[web.clone()], now).await,
+        expect!["stop web grace=2s: Liveness probe failed: HTTP probe failed with statuscode: 500"],
+    );
+    world.history.set_probe_verdicts(Default::default());
+    check(world.step(&[web], now).await, expect!["wake in 0s"]);
 }

@@ -1,0 +1,246 @@
+//! Probes, run by the agent: one worker per running container that has probes. Verdicts go
+//! to the planner (a failed liveness or startup probe restarts the container, on every
+//! runtime) and to the status (`READY`), through [`crate::reconcile::history::History`].
+
+pub mod check;
+pub mod threshold;
+pub mod worker;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::manifest::defaults::StaticPod;
+use crate::reconcile::observe::{ContainerKind, ObservedPod};
+use crate::runtime::{ContainerRuntime, ContainerState};
+pub use worker::Verdicts;
+use worker::Worker;
+
+/// Keeps one probe worker per running container that has probes.
+pub struct Prober {
+    runtime: Arc<dyn ContainerRuntime>,
+    verdicts: Arc<Mutex<BTreeMap<String, Verdicts>>>,
+    workers: BTreeMap<String, JoinHandle<()>>,
+    changed: mpsc::Sender<()>,
+}
+
+impl Prober {
+    /// A prober that nudges `changed` whenever a verdict changes.
+    pub fn new(runtime: Arc<dyn ContainerRuntime>, changed: mpsc::Sender<()>) -> Self {
+        Prober {
+            runtime,
+            verdicts: Arc::default(),
+            workers: BTreeMap::new(),
+            changed,
+        }
+    }
+
+    /// Starts workers for running containers with probes that have none, and stops the
+    /// workers (and forgets the verdicts) of containers that no longer run.
+    pub fn sync(
+        &mut self,
+        desired: &[Arc<StaticPod>],
+        observed: &BTreeMap<String, ObservedPod>,
+        host_ip: &str,
+    ) {
+        let mut wanted = BTreeMap::new();
+        for pod in desired {
+            let Some(current) = observed
+                .get(pod.uid())
+                .filter(|o| o.config_hash == pod.config_hash)
+            else {
+                continue;
+            };
+            let Some(sandbox) = current.ready_sandbox() else {
+                continue;
+            };
+            let address = sandbox
+                .info
+                .ip
+                .clone()
+                .unwrap_or_else(|| host_ip.to_string());
+            for container in &pod.pod.spec.containers {
+                let probed = container.liveness_probe.is_some()
+                    || container.readiness_probe.is_some()
+                    || container.startup_probe.is_some();
+                if !probed {
+                    continue;
+                }
+                let running = current
+                    .instances(&container.name, &sandbox.info.id)
+                    .find_map(|c| match c.info.state {
+                        ContainerState::Running { started_at } if c.kind == ContainerKind::App => {
+                            Some((c, started_at))
+                        }
+                        _ => None,
+                    });
+                if let Some((instance, started_at)) = running {
+                    wanted.insert(
+                        instance.info.id.clone(),
+                        (container.clone(), address.clone(), started_at),
+                    );
+                }
+            }
+        }
+        self.workers.retain(|id, worker| {
+            let keep = wanted.contains_key(id);
+            if !keep {
+                worker.abort();
+            }
+            keep
+        });
+        self.verdicts
+            .lock()
+            .expect("probe verdicts lock")
+            .retain(|id, _| wanted.contains_key(id));
+        for (id, (container, address, started_at)) in wanted {
+            if self.workers.contains_key(&id) {
+                continue;
+            }
+            let worker = Worker {
+                runtime: self.runtime.clone(),
+                container_id: id.clone(),
+                container,
+                address,
+                started_at,
+                verdicts: self.verdicts.clone(),
+                changed: self.changed.clone(),
+            };
+            self.workers.insert(id, tokio::spawn(worker.run()));
+        }
+    }
+
+    /// The verdicts of every probed container, by container id.
+    pub fn verdicts(&self) -> BTreeMap<String, Verdicts> {
+        self.verdicts.lock().expect("probe verdicts lock").clone()
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        for worker in self.workers.values() {
+            worker.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::fake::FakeRuntime;
+    use crate::model::Container;
+
+    fn container(yaml: &str) -> Container {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    async fn wait_for(
+        verdicts: &Arc<Mutex<BTreeMap<String, Verdicts>>>,
+        check: impl Fn(&Verdicts) -> bool,
+    ) -> Verdicts {
+        for _ in 0..300 {
+            if let Some(v) = verdicts.lock().unwrap().get("c1").filter(|v| check(v)) {
+                return v.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "verdict never reached: {:?}",
+            verdicts.lock().unwrap().get("c1")
+        );
+    }
+
+    fn worker(
+        runtime: Arc<FakeRuntime>,
+        container: Container,
+        verdicts: &Arc<Mutex<BTreeMap<String, Verdicts>>>,
+    ) -> Worker {
+        Worker {
+            runtime,
+            container_id: "c1".into(),
+            container,
+            address: "127.0.0.1".into(),
+            started_at: SystemTime::now(),
+            verdicts: verdicts.clone(),
+            changed: mpsc::channel(8).0,
+        }
+    }
+
+    #[tokio::test]
+    async fn readiness_follows_a_tcp_probe_on_a_named_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let spec = format!(
+            "name: web\nimage: x\nports: [{{name: http, containerPort: {port}}}]\nreadinessProbe: {{tcpSocket: {{port: http}}, periodSeconds: 1, failureThreshold: 1}}\n"
+        );
+        let verdicts = Arc::default();
+        let task = tokio::spawn(
+            worker(
+                Arc::new(FakeRuntime::default()),
+                container(&spec),
+                &verdicts,
+            )
+            .run(),
+        );
+        let ready = wait_for(&verdicts, |v| v.ready).await;
+        assert!(ready.started && ready.failed.is_none());
+        drop(listener);
+        wait_for(&verdicts, |v| !v.ready).await;
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_failing_exec_liveness_probe_is_reported_once_its_threshold_is_reached() {
+        let runtime = Arc::new(FakeRuntime::default());
+        runtime.set_exec_exit_code(1);
+        let spec = "name: web\nimage: x\nlivenessProbe: {exec: {command: [cat, /tmp/healthy]}, periodSeconds: 1, failureThreshold: 2}\n";
+        let verdicts = Arc::default();
+        let task = tokio::spawn(worker(runtime.clone(), container(spec), &verdicts).run());
+        let failed = wait_for(&verdicts, |v| v.failed.is_some()).await;
+        assert_eq!(
+            failed.failed.unwrap(),
+            "Liveness probe failed: command [\"cat\", \"/tmp/healthy\"] exited with 1: exit 1"
+        );
+        let execs = runtime
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("exec_sync c1 cat /tmp/healthy"))
+            .count();
+        assert_eq!(execs, 2, "two failures in a row make the verdict");
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_startup_probe_holds_back_readiness_until_it_passes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let spec = format!(
+            "name: web\nimage: x\nstartupProbe: {{httpGet: {{port: {port}}}, periodSeconds: 1, failureThreshold: 30}}\nreadinessProbe: {{tcpSocket: {{port: {port}}}, periodSeconds: 1}}\n"
+        );
+        let verdicts = Arc::default();
+        let task = tokio::spawn(
+            worker(
+                Arc::new(FakeRuntime::default()),
+                container(&spec),
+                &verdicts,
+            )
+            .run(),
+        );
+        let first = wait_for(&verdicts, |_| true).await;
+        assert!(!first.started && !first.ready);
+        // Answer the startup probe's GET once.
+        let (mut stream, _) = listener.accept().unwrap();
+        use std::io::{Read, Write};
+        let mut request = [0u8; 512];
+        let _ = stream.read(&mut request).unwrap();
+        stream.write_all(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+        drop(stream);
+        let started = wait_for(&verdicts, |v| v.started && v.ready).await;
+        assert!(started.failed.is_none());
+        task.abort();
+    }
+}

@@ -1,0 +1,272 @@
+//! The probing of one running container: the startup probe first, then liveness and
+//! readiness side by side, each on its own timing, publishing verdicts as they change.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use super::check::{self, Outcome};
+use super::threshold::Threshold;
+use crate::model::{Container, IntOrString, Probe};
+use crate::runtime::ContainerRuntime;
+
+/// What the probes of one container say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verdicts {
+    /// The startup probe passed (or there is none).
+    pub started: bool,
+    /// The readiness probe passes (or there is none).
+    pub ready: bool,
+    /// The liveness or startup probe failed: the container must be restarted. The message
+    /// says which probe and why.
+    pub failed: Option<String>,
+}
+
+/// Everything a worker needs.
+pub struct Worker {
+    /// The runtime, for exec probes.
+    pub runtime: Arc<dyn ContainerRuntime>,
+    /// Runtime id of the container.
+    pub container_id: String,
+    /// The container's spec (probes and named ports).
+    pub container: Container,
+    /// Address probes connect to: the pod's IP, or the node's for host-network pods.
+    pub address: String,
+    /// When the container started: initial delays count from here.
+    pub started_at: SystemTime,
+    /// Where verdicts are published, by container id.
+    pub verdicts: Arc<Mutex<BTreeMap<String, Verdicts>>>,
+    /// Nudged on every change of verdict.
+    pub changed: mpsc::Sender<()>,
+}
+
+impl Worker {
+    /// Probes until the container fails its liveness or startup probe, or the task is
+    /// aborted (the container stopped).
+    pub async fn run(self) {
+        let mut container = self.container.clone();
+        // gRPC probes are not run (validation warns): treated as absent, never as failing.
+        for probe in [
+            &mut container.startup_probe,
+            &mut container.liveness_probe,
+            &mut container.readiness_probe,
+        ] {
+            if probe.as_ref().is_some_and(|p| p.grpc.is_some()) {
+                *probe = None;
+            }
+        }
+        self.publish(|v| {
+            v.started = container.startup_probe.is_none();
+            v.ready = container.readiness_probe.is_none();
+        });
+        if let Some(startup) = &container.startup_probe {
+            if let Err(message) = self.until_passing(startup).await {
+                self.publish(|v| v.failed = Some(format!("Startup probe failed: {message}")));
+                return;
+            }
+            self.publish(|v| v.started = true);
+        }
+        let liveness = async {
+            match &container.liveness_probe {
+                Some(probe) => self.watch_liveness(probe).await,
+                None => std::future::pending().await,
+            }
+        };
+        let readiness = async {
+            match &container.readiness_probe {
+                Some(probe) => self.watch_readiness(probe).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            message = liveness => self.publish(|v| v.failed = Some(format!("Liveness probe failed: {message}"))),
+            () = readiness => {}
+        }
+    }
+
+    /// Runs the startup `probe` until it passes (`Ok`) or fails `failureThreshold` times in
+    /// a row (its success threshold is always 1).
+    async fn until_passing(&self, probe: &Probe) -> Result<(), String> {
+        let mut threshold = Threshold::new(1, probe.failure_threshold.unwrap_or(3), true);
+        let mut ticks = self.ticks(probe);
+        loop {
+            ticks.next().await;
+            let outcome = self.attempt(probe).await;
+            let Outcome::Failure(message) = &outcome else {
+                return Ok(());
+            };
+            if threshold.record(&outcome) == Some(false) {
+                return Err(message.clone());
+            }
+        }
+    }
+
+    /// Runs the liveness probe until it fails enough; returns the last failure.
+    async fn watch_liveness(&self, probe: &Probe) -> String {
+        let mut threshold = Threshold::new(1, probe.failure_threshold.unwrap_or(3), true);
+        let mut ticks = self.ticks(probe);
+        loop {
+            ticks.next().await;
+            let outcome = self.attempt(probe).await;
+            if threshold.record(&outcome) == Some(false)
+                && let Outcome::Failure(message) = outcome
+            {
+                return message;
+            }
+        }
+    }
+
+    /// Runs the readiness probe for as long as the container lives.
+    async fn watch_readiness(&self, probe: &Probe) {
+        let mut threshold = Threshold::new(
+            probe.success_threshold.unwrap_or(1),
+            probe.failure_threshold.unwrap_or(3),
+            false,
+        );
+        let mut ticks = self.ticks(probe);
+        loop {
+            ticks.next().await;
+            let outcome = self.attempt(probe).await;
+            if let Some(ready) = threshold.record(&outcome) {
+                if let Outcome::Failure(message) = &outcome {
+                    tracing::info!(container = %self.container.name, "readiness probe failed: {message}");
+                }
+                self.publish(|v| v.ready = ready);
+            }
+        }
+    }
+
+    fn ticks(&self, probe: &Probe) -> Ticks {
+        let delay = Duration::from_secs(
+            probe
+                .initial_delay_seconds
+                .unwrap_or(0)
+                .max(0)
+                .unsigned_abs()
+                .into(),
+        );
+        let since_start = SystemTime::now()
+            .duration_since(self.started_at)
+            .unwrap_or_default();
+        Ticks {
+            next: Instant::now() + delay.saturating_sub(since_start),
+            period: Duration::from_secs(
+                probe
+                    .period_seconds
+                    .unwrap_or(10)
+                    .max(1)
+                    .unsigned_abs()
+                    .into(),
+            ),
+        }
+    }
+
+    async fn attempt(&self, probe: &Probe) -> Outcome {
+        let limit = Duration::from_secs(
+            probe
+                .timeout_seconds
+                .unwrap_or(1)
+                .max(1)
+                .unsigned_abs()
+                .into(),
+        );
+        if let Some(exec) = &probe.exec {
+            return match self
+                .runtime
+                .exec_sync(&self.container_id, &exec.command, limit)
+                .await
+            {
+                Ok(result) if result.exit_code == 0 => Outcome::Success,
+                Ok(result) => Outcome::Failure(format!(
+                    "command {:?} exited with {}: {}",
+                    exec.command,
+                    result.exit_code,
+                    result.output.trim()
+                )),
+                Err(error) => Outcome::Failure(crate::reconcile::execute::describe(&error)),
+            };
+        }
+        if let Some(http) = &probe.http_get {
+            let host = http
+                .host
+                .clone()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| self.address.clone());
+            return match self.port(&http.port) {
+                Ok(port)
+                    if http
+                        .scheme
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("HTTPS")) =>
+                {
+                    // No TLS client here: an HTTPS probe is checked as a TCP connect (the
+                    // kubelet skips certificate checks anyway); validation warns about it.
+                    check::tcp(&host, port, limit).await
+                }
+                Ok(port) => {
+                    check::http_get(
+                        &host,
+                        port,
+                        http.path.as_deref().unwrap_or("/"),
+                        &http.http_headers,
+                        limit,
+                    )
+                    .await
+                }
+                Err(message) => Outcome::Failure(message),
+            };
+        }
+        if let Some(tcp) = &probe.tcp_socket {
+            let host = tcp
+                .host
+                .clone()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| self.address.clone());
+            return match self.port(&tcp.port) {
+                Ok(port) => check::tcp(&host, port, limit).await,
+                Err(message) => Outcome::Failure(message),
+            };
+        }
+        Outcome::Failure("the probe has no handler".to_string())
+    }
+
+    fn port(&self, port: &IntOrString) -> Result<u16, String> {
+        let number = match port {
+            IntOrString::Int(number) => *number,
+            IntOrString::String(name) => self
+                .container
+                .ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .map(|p| p.container_port)
+                .ok_or_else(|| format!("no container port named {name:?}"))?,
+        };
+        u16::try_from(number).map_err(|_| format!("invalid port {number}"))
+    }
+
+    fn publish(&self, change: impl FnOnce(&mut Verdicts)) {
+        let mut verdicts = self.verdicts.lock().expect("probe verdicts lock");
+        let entry = verdicts.entry(self.container_id.clone()).or_default();
+        let before = entry.clone();
+        change(entry);
+        if *entry != before {
+            let _ = self.changed.try_send(());
+        }
+    }
+}
+
+/// The moments a probe runs: after its initial delay, then every period.
+struct Ticks {
+    next: Instant,
+    period: Duration,
+}
+
+impl Ticks {
+    async fn next(&mut self) {
+        sleep_until(self.next).await;
+        self.next = Instant::now() + self.period;
+    }
+}
