@@ -24,8 +24,8 @@ use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use staticpod_core::call_error::{ErrorKind, pull_error};
 use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_core::runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, PullPolicy, RuntimeError, RuntimeResult,
-    RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, PullPolicy, RuntimeError,
+    RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
 };
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
@@ -437,6 +437,32 @@ impl ContainerRuntime for CriRuntime {
     /// once after each reopening since changes may have been missed meanwhile. containerd 1.6
     /// answers `Unimplemented`: the receiver then never yields (a task holds the sender, idle,
     /// until the receiver is dropped) and the agent's periodic resync sees every change.
+    async fn exec_sync(
+        &self,
+        container_id: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> RuntimeResult<ExecResult> {
+        let request = v1::ExecSyncRequest {
+            container_id: container_id.to_owned(),
+            cmd: command.to_vec(),
+            timeout: i64::try_from(grace_seconds(timeout)).unwrap_or(i64::MAX),
+        };
+        let response = self
+            .runtime
+            .clone()
+            .exec_sync(request)
+            .await
+            .map_err(|status| self.error("ExecSync", container_subject(container_id), status))?
+            .into_inner();
+        let mut output = String::from_utf8_lossy(&response.stdout).into_owned();
+        output.push_str(&String::from_utf8_lossy(&response.stderr));
+        Ok(ExecResult {
+            exit_code: response.exit_code,
+            output,
+        })
+    }
+
     async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>> {
         let (tx, rx) = mpsc::channel(1);
         tokio::spawn(events::run(self.runtime.clone(), self.endpoint.clone(), tx));

@@ -7,6 +7,7 @@ mod container;
 mod convert;
 pub mod error;
 mod events;
+mod exec;
 mod image;
 pub mod labels;
 mod sandbox;
@@ -28,8 +29,8 @@ use staticpod_core::inspect::inspect_each;
 use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE, is_managed};
 use staticpod_core::naming;
 use staticpod_core::runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, PullPolicy, RuntimeError, RuntimeResult,
-    RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, PullPolicy, RuntimeError,
+    RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
 };
 use tokio::sync::mpsc;
 
@@ -356,6 +357,15 @@ impl ContainerRuntime for DockerRuntime {
             .inspect_managed(DOCKER_TYPE_CONTAINER, "container")
             .await?;
         Ok(inspected.iter().map(convert::container_info).collect())
+    }
+
+    async fn exec_sync(
+        &self,
+        container_id: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> RuntimeResult<ExecResult> {
+        self.exec(container_id, command, timeout).await
     }
 
     async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>> {

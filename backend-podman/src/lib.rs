@@ -12,6 +12,7 @@ mod container;
 mod convert;
 pub mod error;
 mod events;
+mod exec;
 #[cfg(test)]
 mod fake_libpod;
 mod libpod;
@@ -33,8 +34,8 @@ use staticpod_core::inspect::inspect_each;
 use staticpod_core::labels::{self, MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_core::naming;
 use staticpod_core::runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, PullPolicy, RuntimeError, RuntimeResult,
-    RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, PullPolicy, RuntimeError,
+    RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
 };
 use tokio::sync::mpsc;
 
@@ -521,6 +522,15 @@ impl ContainerRuntime for PodmanRuntime {
             .filter(|inspect| !inspect.is_infra)
             .map(convert::container_info)
             .collect())
+    }
+
+    async fn exec_sync(
+        &self,
+        container_id: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> RuntimeResult<ExecResult> {
+        self.exec(container_id, command, timeout).await
     }
 
     async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>> {
