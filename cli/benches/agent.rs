@@ -103,6 +103,8 @@ struct Args {
     idle: Duration,
     agent: PathBuf,
     json: Option<PathBuf>,
+    /// Where the agent's log goes (kept after the run); a temporary file when not given.
+    log: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -113,6 +115,7 @@ fn parse_args() -> Result<Args> {
         idle: Duration::from_secs(60),
         agent: PathBuf::from(env!("CARGO_BIN_EXE_staticpod")),
         json: None,
+        log: None,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
@@ -126,6 +129,7 @@ fn parse_args() -> Result<Args> {
             "--idle" => args.idle = Duration::from_secs(value()?.parse().context("--idle")?),
             "--agent" => args.agent = value()?.into(),
             "--json" => args.json = Some(value()?.into()),
+            "--log" => args.log = Some(value()?.into()),
             other => bail!("unexpected argument `{other}`"),
         }
     }
@@ -322,7 +326,7 @@ struct Bench {
 }
 
 impl Bench {
-    fn new(backend: Backend, agent_bin: PathBuf) -> Result<Bench> {
+    fn new(backend: Backend, agent_bin: PathBuf, log: Option<PathBuf>) -> Result<Bench> {
         let endpoint = backend.endpoint()?;
         // Two workers, as the agent has: the poller's decoding does not delay the floor's calls.
         let tokio = tokio::runtime::Builder::new_multi_thread()
@@ -354,7 +358,7 @@ impl Bench {
             status_port: 40000 + (pid % 5000) as u16,
             agent_bin,
             agent: None,
-            log: dir.path().join("agent.log"),
+            log: log.unwrap_or_else(|| dir.path().join("agent.log")),
             peer_files: Vec::new(),
             _dir: dir,
         };
@@ -1474,7 +1478,11 @@ fn run() -> Result<()> {
         args.agent.display()
     );
     let ticks = clock_ticks();
-    let mut bench = Bench::new(args.backend, args.agent.clone())?;
+    if let Some(log) = &args.log {
+        // A fresh log per run: its lines are matched by pod name.
+        let _ = std::fs::remove_file(log);
+    }
+    let mut bench = Bench::new(args.backend, args.agent.clone(), args.log.clone())?;
     eprintln!(
         "bench: {} at {}, node {}, agent {}",
         args.backend.flag(),

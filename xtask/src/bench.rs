@@ -123,6 +123,8 @@ pub fn run(args: &[&str]) -> Result<()> {
                 path_str(&agent)?,
                 "--json",
                 path_str(&json_path)?,
+                "--log",
+                path_str(&out_dir.join(format!("agent-{}.log", runtime.cli_runtime())))?,
             ],
             &[(runtime.endpoint_env(), endpoint.as_str())],
         )
