@@ -331,6 +331,56 @@ pub fn missing_image(backend: Backend) {
     );
 }
 
+/// Probes are run by the agent, on every runtime and without any tool in the image: an HTTP
+/// readiness probe makes a container ready, a TCP readiness probe on a closed port keeps one
+/// unready, and an exec liveness probe that fails restarts its container.
+pub fn probes_are_run_by_the_agent(backend: Backend) {
+    let mut node = Node::new(backend, "probes");
+    node.write_manifest(
+        "probed.yaml",
+        "kind: Pod\nmetadata: {name: probed}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    ports: [{name: http, containerPort: 80}]\n    readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}\n  - name: unready\n    image: busybox:1.36\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n    readinessProbe: {tcpSocket: {port: 9}, periodSeconds: 1, failureThreshold: 1}\n  - name: doomed\n    image: busybox:1.36\n    command: [sh, -c, \"touch /tmp/alive; sleep 2; rm /tmp/alive; trap 'exit 0' TERM; sleep 3600 & wait\"]\n    livenessProbe: {exec: {command: [cat, /tmp/alive]}, periodSeconds: 1, failureThreshold: 1}\n",
+    );
+    node.start_agent();
+    let statuses = node.wait_for("web ready, unready not, doomed restarted", || {
+        let pods = node.pods();
+        let statuses = pods
+            .items
+            .first()
+            .map(|p| p.status.container_statuses.clone())
+            .unwrap_or_default();
+        let by_name = |name: &str| statuses.iter().find(|c| c.name == name).cloned();
+        match (by_name("web"), by_name("unready"), by_name("doomed")) {
+            (Some(web), Some(unready), Some(doomed))
+                if web.ready
+                    && unready.state.running.is_some()
+                    && !unready.ready
+                    && doomed.restart_count >= 1 =>
+            {
+                Ok(statuses)
+            }
+            other => Err(format!("{other:?}")),
+        }
+    });
+    assert_eq!(statuses.len(), 3);
+    let log = node.log();
+    assert!(
+        log.contains("Liveness probe failed: command [\"cat\", \"/tmp/alive\"] exited with 1"),
+        "{log}"
+    );
+    let (table, _) = node.get_pods();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&node.pod_name("probed")))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        row.split_whitespace()
+            .nth(1)
+            .is_some_and(|ready| ready.ends_with("/3") && ready != "3/3"),
+        "{table}"
+    );
+}
+
 fn docker_names(node: &str) -> Vec<String> {
     let output = std::process::Command::new("/usr/bin/docker")
         .args([
@@ -419,6 +469,12 @@ macro_rules! suite {
             #[ignore = $reason]
             fn missing_image() {
                 super::missing_image($backend)
+            }
+
+            #[test]
+            #[ignore = $reason]
+            fn probes_are_run_by_the_agent() {
+                super::probes_are_run_by_the_agent($backend)
             }
         }
     };
