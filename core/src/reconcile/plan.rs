@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use super::history::History;
 use super::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
+use crate::backoff::capped_doubling;
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, RestartPolicy};
 use crate::runtime::ContainerState;
@@ -368,8 +369,7 @@ pub fn restart_delay(restart_count: u32, ran: Duration) -> Duration {
     if restart_count == 0 || ran >= BACKOFF_RESET {
         return Duration::ZERO;
     }
-    let factor = 1u32.checked_shl(restart_count - 1).unwrap_or(u32::MAX);
-    BACKOFF_INITIAL.saturating_mul(factor).min(BACKOFF_MAX)
+    capped_doubling(BACKOFF_INITIAL, BACKOFF_MAX, restart_count - 1)
 }
 
 fn restart(
