@@ -1,7 +1,9 @@
 //! The directory source (`--pod-manifest-path`): reads a directory, or one file, at once on
 //! every inotify event and again every `--file-check-frequency` to catch what events miss.
 //! Events are gathered until the directory is quiet for a moment, so an editor's save
-//! (write a temporary file, rename it over the old one) is read once, complete.
+//! (write a temporary file, rename it over the old one) is read once, complete. The moment
+//! is short after an event that ends a change (a file closed after writing, a rename, a
+//! removal) and longer after one that starts it (a file created or being written).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,8 +19,12 @@ use super::{FileProblem, Scan, ScannedFile};
 /// directory should not be read into memory).
 pub const MAX_MANIFEST_BYTES: u64 = 10 * 1024 * 1024;
 
-/// How long the directory must be quiet after an event before it is read.
-const QUIET: Duration = Duration::from_millis(100);
+/// How long the directory must be quiet after an event that ends a change before it is
+/// read: enough to gather the rest of a burst (a rename's removal and creation).
+const QUIET_AFTER_COMPLETE: Duration = Duration::from_millis(5);
+/// How long the directory must be quiet after a file was created or written but not yet
+/// closed: its writer is probably not done.
+const QUIET_AFTER_PARTIAL: Duration = Duration::from_millis(100);
 /// The longest an event waits for the directory to become quiet.
 const MAX_DELAY: Duration = Duration::from_secs(1);
 
@@ -88,22 +94,27 @@ fn read_text(path: &Path) -> Result<String, FileProblem> {
 pub fn watch(path: PathBuf, check_frequency: Duration) -> mpsc::Receiver<std::io::Result<Scan>> {
     let (scans, receiver) = mpsc::channel(1);
     tokio::spawn(async move {
-        let (events_tx, mut events) = mpsc::unbounded_channel::<()>();
+        let (events_tx, mut events) = mpsc::unbounded_channel::<Change>();
         let mut watcher = None;
         let mut next_check = Instant::now();
         let mut pending_since: Option<Instant> = None;
         let mut last_event = Instant::now();
+        let mut quiet = QUIET_AFTER_PARTIAL;
         loop {
             if watcher.is_none() {
                 watcher = start_watcher(&path, events_tx.clone());
             }
             let deadline = match pending_since {
-                Some(first) => (last_event + QUIET).min(first + MAX_DELAY),
+                Some(first) => (last_event + quiet).min(first + MAX_DELAY),
                 None => next_check,
             };
             tokio::select! {
                 event = events.recv() => {
-                    if event.is_none() { return; }
+                    let Some(change) = event else { return };
+                    quiet = match change {
+                        Change::Complete => QUIET_AFTER_COMPLETE,
+                        Change::Partial => QUIET_AFTER_PARTIAL,
+                    };
                     last_event = Instant::now();
                     pending_since.get_or_insert(last_event);
                     continue;
@@ -129,11 +140,37 @@ pub fn watch(path: PathBuf, check_frequency: Duration) -> mpsc::Receiver<std::io
     receiver
 }
 
+/// What an inotify event says about the file it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// A change is done: the file was closed after writing, renamed, removed, or had its
+    /// metadata changed.
+    Complete,
+    /// A change is under way: the file was created or written and is still open.
+    Partial,
+}
+
+impl Change {
+    fn of(kind: &notify::EventKind) -> Option<Change> {
+        use notify::EventKind;
+        use notify::event::{AccessKind, AccessMode, ModifyKind};
+        match kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Modify(ModifyKind::Name(_) | ModifyKind::Metadata(_))
+            | EventKind::Remove(_) => Some(Change::Complete),
+            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Any | EventKind::Other => {
+                Some(Change::Partial)
+            }
+            EventKind::Access(_) => None,
+        }
+    }
+}
+
 /// Watches the directory itself (not recursively), or the file's directory for a single
 /// file, so that renames into it are seen.
 fn start_watcher(
     path: &Path,
-    events: mpsc::UnboundedSender<()>,
+    events: mpsc::UnboundedSender<Change>,
 ) -> Option<notify::RecommendedWatcher> {
     let target = if path.is_dir() {
         path.to_path_buf()
@@ -141,8 +178,8 @@ fn start_watcher(
         path.parent()?.to_path_buf()
     };
     let handler = move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access()) {
-            let _ = events.send(());
+        if let Some(change) = event.ok().and_then(|e| Change::of(&e.kind)) {
+            let _ = events.send(change);
         }
     };
     let mut watcher = match notify::recommended_watcher(handler) {
@@ -201,6 +238,39 @@ mod tests {
             ]
         );
         assert_eq!(scan.skipped.len(), 2);
+    }
+
+    #[test]
+    fn events_that_end_a_change_are_told_from_those_that_start_one() {
+        use notify::EventKind;
+        use notify::event::{
+            AccessKind, AccessMode, CreateKind, DataChange, ModifyKind, RemoveKind, RenameMode,
+        };
+        let change = |kind| Change::of(&kind);
+        assert_eq!(
+            change(EventKind::Access(AccessKind::Close(AccessMode::Write))),
+            Some(Change::Complete)
+        );
+        assert_eq!(
+            change(EventKind::Modify(ModifyKind::Name(RenameMode::To))),
+            Some(Change::Complete)
+        );
+        assert_eq!(
+            change(EventKind::Remove(RemoveKind::File)),
+            Some(Change::Complete)
+        );
+        assert_eq!(
+            change(EventKind::Create(CreateKind::File)),
+            Some(Change::Partial)
+        );
+        assert_eq!(
+            change(EventKind::Modify(ModifyKind::Data(DataChange::Content))),
+            Some(Change::Partial)
+        );
+        assert_eq!(
+            change(EventKind::Access(AccessKind::Close(AccessMode::Read))),
+            None
+        );
     }
 
     #[test]
