@@ -14,6 +14,7 @@ mod sandbox;
 mod transport;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,6 +49,16 @@ pub struct CriRuntime {
     endpoint: String,
     runtime: RuntimeServiceClient<Channel>,
     images: ImageServiceClient<Channel>,
+    statuses: Arc<Mutex<StatusCache>>,
+}
+
+/// The last status read of each listed object, with the list state it was read in. CRI's
+/// lists lack IPs, exit codes and times, so each object's status is asked once per state it
+/// is listed in, not at every relist (every second on containerd 1.6, which has no events).
+#[derive(Debug, Default)]
+struct StatusCache {
+    sandboxes: HashMap<String, (i32, Option<SandboxInfo>)>,
+    containers: HashMap<String, (i32, Option<ContainerInfo>)>,
 }
 
 impl CriRuntime {
@@ -63,6 +74,7 @@ impl CriRuntime {
             endpoint: endpoint.to_owned(),
             runtime: RuntimeServiceClient::new(channel.clone()),
             images: ImageServiceClient::new(channel),
+            statuses: Arc::default(),
         };
         let version = tokio::time::timeout(VERSION_TIMEOUT, runtime.call_version())
             .await
@@ -399,13 +411,33 @@ impl ContainerRuntime for CriRuntime {
             .map_err(|status| self.error("ListPodSandbox", sandbox_subject("*"), status))?
             .into_inner()
             .items;
-        // The list lacks the IP and the annotations: ask each sandbox's status, a few at once.
-        let infos: Vec<Option<SandboxInfo>> = stream::iter(items)
-            .map(|item| self.sandbox_status(item.id))
+        // The list lacks the IP and the annotations: ask the status of each sandbox not seen
+        // in this state before, a few at once.
+        let cached = |item: &v1::PodSandbox| {
+            let cache = self.statuses.lock().expect("status cache lock");
+            cache
+                .sandboxes
+                .get(&item.id)
+                .filter(|(state, _)| *state == item.state)
+                .map(|(_, info)| info.clone())
+        };
+        let infos: Vec<(String, i32, Option<SandboxInfo>)> = stream::iter(items)
+            .map(|item| async {
+                let info = match cached(&item) {
+                    Some(info) => info,
+                    None => self.sandbox_status(item.id.clone()).await?,
+                };
+                Ok::<_, RuntimeError>((item.id, item.state, info))
+            })
             .buffered(STATUS_CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(infos.into_iter().flatten().collect())
+        let mut cache = self.statuses.lock().expect("status cache lock");
+        cache.sandboxes = infos
+            .iter()
+            .map(|(id, state, info)| (id.clone(), (*state, info.clone())))
+            .collect();
+        Ok(infos.into_iter().filter_map(|(_, _, info)| info).collect())
     }
 
     async fn list_containers(&self) -> RuntimeResult<Vec<ContainerInfo>> {
@@ -423,20 +455,37 @@ impl ContainerRuntime for CriRuntime {
             .map_err(|status| self.error("ListContainers", container_subject("*"), status))?
             .into_inner()
             .containers;
-        // The list lacks exit codes, times and reasons: ask each container's status.
-        let infos: Vec<Option<ContainerInfo>> = stream::iter(entries)
-            .map(|entry| self.container_status(entry))
+        // The list lacks exit codes, times and reasons: ask the status of each container not
+        // seen in this state before.
+        let cached = |entry: &v1::Container| {
+            let cache = self.statuses.lock().expect("status cache lock");
+            cache
+                .containers
+                .get(&entry.id)
+                .filter(|(state, _)| *state == entry.state)
+                .map(|(_, info)| info.clone())
+        };
+        let infos: Vec<(String, i32, Option<ContainerInfo>)> = stream::iter(entries)
+            .map(|entry| async {
+                let (id, state) = (entry.id.clone(), entry.state);
+                let info = match cached(&entry) {
+                    Some(info) => info,
+                    None => self.container_status(entry).await?,
+                };
+                Ok::<_, RuntimeError>((id, state, info))
+            })
             .buffered(STATUS_CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(infos.into_iter().flatten().collect())
+        let mut cache = self.statuses.lock().expect("status cache lock");
+        cache.containers = infos
+            .iter()
+            .map(|(id, state, info)| (id.clone(), (*state, info.clone())))
+            .collect();
+        Ok(infos.into_iter().filter_map(|(_, _, info)| info).collect())
     }
 
-    /// Streams CRI container events (`GetContainerEvents`, containerd 1.7+), reopening the
-    /// stream with capped back-off (0.5 s to 30 s) after the runtime went away, and yielding
-    /// once after each reopening since changes may have been missed meanwhile. containerd 1.6
-    /// answers `Unimplemented`: the receiver then never yields (a task holds the sender, idle,
-    /// until the receiver is dropped) and the agent's periodic resync sees every change.
+    /// `ExecSync`; its output is stdout followed by stderr.
     async fn exec_sync(
         &self,
         container_id: &str,
@@ -463,6 +512,11 @@ impl ContainerRuntime for CriRuntime {
         })
     }
 
+    /// Streams CRI container events (`GetContainerEvents`, containerd 1.7+), reopening the
+    /// stream with capped back-off (0.5 s to 30 s) after the runtime went away, and yielding
+    /// once after each reopening since changes may have been missed meanwhile. containerd 1.6
+    /// answers `Unimplemented`: the receiver then never yields (a task holds the sender, idle,
+    /// until the receiver is dropped) and the agent's periodic resync sees every change.
     async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>> {
         let (tx, rx) = mpsc::channel(1);
         tokio::spawn(events::run(self.runtime.clone(), self.endpoint.clone(), tx));
