@@ -697,34 +697,58 @@ async fn floor_start(
 /// Stops and removes every object of pod UID `uid` of `node`, as the executor's KillPod step
 /// does: containers stopped together, then sandboxes stopped, then all removed.
 async fn floor_kill(runtime: Arc<dyn ContainerRuntime>, node: String, uid: String) -> Result<()> {
-    let (node, uid) = (node.as_str(), uid.as_str());
-    let of_pod = |l: &BTreeMap<String, String>| {
-        l.get(labels::NODE).map(String::as_str) == Some(node)
-            && l.get(labels::POD_UID).map(String::as_str) == Some(uid)
-    };
     let (containers, sandboxes) = tokio::join!(runtime.list_containers(), runtime.list_sandboxes());
-    let containers: Vec<ContainerInfo> = containers?
-        .into_iter()
-        .filter(|c| of_pod(&c.labels))
-        .collect();
-    let sandboxes: Vec<SandboxInfo> = sandboxes?
-        .into_iter()
-        .filter(|s| of_pod(&s.labels))
-        .collect();
+    let mut objects = objects_by_uid(&node, containers?, sandboxes?);
+    let (containers, sandboxes) = objects.remove(&uid).unwrap_or_default();
+    kill_objects(runtime, containers, sandboxes).await
+}
+
+/// The container and sandbox ids of `node`'s pods, by pod UID.
+fn objects_by_uid(
+    node: &str,
+    containers: Vec<ContainerInfo>,
+    sandboxes: Vec<SandboxInfo>,
+) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
+    let mut by_uid: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    let uid_of = |l: &BTreeMap<String, String>| {
+        (l.get(labels::NODE).map(String::as_str) == Some(node))
+            .then(|| l.get(labels::POD_UID).cloned())
+            .flatten()
+    };
+    for c in containers {
+        if let Some(uid) = uid_of(&c.labels) {
+            by_uid.entry(uid).or_default().0.push(c.id);
+        }
+    }
+    for s in sandboxes {
+        if let Some(uid) = uid_of(&s.labels) {
+            by_uid.entry(uid).or_default().1.push(s.id);
+        }
+    }
+    by_uid
+}
+
+/// The executor's KillPod step: containers stopped together, then sandboxes stopped, then
+/// all removed.
+async fn kill_objects(
+    runtime: Arc<dyn ContainerRuntime>,
+    containers: Vec<String>,
+    sandboxes: Vec<String>,
+) -> Result<()> {
     let grace = Duration::from_secs(30);
-    all(containers.iter().map(|c| {
-        let (runtime, id) = (runtime.clone(), c.id.clone());
+    all(containers.iter().map(|id| {
+        let (runtime, id) = (runtime.clone(), id.clone());
         async move { Ok(runtime.stop_container(&id, grace).await?) }
     }))
     .await?;
-    for s in &sandboxes {
-        runtime.stop_sandbox(&s.id).await?;
+    for id in &sandboxes {
+        runtime.stop_sandbox(id).await?;
     }
-    for c in &containers {
-        runtime.remove_container(&c.id).await?;
+    for id in &containers {
+        runtime.remove_container(id).await?;
     }
-    for s in &sandboxes {
-        runtime.remove_sandbox(&s.id).await?;
+    for id in &sandboxes {
+        runtime.remove_sandbox(id).await?;
     }
     Ok(())
 }
@@ -1275,9 +1299,16 @@ fn scale(bench: &mut Bench, pods: usize, idle: Duration, ticks: f64) -> Result<S
     out.floor_all_running_ms = since(t0, last);
     let t0 = SystemTime::now();
     let node = bench.floor_node.clone();
-    bench.tokio.block_on(all(floor_pods
-        .iter()
-        .map(|p| floor_kill(runtime.clone(), node.clone(), p.uid().to_string()))))?;
+    // One listing for all pods, as the agent's one relist before it plans.
+    bench.tokio.block_on(async {
+        let (containers, sandboxes) =
+            tokio::join!(runtime.list_containers(), runtime.list_sandboxes());
+        let objects = objects_by_uid(&node, containers?, sandboxes?);
+        all(objects
+            .into_values()
+            .map(|(containers, sandboxes)| kill_objects(runtime.clone(), containers, sandboxes)))
+        .await
+    })?;
     let gone = bench.tokio.block_on(until_gone(
         &*bench.runtime,
         &bench.floor_node,
