@@ -1395,7 +1395,7 @@ fn table(args: &Args, shapes: &[(Shape, ShapeResult)], scale: &ScaleResult) -> V
         let floor_containers: Vec<f64> = r.floor_calls.iter().map(|c| c.containers).collect();
         let before_calls = median(&r.agent_to_sandbox) - median(&floor_sandbox);
         lines.push(format!(
-            "  where the agent's start goes ({} container{}, from its log): write → \"sandbox started\" {:.0} ms, of which the floor's run_sandbox takes {:.0} ms, leaving ≈{:.0} ms before the first runtime call (inotify, 100 ms quiet period, scan, parse, plan); sandbox → last \"container started\" {:.0} ms (floor {:.0} ms); edit → \"killing pod\" {:.0} ms",
+            "  where the agent's start goes ({} container{}, from its log): write → \"sandbox started\" {:.0} ms, of which the floor's run_sandbox takes {:.0} ms, leaving ≈{:.0} ms before the first runtime call (inotify, quiet period, scan, parse, relist, plan); sandbox → last \"container started\" {:.0} ms (floor {:.0} ms); edit → \"killing pod\" {:.0} ms",
             shape.containers(),
             if shape.containers() == 1 { "" } else { "s" },
             median(&r.agent_to_sandbox),
