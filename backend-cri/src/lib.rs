@@ -456,13 +456,17 @@ impl ContainerRuntime for CriRuntime {
             .into_inner()
             .containers;
         // The list lacks exit codes, times and reasons: ask the status of each container not
-        // seen in this state before.
+        // seen in this state before. A created container's status gains a reason when its
+        // start fails without the state changing: it is always asked.
         let cached = |entry: &v1::Container| {
             let cache = self.statuses.lock().expect("status cache lock");
             cache
                 .containers
                 .get(&entry.id)
-                .filter(|(state, _)| *state == entry.state)
+                .filter(|(state, _)| {
+                    *state == entry.state
+                        && entry.state != v1::ContainerState::ContainerCreated as i32
+                })
                 .map(|(_, info)| info.clone())
         };
         let infos: Vec<(String, i32, Option<ContainerInfo>)> = stream::iter(entries)

@@ -18,14 +18,16 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse};
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse, ContainerSummaryStateEnum};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
     RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures_util::TryStreamExt;
-use staticpod_core::inspect::inspect_each;
+use std::sync::Arc;
+
+use staticpod_core::inspect::InspectCache;
 use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE, is_managed};
 use staticpod_core::naming;
 use staticpod_core::runtime::{
@@ -56,6 +58,10 @@ pub struct DockerRuntime {
     docker: Docker,
     endpoint: String,
     pause_image: String,
+    /// Inspections of pause containers, reused while their listed state is unchanged.
+    sandboxes: Arc<InspectCache<ContainerInspectResponse>>,
+    /// Inspections of app containers, likewise.
+    containers: Arc<InspectCache<ContainerInspectResponse>>,
 }
 
 impl fmt::Debug for DockerRuntime {
@@ -109,6 +115,8 @@ impl DockerRuntime {
             docker,
             endpoint: endpoint.to_owned(),
             pause_image,
+            sandboxes: Arc::default(),
+            containers: Arc::default(),
         })
     }
 
@@ -258,12 +266,29 @@ impl DockerRuntime {
             .list_containers(Some(options))
             .await
             .map_err(|err| self.call("list", kind, "(all managed)").error(err))?;
-        let ids: Vec<String> = summaries.into_iter().filter_map(|s| s.id).collect();
-        inspect_each(&self.endpoint, kind, ids, |id| async move {
-            let inspected = self.docker.inspect_container(&id, None).await;
-            inspected.map_err(DockerError::from)
-        })
-        .await
+        let listed: Vec<(String, String)> = summaries
+            .into_iter()
+            .filter_map(|s| {
+                // A container whose start failed stays "created" while its inspection gains
+                // the error and exit code: never reuse a created container's inspection.
+                let state = match s.state {
+                    Some(ContainerSummaryStateEnum::CREATED) | None => String::new(),
+                    Some(state) => state.to_string(),
+                };
+                Some((s.id?, state))
+            })
+            .collect();
+        let cache = if docker_type == DOCKER_TYPE_SANDBOX {
+            &self.sandboxes
+        } else {
+            &self.containers
+        };
+        cache
+            .inspect_changed(&self.endpoint, kind, listed, |id| async move {
+                let inspected = self.docker.inspect_container(&id, None).await;
+                inspected.map_err(DockerError::from)
+            })
+            .await
     }
 }
 

@@ -2,7 +2,9 @@
 //! agent needs (exit codes, times, IPs): a few inspections at once, in the listed order,
 //! leaving out objects removed between the list and their inspection.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Mutex;
 
 use futures_util::{StreamExt, stream};
 
@@ -45,6 +47,81 @@ where
         }
     }
     Ok(found)
+}
+
+/// Inspections kept from one listing to the next: an object is inspected again only when
+/// the state its listing reports has changed, so a relist of a steady node costs one list
+/// call instead of one inspection per object.
+#[derive(Debug)]
+pub struct InspectCache<T> {
+    entries: Mutex<HashMap<String, (String, T)>>,
+}
+
+impl<T> Default for InspectCache<T> {
+    fn default() -> Self {
+        InspectCache {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T: Clone> InspectCache<T> {
+    /// Like [`inspect_each`] over `listed` (id and listed state, in order), reusing the
+    /// inspection of every object whose listed state is the one it was inspected in. An
+    /// empty state is never reused (for states whose details change without the state
+    /// changing). Only the listed objects are kept.
+    pub async fn inspect_changed<E, F, Fut>(
+        &self,
+        endpoint: &str,
+        kind: &'static str,
+        listed: Vec<(String, String)>,
+        inspect: F,
+    ) -> RuntimeResult<Vec<T>>
+    where
+        E: Classify,
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut known: HashMap<String, (String, T)> = {
+            let entries = self.entries.lock().expect("inspect cache lock");
+            listed
+                .iter()
+                .filter_map(|(id, state)| {
+                    let (seen_state, value) = entries.get(id)?;
+                    (!state.is_empty() && seen_state == state)
+                        .then(|| (id.clone(), (state.clone(), value.clone())))
+                })
+                .collect()
+        };
+        let stale: Vec<String> = listed
+            .iter()
+            .filter(|(id, _)| !known.contains_key(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let fresh = inspect_each(endpoint, kind, stale, |id| {
+            let result = inspect(id.clone());
+            async move { result.await.map(|value| (id, value)) }
+        })
+        .await?;
+        let states: HashMap<&str, &str> = listed
+            .iter()
+            .map(|(id, state)| (id.as_str(), state.as_str()))
+            .collect();
+        for (id, value) in fresh {
+            let state = states
+                .get(id.as_str())
+                .copied()
+                .unwrap_or_default()
+                .to_string();
+            known.insert(id, (state, value));
+        }
+        let found = listed
+            .iter()
+            .filter_map(|(id, _)| known.get(id).map(|(_, value)| value.clone()))
+            .collect();
+        *self.entries.lock().expect("inspect cache lock") = known;
+        Ok(found)
+    }
 }
 
 #[cfg(test)]
@@ -97,6 +174,56 @@ mod tests {
         assert!(
             matches!(&err, RuntimeError::Failed { operation, .. } if operation == "inspect sandbox b"),
             "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_cache_inspects_only_new_objects_and_changed_states() {
+        let cache = InspectCache::<String>::default();
+        let calls = std::sync::Mutex::new(Vec::new());
+        let inspect = |id: String| {
+            calls.lock().unwrap().push(id.clone());
+            async move { Ok::<_, Answer>(format!("inspected {id}")) }
+        };
+        let listed = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(i, s)| (i.to_string(), s.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let first = cache
+            .inspect_changed(
+                "e",
+                "container",
+                listed(&[("a", "running"), ("b", "running")]),
+                inspect,
+            )
+            .await
+            .unwrap();
+        assert_eq!(first, ["inspected a", "inspected b"]);
+        let second = cache
+            .inspect_changed(
+                "e",
+                "container",
+                listed(&[("a", "running"), ("b", "exited")]),
+                inspect,
+            )
+            .await
+            .unwrap();
+        assert_eq!(second, ["inspected a", "inspected b"]);
+        cache
+            .inspect_changed(
+                "e",
+                "container",
+                listed(&[("b", "exited"), ("c", "created")]),
+                inspect,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            *calls.lock().unwrap(),
+            ["a", "b", "b", "c"],
+            "a steady object is inspected once"
         );
     }
 }
