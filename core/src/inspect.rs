@@ -181,49 +181,33 @@ mod tests {
     async fn the_cache_inspects_only_new_objects_and_changed_states() {
         let cache = InspectCache::<String>::default();
         let calls = std::sync::Mutex::new(Vec::new());
-        let inspect = |id: String| {
-            calls.lock().unwrap().push(id.clone());
-            async move { Ok::<_, Answer>(format!("inspected {id}")) }
-        };
-        let listed = |pairs: &[(&str, &str)]| {
-            pairs
+        let list = async |pairs: &[(&str, &str)]| {
+            let listed = pairs
                 .iter()
                 .map(|(i, s)| (i.to_string(), s.to_string()))
-                .collect::<Vec<_>>()
+                .collect();
+            let inspect = |id: String| {
+                calls.lock().unwrap().push(id.clone());
+                async move { Ok::<_, Answer>(format!("inspected {id}")) }
+            };
+            cache
+                .inspect_changed("e", "container", listed, inspect)
+                .await
+                .unwrap()
         };
-        let first = cache
-            .inspect_changed(
-                "e",
-                "container",
-                listed(&[("a", "running"), ("b", "running")]),
-                inspect,
-            )
-            .await
-            .unwrap();
-        assert_eq!(first, ["inspected a", "inspected b"]);
-        let second = cache
-            .inspect_changed(
-                "e",
-                "container",
-                listed(&[("a", "running"), ("b", "exited")]),
-                inspect,
-            )
-            .await
-            .unwrap();
-        assert_eq!(second, ["inspected a", "inspected b"]);
-        cache
-            .inspect_changed(
-                "e",
-                "container",
-                listed(&[("b", "exited"), ("c", "created")]),
-                inspect,
-            )
-            .await
-            .unwrap();
+        assert_eq!(
+            list(&[("a", "running"), ("b", "running"), ("c", "")]).await,
+            ["inspected a", "inspected b", "inspected c"]
+        );
+        assert_eq!(
+            list(&[("a", "running"), ("b", "exited"), ("c", "")]).await,
+            ["inspected a", "inspected b", "inspected c"]
+        );
+        list(&[("b", "exited"), ("d", "created")]).await;
         assert_eq!(
             *calls.lock().unwrap(),
-            ["a", "b", "b", "c"],
-            "a steady object is inspected once"
+            ["a", "b", "c", "b", "c", "d"],
+            "a steady object is inspected once; a changed or stateless one again"
         );
     }
 }
