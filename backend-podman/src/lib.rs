@@ -30,7 +30,9 @@ use podman_api::opts::{
     PullOpts,
 };
 use podman_api::{ApiVersion, LATEST_API_VERSION, Podman};
-use staticpod_core::inspect::inspect_each;
+use std::sync::Arc;
+
+use staticpod_core::inspect::InspectCache;
 use staticpod_core::labels::{self, MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_core::naming;
 use staticpod_core::runtime::{
@@ -65,6 +67,10 @@ pub struct PodmanRuntime {
     endpoint: String,
     pause_image: String,
     api_version: String,
+    /// Inspections of infra containers, reused while their listed state is unchanged.
+    sandboxes: Arc<InspectCache<ContainerInspect>>,
+    /// Inspections of app containers, likewise.
+    containers: Arc<InspectCache<ContainerInspect>>,
 }
 
 impl fmt::Debug for PodmanRuntime {
@@ -94,6 +100,14 @@ async fn within<T, E: Into<ApiError>>(
         Ok(result) => result.map_err(Into::into),
         Err(_) => Err(ApiError::TimedOut(limit)),
     }
+}
+
+/// The listed state under which an inspection may be reused: none for a `created`
+/// container, whose start may fail without its state changing.
+fn settled_state(state: Option<String>) -> String {
+    state
+        .filter(|s| !s.eq_ignore_ascii_case("created"))
+        .unwrap_or_default()
 }
 
 /// The libpod API version to speak: the service's own, capped at the newest podman-api knows.
@@ -149,6 +163,8 @@ impl PodmanRuntime {
             endpoint: endpoint.to_owned(),
             pause_image,
             api_version,
+            sandboxes: Arc::default(),
+            containers: Arc::default(),
         })
     }
 
@@ -316,16 +332,19 @@ impl PodmanRuntime {
         .await
     }
 
-    /// Inspects each of `ids`, a few at a time, leaving out those removed meanwhile.
+    /// Inspects each of `listed` (id and listed state), a few at a time, leaving out those
+    /// removed meanwhile and reusing `cache`'s inspection of objects whose state is unchanged.
     async fn inspect_all(
         &self,
-        ids: Vec<String>,
+        cache: &InspectCache<ContainerInspect>,
+        listed: Vec<(String, String)>,
         kind: &'static str,
     ) -> RuntimeResult<Vec<ContainerInspect>> {
-        inspect_each(&self.endpoint, kind, ids, |id| async move {
-            self.inspect(&id).await
-        })
-        .await
+        cache
+            .inspect_changed(&self.endpoint, kind, listed, |id| async move {
+                self.inspect(&id).await
+            })
+            .await
     }
 
     /// Creates the directory of a container's log file; without it conmon cannot open the
@@ -487,8 +506,22 @@ impl ContainerRuntime for PodmanRuntime {
         let infra_id = |pod: &podman_api::models::ListPodsReport| {
             pod.infra_id.clone().filter(|id| !id.is_empty())
         };
-        let infra_ids: Vec<String> = pods.iter().filter_map(infra_id).collect();
-        let infras = self.inspect_all(infra_ids, "sandbox").await?;
+        let infras_listed: Vec<(String, String)> = pods
+            .iter()
+            .filter_map(|pod| {
+                let id = infra_id(pod)?;
+                let status = pod
+                    .containers
+                    .iter()
+                    .flatten()
+                    .find(|c| c.id.as_deref() == Some(id.as_str()))
+                    .and_then(|c| c.status.clone());
+                Some((id, settled_state(status)))
+            })
+            .collect();
+        let infras = self
+            .inspect_all(&self.sandboxes, infras_listed, "sandbox")
+            .await?;
         Ok(pods
             .iter()
             .map(|pod| {
@@ -511,12 +544,12 @@ impl ContainerRuntime for PodmanRuntime {
             .map_err(|err| self.call("list", "container", "(all managed)").error(err))?;
         // Infra containers carry their pod's labels, so the filter finds them too; they
         // stand for sandboxes, not containers.
-        let ids: Vec<String> = listed
+        let ids: Vec<(String, String)> = listed
             .into_iter()
             .filter(|c| c.is_infra != Some(true))
-            .filter_map(|c| c.id)
+            .filter_map(|c| Some((c.id?, settled_state(c.state))))
             .collect();
-        let inspected = self.inspect_all(ids, "container").await?;
+        let inspected = self.inspect_all(&self.containers, ids, "container").await?;
         Ok(inspected
             .iter()
             .filter(|inspect| !inspect.is_infra)
