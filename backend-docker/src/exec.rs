@@ -5,12 +5,10 @@ use std::time::Duration;
 
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::StreamExt;
+use staticpod_core::exec_output;
 use staticpod_core::runtime::{ExecResult, RuntimeError, RuntimeResult};
 
 use crate::DockerRuntime;
-
-/// The most output kept from a command, as the kubelet keeps for a probe.
-const MAX_OUTPUT: usize = 10 * 1024;
 
 impl DockerRuntime {
     /// Runs `command` in `container_id` and waits at most `timeout` for it.
@@ -45,21 +43,12 @@ impl DockerRuntime {
             {
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(|err| call("read exec output of").error(err))?;
-                    if output.len() < MAX_OUTPUT {
-                        output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-                    }
+                    exec_output::append(&mut output, &chunk.into_bytes());
                 }
             }
-            output.truncate(MAX_OUTPUT);
             Ok::<_, RuntimeError>(output)
         };
-        let output =
-            tokio::time::timeout(timeout, run)
-                .await
-                .map_err(|_| RuntimeError::Failed {
-                    operation: format!("exec {command:?} in container {container_id}"),
-                    source: format!("command timed out after {}s", timeout.as_secs_f32()).into(),
-                })??;
+        let output = exec_output::within(timeout, command, container_id, run).await?;
         let inspect = self
             .docker
             .inspect_exec(&exec.id)

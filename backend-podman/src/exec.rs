@@ -5,13 +5,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use podman_api::opts::{ExecCreateOpts, ExecStartOpts};
+use staticpod_core::exec_output;
 use staticpod_core::runtime::{ExecResult, RuntimeError, RuntimeResult};
 
 use crate::PodmanRuntime;
 use crate::error::ApiError;
-
-/// The most output kept from a command, as the kubelet keeps for a probe.
-const MAX_OUTPUT: usize = 10 * 1024;
 
 impl PodmanRuntime {
     /// Runs `command` in `container_id` and waits at most `timeout` for it.
@@ -43,21 +41,12 @@ impl PodmanRuntime {
                         call("read exec output of")
                             .error(ApiError::from(podman_api::Error::Error(err)))
                     })?;
-                    if output.len() < MAX_OUTPUT {
-                        output.push_str(&String::from_utf8_lossy(&Vec::<u8>::from(chunk)));
-                    }
+                    exec_output::append(&mut output, &Vec::<u8>::from(chunk));
                 }
             }
-            output.truncate(MAX_OUTPUT);
             Ok::<_, RuntimeError>(output)
         };
-        let output =
-            tokio::time::timeout(timeout, run)
-                .await
-                .map_err(|_| RuntimeError::Failed {
-                    operation: format!("exec {command:?} in container {container_id}"),
-                    source: format!("command timed out after {}s", timeout.as_secs_f32()).into(),
-                })??;
+        let output = exec_output::within(timeout, command, container_id, run).await?;
         let inspect = exec
             .inspect()
             .await

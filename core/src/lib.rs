@@ -7,6 +7,7 @@ pub mod call_error;
 pub mod cpu;
 pub mod diagnostic;
 pub mod event_feed;
+pub mod exec_output;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 pub mod ingest;
