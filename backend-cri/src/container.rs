@@ -2,8 +2,8 @@
 //! way the kubelet builds it (`kuberuntime_container_linux.go`).
 
 use k8s_cri::v1;
-use staticpod_core::cpu::{self, CPU_PERIOD_MICROS};
-use staticpod_core::runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
+use staticpod_runtime::cpu::{self, CPU_PERIOD_MICROS};
+use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
 
 use crate::sandbox::{hash_map, namespace_options};
 
@@ -117,8 +117,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::PathBuf;
 
-    use staticpod_core::runtime::Mount;
-    use staticpod_core::testing;
+    use staticpod_runtime::Mount;
 
     use super::*;
     use crate::sandbox::tests::sandbox;
@@ -137,7 +136,7 @@ mod tests {
             }],
             annotations: BTreeMap::from([("io.kubernetes.container.hash".into(), "ff".into())]),
             log_path: PathBuf::from("web/3.log"),
-            ..testing::container_config("web", "nginx:1.25", &sandbox())
+            ..staticpod_testkit::container_config("web", "nginx:1.25", &sandbox())
         }
     }
 

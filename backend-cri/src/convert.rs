@@ -3,8 +3,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_cri::v1;
-use staticpod_core::labels;
-use staticpod_core::runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
+use staticpod_runtime::labels;
+use staticpod_runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
 
 /// The reason containerd (and CRI-O) give a container the kernel OOM killer ended.
 const OOM_KILLED: &str = "OOMKilled";

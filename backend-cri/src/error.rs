@@ -1,8 +1,8 @@
 //! Translation of failed CRI calls into the core's [`RuntimeError`] kinds, at the crate edge,
 //! so the reconciler can tell a missing container from a daemon that is down.
 
-use staticpod_core::call_error::{Call, Classify, ErrorKind};
-use staticpod_core::runtime::RuntimeError;
+use staticpod_runtime::RuntimeError;
+use staticpod_runtime::call_error::{Call, Classify, ErrorKind};
 use tonic::{Code, Status};
 
 /// A CRI call that failed, as the runtime (or the transport under it) answered. It is the

@@ -1,14 +1,14 @@
 //! The change feed behind `watch`: CRI's `GetContainerEvents` stream (containerd 1.7+),
 //! reopened with capped back-off when it breaks.
 //!
-//! Not the core's [`staticpod_core::event_feed::follow`]: there is no ping to wait on, since opening the
+//! Not the core's [`staticpod_runtime::event_feed::follow`]: there is no ping to wait on, since opening the
 //! gRPC stream is itself the check that the runtime answers (and resets the back-off), and a
 //! runtime without the method gets no stream at all.
 
 use k8s_cri::v1::GetEventsRequest;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use staticpod_core::backoff::Backoff;
-use staticpod_core::event_feed::{RECONNECT_INITIAL, RECONNECT_MAX, notify};
+use staticpod_runtime::backoff::Backoff;
+use staticpod_runtime::event_feed::{RECONNECT_INITIAL, RECONNECT_MAX, notify};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 

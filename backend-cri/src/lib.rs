@@ -22,9 +22,9 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use k8s_cri::v1;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use staticpod_core::call_error::{ErrorKind, pull_error};
-use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
-use staticpod_core::runtime::{
+use staticpod_runtime::call_error::{ErrorKind, pull_error};
+use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, PullPolicy, RuntimeError,
     RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
 };

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use k8s_cri::v1;
-use staticpod_core::runtime::{PortMapping, Protocol, SandboxConfig};
+use staticpod_runtime::{PortMapping, Protocol, SandboxConfig};
 
 /// The namespaces a pod shares with the node, as the kubelet sets them on the sandbox and on
 /// every container in it: the node's when `host*` is set, else the pod's own network and IPC,
@@ -87,8 +87,6 @@ pub(crate) fn hash_map(map: &BTreeMap<String, String>) -> HashMap<String, String
 pub(crate) mod tests {
     use std::path::PathBuf;
 
-    use staticpod_core::testing;
-
     use super::*;
 
     pub(crate) fn sandbox() -> SandboxConfig {
@@ -114,7 +112,11 @@ pub(crate) mod tests {
             ]),
             annotations: BTreeMap::from([("io.staticpod.config-hash".into(), "abc123".into())]),
             log_directory: PathBuf::from("/var/lib/staticpod/pods/d9890f08"),
-            ..testing::sandbox_config("static-web", "node0", "d9890f08374e33f99c31a2a034276178")
+            ..staticpod_testkit::sandbox_config(
+                "static-web",
+                "node0",
+                "d9890f08374e33f99c31a2a034276178",
+            )
         }
     }
 

@@ -10,12 +10,12 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use staticpod_backend_cri::CriRuntime;
-use staticpod_core::labels;
-use staticpod_core::runtime::{
+use staticpod_runtime::labels;
+use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PortMapping, Protocol,
     PullPolicy, RuntimeError, SandboxConfig, SandboxInfo, SandboxState, SecurityConfig,
 };
-use staticpod_core::testing::{self, eventually, http_get};
+use staticpod_testkit::{eventually, http_get};
 
 const ENDPOINT_VAR: &str = "STATICPOD_TEST_CRI_ENDPOINT";
 
@@ -67,8 +67,8 @@ impl Fixture {
     /// The sandbox of pod `name`, its logs under the fixture's directory. CRI keeps
     /// annotations apart from labels, so it carries two, to see them merged when listed.
     fn sandbox_config(&self, name: &str, host_port: Option<u16>) -> SandboxConfig {
-        let node = testing::test_node("backend-cri-test");
-        let pod = testing::sandbox_config(name, &node, &self.uid);
+        let node = staticpod_testkit::test_node("backend-cri-test");
+        let pod = staticpod_testkit::sandbox_config(name, &node, &self.uid);
         let log_directory = self.logs.path().join(&pod.name);
         std::fs::create_dir_all(&log_directory).unwrap();
         SandboxConfig {
@@ -107,7 +107,7 @@ impl Fixture {
                 (labels::CONTAINER_HASH.into(), "c0ffee".into()),
                 (labels::CONTAINER_RESTART_COUNT.into(), "0".into()),
             ]),
-            ..testing::container_config(name, image, sandbox)
+            ..staticpod_testkit::container_config(name, image, sandbox)
         }
     }
 
@@ -153,7 +153,7 @@ impl Drop for Fixture {
         let endpoint = self.endpoint.clone();
         let containers = std::mem::take(&mut *self.containers.lock().unwrap());
         let sandboxes = std::mem::take(&mut *self.sandboxes.lock().unwrap());
-        testing::block_on_thread(async move {
+        staticpod_testkit::block_on_thread(async move {
             let Ok(runtime) = CriRuntime::connect(&endpoint).await else {
                 return;
             };
@@ -460,12 +460,12 @@ async fn env_working_dir_mounts_and_limits_reach_the_process() {
         &sandbox,
     );
     job.working_dir = Some("/tmp".into());
-    job.mounts = vec![staticpod_core::runtime::Mount {
+    job.mounts = vec![staticpod_runtime::Mount {
         host_path: data.clone(),
         container_path: "/data".into(),
         read_only: true,
     }];
-    job.resources = staticpod_core::runtime::ResourceConfig {
+    job.resources = staticpod_runtime::ResourceConfig {
         cpu_limit_millis: Some(500),
         cpu_request_millis: Some(250),
         memory_limit_bytes: Some(64 * 1024 * 1024),

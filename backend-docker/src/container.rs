@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
-use staticpod_core::cpu::{CPU_PERIOD_MICROS, cpu_quota, cpu_shares};
-use staticpod_core::runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
+use staticpod_runtime::cpu::{CPU_PERIOD_MICROS, cpu_quota, cpu_shares};
+use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
 
 use crate::labels::{DOCKER_TYPE, DOCKER_TYPE_CONTAINER, SANDBOX_ID, docker_labels};
 
@@ -118,18 +118,17 @@ fn apply_resources(host: &mut HostConfig, resources: &ResourceConfig) {
 mod tests {
     use std::path::PathBuf;
 
-    use staticpod_core::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
-    use staticpod_core::runtime::Mount;
-    use staticpod_core::testing;
+    use staticpod_runtime::Mount;
+    use staticpod_runtime::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
 
     use super::*;
 
     fn sandbox() -> SandboxConfig {
-        testing::sandbox_config("static-web", "node0", "d9890f08")
+        staticpod_testkit::sandbox_config("static-web", "node0", "d9890f08")
     }
 
     fn web() -> ContainerConfig {
-        testing::container_config("web", "nginx:1.25", &sandbox())
+        staticpod_testkit::container_config("web", "nginx:1.25", &sandbox())
     }
 
     #[test]

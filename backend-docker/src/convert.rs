@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum};
-use staticpod_core::runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
+use staticpod_runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
 
 use crate::labels::SANDBOX_ID;
 use crate::timestamp::parse_docker_time;

@@ -2,8 +2,8 @@
 //! edge, so the reconciler can tell a missing container from a daemon that is down.
 
 use bollard::errors::Error as BollardError;
-use staticpod_core::call_error::{self, Classify, ErrorKind};
-use staticpod_core::runtime::RuntimeError;
+use staticpod_runtime::RuntimeError;
+use staticpod_runtime::call_error::{self, Classify, ErrorKind};
 
 /// Failures this backend detects itself, kept as the `#[source]` of a [`RuntimeError`].
 #[derive(Debug, thiserror::Error)]

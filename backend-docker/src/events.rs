@@ -8,9 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bollard::Docker;
 use bollard::query_parameters::EventsOptionsBuilder;
 use futures_util::{StreamExt, TryFutureExt};
-use staticpod_core::backoff::Backoff;
-use staticpod_core::event_feed::{self, RECONNECT_INITIAL, RECONNECT_MAX, Source};
-use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_runtime::backoff::Backoff;
+use staticpod_runtime::event_feed::{self, RECONNECT_INITIAL, RECONNECT_MAX, Source};
+use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use tokio::sync::mpsc;
 
 /// Container events after which the agent's view is stale.

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::StreamExt;
-use staticpod_core::exec_output;
-use staticpod_core::runtime::{ExecResult, RuntimeError, RuntimeResult};
+use staticpod_runtime::exec_output;
+use staticpod_runtime::{ExecResult, RuntimeError, RuntimeResult};
 
 use crate::DockerRuntime;
 

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use staticpod_core::labels;
+use staticpod_runtime::labels;
 
 /// Tells a pod's sandbox (pause container) from its containers.
 pub const DOCKER_TYPE: &str = "io.kubernetes.docker.type";

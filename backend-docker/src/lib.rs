@@ -27,10 +27,10 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 use futures_util::TryStreamExt;
 use std::sync::Arc;
 
-use staticpod_core::inspect::InspectCache;
-use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE, is_managed};
-use staticpod_core::naming;
-use staticpod_core::runtime::{
+use staticpod_runtime::inspect::InspectCache;
+use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE, is_managed};
+use staticpod_runtime::naming;
+use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, PullPolicy, RuntimeError,
     RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
 };

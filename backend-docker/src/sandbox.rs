@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
-use staticpod_core::labels::CONTAINER_NAME;
-use staticpod_core::runtime::SandboxConfig;
+use staticpod_runtime::SandboxConfig;
+use staticpod_runtime::labels::CONTAINER_NAME;
 
 use crate::container::log_config;
 use crate::labels::{DOCKER_TYPE, DOCKER_TYPE_SANDBOX, docker_labels};
@@ -86,9 +86,8 @@ fn published_ports(
 
 #[cfg(test)]
 mod tests {
-    use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
-    use staticpod_core::runtime::{PortMapping, Protocol};
-    use staticpod_core::testing;
+    use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+    use staticpod_runtime::{PortMapping, Protocol};
 
     use super::*;
 
@@ -114,7 +113,7 @@ mod tests {
                     host_ip: String::new(),
                 },
             ],
-            ..testing::sandbox_config("static-web", "node0", "d9890f08")
+            ..staticpod_testkit::sandbox_config("static-web", "node0", "d9890f08")
         }
     }
 

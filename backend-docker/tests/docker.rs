@@ -12,12 +12,10 @@ use std::time::Duration;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use staticpod_backend_docker::DockerRuntime;
-use staticpod_core::labels::CONTAINER_NAME;
-use staticpod_core::naming;
-use staticpod_core::runtime::{
-    ContainerRuntime, ContainerState, PortMapping, Protocol, RuntimeError,
-};
-use staticpod_core::testing::{self, TestPod, eventually, host_port, http_get};
+use staticpod_runtime::labels::CONTAINER_NAME;
+use staticpod_runtime::naming;
+use staticpod_runtime::{ContainerRuntime, ContainerState, PortMapping, Protocol, RuntimeError};
+use staticpod_testkit::{TestPod, cases, eventually, host_port, http_get};
 
 const ENDPOINT_VAR: &str = "STATICPOD_TEST_DOCKER_ENDPOINT";
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
@@ -90,7 +88,7 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
     }]);
 
     let web = pod.container("web", WEB_IMAGE, &[]);
-    let (sandbox_id, web_id) = testing::start_pod(rt, &sandbox, &web).await;
+    let (sandbox_id, web_id) = cases::start_pod(rt, &sandbox, &web).await;
 
     // Names as the kubelet's Docker integration wrote them.
     let docker = bollard().await;
@@ -106,7 +104,7 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
     assert_eq!(inspected.id.as_deref(), Some(sandbox_id.as_str()));
 
     let (sandbox_listed, web_listed) =
-        testing::listed_running(rt, &sandbox, &sandbox_id, &web_id).await;
+        cases::listed_running(rt, &sandbox, &sandbox_id, &web_id).await;
     assert_eq!(
         sandbox_listed.labels["io.kubernetes.docker.type"],
         "podsandbox"
@@ -123,7 +121,7 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
     .await;
     assert!(page.contains("nginx"), "{page}");
 
-    testing::stop_then_remove(rt, &sandbox, &sandbox_id, &web_id).await;
+    cases::stop_then_remove(rt, &sandbox, &sandbox_id, &web_id).await;
 }
 
 #[tokio::test]
@@ -131,7 +129,7 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
 async fn exit_code_is_reported_and_the_watch_yields() {
     let pod = test_pod("exit_code").await;
     let sandbox = pod.sandbox(vec![]);
-    testing::exit_is_reported_and_watched(&pod.runtime, &sandbox, BUSYBOX_IMAGE).await;
+    cases::exit_is_reported_and_watched(&pod.runtime, &sandbox, BUSYBOX_IMAGE).await;
 }
 
 #[tokio::test]
@@ -172,7 +170,7 @@ async fn host_network_pod_has_no_ip_of_its_own() {
     sandbox.host_network = true;
     sandbox.hostname = String::new();
     let port = host_port(19080);
-    testing::host_network_pod_serves_on_the_node(&pod.runtime, &sandbox, WEB_IMAGE, port).await;
+    cases::host_network_pod_serves_on_the_node(&pod.runtime, &sandbox, WEB_IMAGE, port).await;
 }
 
 #[tokio::test]
@@ -230,5 +228,5 @@ async fn a_leftover_of_ours_is_replaced_but_a_foreign_container_is_not() {
 #[tokio::test]
 #[ignore = "needs dockerd: run through cargo xtask test"]
 async fn ensure_image_by_policy() {
-    testing::ensure_image_by_policy(&runtime().await, BUSYBOX_IMAGE).await;
+    cases::ensure_image_by_policy(&runtime().await, BUSYBOX_IMAGE).await;
 }

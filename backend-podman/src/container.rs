@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::Serialize;
-use staticpod_core::runtime::{ContainerConfig, ResourceConfig, SandboxConfig};
-use staticpod_core::{labels, naming};
+use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig};
+use staticpod_runtime::{labels, naming};
 
 /// The CFS period the kubelet uses; the quota is computed against it.
 const CPU_PERIOD_MICROS: u64 = 100_000;
@@ -226,14 +226,13 @@ mod tests {
     use std::path::PathBuf;
 
     use serde_json::json;
-    use staticpod_core::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
-    use staticpod_core::runtime::{Mount, SecurityConfig};
-    use staticpod_core::testing;
+    use staticpod_runtime::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
+    use staticpod_runtime::{Mount, SecurityConfig};
 
     use super::*;
 
     fn sandbox() -> SandboxConfig {
-        testing::sandbox_config("static-web", "node0", "d9890f08")
+        staticpod_testkit::sandbox_config("static-web", "node0", "d9890f08")
     }
 
     fn web() -> ContainerConfig {
@@ -241,7 +240,7 @@ mod tests {
             attempt: 2,
             annotations: BTreeMap::from([("note".into(), "kept".into())]),
             log_path: PathBuf::from("web/2.log"),
-            ..testing::container_config("web", "nginx:1.25", &sandbox())
+            ..staticpod_testkit::container_config("web", "nginx:1.25", &sandbox())
         }
     }
 

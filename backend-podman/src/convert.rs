@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use podman_api::models::ListPodsReport;
 use serde::Deserialize;
-use staticpod_core::runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
+use staticpod_runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
 
 /// The fields of libpod's container inspect answer that we read.
 #[derive(Debug, Clone, Default, Deserialize)]

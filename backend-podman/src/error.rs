@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use staticpod_core::call_error::{self, Classify, ErrorKind};
-use staticpod_core::runtime::RuntimeError;
+use staticpod_runtime::RuntimeError;
+use staticpod_runtime::call_error::{self, Classify, ErrorKind};
 
 pub use crate::libpod::LibpodError;
 

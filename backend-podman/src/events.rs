@@ -10,9 +10,9 @@
 use futures_util::{StreamExt, TryFutureExt};
 use podman_api::Podman;
 use podman_api::opts::EventsOpts;
-use staticpod_core::backoff::Backoff;
-use staticpod_core::event_feed::{self, RECONNECT_INITIAL, RECONNECT_MAX, Source};
-use staticpod_core::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_runtime::backoff::Backoff;
+use staticpod_runtime::event_feed::{self, RECONNECT_INITIAL, RECONNECT_MAX, Source};
+use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use tokio::sync::mpsc;
 
 /// Events after which the agent's view is stale (`died` is libpod's name for an exit).

@@ -32,10 +32,10 @@ use podman_api::opts::{
 use podman_api::{ApiVersion, LATEST_API_VERSION, Podman};
 use std::sync::Arc;
 
-use staticpod_core::inspect::InspectCache;
-use staticpod_core::labels::{self, MANAGED_BY, MANAGED_BY_VALUE};
-use staticpod_core::naming;
-use staticpod_core::runtime::{
+use staticpod_runtime::inspect::InspectCache;
+use staticpod_runtime::labels::{self, MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_runtime::naming;
+use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, PullPolicy, RuntimeError,
     RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
 };

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use podman_api::models::{Namespace, PortMapping};
 use podman_api::opts::{PodCreateOpts, PodCreateOptsBuilder};
-use staticpod_core::runtime::SandboxConfig;
-use staticpod_core::{labels, naming};
+use staticpod_runtime::SandboxConfig;
+use staticpod_runtime::{labels, naming};
 
 /// The create options of a pod's sandbox, with `pause_image` as its infra image.
 ///
@@ -76,11 +76,10 @@ fn with_network(builder: PodCreateOptsBuilder, config: &SandboxConfig) -> PodCre
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use staticpod_core::labels::{
+    use staticpod_runtime::labels::{
         MANAGED_BY, MANAGED_BY_VALUE, NODE, POD_NAME, POD_NAMESPACE, POD_UID,
     };
-    use staticpod_core::runtime::{PortMapping, Protocol};
-    use staticpod_core::testing;
+    use staticpod_runtime::{PortMapping, Protocol};
 
     use super::*;
 
@@ -100,7 +99,7 @@ mod tests {
                     host_ip: "127.0.0.1".into(),
                 },
             ],
-            ..testing::sandbox_config("static-web", "node0", "d9890f08")
+            ..staticpod_testkit::sandbox_config("static-web", "node0", "d9890f08")
         }
     }
 

@@ -13,13 +13,13 @@ use std::time::Duration;
 use podman_api::Podman;
 use podman_api::opts::PodCreateOpts;
 use staticpod_backend_podman::PodmanRuntime;
-use staticpod_core::labels::CONTAINER_NAME;
-use staticpod_core::naming;
-use staticpod_core::runtime::{
+use staticpod_runtime::labels::CONTAINER_NAME;
+use staticpod_runtime::naming;
+use staticpod_runtime::{
     ContainerConfig, ContainerRuntime, ContainerState, PortMapping, Protocol, ResourceConfig,
     RuntimeError, SecurityConfig,
 };
-use staticpod_core::testing::{self, TestPod, eventually, host_port, http_get};
+use staticpod_testkit::{TestPod, cases, eventually, host_port, http_get};
 
 const ENDPOINT_VAR: &str = "STATICPOD_TEST_PODMAN_ENDPOINT";
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
@@ -56,7 +56,7 @@ async fn test_pod(test: &str) -> TestPod<PodmanRuntime> {
 /// Runs `command` in a busybox container of a fresh pod and waits for its exit.
 async fn run_to_exit(pod: &TestPod<PodmanRuntime>, config: ContainerConfig) -> ContainerState {
     let rt = &pod.runtime;
-    let (_, id) = testing::start_pod(rt, &pod.sandbox(vec![]), &config).await;
+    let (_, id) = cases::start_pod(rt, &pod.sandbox(vec![]), &config).await;
     eventually(Duration::from_secs(20), "the exit", || async {
         let containers = pod.containers().await;
         let state = containers.iter().find(|c| c.id == id)?.state;
@@ -99,7 +99,7 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
     }]);
 
     let web = pod.container("web", WEB_IMAGE, &[]);
-    let (sandbox_id, web_id) = testing::start_pod(rt, &sandbox, &web).await;
+    let (sandbox_id, web_id) = cases::start_pod(rt, &sandbox, &web).await;
 
     // A native pod with the kubelet's names: `podman pod ps` and `podman ps --pod` read well.
     let podman = podman();
@@ -121,7 +121,7 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
     assert_eq!(inspected.pod.as_deref(), Some(sandbox_id.as_str()));
 
     // The infra container carries the pod's labels but is not listed as a container.
-    let (_, web_listed) = testing::listed_running(rt, &sandbox, &sandbox_id, &web_id).await;
+    let (_, web_listed) = cases::listed_running(rt, &sandbox, &sandbox_id, &web_id).await;
     assert!(web_listed.image.ends_with(WEB_IMAGE), "{web_listed:?}");
     assert_eq!(web_listed.labels[CONTAINER_NAME], "web");
 
@@ -133,7 +133,7 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
     .await;
     assert!(page.contains("nginx"), "{page}");
 
-    testing::stop_then_remove(rt, &sandbox, &sandbox_id, &web_id).await;
+    cases::stop_then_remove(rt, &sandbox, &sandbox_id, &web_id).await;
 }
 
 #[tokio::test]
@@ -141,7 +141,7 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
 async fn exit_code_is_reported_and_the_watch_yields() {
     let pod = test_pod("exit_code").await;
     let sandbox = pod.sandbox(vec![]);
-    let config = testing::exit_is_reported_and_watched(&pod.runtime, &sandbox, BUSYBOX_IMAGE).await;
+    let config = cases::exit_is_reported_and_watched(&pod.runtime, &sandbox, BUSYBOX_IMAGE).await;
 
     // The log is where the kubelet keeps it, in the CRI format.
     let log = std::fs::read_to_string(pod.logs.join(&config.log_path)).expect("the log file");
@@ -198,7 +198,7 @@ async fn settings_reach_the_container() {
         ],
     );
     config.working_dir = Some("/work/new".into());
-    config.mounts = vec![staticpod_core::runtime::Mount {
+    config.mounts = vec![staticpod_runtime::Mount {
         host_path: data.clone(),
         container_path: "/data".into(),
         read_only: false,
@@ -311,7 +311,7 @@ async fn host_network_pod_has_no_ip_of_its_own() {
     sandbox.hostname = String::new();
     let port = host_port(25080);
     let sandbox_id =
-        testing::host_network_pod_serves_on_the_node(rt, &sandbox, WEB_IMAGE, port).await;
+        cases::host_network_pod_serves_on_the_node(rt, &sandbox, WEB_IMAGE, port).await;
 
     // And sees the node's hostname, as on a kubelet node.
     let mut config = pod.container("hostname", BUSYBOX_IMAGE, &["sh", "-c"]);
@@ -427,5 +427,5 @@ async fn a_taken_host_port_is_refused_and_leaves_nothing_behind() {
 #[tokio::test]
 #[ignore = "needs podman: run through cargo xtask test"]
 async fn ensure_image_by_policy() {
-    testing::ensure_image_by_policy(&runtime().await, BUSYBOX_IMAGE).await;
+    cases::ensure_image_by_policy(&runtime().await, BUSYBOX_IMAGE).await;
 }

@@ -22,11 +22,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
-use staticpod_core::labels;
 use staticpod_core::manifest::{self, defaults::StaticPod};
 use staticpod_core::reconcile::configs::{self, NodeFacts};
 use staticpod_core::reconcile::observe::ContainerKind;
-use staticpod_core::runtime::{ContainerInfo, ContainerRuntime, ContainerState, SandboxInfo};
+use staticpod_runtime::labels;
+use staticpod_runtime::{ContainerInfo, ContainerRuntime, ContainerState, SandboxInfo};
 
 /// The pause image the agent uses by default (`--pod-infra-container-image`).
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use clap::ValueEnum;
-use staticpod_core::runtime::ContainerRuntime;
+use staticpod_runtime::ContainerRuntime;
 
 /// `--runtime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

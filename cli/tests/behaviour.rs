@@ -5,8 +5,8 @@
 
 mod support;
 
-use staticpod_core::labels;
-use staticpod_core::runtime::ContainerState;
+use staticpod_runtime::ContainerState;
+use staticpod_runtime::labels;
 use support::{Backend, Node, http_get, read_host_file};
 
 fn static_web(port: u16, env_value: &str) -> String {

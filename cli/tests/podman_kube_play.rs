@@ -32,7 +32,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use staticpod_core::labels;
+use staticpod_runtime::labels;
 use support::{Backend, Node, http_get};
 
 /// The walk-through's manifest, as shipped.

@@ -18,8 +18,8 @@ use staticpod_core::reconcile::configs::{self, NodeFacts};
 use staticpod_core::reconcile::history::History;
 use staticpod_core::reconcile::observe::{self, ContainerKind, ObservedPod};
 use staticpod_core::reconcile::plan;
-use staticpod_core::runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
 use staticpod_core::status;
+use staticpod_runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
 
 const NODE: &str = "bench-node";
 /// Each measurement repeats until it has run this long (and at least `MIN_ITERATIONS` times).

@@ -15,16 +15,16 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use crate::backoff::capped_doubling;
 use crate::ingest::{ManifestReport, Manifests};
 use crate::probe::Prober;
 use crate::reconcile::execute::{Executor, WorkError, describe};
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{self, ObservedPod, PodKey};
 use crate::reconcile::plan;
-use crate::runtime::{ContainerRuntime, ContainerState, RuntimeError};
 use crate::source::dir;
 use crate::status::{self, PodListView};
+use staticpod_runtime::backoff::capped_doubling;
+use staticpod_runtime::{ContainerRuntime, ContainerState, RuntimeError};
 
 /// How the agent is set up.
 #[derive(Debug, Clone)]
@@ -368,8 +368,8 @@ mod tests {
     use std::time::Duration;
 
     use super::{Agent, AgentConfig};
-    use crate::fake::FakeRuntime;
-    use crate::runtime::ContainerState;
+    use staticpod_runtime::ContainerState;
+    use staticpod_testkit::fake::FakeRuntime;
 
     const WEB: &str =
         "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: nginx:1.25}]}\n";

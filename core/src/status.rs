@@ -14,7 +14,7 @@ use crate::probe::Verdicts;
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
 use crate::reconcile::plan::restart_delay;
-use crate::runtime::ContainerState;
+use staticpod_runtime::ContainerState;
 
 /// RFC 3339 in whole seconds, as the API writes times.
 pub fn timestamp(time: SystemTime) -> String {

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use staticpod_core::labels;
-use staticpod_core::runtime::{ContainerInfo, ContainerRuntime, ContainerState, SandboxInfo};
 use staticpod_core::status::PodListView;
+use staticpod_runtime::labels;
+use staticpod_runtime::{ContainerInfo, ContainerRuntime, ContainerState, SandboxInfo};
 
 /// The longest any condition is waited for; reaching it fails the test with what was seen.
 pub const PATIENCE: Duration = Duration::from_secs(90);

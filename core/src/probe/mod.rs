@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::manifest::defaults::StaticPod;
 use crate::reconcile::observe::{ContainerKind, ObservedPod};
-use crate::runtime::{ContainerRuntime, ContainerState};
+use staticpod_runtime::{ContainerRuntime, ContainerState};
 pub use worker::Verdicts;
 use worker::Worker;
 
@@ -131,8 +131,8 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::fake::FakeRuntime;
     use crate::model::Container;
+    use staticpod_testkit::fake::FakeRuntime;
 
     fn container(yaml: &str) -> Container {
         serde_saphyr::from_str(yaml).unwrap()

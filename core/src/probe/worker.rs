@@ -11,7 +11,7 @@ use tokio::time::{Instant, sleep_until};
 use super::check::{self, Outcome};
 use super::threshold::Threshold;
 use crate::model::{Container, IntOrString, Probe};
-use crate::runtime::ContainerRuntime;
+use staticpod_runtime::ContainerRuntime;
 
 /// What the probes of one container say.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

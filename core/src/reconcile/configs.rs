@@ -8,10 +8,10 @@ use sha2::{Digest, Sha256};
 
 use super::expand::expand;
 use super::observe::ContainerKind;
-use crate::labels;
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, ImagePullPolicy, PortProtocol};
-use crate::runtime::{
+use staticpod_runtime::labels;
+use staticpod_runtime::{
     ContainerConfig, Mount, PortMapping, Protocol, PullPolicy, ResourceConfig, SandboxConfig,
     SecurityConfig,
 };

@@ -13,7 +13,7 @@ use super::observe::ContainerKind;
 use super::plan::{PodWork, SandboxTarget, Step, container_of};
 use super::volumes::{self, VolumeError};
 use crate::manifest::defaults::StaticPod;
-use crate::runtime::{ContainerRuntime, RuntimeError, SandboxConfig};
+use staticpod_runtime::{ContainerRuntime, RuntimeError, SandboxConfig};
 
 /// Why a pod's work stopped.
 #[derive(Debug, thiserror::Error)]

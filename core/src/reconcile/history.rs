@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use super::observe::PodKey;
-use crate::backoff::capped_doubling;
 use crate::probe::Verdicts;
+use staticpod_runtime::backoff::capped_doubling;
 
 /// First wait after a failed piece of work.
 const RETRY_INITIAL: Duration = Duration::from_secs(10);

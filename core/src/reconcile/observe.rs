@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::labels;
-use crate::runtime::{ContainerInfo, SandboxInfo};
+use staticpod_runtime::labels;
+use staticpod_runtime::{ContainerInfo, SandboxInfo};
 
 /// Identifies a pod across manifest edits: namespace and full name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,7 +86,7 @@ impl ObservedPod {
     pub fn ready_sandbox(&self) -> Option<&ObservedSandbox> {
         self.sandboxes
             .iter()
-            .filter(|s| s.info.state == crate::runtime::SandboxState::Ready)
+            .filter(|s| s.info.state == staticpod_runtime::SandboxState::Ready)
             .max_by_key(|s| (s.attempt, s.info.created_at))
     }
 

@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime};
 
 use super::history::History;
 use super::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
-use crate::backoff::capped_doubling;
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, RestartPolicy};
-use crate::runtime::ContainerState;
+use staticpod_runtime::ContainerState;
+use staticpod_runtime::backoff::capped_doubling;
 
 /// First wait before restarting a container that exited more than once (the kubelet's).
 pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);

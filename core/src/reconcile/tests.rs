@@ -14,9 +14,9 @@ use super::execute::Executor;
 use super::history::History;
 use super::observe;
 use super::plan::{Plan, Step, plan};
-use crate::fake::FakeRuntime;
 use crate::manifest::{self, defaults::StaticPod};
-use crate::runtime::{ContainerRuntime, ContainerState};
+use staticpod_runtime::{ContainerRuntime, ContainerState};
+use staticpod_testkit::fake::FakeRuntime;
 
 const WEB: &str = "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - {name: web, image: nginx:1.25, ports: [{containerPort: 80, hostPort: 8080}]}\n  - {name: sidecar, image: busybox:1.36}\n";
 
@@ -83,8 +83,8 @@ impl World {
             .containers()
             .into_iter()
             .find(|c| {
-                c.labels[crate::labels::CONTAINER_NAME] == name
-                    && c.labels[crate::labels::CONTAINER_RESTART_COUNT] == attempt
+                c.labels[staticpod_runtime::labels::CONTAINER_NAME] == name
+                    && c.labels[staticpod_runtime::labels::CONTAINER_RESTART_COUNT] == attempt
             })
             .unwrap()
             .id

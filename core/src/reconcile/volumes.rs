@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::configs::MountRequest;
 use crate::model::HostPathType;
-use crate::runtime::Mount;
+use staticpod_runtime::Mount;
 
 /// A volume that cannot be mounted.
 #[derive(Debug, thiserror::Error)]

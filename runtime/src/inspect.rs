@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use futures_util::{StreamExt, stream};
 
+use crate::RuntimeResult;
 use crate::call_error::{Call, Classify, ErrorKind};
-use crate::runtime::RuntimeResult;
 
 /// How many objects are inspected at once.
 const CONCURRENCY: usize = 8;
@@ -127,7 +127,7 @@ impl<T: Clone> InspectCache<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::RuntimeError;
+    use crate::RuntimeError;
 
     #[derive(Debug, thiserror::Error)]
     #[error("{0:?}")]

@@ -2,7 +2,7 @@
 //! objects (Docker, Podman): `k8s_POD_<pod>_<namespace>_<uid>_<attempt>` for the sandbox and
 //! `k8s_<container>_<pod>_<namespace>_<uid>_<restart count>` for each container.
 
-use crate::runtime::{ContainerConfig, SandboxConfig};
+use crate::{ContainerConfig, SandboxConfig};
 
 /// Name of a pod's sandbox (pause or infra) object.
 pub fn sandbox_name(sandbox: &SandboxConfig) -> String {

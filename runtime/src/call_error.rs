@@ -5,7 +5,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::runtime::RuntimeError;
+use crate::RuntimeError;
 
 /// What a failed call means to the reconciler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::runtime::{RuntimeError, RuntimeResult};
+use crate::{RuntimeError, RuntimeResult};
 
 /// The most output kept from a command.
 pub const MAX_OUTPUT: usize = 10 * 1024;

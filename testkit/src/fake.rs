@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::runtime::{
+use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecResult, PullPolicy,
     RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, SandboxState,
 };

@@ -1,0 +1,226 @@
+//! What the agent hands a backend to create a sandbox or a container: plain data, already
+//! resolved from the pod (env expanded, mounts created, security merged).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::error::{RuntimeError, RuntimeResult};
+
+/// When to pull an image, as `imagePullPolicy` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Pull every time a container is created.
+    Always,
+    /// Pull only when the image is not present.
+    IfNotPresent,
+    /// Never pull; a missing image is an error.
+    Never,
+}
+
+impl PullPolicy {
+    /// Whether ensuring `image`, which is (or is not) `present`, takes a pull under this
+    /// policy. An absent image under `Never` is this pod's [`RuntimeError::ImagePull`], with
+    /// [`NeverPull`] as its source.
+    pub fn must_pull(self, image: &str, present: bool) -> RuntimeResult<bool> {
+        match (present, self) {
+            (true, PullPolicy::IfNotPresent | PullPolicy::Never) => Ok(false),
+            (false, PullPolicy::Never) => Err(RuntimeError::ImagePull {
+                image: image.to_owned(),
+                source: Box::new(NeverPull {
+                    image: image.to_owned(),
+                }),
+            }),
+            _ => Ok(true),
+        }
+    }
+}
+
+/// `imagePullPolicy: Never` and the image is not in the runtime's store.
+#[derive(Debug, thiserror::Error)]
+#[error("image {image} is not present and the pull policy Never forbids pulling it")]
+pub struct NeverPull {
+    /// The image reference.
+    pub image: String,
+}
+
+/// Transport protocol of a port mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+}
+
+impl Protocol {
+    /// Lower-case name as Docker writes it ("tcp").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+/// A container port published on the host (a `hostPort`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Port inside the pod.
+    pub container_port: u16,
+    /// Port on the host.
+    pub host_port: u16,
+    /// Host address to bind; empty means all addresses.
+    pub host_ip: String,
+}
+
+/// Everything a backend needs to create a pod's sandbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxConfig {
+    /// Pod full name (`static-web-node0`).
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Pod UID.
+    pub uid: String,
+    /// How many sandboxes this pod had before (0 for the first).
+    pub attempt: u32,
+    /// Hostname inside the pod; empty for host-network pods (the node's own name is used).
+    pub hostname: String,
+    /// Share the node's network namespace.
+    pub host_network: bool,
+    /// Share the node's PID namespace.
+    pub host_pid: bool,
+    /// Share the node's IPC namespace.
+    pub host_ipc: bool,
+    /// Some container of the pod runs privileged (CRI refuses privileged containers in a
+    /// sandbox not created privileged).
+    pub privileged: bool,
+    /// hostPort mappings (ignored for host-network pods).
+    pub port_mappings: Vec<PortMapping>,
+    /// Labels to set on the sandbox (see [`crate::labels`]).
+    pub labels: BTreeMap<String, String>,
+    /// Annotations to set on the sandbox; runtimes without annotations store them as labels.
+    pub annotations: BTreeMap<String, String>,
+    /// Directory for the pod's container logs (CRI log format), already created.
+    pub log_directory: PathBuf,
+}
+
+/// A bind mount into a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Path on the host (already resolved and created where the volume type says so).
+    pub host_path: PathBuf,
+    /// Path inside the container.
+    pub container_path: String,
+    /// Mount read-only.
+    pub read_only: bool,
+}
+
+/// Linux security settings of a container, already merged from pod and container level.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityConfig {
+    /// Run privileged.
+    pub privileged: bool,
+    /// UID to run as.
+    pub run_as_user: Option<i64>,
+    /// GID to run as.
+    pub run_as_group: Option<i64>,
+    /// Capabilities to add, without the `CAP_` prefix.
+    pub capabilities_add: Vec<String>,
+    /// Capabilities to drop, without the `CAP_` prefix.
+    pub capabilities_drop: Vec<String>,
+    /// Mount the root filesystem read-only.
+    pub read_only_root_filesystem: bool,
+    /// `no_new_privs` is set when this is false.
+    pub allow_privilege_escalation: bool,
+}
+
+impl SecurityConfig {
+    /// The user as Docker and libpod take it: `uid` or `uid:gid`; `None` keeps the image's.
+    /// A group without a user cannot be expressed without also choosing a user, so the
+    /// image's user is kept and the group ignored, with a warning naming `runtime`.
+    pub fn user(&self, runtime: &str) -> Option<String> {
+        match (self.run_as_user, self.run_as_group) {
+            (Some(uid), Some(gid)) => Some(format!("{uid}:{gid}")),
+            (Some(uid), None) => Some(uid.to_string()),
+            (None, Some(gid)) => {
+                tracing::warn!(gid, "runAsGroup without runAsUser is ignored on {runtime}");
+                None
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+/// Resource limits of a container, in runtime units.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceConfig {
+    /// CPU limit in millicores.
+    pub cpu_limit_millis: Option<u64>,
+    /// CPU request in millicores (becomes cpu shares).
+    pub cpu_request_millis: Option<u64>,
+    /// Memory limit in bytes.
+    pub memory_limit_bytes: Option<u64>,
+}
+
+/// Everything a backend needs to create one container in a sandbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerConfig {
+    /// Container name from the manifest.
+    pub name: String,
+    /// Restart count: 0 for the first start, then one more per restart.
+    pub attempt: u32,
+    /// Image reference.
+    pub image: String,
+    /// Overrides the image's entrypoint when not empty (Kubernetes `command`).
+    pub command: Vec<String>,
+    /// Overrides the image's cmd when not empty (Kubernetes `args`).
+    pub args: Vec<String>,
+    /// Working directory, when set.
+    pub working_dir: Option<String>,
+    /// Environment, in order, with `$(VAR)` references already expanded.
+    pub env: Vec<(String, String)>,
+    /// Bind mounts.
+    pub mounts: Vec<Mount>,
+    /// Security settings.
+    pub security: SecurityConfig,
+    /// Resource limits.
+    pub resources: ResourceConfig,
+    /// Labels to set (see [`crate::labels`]).
+    pub labels: BTreeMap<String, String>,
+    /// Annotations to set; runtimes without annotations store them as labels.
+    pub annotations: BTreeMap<String, String>,
+    /// Log file path relative to the sandbox's log directory (`<name>/<attempt>.log`).
+    pub log_path: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_absent_image_under_never_is_refused() {
+        use PullPolicy::{Always, IfNotPresent, Never};
+        let pull = |policy: PullPolicy, present| policy.must_pull("nginx:1.25", present).ok();
+        assert_eq!(pull(Always, true), Some(true));
+        assert_eq!(pull(Always, false), Some(true));
+        assert_eq!(pull(IfNotPresent, true), Some(false));
+        assert_eq!(pull(IfNotPresent, false), Some(true));
+        assert_eq!(pull(Never, true), Some(false));
+        let err = Never.must_pull("nginx:1.25", false).unwrap_err();
+        assert!(
+            matches!(&err, RuntimeError::ImagePull { image, .. } if image == "nginx:1.25"),
+            "{err:?}"
+        );
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert_eq!(
+            source,
+            "image nginx:1.25 is not present and the pull policy Never forbids pulling it"
+        );
+    }
+}

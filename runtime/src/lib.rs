@@ -1,0 +1,110 @@
+//! The backend API of staticpod: the `ContainerRuntime` trait every backend implements,
+//! shaped like CRI (sandboxes, containers, images, exec, a change feed), its plain-data
+//! types, the labels and names objects carry, and the toolkit the backends share (error
+//! classification, inspection cache, event feeds, exec output, CPU math, back-off). Nothing
+//! here knows about manifests or plans: backends depend on this crate alone.
+
+pub mod backend;
+pub mod backoff;
+pub mod call_error;
+mod config;
+pub mod cpu;
+mod error;
+pub mod event_feed;
+pub mod exec_output;
+pub mod inspect;
+pub mod labels;
+pub mod naming;
+mod state;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+pub use config::{
+    ContainerConfig, Mount, NeverPull, PortMapping, Protocol, PullPolicy, ResourceConfig,
+    SandboxConfig, SecurityConfig,
+};
+pub use error::{BoxError, RuntimeError, RuntimeResult};
+pub use state::{
+    ContainerInfo, ContainerState, ExecResult, RuntimeVersion, SandboxInfo, SandboxState,
+};
+
+/// [`RuntimeError`] kinds, store the given labels verbatim, and list only objects carrying
+/// the label [`crate::labels::MANAGED_BY`] = [`crate::labels::MANAGED_BY_VALUE`].
+#[async_trait]
+pub trait ContainerRuntime: Send + Sync {
+    /// Name and version of the runtime; also the connectivity check at start.
+    async fn version(&self) -> RuntimeResult<RuntimeVersion>;
+
+    /// Makes sure `image` is present, pulling it when `policy` asks for it.
+    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<()>;
+
+    /// Creates and starts a sandbox; returns its id.
+    async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String>;
+
+    /// Stops a sandbox (its namespaces go away). Idempotent: a missing sandbox is `Ok`.
+    async fn stop_sandbox(&self, sandbox_id: &str) -> RuntimeResult<()>;
+
+    /// Removes a stopped sandbox. Idempotent: a missing sandbox is `Ok`.
+    async fn remove_sandbox(&self, sandbox_id: &str) -> RuntimeResult<()>;
+
+    /// Creates a container in a sandbox; returns its id. `sandbox` is the config the sandbox
+    /// was created with, for runtimes that need it (CRI does).
+    async fn create_container(
+        &self,
+        sandbox_id: &str,
+        config: &ContainerConfig,
+        sandbox: &SandboxConfig,
+    ) -> RuntimeResult<String>;
+
+    /// Starts a created container.
+    async fn start_container(&self, container_id: &str) -> RuntimeResult<()>;
+
+    /// Stops a container: SIGTERM, then SIGKILL after `grace`. Idempotent.
+    async fn stop_container(&self, container_id: &str, grace: Duration) -> RuntimeResult<()>;
+
+    /// Removes a stopped container. Idempotent: a missing container is `Ok`.
+    async fn remove_container(&self, container_id: &str) -> RuntimeResult<()>;
+
+    /// All sandboxes this agent manages.
+    async fn list_sandboxes(&self) -> RuntimeResult<Vec<SandboxInfo>>;
+
+    /// All containers this agent manages (sandbox/pause containers excluded).
+    async fn list_containers(&self) -> RuntimeResult<Vec<ContainerInfo>>;
+
+    /// Runs `command` in a running container and waits for it, at most `timeout` (for exec
+    /// probes). A command that outlives the timeout is an error.
+    async fn exec_sync(
+        &self,
+        container_id: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> RuntimeResult<ExecResult>;
+
+    /// A feed that yields `()` whenever a managed container or sandbox changed state
+    /// (started, exited, removed), so the agent relists at once instead of polling. A backend
+    /// without events may return a receiver that never yields: the agent's periodic resync
+    /// still runs. The feed reconnects by itself after the daemon comes back.
+    async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>>;
+}
+
+/// A stop's `grace` in whole seconds, the unit Docker, libpod and CRI count it in, rounded
+/// up: a grace period is never cut short.
+pub fn grace_seconds(grace: Duration) -> u64 {
+    grace.as_secs() + u64::from(grace.subsec_nanos() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_periods_round_up_to_whole_seconds() {
+        assert_eq!(grace_seconds(Duration::ZERO), 0);
+        assert_eq!(grace_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(grace_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(grace_seconds(Duration::from_secs(30)), 30);
+    }
+}

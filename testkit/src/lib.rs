@@ -1,0 +1,17 @@
+//! The test kit of staticpod (a dev-dependency only): the in-memory fake runtime for the
+//! engine's unit tests, and for tests against real runtimes the fixtures, the clean-up
+//! guard, polling helpers, the integration cases every backend runs, and which backend a
+//! test runs on.
+
+pub mod backend;
+pub mod cases;
+pub mod fake;
+pub mod fixtures;
+pub mod guard;
+pub mod net;
+pub mod wait;
+
+pub use fixtures::{container_config, sandbox_config, test_node};
+pub use guard::{TestPod, block_on_thread, containers_of, remove_pod, sandboxes_of};
+pub use net::{host_port, http_get};
+pub use wait::eventually;
