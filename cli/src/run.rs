@@ -4,11 +4,14 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use staticpod_core::agent::{Agent, AgentConfig};
+use staticpod_core::source::dir;
+use staticpod_runtime::clock::SystemClock;
 use tracing::info;
 
 use crate::runtimes::{self, RuntimeKind};
@@ -98,12 +101,16 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         node_name: crate::node_name(args.hostname_override.clone()),
         host_ip: host_ip(),
         root_dir: std::path::absolute(&args.root_dir)?,
-        manifest_path: std::path::absolute(&args.pod_manifest_path)?,
-        file_check_frequency: args.file_check_frequency,
         resync_period: args.sync_frequency.unwrap_or(args.runtime.default_resync()),
     };
-    info!(node = %config.node_name, manifests = %config.manifest_path.display(), "starting");
-    let agent = Agent::new(runtime, args.runtime.id_scheme(), config);
+    let manifest_path = std::path::absolute(&args.pod_manifest_path)?;
+    info!(node = %config.node_name, manifests = %manifest_path.display(), "starting");
+    let agent = Agent::new(
+        runtime,
+        args.runtime.id_scheme(),
+        config,
+        Arc::new(SystemClock),
+    );
     if args.read_only_port != 0 {
         let address = SocketAddr::new(args.address, args.read_only_port);
         let listener = tokio::net::TcpListener::bind(address)
@@ -112,7 +119,8 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         info!(%address, "status endpoint: GET /pods, /manifests, /healthz");
         tokio::spawn(crate::status_server::serve(listener, agent.status()));
     }
-    agent.run(shutdown_signal()).await;
+    let snapshots = dir::watch(manifest_path, args.file_check_frequency);
+    agent.run(snapshots, shutdown_signal()).await;
     Ok(())
 }
 

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use staticpod_core::diagnostic::Severity;
-use staticpod_core::{ingest::Manifests, source::dir};
+use staticpod_core::ingest::Manifests;
+use staticpod_core::source::{Snapshot, dir};
 
 /// Validates every manifest under `paths`; exit 1 when any has an error.
 pub fn validate(paths: &[PathBuf], hostname_override: Option<String>) -> anyhow::Result<ExitCode> {
@@ -19,7 +20,11 @@ pub fn validate(paths: &[PathBuf], hostname_override: Option<String>) -> anyhow:
             println!("{}: skipped: {reason}", skipped.display());
         }
         let mut manifests = Manifests::new(&node);
-        manifests.update(Ok(scan), path, "");
+        let snapshot = Snapshot {
+            source: path.clone(),
+            scan: Ok(scan),
+        };
+        manifests.update(snapshot, "");
         for report in manifests.reports() {
             for diagnostic in &report.diagnostics {
                 println!("{diagnostic}");

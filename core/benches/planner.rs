@@ -1,4 +1,4 @@
-//! The planner's cost against the number of pods: `plan(desired, observed, history, now)`
+//! The planner's cost against the number of pods: `plan(desired, observed, history, verdicts, now)`
 //! over 1, 100, 1000 and 10000 pods that all run already (the steady state the agent
 //! re-plans at every event and resync), beside the other pure steps of one agent pass
 //! (`observe::group`, `status::pod_list`) and the per-file `manifest::load`.
@@ -18,7 +18,8 @@ use staticpod_core::reconcile::configs::{self, NodeFacts};
 use staticpod_core::reconcile::history::History;
 use staticpod_core::reconcile::observe::{self, ContainerKind, ObservedPod};
 use staticpod_core::reconcile::plan;
-use staticpod_core::status;
+use staticpod_core::status::{self, StatusInputs};
+use staticpod_core::verdicts::ProbeVerdicts;
 use staticpod_runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
 
 const NODE: &str = "bench-node";
@@ -160,16 +161,23 @@ fn bench_size(pods: usize) -> Row {
         observe::group(NODE, sandboxes.clone(), containers.clone());
     assert_eq!(observed.len(), pods);
     let history = History::default();
+    let verdicts = ProbeVerdicts::default();
     let now = SystemTime::now();
-    let steady = plan::plan(&desired, &observed, &history, now);
+    let steady = plan::plan(&desired, &observed, &history, &verdicts, now);
     assert!(
         steady.work.is_empty(),
         "every pod runs, so nothing is to be done: {:?}",
         steady.work.first()
     );
-    let plan_timing = measure(|| plan::plan(&desired, &observed, &history, now));
-    let pod_list =
-        measure(|| status::pod_list(&desired, &observed, &history, "192.0.2.10", "bench", now));
+    let plan_timing = measure(|| plan::plan(&desired, &observed, &history, &verdicts, now));
+    let inputs = StatusInputs {
+        history: &history,
+        verdicts: &verdicts,
+        host_ip: "192.0.2.10",
+        runtime_name: "bench",
+        now,
+    };
+    let pod_list = measure(|| status::pod_list(&desired, &observed, &inputs));
     Row {
         pods,
         load,
@@ -184,11 +192,12 @@ fn profile_plan(pods: usize) {
     let (sandboxes, containers) = running_state(&desired);
     let observed = observe::group(NODE, sandboxes, containers);
     let history = History::default();
+    let verdicts = ProbeVerdicts::default();
     let now = SystemTime::now();
     let start = Instant::now();
     let mut passes = 0u32;
     while start.elapsed() < Duration::from_secs(5) {
-        black_box(plan::plan(&desired, &observed, &history, now));
+        black_box(plan::plan(&desired, &observed, &history, &verdicts, now));
         passes += 1;
     }
     println!(

@@ -1,13 +1,14 @@
-//! The agent loop: takes manifest scans, runtime events and finished work, and after each
-//! one reads the runtime, plans, and starts the work of every pod that is not already busy.
-//! It never busy-polls: it wakes for inotify, runtime events, a back-off ending, or the
-//! periodic resync.
+//! The agent loop: takes manifest snapshots, runtime events and finished work, and after
+//! each one reads the runtime, plans, and starts the work of every pod that is not already
+//! busy. It never busy-polls: it wakes for a snapshot, a runtime event, a probe verdict, a
+//! back-off ending, or the periodic resync. Its inputs are given to it (the snapshots as a
+//! stream, the wall clock as a [`Clock`]), so its tests run in paused time.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
@@ -15,16 +16,19 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use staticpod_runtime::backoff::capped_doubling;
+use staticpod_runtime::clock::Clock;
+use staticpod_runtime::{ContainerRuntime, ContainerState, RuntimeError};
+
+use crate::error_chain::describe;
 use crate::ingest::{ManifestReport, Manifests};
 use crate::probe::Prober;
-use crate::reconcile::execute::{Executor, WorkError, describe};
+use crate::reconcile::execute::{Executor, WorkError};
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{self, ObservedPod, PodKey};
 use crate::reconcile::plan;
-use crate::source::dir;
-use crate::status::{self, PodListView};
-use staticpod_runtime::backoff::capped_doubling;
-use staticpod_runtime::{ContainerRuntime, ContainerState, RuntimeError};
+use crate::source::Snapshot;
+use crate::status::{self, PodListView, StatusInputs};
 
 /// How the agent is set up.
 #[derive(Debug, Clone)]
@@ -35,10 +39,6 @@ pub struct AgentConfig {
     pub host_ip: String,
     /// `--root-dir`.
     pub root_dir: PathBuf,
-    /// `--pod-manifest-path`.
-    pub manifest_path: PathBuf,
-    /// `--file-check-frequency`.
-    pub file_check_frequency: Duration,
     /// How often the runtime is read even without events.
     pub resync_period: Duration,
 }
@@ -74,6 +74,7 @@ pub struct Agent {
     runtime: Arc<dyn ContainerRuntime>,
     runtime_name: String,
     config: AgentConfig,
+    clock: Arc<dyn Clock>,
     manifests: Manifests,
     history: History,
     executor: Executor,
@@ -94,11 +95,13 @@ const RUNTIME_RETRY_INITIAL: Duration = Duration::from_millis(500);
 const RUNTIME_RETRY_MAX: Duration = Duration::from_secs(30);
 
 impl Agent {
-    /// An agent driving `runtime` (whose name, e.g. `docker`, prefixes container ids).
+    /// An agent driving `runtime` (whose name, e.g. `docker`, prefixes container ids), on
+    /// `clock`'s time.
     pub fn new(
         runtime: Arc<dyn ContainerRuntime>,
         runtime_name: &str,
         config: AgentConfig,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let executor = Executor::new(
             runtime.clone(),
@@ -106,12 +109,13 @@ impl Agent {
             config.host_ip.clone(),
         );
         let (probe_changed, probe_changes) = mpsc::channel(1);
-        let prober = Prober::new(runtime.clone(), probe_changed);
+        let prober = Prober::new(runtime.clone(), clock.clone(), probe_changed);
         Agent {
             manifests: Manifests::new(&config.node_name),
             runtime,
             runtime_name: runtime_name.to_string(),
             config,
+            clock,
             history: History::default(),
             executor,
             in_flight: BTreeSet::new(),
@@ -129,14 +133,15 @@ impl Agent {
         self.status.subscribe()
     }
 
-    /// Runs until `shutdown` completes. Pods keep running after the agent stops: they live in
-    /// the runtime, and the next agent adopts them.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+    /// Runs on the manifest `snapshots` until `shutdown` completes, or the snapshots end.
+    /// Pods keep running after the agent stops: they live in the runtime, and the next agent
+    /// adopts them.
+    pub async fn run(
+        mut self,
+        mut snapshots: mpsc::Receiver<Snapshot>,
+        shutdown: impl Future<Output = ()>,
+    ) {
         tokio::pin!(shutdown);
-        let mut scans = dir::watch(
-            self.config.manifest_path.clone(),
-            self.config.file_check_frequency,
-        );
         let mut events = self.watch_runtime().await;
         let mut scanned_once = false;
         let mut dirty = false;
@@ -163,15 +168,16 @@ impl Agent {
                 }
             };
             tokio::select! {
-                scan = scans.recv() => {
-                    let Some(scan) = scan else { return };
-                    let ok = scan.is_ok();
-                    let seen = status::timestamp(SystemTime::now());
-                    let changed = self.manifests.update(scan, &self.config.manifest_path, &seen);
+                snapshot = snapshots.recv() => {
+                    let Some(snapshot) = snapshot else { return };
+                    let ok = snapshot.scan.is_ok();
+                    let source = snapshot.source.clone();
+                    let seen = status::timestamp(self.clock.now());
+                    let changed = self.manifests.update(snapshot, &seen);
                     if ok && !scanned_once {
                         scanned_once = true;
                         dirty = true;
-                        info!(path = %self.config.manifest_path.display(), pods = self.manifests.desired().len(), "manifests read");
+                        info!(path = %source.display(), pods = self.manifests.desired().len(), "manifests read");
                     }
                     dirty |= changed;
                     self.publish_manifests();
@@ -214,7 +220,7 @@ impl Agent {
                 error!(pod = %key, "{message}");
                 if !error.is_unavailable() {
                     self.history
-                        .record_failure(&key, error.reason(), message, SystemTime::now());
+                        .record_failure(&key, error.reason(), message, self.clock.now());
                 }
             }
         }
@@ -254,11 +260,11 @@ impl Agent {
             self.runtime_failures = 0;
         }
         self.report_exits(&observed);
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let desired = self.manifests.desired().to_vec();
         self.prober.sync(&desired, &observed, &self.config.host_ip);
-        self.history.set_probe_verdicts(self.prober.verdicts());
-        let plan = plan::plan(&desired, &observed, &self.history, now);
+        let verdicts = self.prober.verdicts();
+        let plan = plan::plan(&desired, &observed, &self.history, &verdicts, now);
         for work in plan.work {
             if self.in_flight.contains(&work.key) {
                 continue;
@@ -277,14 +283,14 @@ impl Agent {
                     .iter()
                     .any(|p| p.full_name() == key.name && p.namespace() == key.namespace)
         });
-        let pods = status::pod_list(
-            &desired,
-            &observed,
-            &self.history,
-            &self.config.host_ip,
-            &self.runtime_name,
+        let inputs = StatusInputs {
+            history: &self.history,
+            verdicts: &verdicts,
+            host_ip: &self.config.host_ip,
+            runtime_name: &self.runtime_name,
             now,
-        );
+        };
+        let pods = status::pod_list(&desired, &observed, &inputs);
         let manifests = self.manifests.reports();
         self.status.send_replace(Arc::new(NodeStatus {
             pods,
@@ -292,7 +298,7 @@ impl Agent {
             runtime_error: None,
         }));
         plan.wake_at.map(|at| {
-            let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+            let wait = at.duration_since(self.clock.now()).unwrap_or_default();
             Instant::now() + wait
         })
     }
@@ -362,132 +368,211 @@ async fn recv(events: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
 
 #[cfg(test)]
 mod tests {
-    //! The agent loop end to end on the fake runtime and a real manifest directory.
+    //! The agent loop on the fake runtime, in paused time: snapshots arrive on a channel, the
+    //! clock follows tokio's, so every wait below is virtual and every time is exact.
 
+    use std::path::PathBuf;
     use std::sync::Arc;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
-    use super::{Agent, AgentConfig};
     use staticpod_runtime::ContainerState;
+    use staticpod_runtime::clock::{Clock, TokioClock};
     use staticpod_testkit::fake::FakeRuntime;
+    use tokio::sync::{mpsc, oneshot, watch};
+    use tokio::task::JoinHandle;
+    use tokio::time::Instant;
+
+    use super::{Agent, AgentConfig, NodeStatus};
+    use crate::source::{Scan, ScannedFile, Snapshot};
 
     const WEB: &str =
         "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: nginx:1.25}]}\n";
 
-    async fn until(what: &str, mut check: impl FnMut() -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !check() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "gave up waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    /// One running agent and what a test drives it with.
+    struct Running {
+        snapshots: mpsc::Sender<Snapshot>,
+        status: watch::Receiver<Arc<NodeStatus>>,
+        stop: oneshot::Sender<()>,
+        task: JoinHandle<()>,
+    }
+
+    impl Running {
+        async fn send(&self, snapshot: Snapshot) {
+            self.snapshots.send(snapshot).await.unwrap();
+            settle().await;
+        }
+
+        async fn stop(self) {
+            self.stop.send(()).unwrap();
+            self.task.await.unwrap();
         }
     }
 
-    fn config(dir: &tempfile::TempDir) -> AgentConfig {
-        AgentConfig {
+    fn start(runtime: &Arc<FakeRuntime>, root: &tempfile::TempDir, resync: Duration) -> Running {
+        let config = AgentConfig {
             node_name: "node0".into(),
             host_ip: "192.0.2.10".into(),
-            root_dir: dir.path().join("root"),
-            manifest_path: dir.path().join("manifests"),
-            file_check_frequency: Duration::from_secs(20),
-            resync_period: Duration::from_secs(3600),
+            root_dir: root.path().to_path_buf(),
+            resync_period: resync,
+        };
+        let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
+        let agent = Agent::new(runtime.clone(), "fake", config, clock);
+        let status = agent.status();
+        let (snapshots, receiver) = mpsc::channel(1);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(agent.run(receiver, async {
+            let _ = stopped.await;
+        }));
+        Running {
+            snapshots,
+            status,
+            stop,
+            task,
         }
     }
 
-    fn start(runtime: &Arc<FakeRuntime>, dir: &tempfile::TempDir) -> (Agent, std::path::PathBuf) {
-        let manifests = dir.path().join("manifests");
-        std::fs::create_dir_all(&manifests).unwrap();
-        (Agent::new(runtime.clone(), "fake", config(dir)), manifests)
+    fn runtime() -> Arc<FakeRuntime> {
+        let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
+        Arc::new(FakeRuntime::with_images(&["nginx:1.25"]).with_clock(clock))
     }
 
-    #[tokio::test]
-    async fn a_runtime_that_goes_away_is_retried_and_pods_converge_when_it_returns() {
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = Arc::new(FakeRuntime::with_images(&["nginx:1.25"]));
+    fn snapshot(files: &[(&str, &str)]) -> Snapshot {
+        let files = files
+            .iter()
+            .map(|(name, text)| ScannedFile {
+                path: PathBuf::from("/m").join(name),
+                content: Ok(text.to_string()),
+            })
+            .collect();
+        Snapshot {
+            source: PathBuf::from("/m"),
+            scan: Ok(Scan {
+                files,
+                skipped: Vec::new(),
+            }),
+        }
+    }
+
+    /// Lets every task run to its next wait: in paused time, the clock only moves once
+    /// nothing else can run.
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    fn count(runtime: &FakeRuntime, operation: &str) -> usize {
+        runtime
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with(operation))
+            .count()
+    }
+
+    fn running_ids(runtime: &FakeRuntime) -> Vec<String> {
+        runtime
+            .containers()
+            .into_iter()
+            .filter(|c| matches!(c.state, ContainerState::Running { .. }))
+            .map(|c| c.id)
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_runtime_that_is_down_is_retried_with_back_off_and_pods_converge_when_it_returns() {
+        let root = tempfile::tempdir().unwrap();
+        let runtime = runtime();
         runtime.set_down(true);
-        let manifests = dir.path().join("manifests");
-        std::fs::create_dir_all(&manifests).unwrap();
+        let begin = Instant::now();
         // A resync every 20 ms would hammer a down runtime without the back-off.
-        let config = AgentConfig {
-            resync_period: Duration::from_millis(20),
-            ..config(&dir)
+        let agent = start(&runtime, &root, Duration::from_millis(20));
+        agent.send(snapshot(&[("web.yaml", WEB)])).await;
+        assert!(agent.status.borrow().runtime_error.is_some());
+        // Tries at 0 s, then 1 s, 2 s and 4 s apart (at 1 s, 3 s, 7 s).
+        let tries_at = |at_ms: u64| {
+            let runtime = runtime.clone();
+            async move {
+                tokio::time::sleep_until(begin + Duration::from_millis(at_ms)).await;
+                count(&runtime, "list_sandboxes")
+            }
         };
-        let agent = Agent::new(runtime.clone(), "fake", config);
-        std::fs::write(manifests.join("web.yaml"), WEB).unwrap();
-        let status = agent.status();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(agent.run(async {
-            let _ = stopped.await;
-        }));
-        until("the agent to report the runtime down", || {
-            status.borrow().runtime_error.is_some()
-        })
-        .await;
-        let tries = || {
-            runtime
-                .calls()
-                .iter()
-                .filter(|c| c.starts_with("list_sandboxes"))
-                .count()
-        };
-        let seen = tries();
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        assert!(
-            tries() <= seen + 1,
-            "a retry storm: {} list calls in 700 ms",
-            tries() - seen
-        );
+        assert_eq!(tries_at(990).await, 1);
+        assert_eq!(tries_at(1010).await, 2);
+        assert_eq!(tries_at(2990).await, 2);
+        assert_eq!(tries_at(3010).await, 3);
         runtime.set_down(false);
-        until("the pod to run once the runtime is back", || {
-            runtime
-                .containers()
-                .iter()
-                .any(|c| matches!(c.state, ContainerState::Running { .. }))
-        })
-        .await;
-        until("the status to clear the error", || {
-            status.borrow().runtime_error.is_none()
-        })
-        .await;
-        stop.send(()).unwrap();
-        task.await.unwrap();
+        assert_eq!(tries_at(6990).await, 3);
+        assert!(running_ids(&runtime).is_empty());
+        tries_at(7010).await;
+        assert_eq!(running_ids(&runtime).len(), 1);
+        assert!(agent.status.borrow().runtime_error.is_none());
+        assert_eq!(agent.status.borrow().pods.items.len(), 1);
+        agent.stop().await;
         assert_eq!(
-            runtime.containers().len(),
+            running_ids(&runtime).len(),
             1,
             "stopping the agent leaves the pod running"
         );
     }
 
-    #[tokio::test]
-    async fn a_dropped_manifest_is_seen_through_inotify_and_its_removal_kills_the_pod() {
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = Arc::new(FakeRuntime::with_images(&["nginx:1.25"]));
-        let (agent, manifests) = start(&runtime, &dir);
-        let status = agent.status();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(agent.run(async {
-            let _ = stopped.await;
-        }));
-        // The first scan has happened once the status lists the (empty) manifests read.
-        until("the first reconcile", || {
-            runtime.calls().iter().any(|c| c == "list_containers")
-        })
-        .await;
-        // With a 20 s file check frequency, only inotify brings the new file in time.
-        std::fs::write(manifests.join("web.yaml"), WEB).unwrap();
-        until("the pod to start", || runtime.containers().len() == 1).await;
-        until("the status to list it", || {
-            status.borrow().pods.items.len() == 1
-        })
-        .await;
-        std::fs::remove_file(manifests.join("web.yaml")).unwrap();
-        until("the pod to be removed", || {
-            runtime.containers().is_empty() && runtime.sandboxes().is_empty()
-        })
-        .await;
-        stop.send(()).unwrap();
-        task.await.unwrap();
+    #[tokio::test(start_paused = true)]
+    async fn a_crashing_container_is_restarted_at_once_then_after_ten_seconds() {
+        let root = tempfile::tempdir().unwrap();
+        let runtime = runtime();
+        let clock = TokioClock::starting_at(SystemTime::UNIX_EPOCH);
+        let agent = start(&runtime, &root, Duration::from_secs(3600));
+        agent.send(snapshot(&[("web.yaml", WEB)])).await;
+        let first = running_ids(&runtime);
+        assert_eq!(first.len(), 1);
+        runtime.exit_container(&first[0], 1, clock.now());
+        settle().await;
+        let second = running_ids(&runtime);
+        assert_eq!(second.len(), 1, "the first exit restarts at once");
+        assert_ne!(second, first);
+        runtime.exit_container(&second[0], 1, clock.now());
+        let exited = Instant::now();
+        tokio::time::sleep_until(exited + Duration::from_millis(9990)).await;
+        assert!(running_ids(&runtime).is_empty(), "backing off for 10 s");
+        tokio::time::sleep_until(exited + Duration::from_millis(10010)).await;
+        assert_eq!(running_ids(&runtime).len(), 1, "restarted after 10 s");
+        agent.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_planned_before_a_complete_reading_and_running_pods_are_adopted() {
+        let root = tempfile::tempdir().unwrap();
+        let runtime = runtime();
+        let first = start(&runtime, &root, Duration::from_secs(3600));
+        first.send(snapshot(&[("web.yaml", WEB)])).await;
+        let running = running_ids(&runtime);
+        assert_eq!(running.len(), 1);
+        first.stop().await;
+        runtime.clear_calls();
+
+        let second = start(&runtime, &root, Duration::from_secs(3600));
+        second
+            .send(Snapshot {
+                source: PathBuf::from("/m"),
+                scan: Err(std::io::Error::other("the manifest path is unreadable")),
+            })
+            .await;
+        assert_eq!(
+            runtime.calls(),
+            Vec::<String>::new(),
+            "no plan without a complete reading"
+        );
+        second.send(snapshot(&[("web.yaml", WEB)])).await;
+        assert_eq!(
+            running_ids(&runtime),
+            running,
+            "the same container, adopted"
+        );
+        let changes = ["run_sandbox", "create_container", "stop_container"];
+        assert!(
+            changes.iter().all(|op| count(&runtime, op) == 0),
+            "adoption changes nothing: {:?}",
+            runtime.calls()
+        );
+        second.send(snapshot(&[])).await;
+        assert!(runtime.containers().is_empty() && runtime.sandboxes().is_empty());
+        second.stop().await;
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::manifest::{self, defaults::StaticPod};
-use crate::source::{Scan, ScannedFile};
+use crate::source::{ScannedFile, Snapshot};
 
 /// What we know of one manifest file.
 #[derive(Debug, Clone)]
@@ -61,13 +61,13 @@ impl Manifests {
         }
     }
 
-    /// Takes in a scan; `seen` is the current time in RFC 3339 for new pods' annotation.
-    /// Returns true when the desired pods changed.
-    pub fn update(&mut self, scan: std::io::Result<Scan>, source: &Path, seen: &str) -> bool {
-        let scan = match scan {
+    /// Takes in a snapshot of the source; `seen` is the current time in RFC 3339 for new
+    /// pods' annotation. Returns true when the desired pods changed.
+    pub fn update(&mut self, snapshot: Snapshot, seen: &str) -> bool {
+        let scan = match snapshot.scan {
             Ok(scan) => scan,
             Err(error) => {
-                tracing::warn!(path = %source.display(), %error, "cannot read the manifest path; keeping the pods as they are");
+                tracing::warn!(path = %snapshot.source.display(), %error, "cannot read the manifest path; keeping the pods as they are");
                 return false;
             }
         };
@@ -251,12 +251,20 @@ fn keeping(pods: &[Arc<StaticPod>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Scan;
 
     const WEB: &str =
         "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: nginx:1.25}]}\n";
 
-    fn scan(files: &[(&str, &str)]) -> std::io::Result<Scan> {
-        Ok(Scan {
+    fn snapshot(scan: std::io::Result<Scan>) -> Snapshot {
+        Snapshot {
+            source: PathBuf::from("/m"),
+            scan,
+        }
+    }
+
+    fn scan(files: &[(&str, &str)]) -> Snapshot {
+        snapshot(Ok(Scan {
             files: files
                 .iter()
                 .map(|(path, text)| ScannedFile {
@@ -265,7 +273,7 @@ mod tests {
                 })
                 .collect(),
             skipped: Vec::new(),
-        })
+        }))
     }
 
     fn names(manifests: &Manifests) -> Vec<(String, String)> {
@@ -279,12 +287,10 @@ mod tests {
     #[test]
     fn an_invalid_edit_keeps_the_last_good_pod_and_reports_the_error() {
         let mut m = Manifests::new("node0");
-        let dir = Path::new("/m");
-        assert!(m.update(scan(&[("/m/web.yaml", WEB)]), dir, "t0"));
+        assert!(m.update(scan(&[("/m/web.yaml", WEB)]), "t0"));
         let good = names(&m);
         assert!(!m.update(
             scan(&[("/m/web.yaml", "kind: Pod\nmetadata: {name: web\n")]),
-            dir,
             "t1"
         ));
         assert_eq!(names(&m), good);
@@ -297,9 +303,8 @@ mod tests {
     #[test]
     fn an_unreadable_directory_or_file_removes_nothing() {
         let mut m = Manifests::new("node0");
-        let dir = Path::new("/m");
-        m.update(scan(&[("/m/web.yaml", WEB)]), dir, "t0");
-        assert!(!m.update(Err(std::io::Error::other("gone")), dir, "t1"));
+        m.update(scan(&[("/m/web.yaml", WEB)]), "t0");
+        assert!(!m.update(snapshot(Err(std::io::Error::other("gone"))), "t1"));
         let unreadable = Scan {
             files: vec![ScannedFile {
                 path: PathBuf::from("/m/web.yaml"),
@@ -309,35 +314,33 @@ mod tests {
             }],
             skipped: Vec::new(),
         };
-        assert!(!m.update(Ok(unreadable), dir, "t2"));
+        assert!(!m.update(snapshot(Ok(unreadable)), "t2"));
         assert_eq!(m.desired().len(), 1);
     }
 
     #[test]
     fn an_edit_is_a_new_pod_and_removal_removes_it() {
         let mut m = Manifests::new("node0");
-        let dir = Path::new("/m");
-        m.update(scan(&[("/m/web.yaml", WEB)]), dir, "t0");
+        m.update(scan(&[("/m/web.yaml", WEB)]), "t0");
         let first = names(&m);
         assert!(
-            !m.update(scan(&[("/m/web.yaml", WEB)]), dir, "t1"),
+            !m.update(scan(&[("/m/web.yaml", WEB)]), "t1"),
             "same content, no change"
         );
         let edited = WEB.replace("nginx:1.25", "nginx:1.26");
-        assert!(m.update(scan(&[("/m/web.yaml", &edited)]), dir, "t2"));
+        assert!(m.update(scan(&[("/m/web.yaml", &edited)]), "t2"));
         assert_eq!(names(&m)[0].0, first[0].0);
         assert_ne!(names(&m)[0].1, first[0].1);
-        assert!(m.update(scan(&[]), dir, "t3"));
+        assert!(m.update(scan(&[]), "t3"));
         assert!(m.desired().is_empty());
     }
 
     #[test]
     fn the_first_file_seen_keeps_a_clashing_name_and_the_other_is_refused_naming_both() {
         let mut m = Manifests::new("node0");
-        let dir = Path::new("/m");
-        m.update(scan(&[("/m/z.yaml", WEB)]), dir, "t0");
+        m.update(scan(&[("/m/z.yaml", WEB)]), "t0");
         let owner = names(&m);
-        m.update(scan(&[("/m/a.yaml", WEB), ("/m/z.yaml", WEB)]), dir, "t1");
+        m.update(scan(&[("/m/a.yaml", WEB), ("/m/z.yaml", WEB)]), "t1");
         assert_eq!(
             names(&m),
             owner,

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod diagnostic;
+pub mod error_chain;
 pub mod ingest;
 pub mod manifest;
 pub mod model;
@@ -11,3 +12,4 @@ pub mod quantity;
 pub mod reconcile;
 pub mod source;
 pub mod status;
+pub mod verdicts;

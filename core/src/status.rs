@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, Pod, RestartPolicy};
-use crate::probe::Verdicts;
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
 use crate::reconcile::plan::restart_delay;
+use crate::verdicts::{ProbeVerdicts, Verdicts};
 use staticpod_runtime::ContainerState;
 
 /// RFC 3339 in whole seconds, as the API writes times.
@@ -161,14 +161,27 @@ pub struct Terminated {
     pub finished_at: String,
 }
 
+/// What a pod's status is computed from besides the runtime's objects: the agent's memory of
+/// failed work, this pass's probe verdicts, and facts of the node.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusInputs<'a> {
+    /// Failed work, by pod.
+    pub history: &'a History,
+    /// What the probes say, by container id.
+    pub verdicts: &'a ProbeVerdicts,
+    /// The node's IP (`status.hostIP`).
+    pub host_ip: &'a str,
+    /// The runtime's name, prefixing container ids (`docker://...`).
+    pub runtime_name: &'a str,
+    /// The time of this pass.
+    pub now: SystemTime,
+}
+
 /// Computes the status of every desired pod.
 pub fn pod_list(
     desired: &[Arc<StaticPod>],
     observed: &BTreeMap<String, ObservedPod>,
-    history: &History,
-    host_ip: &str,
-    runtime_name: &str,
-    now: SystemTime,
+    inputs: &StatusInputs<'_>,
 ) -> PodListView {
     let items = desired
         .iter()
@@ -186,7 +199,7 @@ pub fn pod_list(
                 kind: "Pod".to_string(),
                 metadata,
                 spec,
-                status: pod_status(pod, current, history, &key, host_ip, runtime_name, now),
+                status: pod_status(pod, current, &key, inputs),
             }
         })
         .collect();
@@ -200,14 +213,12 @@ pub fn pod_list(
 fn pod_status(
     pod: &StaticPod,
     current: Option<&ObservedPod>,
-    history: &History,
     key: &PodKey,
-    host_ip: &str,
-    runtime_name: &str,
-    now: SystemTime,
+    inputs: &StatusInputs<'_>,
 ) -> PodStatus {
+    let host_ip = inputs.host_ip;
     let sandbox = current.and_then(ObservedPod::ready_sandbox);
-    let failure = history.failure(key);
+    let failure = inputs.history.failure(key);
     let status_of = |kind, container: &Container| {
         let latest = current.and_then(|o| {
             o.containers
@@ -223,15 +234,14 @@ fn pod_status(
                 })
                 .max_by_key(|c| c.attempt)
         });
-        let verdicts = latest.and_then(|c| history.probe_verdicts(&c.info.id));
+        let verdicts = latest.and_then(|c| inputs.verdicts.get(&c.info.id));
         container_status(
             pod,
             container,
             latest,
             verdicts,
             failure.map(|f| (f.reason, f.message.as_str())),
-            runtime_name,
-            now,
+            inputs,
         )
     };
     let spec = &pod.pod.spec;
@@ -286,9 +296,9 @@ fn container_status(
     latest: Option<&ObservedContainer>,
     verdicts: Option<&Verdicts>,
     failure: Option<(&'static str, &str)>,
-    runtime_name: &str,
-    now: SystemTime,
+    inputs: &StatusInputs<'_>,
 ) -> ContainerStatus {
+    let (runtime_name, now) = (inputs.runtime_name, inputs.now);
     let waiting = |reason: &str, message: Option<String>| ContainerStateView {
         waiting: Some(Waiting {
             reason: reason.to_string(),

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod backoff;
 pub mod call_error;
+pub mod clock;
 mod config;
 pub mod cpu;
 mod error;

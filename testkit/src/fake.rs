@@ -3,12 +3,13 @@
 //! to make a container exit.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
+use staticpod_runtime::clock::{Clock, SystemClock};
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecResult, PullPolicy,
     RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, SandboxState,
@@ -28,12 +29,29 @@ struct State {
 }
 
 /// The fake runtime.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FakeRuntime {
     state: Mutex<State>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for FakeRuntime {
+    fn default() -> Self {
+        FakeRuntime {
+            state: Mutex::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 impl FakeRuntime {
+    /// The same runtime, stamping creations, starts and exits with `clock`'s time (a
+    /// [`staticpod_runtime::clock::TokioClock`] in tests with paused time).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// A runtime that holds `images`.
     pub fn with_images(images: &[&str]) -> Self {
         let fake = FakeRuntime::default();
@@ -181,7 +199,7 @@ impl ContainerRuntime for FakeRuntime {
         let info = SandboxInfo {
             id: id.clone(),
             state: SandboxState::Ready,
-            created_at: SystemTime::now(),
+            created_at: self.clock.now(),
             ip: (!config.host_network).then(|| "10.88.0.2".to_string()),
             labels: merged(&config.labels, &config.annotations),
         };
@@ -223,7 +241,7 @@ impl ContainerRuntime for FakeRuntime {
             sandbox_id: Some(sandbox_id.to_string()),
             image: config.image.clone(),
             state: ContainerState::Created,
-            created_at: SystemTime::now(),
+            created_at: self.clock.now(),
             labels: merged(&config.labels, &config.annotations),
         };
         self.state
@@ -238,7 +256,7 @@ impl ContainerRuntime for FakeRuntime {
         self.call("start_container", container_id)?;
         if let Some(container) = self.state.lock().unwrap().containers.get_mut(container_id) {
             container.state = ContainerState::Running {
-                started_at: SystemTime::now(),
+                started_at: self.clock.now(),
             };
         }
         Ok(())
@@ -252,7 +270,7 @@ impl ContainerRuntime for FakeRuntime {
         if let Some(container) = self.state.lock().unwrap().containers.get_mut(container_id)
             && let ContainerState::Running { started_at } = container.state
         {
-            let now = SystemTime::now();
+            let now = self.clock.now();
             container.state = ContainerState::Exited {
                 exit_code: 137,
                 started_at,

@@ -14,23 +14,31 @@ use tokio::task::JoinHandle;
 
 use crate::manifest::defaults::StaticPod;
 use crate::reconcile::observe::{ContainerKind, ObservedPod};
+use crate::verdicts::ProbeVerdicts;
+use staticpod_runtime::clock::Clock;
 use staticpod_runtime::{ContainerRuntime, ContainerState};
-pub use worker::Verdicts;
 use worker::Worker;
 
 /// Keeps one probe worker per running container that has probes.
 pub struct Prober {
     runtime: Arc<dyn ContainerRuntime>,
-    verdicts: Arc<Mutex<BTreeMap<String, Verdicts>>>,
+    clock: Arc<dyn Clock>,
+    verdicts: Arc<Mutex<ProbeVerdicts>>,
     workers: BTreeMap<String, JoinHandle<()>>,
     changed: mpsc::Sender<()>,
 }
 
 impl Prober {
-    /// A prober that nudges `changed` whenever a verdict changes.
-    pub fn new(runtime: Arc<dyn ContainerRuntime>, changed: mpsc::Sender<()>) -> Self {
+    /// A prober that nudges `changed` whenever a verdict changes; initial delays count on
+    /// `clock` from a container's start.
+    pub fn new(
+        runtime: Arc<dyn ContainerRuntime>,
+        clock: Arc<dyn Clock>,
+        changed: mpsc::Sender<()>,
+    ) -> Self {
         Prober {
             runtime,
+            clock,
             verdicts: Arc::default(),
             workers: BTreeMap::new(),
             changed,
@@ -105,6 +113,7 @@ impl Prober {
                 container,
                 address,
                 started_at,
+                clock: self.clock.clone(),
                 verdicts: self.verdicts.clone(),
                 changed: self.changed.clone(),
             };
@@ -113,7 +122,7 @@ impl Prober {
     }
 
     /// The verdicts of every probed container, by container id.
-    pub fn verdicts(&self) -> BTreeMap<String, Verdicts> {
+    pub fn verdicts(&self) -> ProbeVerdicts {
         self.verdicts.lock().expect("probe verdicts lock").clone()
     }
 }
@@ -132,6 +141,8 @@ mod tests {
 
     use super::*;
     use crate::model::Container;
+    use crate::verdicts::Verdicts;
+    use staticpod_runtime::clock::SystemClock;
     use staticpod_testkit::fake::FakeRuntime;
 
     fn container(yaml: &str) -> Container {
@@ -139,7 +150,7 @@ mod tests {
     }
 
     async fn wait_for(
-        verdicts: &Arc<Mutex<BTreeMap<String, Verdicts>>>,
+        verdicts: &Arc<Mutex<ProbeVerdicts>>,
         check: impl Fn(&Verdicts) -> bool,
     ) -> Verdicts {
         for _ in 0..300 {
@@ -157,7 +168,7 @@ mod tests {
     fn worker(
         runtime: Arc<FakeRuntime>,
         container: Container,
-        verdicts: &Arc<Mutex<BTreeMap<String, Verdicts>>>,
+        verdicts: &Arc<Mutex<ProbeVerdicts>>,
     ) -> Worker {
         Worker {
             runtime,
@@ -165,6 +176,7 @@ mod tests {
             container,
             address: "127.0.0.1".into(),
             started_at: SystemTime::now(),
+            clock: Arc::new(SystemClock),
             verdicts: verdicts.clone(),
             changed: mpsc::channel(8).0,
         }

@@ -1,7 +1,6 @@
 //! The probing of one running container: the startup probe first, then liveness and
 //! readiness side by side, each on its own timing, publishing verdicts as they change.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -10,20 +9,11 @@ use tokio::time::{Instant, sleep_until};
 
 use super::check::{self, Outcome};
 use super::threshold::Threshold;
+use crate::error_chain::describe;
 use crate::model::{Container, IntOrString, Probe};
+use crate::verdicts::{ProbeVerdicts, Verdicts};
 use staticpod_runtime::ContainerRuntime;
-
-/// What the probes of one container say.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Verdicts {
-    /// The startup probe passed (or there is none).
-    pub started: bool,
-    /// The readiness probe passes (or there is none).
-    pub ready: bool,
-    /// The liveness or startup probe failed: the container must be restarted. The message
-    /// says which probe and why.
-    pub failed: Option<String>,
-}
+use staticpod_runtime::clock::Clock;
 
 /// Everything a worker needs.
 pub struct Worker {
@@ -37,8 +27,10 @@ pub struct Worker {
     pub address: String,
     /// When the container started: initial delays count from here.
     pub started_at: SystemTime,
+    /// The wall clock `started_at` is compared with.
+    pub clock: Arc<dyn Clock>,
     /// Where verdicts are published, by container id.
-    pub verdicts: Arc<Mutex<BTreeMap<String, Verdicts>>>,
+    pub verdicts: Arc<Mutex<ProbeVerdicts>>,
     /// Nudged on every change of verdict.
     pub changed: mpsc::Sender<()>,
 }
@@ -148,7 +140,9 @@ impl Worker {
                 .unsigned_abs()
                 .into(),
         );
-        let since_start = SystemTime::now()
+        let since_start = self
+            .clock
+            .now()
             .duration_since(self.started_at)
             .unwrap_or_default();
         Ticks {
@@ -186,7 +180,7 @@ impl Worker {
                     result.exit_code,
                     result.output.trim()
                 )),
-                Err(error) => Outcome::Failure(crate::reconcile::execute::describe(&error)),
+                Err(error) => Outcome::Failure(describe(&error)),
             };
         }
         if let Some(http) = &probe.http_get {

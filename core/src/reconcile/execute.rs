@@ -2,8 +2,9 @@
 //! Pods are executed concurrently by the agent; a failed step ends the pod's work and is
 //! reported with the kubelet's reason word, so the status can show it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use tracing::{Instrument, info, info_span};
@@ -47,18 +48,6 @@ impl WorkError {
     }
 }
 
-/// Full text of an error and its causes, for logs and status messages.
-pub fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 fn at(reason: &'static str) -> impl FnOnce(RuntimeError) -> WorkError {
     move |source| WorkError::Runtime { reason, source }
 }
@@ -85,7 +74,7 @@ impl Executor {
     pub async fn run(&self, work: PodWork) -> Result<(), WorkError> {
         let span = info_span!("pod", pod = %work.key);
         async move {
-            let mut new_sandbox: Option<(String, SandboxConfig)> = None;
+            let mut new_sandbox = None;
             for step in work.steps {
                 match step {
                     Step::KillPod {
@@ -95,74 +84,22 @@ impl Executor {
                         grace,
                         forget,
                     } => {
-                        info!(%uid, "killing pod (grace {}s)", grace.as_secs());
-                        let stops = containers
-                            .iter()
-                            .map(|id| self.runtime.stop_container(id, grace));
-                        first_error(join_all(stops).await).map_err(at("KillContainerError"))?;
-                        for id in &sandboxes {
-                            self.runtime
-                                .stop_sandbox(id)
-                                .await
-                                .map_err(at("KillPodSandboxError"))?;
-                        }
-                        for id in &containers {
-                            self.runtime
-                                .remove_container(id)
-                                .await
-                                .map_err(at("KillContainerError"))?;
-                        }
-                        for id in &sandboxes {
-                            self.runtime
-                                .remove_sandbox(id)
-                                .await
-                                .map_err(at("KillPodSandboxError"))?;
-                        }
+                        self.kill_pod(&uid, &containers, &sandboxes, grace).await?;
                         if forget {
-                            self.forget(&uid);
+                            self.forget(uid).await;
                         }
                     }
-                    Step::StopSandbox { id } => {
-                        info!(sandbox = %id, "pod finished; stopping its sandbox");
-                        self.runtime
-                            .stop_sandbox(&id)
-                            .await
-                            .map_err(at("KillPodSandboxError"))?;
-                    }
+                    Step::StopSandbox { id } => self.stop_sandbox(&id).await?,
                     Step::StopContainer {
                         id,
                         name,
                         grace,
                         reason,
-                    } => {
-                        info!(container = %name, "{reason}; restarting the container");
-                        self.runtime
-                            .stop_container(&id, grace)
-                            .await
-                            .map_err(at("KillContainerError"))?;
-                    }
-                    Step::RemoveContainer { id } => {
-                        self.runtime
-                            .remove_container(&id)
-                            .await
-                            .map_err(at("KillContainerError"))?;
-                    }
+                    } => self.stop_container(&id, &name, grace, &reason).await?,
+                    Step::RemoveContainer { id } => self.remove_container(&id).await?,
                     Step::RunSandbox { attempt } => {
                         let pod = desired(&work.pod);
-                        let config = configs::sandbox_config(pod, attempt, &self.root_dir);
-                        std::fs::create_dir_all(&config.log_directory).map_err(|source| {
-                            VolumeError::Create {
-                                path: config.log_directory.clone(),
-                                source,
-                            }
-                        })?;
-                        let id = self
-                            .runtime
-                            .run_sandbox(&config)
-                            .await
-                            .map_err(at("CreatePodSandboxError"))?;
-                        info!(uid = %pod.uid(), sandbox = %id, attempt, "sandbox started");
-                        new_sandbox = Some((id, config));
+                        new_sandbox = Some(self.run_sandbox(pod, attempt).await?);
                     }
                     Step::StartContainer {
                         kind,
@@ -171,29 +108,13 @@ impl Executor {
                         sandbox,
                     } => {
                         let pod = desired(&work.pod);
-                        let (sandbox_id, sandbox_config, pod_ip) = match sandbox {
-                            SandboxTarget::New => {
-                                let (id, config) = new_sandbox
-                                    .clone()
-                                    .expect("RunSandbox precedes StartContainer");
-                                let ip = self.sandbox_ip(pod, &id).await;
-                                (id, config, ip)
-                            }
-                            SandboxTarget::Existing { id, ip } => {
-                                // Attempt numbers only name objects; the sandbox's own is in its labels.
-                                (id, configs::sandbox_config(pod, 0, &self.root_dir), ip)
-                            }
-                        };
-                        self.start_container(
-                            pod,
+                        let target = self.target(pod, sandbox, new_sandbox.as_ref()).await;
+                        let container = ContainerStep {
                             kind,
                             index,
                             attempt,
-                            &sandbox_id,
-                            &sandbox_config,
-                            pod_ip,
-                        )
-                        .await?;
+                        };
+                        self.start_container(pod, container, &target).await?;
                     }
                 }
             }
@@ -203,40 +124,155 @@ impl Executor {
         .await
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Stops every container (SIGTERM, `grace`, SIGKILL) at once, then the sandboxes, then
+    /// removes them all.
+    async fn kill_pod(
+        &self,
+        uid: &str,
+        containers: &[String],
+        sandboxes: &[String],
+        grace: Duration,
+    ) -> Result<(), WorkError> {
+        info!(%uid, "killing pod (grace {}s)", grace.as_secs());
+        let stops = containers
+            .iter()
+            .map(|id| self.runtime.stop_container(id, grace));
+        first_error(join_all(stops).await).map_err(at("KillContainerError"))?;
+        for id in sandboxes {
+            self.runtime
+                .stop_sandbox(id)
+                .await
+                .map_err(at("KillPodSandboxError"))?;
+        }
+        for id in containers {
+            self.runtime
+                .remove_container(id)
+                .await
+                .map_err(at("KillContainerError"))?;
+        }
+        for id in sandboxes {
+            self.runtime
+                .remove_sandbox(id)
+                .await
+                .map_err(at("KillPodSandboxError"))?;
+        }
+        Ok(())
+    }
+
+    /// Stops the sandbox of a pod whose containers have all finished.
+    async fn stop_sandbox(&self, id: &str) -> Result<(), WorkError> {
+        info!(sandbox = %id, "pod finished; stopping its sandbox");
+        self.runtime
+            .stop_sandbox(id)
+            .await
+            .map_err(at("KillPodSandboxError"))
+    }
+
+    /// Stops a container whose probe failed; the restart policy then applies.
+    async fn stop_container(
+        &self,
+        id: &str,
+        name: &str,
+        grace: Duration,
+        reason: &str,
+    ) -> Result<(), WorkError> {
+        info!(container = %name, "{reason}; restarting the container");
+        self.runtime
+            .stop_container(id, grace)
+            .await
+            .map_err(at("KillContainerError"))
+    }
+
+    /// Removes an old, exited instance of a container.
+    async fn remove_container(&self, id: &str) -> Result<(), WorkError> {
+        self.runtime
+            .remove_container(id)
+            .await
+            .map_err(at("KillContainerError"))
+    }
+
+    /// Creates the pod's log directory and runs its sandbox.
+    async fn run_sandbox(&self, pod: &StaticPod, attempt: u32) -> Result<Target, WorkError> {
+        let config = configs::sandbox_config(pod, attempt, &self.root_dir);
+        let log_directory = config.log_directory.clone();
+        blocking(move || {
+            std::fs::create_dir_all(&log_directory).map_err(|source| VolumeError::Create {
+                path: log_directory,
+                source,
+            })
+        })
+        .await?;
+        let id = self
+            .runtime
+            .run_sandbox(&config)
+            .await
+            .map_err(at("CreatePodSandboxError"))?;
+        info!(uid = %pod.uid(), sandbox = %id, attempt, "sandbox started");
+        Ok(Target {
+            id,
+            config,
+            ip: None,
+        })
+    }
+
+    /// The sandbox a container step goes into: the one this work just created (whose IP is
+    /// looked up only when a container asks for it), or one that exists.
+    async fn target(
+        &self,
+        pod: &StaticPod,
+        sandbox: SandboxTarget,
+        new_sandbox: Option<&Target>,
+    ) -> Target {
+        match sandbox {
+            SandboxTarget::New => {
+                let new = new_sandbox.expect("RunSandbox precedes StartContainer");
+                Target {
+                    ip: self.sandbox_ip(pod, &new.id).await,
+                    ..new.clone()
+                }
+            }
+            SandboxTarget::Existing { id, ip } => Target {
+                id,
+                // Attempt numbers only name objects; the sandbox's own is in its labels.
+                config: configs::sandbox_config(pod, 0, &self.root_dir),
+                ip,
+            },
+        }
+    }
+
+    /// Prepares the container's volumes, makes sure its image is there, creates it in
+    /// `target` and starts it.
     async fn start_container(
         &self,
         pod: &StaticPod,
-        kind: ContainerKind,
-        index: usize,
-        attempt: u32,
-        sandbox_id: &str,
-        sandbox: &SandboxConfig,
-        pod_ip: Option<String>,
+        step: ContainerStep,
+        target: &Target,
     ) -> Result<(), WorkError> {
-        let container = container_of(pod, kind, index);
-        let mounts = volumes::prepare(&configs::mount_requests(pod, container, &self.root_dir))?;
-        let pod_ip = pod_ip.unwrap_or_else(|| self.host_ip.clone());
+        let container = container_of(pod, step.kind, step.index);
+        let requests = configs::mount_requests(pod, container, &self.root_dir);
+        let mounts = blocking(move || volumes::prepare(&requests)).await?;
+        let pod_ip = target.ip.as_deref().unwrap_or(&self.host_ip);
         let node = NodeFacts {
             root_dir: &self.root_dir,
             host_ip: &self.host_ip,
-            pod_ip: &pod_ip,
+            pod_ip,
         };
-        let config = configs::container_config(pod, kind, container, attempt, mounts, &node);
+        let config =
+            configs::container_config(pod, step.kind, container, step.attempt, mounts, &node);
         self.runtime
             .ensure_image(&container.image, configs::pull_policy(container))
             .await
             .map_err(at("ErrImagePull"))?;
         let id = self
             .runtime
-            .create_container(sandbox_id, &config, sandbox)
+            .create_container(&target.id, &config, &target.config)
             .await
             .map_err(at("CreateContainerError"))?;
         self.runtime
             .start_container(&id)
             .await
             .map_err(at("RunContainerError"))?;
-        info!(container = %container.name, attempt, id = %id, "container started");
+        info!(container = %container.name, attempt = step.attempt, id = %id, "container started");
         Ok(())
     }
 
@@ -267,19 +303,55 @@ impl Executor {
     }
 
     /// Deletes the files of a pod that is gone for good: its emptyDir volumes and logs.
-    fn forget(&self, uid: &str) {
-        let pod_dir = configs::pod_dir(&self.root_dir, uid);
-        if let Err(error) = std::fs::remove_dir_all(&pod_dir)
-            && error.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(path = %pod_dir.display(), %error, "cannot remove the pod's directory");
+    async fn forget(&self, uid: String) {
+        let root_dir = self.root_dir.clone();
+        let removal = tokio::task::spawn_blocking(move || remove_pod_files(&root_dir, &uid));
+        if let Err(join) = removal.await {
+            tracing::warn!(%join, "removing the pod's files panicked");
         }
-        let logs = self.root_dir.join("logs");
-        let suffix = format!("_{uid}");
-        for entry in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
-            if entry.file_name().to_string_lossy().ends_with(&suffix) {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
+    }
+}
+
+/// Which container of the pod a step starts, and its restart count.
+#[derive(Debug, Clone, Copy)]
+struct ContainerStep {
+    kind: ContainerKind,
+    index: usize,
+    attempt: u32,
+}
+
+/// The sandbox a container goes into.
+#[derive(Debug, Clone)]
+struct Target {
+    id: String,
+    config: SandboxConfig,
+    /// Its IP, for `status.podIP` in the environment; the node's when `None`.
+    ip: Option<String>,
+}
+
+/// Runs blocking filesystem work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, VolumeError> + Send + 'static,
+) -> Result<T, WorkError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+        .map_err(WorkError::Volume)
+}
+
+/// Removes the pod directory (emptyDir volumes) and the log directories of pod `uid`.
+fn remove_pod_files(root_dir: &Path, uid: &str) {
+    let pod_dir = configs::pod_dir(root_dir, uid);
+    if let Err(error) = std::fs::remove_dir_all(&pod_dir)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %pod_dir.display(), %error, "cannot remove the pod's directory");
+    }
+    let logs = root_dir.join("logs");
+    let suffix = format!("_{uid}");
+    for entry in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().ends_with(&suffix) {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }

@@ -1,13 +1,12 @@
 //! What the agent remembers between reconciles that the runtime cannot tell it: the last
 //! failure of each pod's work, so a pod whose image cannot be pulled is retried with back-off
-//! instead of at every pass, and its status can say why it is waiting; and what the probes
-//! of each running container say.
+//! instead of at every pass, and its status can say why it is waiting. What the probes say
+//! is not history: it is a snapshot of this pass ([`crate::verdicts`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use super::observe::PodKey;
-use crate::probe::Verdicts;
 use staticpod_runtime::backoff::capped_doubling;
 
 /// First wait after a failed piece of work.
@@ -28,11 +27,10 @@ pub struct Failure {
     pub message: String,
 }
 
-/// Failures by pod, probe verdicts by container id.
+/// Failures by pod.
 #[derive(Debug, Clone, Default)]
 pub struct History {
     failures: BTreeMap<PodKey, Failure>,
-    probes: BTreeMap<String, Verdicts>,
 }
 
 impl History {
@@ -71,16 +69,6 @@ impl History {
         let failure = self.failures.get(key)?;
         let doublings = failure.count.saturating_sub(1);
         Some(failure.at + capped_doubling(RETRY_INITIAL, RETRY_MAX, doublings))
-    }
-
-    /// Takes the probes' current verdicts, by container id.
-    pub fn set_probe_verdicts(&mut self, verdicts: BTreeMap<String, Verdicts>) {
-        self.probes = verdicts;
-    }
-
-    /// What the probes of a container say, if it has probes and they have run.
-    pub fn probe_verdicts(&self, container_id: &str) -> Option<&Verdicts> {
-        self.probes.get(container_id)
     }
 
     /// Drops what is known of pods that are neither desired nor present.

@@ -1,5 +1,5 @@
 //! The planner: a pure function from (desired pods, observed runtime state, per-pod history,
-//! now) to the steps that bring the node closer to the manifests. No I/O, no clock: every
+//! this pass's probe verdicts, now) to the steps that bring the node closer to the manifests. No I/O, no clock: every
 //! decision is a unit test away.
 
 use std::collections::BTreeMap;
@@ -10,6 +10,7 @@ use super::history::History;
 use super::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, RestartPolicy};
+use crate::verdicts::ProbeVerdicts;
 use staticpod_runtime::ContainerState;
 use staticpod_runtime::backoff::capped_doubling;
 
@@ -116,6 +117,7 @@ pub fn plan(
     desired: &[Arc<StaticPod>],
     observed: &BTreeMap<String, ObservedPod>,
     history: &History,
+    verdicts: &ProbeVerdicts,
     now: SystemTime,
 ) -> Plan {
     let mut plan = Plan::default();
@@ -150,7 +152,7 @@ pub fn plan(
             }
         }
         if let Some(want) = want {
-            plan_pod(want, current, history, now, &mut steps, &mut plan);
+            plan_pod(want, current, verdicts, now, &mut steps, &mut plan);
         }
         if !steps.is_empty() {
             plan.work.push(PodWork {
@@ -182,7 +184,7 @@ fn kill(pod: &ObservedPod, forget: bool) -> Step {
 fn plan_pod(
     want: &StaticPod,
     current: Option<&ObservedPod>,
-    history: &History,
+    verdicts: &ProbeVerdicts,
     now: SystemTime,
     steps: &mut Vec<Step>,
     plan: &mut Plan,
@@ -290,8 +292,8 @@ fn plan_pod(
                 );
             }
             Some(latest) => {
-                let failed = history
-                    .probe_verdicts(&latest.info.id)
+                let failed = verdicts
+                    .get(&latest.info.id)
                     .and_then(|v| v.failed.as_ref());
                 if let (ContainerState::Running { .. }, Some(reason)) = (latest.info.state, failed)
                 {

@@ -15,6 +15,7 @@ use super::history::History;
 use super::observe;
 use super::plan::{Plan, Step, plan};
 use crate::manifest::{self, defaults::StaticPod};
+use crate::verdicts::{ProbeVerdicts, Verdicts};
 use staticpod_runtime::{ContainerRuntime, ContainerState};
 use staticpod_testkit::fake::FakeRuntime;
 
@@ -30,6 +31,7 @@ struct World {
     runtime: Arc<FakeRuntime>,
     executor: Executor,
     history: History,
+    verdicts: ProbeVerdicts,
     root: tempfile::TempDir,
 }
 
@@ -46,6 +48,7 @@ impl World {
             runtime,
             executor,
             history: History::default(),
+            verdicts: ProbeVerdicts::default(),
             root,
         }
     }
@@ -57,6 +60,7 @@ impl World {
             desired,
             &observe::group("node0", sandboxes, containers),
             &self.history,
+            &self.verdicts,
             now,
         )
     }
@@ -202,7 +206,13 @@ async fn objects_of_another_node_or_without_our_labels_are_never_touched() {
     let containers = other_node.runtime.list_containers().await.unwrap();
     let seen_by_node1 = observe::group("node1", sandboxes, containers);
     assert!(seen_by_node1.is_empty());
-    let plan = plan(&[], &seen_by_node1, &History::default(), now);
+    let plan = plan(
+        &[],
+        &seen_by_node1,
+        &History::default(),
+        &ProbeVerdicts::default(),
+        now,
+    );
     check(render(&plan, now), expect![""]);
 }
 
@@ -389,18 +399,16 @@ async fn a_failed_liveness_probe_stops_the_container_and_the_restart_policy_rest
     let now = SystemTime::now();
     world.step(&[web.clone()], now).await;
     let id = world.container_id("web", "0");
-    let failed = crate::probe::Verdicts {
+    let failed = Verdicts {
         started: true,
         ready: true,
         failed: Some("Liveness probe failed: HTTP probe failed with statuscode: 500".into()),
     };
-    world
-        .history
-        .set_probe_verdicts([(id.clone(), failed)].into());
+    world.verdicts = [(id.clone(), failed)].into();
     check(
         world.step(&[web.clone()], now).await,
         expect!["stop web grace=2s: Liveness probe failed: HTTP probe failed with statuscode: 500"],
     );
-    world.history.set_probe_verdicts(Default::default());
+    world.verdicts.clear();
     check(world.step(&[web], now).await, expect!["wake in 0s"]);
 }

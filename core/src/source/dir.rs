@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 use super::skip::skip_reason;
-use super::{FileProblem, Scan, ScannedFile};
+use super::{FileProblem, Scan, ScannedFile, Snapshot};
 
 /// Manifests larger than this are refused (the kubelet has no limit; a stray log file in the
 /// directory should not be read into memory).
@@ -91,7 +91,7 @@ fn read_text(path: &Path) -> Result<String, FileProblem> {
 
 /// Watches `path` and sends a fresh [`scan`] after every burst of changes and every
 /// `check_frequency`. Runs until the receiver is dropped.
-pub fn watch(path: PathBuf, check_frequency: Duration) -> mpsc::Receiver<std::io::Result<Scan>> {
+pub fn watch(path: PathBuf, check_frequency: Duration) -> mpsc::Receiver<Snapshot> {
     let (scans, receiver) = mpsc::channel(1);
     tokio::spawn(async move {
         let (events_tx, mut events) = mpsc::unbounded_channel::<Change>();
@@ -132,7 +132,11 @@ pub fn watch(path: PathBuf, check_frequency: Duration) -> mpsc::Receiver<std::io
                 // The directory may have been removed and created again: watch it anew.
                 watcher = None;
             }
-            if scans.send(result).await.is_err() {
+            let snapshot = Snapshot {
+                source: path.clone(),
+                scan: result,
+            };
+            if scans.send(snapshot).await.is_err() {
                 return;
             }
         }
@@ -282,13 +286,14 @@ mod tests {
     async fn a_write_into_the_directory_is_seen_without_waiting_for_the_periodic_check() {
         let dir = tempfile::tempdir().unwrap();
         let mut scans = watch(dir.path().to_path_buf(), Duration::from_secs(3600));
-        let first = scans.recv().await.unwrap().unwrap();
+        let first = scans.recv().await.unwrap().scan.unwrap();
         assert!(first.files.is_empty());
         std::fs::write(dir.path().join("web.yaml"), "kind: Pod\n").unwrap();
         let second = tokio::time::timeout(Duration::from_secs(30), scans.recv())
             .await
             .unwrap()
             .unwrap()
+            .scan
             .unwrap();
         assert_eq!(second.files.len(), 1);
     }

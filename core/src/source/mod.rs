@@ -1,5 +1,6 @@
-//! Manifest sources: where desired pods come from. Each source only reads; what to make of
-//! what it read is decided by [`crate::ingest`].
+//! Manifest sources: where desired pods come from. Each source only reads, and hands the
+//! agent a stream of complete [`Snapshot`]s; what to make of them is decided by
+//! [`crate::ingest`].
 
 pub mod dir;
 pub mod skip;
@@ -32,6 +33,16 @@ pub enum FileProblem {
     /// The read failed.
     #[error("the file could not be read: {0}")]
     Unreadable(String),
+}
+
+/// One complete reading of a source, as the agent takes it.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Where it was read from (the manifest path), for messages.
+    pub source: PathBuf,
+    /// What was read; `Err` when the source could not be read as a whole, which must keep
+    /// its pods as they are, never remove them.
+    pub scan: std::io::Result<Scan>,
 }
 
 /// A complete reading of a source at one moment.
