@@ -1,6 +1,6 @@
 //! Probes, run by the agent: one worker per running container that has probes. Verdicts go
 //! to the planner (a failed liveness or startup probe restarts the container, on every
-//! runtime) and to the status (`READY`), through [`crate::reconcile::history::History`].
+//! runtime) and to the status (`READY`), as this pass's [`crate::verdicts::ProbeVerdicts`].
 
 pub mod check;
 pub mod threshold;

@@ -1,6 +1,6 @@
 //! The planner: a pure function from (desired pods, observed runtime state, per-pod history,
-//! this pass's probe verdicts, now) to the steps that bring the node closer to the manifests. No I/O, no clock: every
-//! decision is a unit test away.
+//! this pass's probe verdicts, now) to the steps that bring the node closer to the
+//! manifests. No I/O, no clock: every decision is a unit test away.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
