@@ -649,7 +649,13 @@ struct CallTimes {
 
 fn load(node: &str, file: &str, text: &str) -> Result<StaticPod> {
     let path = PathBuf::from("/bench").join(file);
-    let mut loaded = manifest::load(&path, text, node, "2025-01-01T00:00:00Z");
+    let mut loaded = manifest::load(
+        &path,
+        staticpod_core::source::SourceKind::File,
+        text,
+        node,
+        "2025-01-01T00:00:00Z",
+    );
     ensure!(
         !loaded.has_errors() && loaded.pods.len() == 1,
         "{file}: {:?}",

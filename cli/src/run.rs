@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use staticpod_core::agent::{Agent, AgentConfig};
-use staticpod_core::source::dir;
+use staticpod_core::source::{SourceKind, dir};
 use staticpod_runtime::clock::SystemClock;
 use tracing::info;
 
@@ -101,6 +101,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         node_name: crate::node_name(args.hostname_override.clone()),
         host_ip: host_ip(),
         root_dir: std::path::absolute(&args.root_dir)?,
+        sources: [SourceKind::File].into(),
         resync_period: args.sync_frequency.unwrap_or(args.runtime.default_resync()),
     };
     let manifest_path = std::path::absolute(&args.pod_manifest_path)?;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use staticpod_core::diagnostic::Severity;
 use staticpod_core::ingest::Manifests;
-use staticpod_core::source::{Snapshot, dir};
+use staticpod_core::source::{Reading, Snapshot, SourceKind, dir};
 
 /// Validates every manifest under `paths`; exit 1 when any has an error.
 pub fn validate(paths: &[PathBuf], hostname_override: Option<String>) -> anyhow::Result<ExitCode> {
@@ -21,8 +21,10 @@ pub fn validate(paths: &[PathBuf], hostname_override: Option<String>) -> anyhow:
         }
         let mut manifests = Manifests::new(&node);
         let snapshot = Snapshot {
-            source: path.clone(),
-            scan: Ok(scan),
+            kind: SourceKind::File,
+            location: path.display().to_string(),
+            reading: Reading::Complete(scan),
+            answer: None,
         };
         manifests.update(snapshot, "");
         for report in manifests.reports() {

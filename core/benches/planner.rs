@@ -18,6 +18,7 @@ use staticpod_core::reconcile::configs::{self, NodeFacts};
 use staticpod_core::reconcile::history::History;
 use staticpod_core::reconcile::observe::{self, ContainerKind, ObservedPod};
 use staticpod_core::reconcile::plan;
+use staticpod_core::source::SourceKind;
 use staticpod_core::status::{self, StatusInputs};
 use staticpod_core::verdicts::ProbeVerdicts;
 use staticpod_runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
@@ -37,7 +38,13 @@ fn manifest_text(i: usize) -> String {
 
 fn load_pod(i: usize) -> StaticPod {
     let path = PathBuf::from(format!("/etc/kubernetes/manifests/pod-{i}.yaml"));
-    let mut loaded = manifest::load(&path, &manifest_text(i), NODE, "2025-01-01T00:00:00Z");
+    let mut loaded = manifest::load(
+        &path,
+        SourceKind::File,
+        &manifest_text(i),
+        NODE,
+        "2025-01-01T00:00:00Z",
+    );
     assert!(
         !loaded.has_errors() && loaded.pods.len() == 1,
         "{:?}",

@@ -27,7 +27,7 @@ use crate::reconcile::execute::{Executor, WorkError};
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{self, ObservedPod, PodKey};
 use crate::reconcile::plan;
-use crate::source::Snapshot;
+use crate::source::{Reading, Snapshot, SourceKind};
 use crate::status::{self, PodListView, StatusInputs};
 
 /// How the agent is set up.
@@ -39,6 +39,9 @@ pub struct AgentConfig {
     pub host_ip: String,
     /// `--root-dir`.
     pub root_dir: PathBuf,
+    /// The sources whose snapshots the agent takes: nothing is planned before each has
+    /// answered once.
+    pub sources: BTreeSet<SourceKind>,
     /// How often the runtime is read even without events.
     pub resync_period: Duration,
 }
@@ -84,6 +87,11 @@ pub struct Agent {
     runtime_failures: u32,
     /// Ids of exited containers already logged, so each exit is one log line.
     reported_exits: BTreeSet<String>,
+    /// Sources that have answered at least once, completely or not.
+    answered: BTreeSet<SourceKind>,
+    /// Sources read completely at least once: only their pods are planned for; the pods of
+    /// the others are kept as they are.
+    read: BTreeSet<SourceKind>,
     prober: Prober,
     probe_changes: mpsc::Receiver<()>,
 }
@@ -123,6 +131,8 @@ impl Agent {
             status: watch::channel(Arc::new(NodeStatus::default())).0,
             runtime_failures: 0,
             reported_exits: BTreeSet::new(),
+            answered: BTreeSet::new(),
+            read: BTreeSet::new(),
             prober,
             probe_changes,
         }
@@ -143,18 +153,17 @@ impl Agent {
     ) {
         tokio::pin!(shutdown);
         let mut events = self.watch_runtime().await;
-        let mut scanned_once = false;
         let mut dirty = false;
         let mut wake_at: Option<Instant> = None;
         let mut resync = tokio::time::interval(self.config.resync_period);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            // Nothing is planned before the first complete reading of the manifests: an empty
-            // desired set would kill every pod a previous agent started. While the runtime is
+            // Nothing is planned before every source has answered once. While the runtime is
             // down, only the retry deadline (not events or resync ticks) tries it again.
             let backing_off =
                 self.runtime_failures > 0 && wake_at.is_some_and(|at| Instant::now() < at);
-            if dirty && scanned_once && !backing_off {
+            let answered = self.config.sources.is_subset(&self.answered);
+            if dirty && answered && !backing_off {
                 dirty = false;
                 wake_at = self.reconcile().await;
                 if events.is_none() && self.runtime_failures == 0 {
@@ -170,17 +179,7 @@ impl Agent {
             tokio::select! {
                 snapshot = snapshots.recv() => {
                     let Some(snapshot) = snapshot else { return };
-                    let ok = snapshot.scan.is_ok();
-                    let source = snapshot.source.clone();
-                    let seen = status::timestamp(self.clock.now());
-                    let changed = self.manifests.update(snapshot, &seen);
-                    if ok && !scanned_once {
-                        scanned_once = true;
-                        dirty = true;
-                        info!(path = %source.display(), pods = self.manifests.desired().len(), "manifests read");
-                    }
-                    dirty |= changed;
-                    self.publish_manifests();
+                    dirty |= self.take(snapshot);
                 }
                 Some(()) = recv(&mut events) => dirty = true,
                 Some(()) = self.probe_changes.recv() => dirty = true,
@@ -199,6 +198,24 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// Takes a source's snapshot in; true when the pods to plan for may have changed.
+    fn take(&mut self, snapshot: Snapshot) -> bool {
+        let kind = snapshot.kind;
+        let complete = matches!(snapshot.reading, Reading::Complete(_));
+        let location = snapshot.location.clone();
+        let seen = status::timestamp(self.clock.now());
+        let changed = self.manifests.update(snapshot, &seen);
+        let first_answer = self.answered.insert(kind);
+        let first_reading = complete && self.read.insert(kind);
+        if first_reading {
+            info!(source = %location, %kind, pods = self.manifests.desired().len(), "manifests read");
+        } else if first_answer {
+            warn!(source = %location, %kind, "the first reading failed; the pods this source started before are kept until it is read");
+        }
+        self.publish_manifests();
+        changed || first_answer || first_reading
     }
 
     async fn watch_runtime(&self) -> Option<mpsc::Receiver<()>> {
@@ -229,7 +246,7 @@ impl Agent {
     /// One pass: read the runtime, plan, start work, publish status. Returns when to wake
     /// up for a back-off or a retry.
     async fn reconcile(&mut self) -> Option<Instant> {
-        let observed = match self.observe().await {
+        let mut observed = match self.observe().await {
             Ok(observed) => observed,
             Err(error) => {
                 self.runtime_failures += 1;
@@ -259,6 +276,9 @@ impl Agent {
             );
             self.runtime_failures = 0;
         }
+        // The pods of a source never read completely are not judged: an unreachable URL at
+        // start must not kill the pods it started before the agent restarted.
+        observed.retain(|_, pod| self.read.contains(&pod.source));
         self.report_exits(&observed);
         let now = self.clock.now();
         let desired = self.manifests.desired().to_vec();
@@ -383,7 +403,10 @@ mod tests {
     use tokio::time::Instant;
 
     use super::{Agent, AgentConfig, NodeStatus};
-    use crate::source::{Scan, ScannedFile, Snapshot};
+    use crate::source::{ReadError, Reading, Scan, ScannedFile, Snapshot, SourceKind};
+
+    const FILE: &[SourceKind] = &[SourceKind::File];
+    const BOTH: &[SourceKind] = &[SourceKind::File, SourceKind::Http];
 
     const WEB: &str =
         "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: nginx:1.25}]}\n";
@@ -408,11 +431,17 @@ mod tests {
         }
     }
 
-    fn start(runtime: &Arc<FakeRuntime>, root: &tempfile::TempDir, resync: Duration) -> Running {
+    fn start(
+        runtime: &Arc<FakeRuntime>,
+        root: &tempfile::TempDir,
+        sources: &[SourceKind],
+        resync: Duration,
+    ) -> Running {
         let config = AgentConfig {
             node_name: "node0".into(),
             host_ip: "192.0.2.10".into(),
             root_dir: root.path().to_path_buf(),
+            sources: sources.iter().copied().collect(),
             resync_period: resync,
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
@@ -436,20 +465,46 @@ mod tests {
         Arc::new(FakeRuntime::with_images(&["nginx:1.25"]).with_clock(clock))
     }
 
-    fn snapshot(files: &[(&str, &str)]) -> Snapshot {
+    const URL: &str = "http://192.0.2.1/pods.yaml";
+
+    fn location(kind: SourceKind) -> &'static str {
+        match kind {
+            SourceKind::File => "/m",
+            SourceKind::Http => URL,
+        }
+    }
+
+    /// A complete reading of `kind` holding `files` (for the URL, one body).
+    fn reading(kind: SourceKind, files: &[(&str, &str)]) -> Snapshot {
         let files = files
             .iter()
             .map(|(name, text)| ScannedFile {
-                path: PathBuf::from("/m").join(name),
+                path: PathBuf::from(location(kind)).join(name),
                 content: Ok(text.to_string()),
             })
             .collect();
         Snapshot {
-            source: PathBuf::from("/m"),
-            scan: Ok(Scan {
+            kind,
+            location: location(kind).to_string(),
+            reading: Reading::Complete(Scan {
                 files,
                 skipped: Vec::new(),
             }),
+            answer: None,
+        }
+    }
+
+    fn snapshot(files: &[(&str, &str)]) -> Snapshot {
+        reading(SourceKind::File, files)
+    }
+
+    fn failure(kind: SourceKind) -> Snapshot {
+        let error = std::io::Error::other("unreachable");
+        Snapshot {
+            kind,
+            location: location(kind).to_string(),
+            reading: Reading::Failed(ReadError::Unreadable(error)),
+            answer: None,
         }
     }
 
@@ -483,7 +538,7 @@ mod tests {
         runtime.set_down(true);
         let begin = Instant::now();
         // A resync every 20 ms would hammer a down runtime without the back-off.
-        let agent = start(&runtime, &root, Duration::from_millis(20));
+        let agent = start(&runtime, &root, FILE, Duration::from_millis(20));
         agent.send(snapshot(&[("web.yaml", WEB)])).await;
         assert!(agent.status.borrow().runtime_error.is_some());
         // Tries at 0 s, then 1 s, 2 s and 4 s apart (at 1 s, 3 s, 7 s).
@@ -518,7 +573,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let runtime = runtime();
         let clock = TokioClock::starting_at(SystemTime::UNIX_EPOCH);
-        let agent = start(&runtime, &root, Duration::from_secs(3600));
+        let agent = start(&runtime, &root, FILE, Duration::from_secs(3600));
         agent.send(snapshot(&[("web.yaml", WEB)])).await;
         let first = running_ids(&runtime);
         assert_eq!(first.len(), 1);
@@ -540,24 +595,20 @@ mod tests {
     async fn nothing_is_planned_before_a_complete_reading_and_running_pods_are_adopted() {
         let root = tempfile::tempdir().unwrap();
         let runtime = runtime();
-        let first = start(&runtime, &root, Duration::from_secs(3600));
+        let first = start(&runtime, &root, FILE, Duration::from_secs(3600));
         first.send(snapshot(&[("web.yaml", WEB)])).await;
         let running = running_ids(&runtime);
         assert_eq!(running.len(), 1);
         first.stop().await;
         runtime.clear_calls();
 
-        let second = start(&runtime, &root, Duration::from_secs(3600));
-        second
-            .send(Snapshot {
-                source: PathBuf::from("/m"),
-                scan: Err(std::io::Error::other("the manifest path is unreadable")),
-            })
-            .await;
-        assert_eq!(
-            runtime.calls(),
-            Vec::<String>::new(),
-            "no plan without a complete reading"
+        let second = start(&runtime, &root, FILE, Duration::from_secs(3600));
+        let changes = ["run_sandbox", "create_container", "stop_container"];
+        second.send(failure(SourceKind::File)).await;
+        assert!(
+            changes.iter().all(|op| count(&runtime, op) == 0) && count(&runtime, "stop_") == 0,
+            "a failed first reading changes nothing: {:?}",
+            runtime.calls()
         );
         second.send(snapshot(&[("web.yaml", WEB)])).await;
         assert_eq!(
@@ -573,6 +624,50 @@ mod tests {
         );
         second.send(snapshot(&[])).await;
         assert!(runtime.containers().is_empty() && runtime.sandboxes().is_empty());
+        second.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreachable_url_blocks_neither_the_directory_nor_kills_the_pods_it_started() {
+        let root = tempfile::tempdir().unwrap();
+        let runtime = runtime();
+        let db = WEB.replace("name: web}", "name: db}");
+        let first = start(&runtime, &root, BOTH, Duration::from_secs(3600));
+        first.send(reading(SourceKind::Http, &[("", &db)])).await;
+        assert!(
+            running_ids(&runtime).is_empty(),
+            "the directory has not answered"
+        );
+        first.send(snapshot(&[("web.yaml", WEB)])).await;
+        assert_eq!(running_ids(&runtime).len(), 2);
+        first.stop().await;
+        let db_container = |runtime: &FakeRuntime| {
+            runtime
+                .containers()
+                .into_iter()
+                .find(|c| c.labels[staticpod_runtime::labels::POD_NAME] == "db-node0")
+                .map(|c| c.id)
+        };
+        let db_id = db_container(&runtime).unwrap();
+
+        let second = start(&runtime, &root, BOTH, Duration::from_secs(3600));
+        second.send(failure(SourceKind::Http)).await;
+        second.send(snapshot(&[])).await;
+        assert_eq!(
+            running_ids(&runtime),
+            vec![db_id.clone()],
+            "web's file is gone; db's URL is unreachable, so db is kept"
+        );
+        second.send(failure(SourceKind::Http)).await;
+        assert_eq!(db_container(&runtime), Some(db_id.clone()));
+        second.send(reading(SourceKind::Http, &[("", &db)])).await;
+        assert_eq!(
+            db_container(&runtime),
+            Some(db_id),
+            "once the URL answers, db is adopted as it is"
+        );
+        second.send(reading(SourceKind::Http, &[("", "")])).await;
+        assert!(runtime.containers().is_empty(), "an empty body removes db");
         second.stop().await;
     }
 }

@@ -1,8 +1,9 @@
-//! Safe ingestion: turns successive scans of a source into the set of desired pods, where we
-//! do better than the kubelet. A file that becomes invalid keeps its last good pods running
-//! and reports why; a file that cannot be read is not taken as removed; two files declaring
-//! the same pod never shadow each other silently: the one seen first keeps it, the other is
-//! refused with an error naming both.
+//! Safe ingestion: turns successive snapshots of the sources into the set of desired pods,
+//! where we do better than the kubelet. A file (or URL body) that becomes invalid keeps its
+//! last good pods running and reports why; a source or a file that cannot be read is not
+//! taken as removed; two files (or a file and the URL) declaring the same pod never shadow
+//! each other silently: the one seen first keeps it, the other is refused with an error
+//! naming both.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,12 +12,15 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::error_chain::describe;
 use crate::manifest::{self, defaults::StaticPod};
-use crate::source::{ScannedFile, Snapshot};
+use crate::source::{HttpAnswer, Reading, ScannedFile, Snapshot, SourceKind};
 
 /// What we know of one manifest file.
 #[derive(Debug, Clone)]
 struct FileEntry {
+    /// The source it belongs to.
+    kind: SourceKind,
     /// The text last read, to skip work when nothing changed.
     text: Option<String>,
     /// When this file was first seen with pods, to settle name clashes (first seen wins).
@@ -39,6 +43,24 @@ pub struct ManifestReport {
     pub stale: bool,
     /// Errors and warnings.
     pub diagnostics: Vec<Diagnostic>,
+    /// For the URL: how its last poll went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollReport>,
+}
+
+/// How the last poll of the manifest URL went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollReport {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The server's answer, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<HttpAnswer>,
+    /// Why the poll gave no complete reading, when it did not; the pods are kept as they
+    /// were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The desired pods and everything known about the files they came from.
@@ -50,6 +72,8 @@ pub struct Manifests {
     reported_skips: BTreeSet<PathBuf>,
     desired: Vec<Arc<StaticPod>>,
     conflicts: Vec<Diagnostic>,
+    /// The URL and its last poll, once polled.
+    poll: Option<(PathBuf, PollReport)>,
 }
 
 impl Manifests {
@@ -61,13 +85,28 @@ impl Manifests {
         }
     }
 
-    /// Takes in a snapshot of the source; `seen` is the current time in RFC 3339 for new
+    /// Takes in a snapshot of a source; `seen` is the current time in RFC 3339 for new
     /// pods' annotation. Returns true when the desired pods changed.
     pub fn update(&mut self, snapshot: Snapshot, seen: &str) -> bool {
-        let scan = match snapshot.scan {
-            Ok(scan) => scan,
-            Err(error) => {
-                tracing::warn!(path = %snapshot.source.display(), %error, "cannot read the manifest path; keeping the pods as they are");
+        let kind = snapshot.kind;
+        let error = match &snapshot.reading {
+            Reading::Failed(error) => Some(describe(error)),
+            Reading::Complete(_) | Reading::Unchanged => None,
+        };
+        if kind == SourceKind::Http {
+            let report = PollReport {
+                at: seen.to_string(),
+                answer: snapshot.answer.clone(),
+                error: error.clone(),
+            };
+            self.poll = Some((PathBuf::from(&snapshot.location), report));
+        }
+        let scan = match snapshot.reading {
+            Reading::Complete(scan) => scan,
+            Reading::Unchanged => return false,
+            Reading::Failed(_) => {
+                let error = error.unwrap_or_default();
+                tracing::warn!(source = %snapshot.location, "cannot read the {kind} source: {error}; keeping its pods as they are");
                 return false;
             }
         };
@@ -81,16 +120,16 @@ impl Manifests {
         let present: BTreeSet<&Path> = scan.files.iter().map(|f| f.path.as_path()).collect();
         let removed: Vec<PathBuf> = self
             .files
-            .keys()
-            .filter(|p| !present.contains(p.as_path()))
-            .cloned()
+            .iter()
+            .filter(|(path, entry)| entry.kind == kind && !present.contains(path.as_path()))
+            .map(|(path, _)| path.clone())
             .collect();
         for path in removed {
             tracing::info!(file = %path.display(), "manifest removed");
             self.files.remove(&path);
         }
         for file in scan.files {
-            self.read_file(file, seen);
+            self.read_file(file, kind, seen);
         }
         let before: Vec<(String, String)> = self
             .desired
@@ -106,11 +145,12 @@ impl Manifests {
         before != after
     }
 
-    fn read_file(&mut self, file: ScannedFile, seen: &str) {
+    fn read_file(&mut self, file: ScannedFile, kind: SourceKind, seen: &str) {
         let entry = self
             .files
             .entry(file.path.clone())
             .or_insert_with(|| FileEntry {
+                kind,
                 text: None,
                 order: u64::MAX,
                 pods: Vec::new(),
@@ -137,7 +177,7 @@ impl Manifests {
         if entry.text.as_deref() == Some(text.as_str()) {
             return;
         }
-        let loaded = manifest::load(&file.path, &text, &self.node_name, seen);
+        let loaded = manifest::load(&file.path, kind, &text, &self.node_name, seen);
         for diagnostic in &loaded.diagnostics {
             match diagnostic.severity {
                 Severity::Error => tracing::error!("{diagnostic}{}", keeping(&entry.pods)),
@@ -212,9 +252,11 @@ impl Manifests {
         &self.desired
     }
 
-    /// How each file stands.
+    /// How each file stands; the URL's report also says how its last poll went, and is there
+    /// even before the URL ever answered.
     pub fn reports(&self) -> Vec<ManifestReport> {
-        self.files
+        let mut reports: Vec<ManifestReport> = self
+            .files
             .iter()
             .map(|(path, entry)| {
                 let mut diagnostics = entry.diagnostics.clone();
@@ -233,9 +275,23 @@ impl Manifests {
                         .iter()
                         .any(|d| d.severity == Severity::Error),
                     diagnostics,
+                    poll: None,
                 }
             })
-            .collect()
+            .collect();
+        if let Some((url, poll)) = &self.poll {
+            match reports.iter_mut().find(|report| &report.file == url) {
+                Some(report) => report.poll = Some(poll.clone()),
+                None => reports.push(ManifestReport {
+                    file: url.clone(),
+                    pods: Vec::new(),
+                    stale: poll.error.is_some(),
+                    diagnostics: Vec::new(),
+                    poll: Some(poll.clone()),
+                }),
+            }
+        }
+        reports
     }
 }
 
@@ -251,20 +307,27 @@ fn keeping(pods: &[Arc<StaticPod>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Scan;
+    use crate::source::{ReadError, Scan};
 
     const WEB: &str =
         "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: nginx:1.25}]}\n";
 
-    fn snapshot(scan: std::io::Result<Scan>) -> Snapshot {
+    const URL: &str = "http://192.0.2.1/pods.yaml";
+
+    fn snapshot(kind: SourceKind, reading: Reading) -> Snapshot {
         Snapshot {
-            source: PathBuf::from("/m"),
-            scan,
+            kind,
+            location: match kind {
+                SourceKind::File => "/m".to_string(),
+                SourceKind::Http => URL.to_string(),
+            },
+            reading,
+            answer: None,
         }
     }
 
-    fn scan(files: &[(&str, &str)]) -> Snapshot {
-        snapshot(Ok(Scan {
+    fn files(files: &[(&str, &str)]) -> Scan {
+        Scan {
             files: files
                 .iter()
                 .map(|(path, text)| ScannedFile {
@@ -273,7 +336,20 @@ mod tests {
                 })
                 .collect(),
             skipped: Vec::new(),
-        }))
+        }
+    }
+
+    fn scan(contents: &[(&str, &str)]) -> Snapshot {
+        snapshot(SourceKind::File, Reading::Complete(files(contents)))
+    }
+
+    fn served(body: &str) -> Snapshot {
+        snapshot(SourceKind::Http, Reading::Complete(files(&[(URL, body)])))
+    }
+
+    fn failed(kind: SourceKind) -> Snapshot {
+        let error = std::io::Error::other("gone");
+        snapshot(kind, Reading::Failed(ReadError::Unreadable(error)))
     }
 
     fn names(manifests: &Manifests) -> Vec<(String, String)> {
@@ -304,7 +380,7 @@ mod tests {
     fn an_unreadable_directory_or_file_removes_nothing() {
         let mut m = Manifests::new("node0");
         m.update(scan(&[("/m/web.yaml", WEB)]), "t0");
-        assert!(!m.update(snapshot(Err(std::io::Error::other("gone"))), "t1"));
+        assert!(!m.update(failed(SourceKind::File), "t1"));
         let unreadable = Scan {
             files: vec![ScannedFile {
                 path: PathBuf::from("/m/web.yaml"),
@@ -314,7 +390,10 @@ mod tests {
             }],
             skipped: Vec::new(),
         };
-        assert!(!m.update(snapshot(Ok(unreadable)), "t2"));
+        assert!(!m.update(
+            snapshot(SourceKind::File, Reading::Complete(unreadable)),
+            "t2"
+        ));
         assert_eq!(m.desired().len(), 1);
     }
 
@@ -356,6 +435,71 @@ mod tests {
         assert!(
             message.contains("/m/a.yaml") && message.contains("/m/z.yaml"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn the_url_and_the_directory_are_read_apart_and_clash_like_two_files() {
+        let mut m = Manifests::new("node0");
+        m.update(scan(&[("/m/web.yaml", WEB)]), "t0");
+        let db = WEB.replace("name: web}", "name: db}");
+        assert!(m.update(served(&format!("{db}---\n{WEB}")), "t1"));
+        let desired = names(&m);
+        assert_eq!(desired.len(), 2, "web from the file, db from the URL");
+        let http = m
+            .desired()
+            .iter()
+            .find(|p| p.full_name() == "db-node0")
+            .unwrap();
+        assert_eq!(
+            http.pod.metadata.annotations[crate::manifest::defaults::CONFIG_SOURCE_ANNOTATION],
+            "http"
+        );
+        let url = m
+            .reports()
+            .into_iter()
+            .find(|r| r.file == Path::new(URL))
+            .unwrap();
+        let message = url.diagnostics[0].to_string();
+        assert!(
+            message.contains(URL) && message.contains("/m/web.yaml"),
+            "the URL's web is refused naming both sources: {message}"
+        );
+        assert!(
+            !m.update(scan(&[("/m/web.yaml", WEB)]), "t2"),
+            "a directory reading does not remove the URL's pods"
+        );
+        assert!(!m.update(failed(SourceKind::Http), "t3"));
+        assert!(!m.update(snapshot(SourceKind::Http, Reading::Unchanged), "t4"));
+        assert_eq!(
+            names(&m),
+            desired,
+            "a failed or unchanged poll keeps the pods"
+        );
+        assert!(m.update(served(""), "t5"), "an empty body declares no pods");
+        assert_eq!(names(&m).len(), 1);
+    }
+
+    #[test]
+    fn the_same_pod_from_the_file_and_the_url_has_different_uids() {
+        let mut file = Manifests::new("node0");
+        file.update(scan(&[("/m/web.yaml", WEB)]), "t0");
+        let mut url = Manifests::new("node0");
+        url.update(served(WEB), "t0");
+        assert_ne!(names(&file)[0].1, names(&url)[0].1);
+    }
+
+    #[test]
+    fn the_urls_report_says_how_its_last_poll_went_even_before_it_answered() {
+        let mut m = Manifests::new("node0");
+        m.update(failed(SourceKind::Http), "t0");
+        let reports = m.reports();
+        let poll = reports[0].poll.as_ref().unwrap();
+        assert_eq!(reports[0].file, Path::new(URL));
+        assert_eq!(poll.at, "t0");
+        assert_eq!(
+            poll.error.as_deref(),
+            Some("cannot read the manifest path: gone")
         );
     }
 }

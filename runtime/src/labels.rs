@@ -17,6 +17,10 @@ pub const NODE: &str = "io.staticpod.node";
 /// The pod's config hash (the `kubernetes.io/config.hash` annotation): which manifest
 /// content the object was created for.
 pub const CONFIG_HASH: &str = "io.staticpod.config-hash";
+/// The kind of source the pod came from (`file` or `http`, the kubelet's
+/// `kubernetes.io/config.source`): a restarted agent keeps the pods of a source it has not
+/// read yet. Objects without it came from the manifest directory.
+pub const SOURCE: &str = "io.staticpod.source";
 /// Pod full name (`static-web-node0`).
 pub const POD_NAME: &str = "io.kubernetes.pod.name";
 /// Pod namespace.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::model::{Container, ImagePullPolicy, Pod, PortProtocol, Probe, RestartPolicy};
+use crate::source::SourceKind;
 
 /// Annotation naming where the pod came from: `file` or `http`.
 pub const CONFIG_SOURCE_ANNOTATION: &str = "kubernetes.io/config.source";
@@ -27,8 +28,10 @@ pub struct StaticPod {
     pub pod: Pod,
     /// Hash of the manifest content, node and source; changes when any of them changes.
     pub config_hash: String,
-    /// The manifest file it came from.
+    /// The manifest file (or URL) it came from.
     pub source: PathBuf,
+    /// The kind of source it came from.
+    pub kind: SourceKind,
 }
 
 impl StaticPod {
@@ -63,10 +66,17 @@ impl StaticPod {
     }
 }
 
-/// Applies the kubelet's defaults to a pod read from `source` on node `node_name`. `seen` is
-/// the RFC 3339 time the agent first saw this content (it is not part of the hash).
-pub fn apply(mut pod: Pod, source: &Path, node_name: &str, seen: &str) -> StaticPod {
-    let config_hash = content_hash(&pod, source, node_name);
+/// Applies the kubelet's defaults to a pod read from `source` (a file, or the URL) of `kind`
+/// on node `node_name`. `seen` is the RFC 3339 time the agent first saw this content (it is
+/// not part of the hash).
+pub fn apply(
+    mut pod: Pod,
+    source: &Path,
+    kind: SourceKind,
+    node_name: &str,
+    seen: &str,
+) -> StaticPod {
+    let config_hash = content_hash(&pod, source, kind, node_name);
     if pod.metadata.uid.is_empty() {
         pod.metadata.uid = config_hash.clone();
     }
@@ -80,7 +90,7 @@ pub fn apply(mut pod: Pod, source: &Path, node_name: &str, seen: &str) -> Static
     pod.kind = "Pod".to_string();
     pod.status = None;
     let annotations = &mut pod.metadata.annotations;
-    annotations.insert(CONFIG_SOURCE_ANNOTATION.to_string(), "file".to_string());
+    annotations.insert(CONFIG_SOURCE_ANNOTATION.to_string(), kind.to_string());
     annotations.insert(CONFIG_HASH_ANNOTATION.to_string(), config_hash.clone());
     annotations.insert(CONFIG_SEEN_ANNOTATION.to_string(), seen.to_string());
     annotations.insert(CONFIG_MIRROR_ANNOTATION.to_string(), config_hash.clone());
@@ -100,6 +110,7 @@ pub fn apply(mut pod: Pod, source: &Path, node_name: &str, seen: &str) -> Static
         pod,
         config_hash,
         source: source.to_path_buf(),
+        kind,
     }
 }
 
@@ -148,14 +159,21 @@ pub fn default_pull_policy(image: &str) -> ImagePullPolicy {
     }
 }
 
-/// The kubelet hashes the pod object, then `host:<node>` and `file:<path>`; its Go object
-/// hash cannot be reproduced here, so we hash the same inputs: the pod as parsed (canonical
-/// JSON, maps sorted), the node name and the source path. 32 hex digits, like an MD5.
-fn content_hash(pod: &Pod, source: &Path, node_name: &str) -> String {
+/// The kubelet (`pkg/kubelet/config/common.go`, `applyDefaults`) hashes the pod object,
+/// then `host:<node>` and `file:<path>` for a file, or only `url:<url>` for the URL (so a
+/// URL's pod has the same UID on every node); its Go object hash cannot be reproduced here,
+/// so we hash the same inputs: the pod as parsed (canonical JSON, maps sorted) and the same
+/// source strings. 32 hex digits, like an MD5.
+fn content_hash(pod: &Pod, source: &Path, kind: SourceKind, node_name: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_vec(pod).unwrap_or_default());
-    hasher.update(format!("host:{node_name}").as_bytes());
-    hasher.update(format!("file:{}", source.display()).as_bytes());
+    match kind {
+        SourceKind::File => {
+            hasher.update(format!("host:{node_name}").as_bytes());
+            hasher.update(format!("file:{}", source.display()).as_bytes());
+        }
+        SourceKind::Http => hasher.update(format!("url:{}", source.display()).as_bytes()),
+    }
     let digest = hasher.finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -191,7 +209,7 @@ mod tests {
         let mut pod = Pod::default();
         pod.metadata.name = "web".into();
         let uid = |pod: &Pod, path: &str, node: &str| {
-            apply(pod.clone(), Path::new(path), node, "t")
+            apply(pod.clone(), Path::new(path), SourceKind::File, node, "t")
                 .uid()
                 .to_string()
         };
@@ -208,7 +226,13 @@ mod tests {
     fn names_the_pod_after_the_node_in_lower_case() {
         let mut pod = Pod::default();
         pod.metadata.name = "static-web".into();
-        let pod = apply(pod, Path::new("/m/a.yaml"), "K8s-Node0", "t");
+        let pod = apply(
+            pod,
+            Path::new("/m/a.yaml"),
+            SourceKind::File,
+            "K8s-Node0",
+            "t",
+        );
         assert_eq!(pod.full_name(), "static-web-k8s-node0");
         assert_eq!(pod.namespace(), "default");
         assert_eq!(pod.restart_policy(), RestartPolicy::Always);

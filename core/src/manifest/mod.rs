@@ -19,6 +19,7 @@ pub fn yaml_options() -> serde_saphyr::Options {
 use std::path::Path;
 
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::source::SourceKind;
 use defaults::StaticPod;
 
 /// What one manifest file yields.
@@ -39,10 +40,10 @@ impl Loaded {
     }
 }
 
-/// Decodes, validates and defaults every pod of one manifest file. A file is taken whole or
-/// not at all: one error anywhere and no pod of it is used, so a half-edited file never
-/// starts half of its pods.
-pub fn load(file: &Path, text: &str, node_name: &str, seen: &str) -> Loaded {
+/// Decodes, validates and defaults every pod of one manifest file (or URL body) of a `kind`
+/// of source. A file is taken whole or not at all: one error anywhere and no pod of it is
+/// used, so a half-edited file never starts half of its pods.
+pub fn load(file: &Path, kind: SourceKind, text: &str, node_name: &str, seen: &str) -> Loaded {
     let decoded = decode::decode(file, text);
     let mut diagnostics = decoded.diagnostics;
     for pod in &decoded.pods {
@@ -57,7 +58,7 @@ pub fn load(file: &Path, text: &str, node_name: &str, seen: &str) -> Loaded {
         loaded.pods = decoded
             .pods
             .into_iter()
-            .map(|decoded| defaults::apply(decoded.pod, file, node_name, seen))
+            .map(|decoded| defaults::apply(decoded.pod, file, kind, node_name, seen))
             .collect();
     }
     loaded
@@ -72,6 +73,7 @@ mod tests {
     fn check(text: &str, expected: Expect) {
         let loaded = load(
             Path::new("/etc/kubernetes/manifests/web.yaml"),
+            SourceKind::File,
             text,
             "node0",
             "t",

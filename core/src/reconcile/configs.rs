@@ -52,6 +52,7 @@ fn pod_labels(pod: &StaticPod) -> BTreeMap<String, String> {
         ),
         (labels::POD_UID.to_string(), pod.uid().to_string()),
         (labels::CONFIG_HASH.to_string(), pod.config_hash.clone()),
+        (labels::SOURCE.to_string(), pod.kind.to_string()),
         (
             labels::NODE.to_string(),
             pod.pod.spec.node_name.clone().unwrap_or_default(),

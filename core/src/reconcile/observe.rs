@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::source::SourceKind;
 use staticpod_runtime::labels;
 use staticpod_runtime::{ContainerInfo, SandboxInfo};
 
@@ -73,6 +74,8 @@ pub struct ObservedPod {
     pub uid: String,
     /// Which manifest content it was created for.
     pub config_hash: String,
+    /// The kind of source its manifest came from.
+    pub source: SourceKind,
     /// Grace period it was created with.
     pub grace: Duration,
     /// Its sandboxes, oldest first.
@@ -134,6 +137,10 @@ pub fn group(
             },
             uid: uid.to_string(),
             config_hash: label(labels, labels::CONFIG_HASH).to_string(),
+            source: match label(labels, labels::SOURCE) {
+                "http" => SourceKind::Http,
+                _ => SourceKind::File,
+            },
             grace: Duration::from_secs(
                 label(labels, labels::POD_GRACE_PERIOD)
                     .parse()

@@ -15,6 +15,7 @@ use super::history::History;
 use super::observe;
 use super::plan::{Plan, Step, plan};
 use crate::manifest::{self, defaults::StaticPod};
+use crate::source::SourceKind;
 use crate::verdicts::{ProbeVerdicts, Verdicts};
 use staticpod_runtime::{ContainerRuntime, ContainerState};
 use staticpod_testkit::fake::FakeRuntime;
@@ -22,7 +23,13 @@ use staticpod_testkit::fake::FakeRuntime;
 const WEB: &str = "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - {name: web, image: nginx:1.25, ports: [{containerPort: 80, hostPort: 8080}]}\n  - {name: sidecar, image: busybox:1.36}\n";
 
 fn pod(text: &str) -> Arc<StaticPod> {
-    let loaded = manifest::load(Path::new("/m/web.yaml"), text, "node0", "t");
+    let loaded = manifest::load(
+        Path::new("/m/web.yaml"),
+        SourceKind::File,
+        text,
+        "node0",
+        "t",
+    );
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     Arc::new(loaded.pods.into_iter().next().unwrap())
 }
@@ -181,9 +188,15 @@ async fn a_restarted_agent_adopts_running_pods_without_any_call_that_changes_the
     world.runtime.clear_calls();
     // A new agent: fresh history and executor, the manifest parsed again (new seen time).
     let reparsed = Arc::new(
-        manifest::load(Path::new("/m/web.yaml"), WEB, "node0", "later")
-            .pods
-            .remove(0),
+        manifest::load(
+            Path::new("/m/web.yaml"),
+            SourceKind::File,
+            WEB,
+            "node0",
+            "later",
+        )
+        .pods
+        .remove(0),
     );
     let mut fresh = World {
         runtime: world.runtime.clone(),

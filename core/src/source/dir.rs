@@ -13,11 +13,9 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 use super::skip::skip_reason;
-use super::{FileProblem, Scan, ScannedFile, Snapshot};
-
-/// Manifests larger than this are refused (the kubelet has no limit; a stray log file in the
-/// directory should not be read into memory).
-pub const MAX_MANIFEST_BYTES: u64 = 10 * 1024 * 1024;
+use super::{
+    FileProblem, MAX_MANIFEST_BYTES, ReadError, Reading, Scan, ScannedFile, Snapshot, SourceKind,
+};
 
 /// How long the directory must be quiet after an event that ends a change before it is
 /// read: enough to gather the rest of a burst (a rename's removal and creation).
@@ -133,8 +131,13 @@ pub fn watch(path: PathBuf, check_frequency: Duration) -> mpsc::Receiver<Snapsho
                 watcher = None;
             }
             let snapshot = Snapshot {
-                source: path.clone(),
-                scan: result,
+                kind: SourceKind::File,
+                location: path.display().to_string(),
+                reading: match result {
+                    Ok(scan) => Reading::Complete(scan),
+                    Err(error) => Reading::Failed(ReadError::Unreadable(error)),
+                },
+                answer: None,
             };
             if scans.send(snapshot).await.is_err() {
                 return;
@@ -286,15 +289,15 @@ mod tests {
     async fn a_write_into_the_directory_is_seen_without_waiting_for_the_periodic_check() {
         let dir = tempfile::tempdir().unwrap();
         let mut scans = watch(dir.path().to_path_buf(), Duration::from_secs(3600));
-        let first = scans.recv().await.unwrap().scan.unwrap();
+        let Reading::Complete(first) = scans.recv().await.unwrap().reading else {
+            panic!("an empty directory is a complete reading");
+        };
         assert!(first.files.is_empty());
         std::fs::write(dir.path().join("web.yaml"), "kind: Pod\n").unwrap();
         let second = tokio::time::timeout(Duration::from_secs(30), scans.recv())
             .await
             .unwrap()
-            .unwrap()
-            .scan
             .unwrap();
-        assert_eq!(second.files.len(), 1);
+        assert!(matches!(second.reading, Reading::Complete(scan) if scan.files.len() == 1));
     }
 }

@@ -1,11 +1,21 @@
-//! Manifest sources: where desired pods come from. Each source only reads, and hands the
-//! agent a stream of complete [`Snapshot`]s; what to make of them is decided by
-//! [`crate::ingest`].
+//! Manifest sources: where desired pods come from, the kubelet's two: a directory
+//! (`--pod-manifest-path`) and a URL (`--manifest-url`). Each source only reads, and hands
+//! the agent a stream of [`Snapshot`]s, each a complete reading or a reason why there is
+//! none; what to make of them is decided by [`crate::ingest`].
 
 pub mod dir;
+pub mod http;
 pub mod skip;
 
+use std::fmt;
 use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// Manifests larger than this are refused, from a file or a URL (the kubelet has no limit
+/// for files; a stray log file in the directory should not be read into memory).
+pub const MAX_MANIFEST_BYTES: u64 = 10 * 1024 * 1024;
 
 /// One manifest file as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +29,7 @@ pub struct ScannedFile {
 /// Why a manifest file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FileProblem {
-    /// Larger than [`dir::MAX_MANIFEST_BYTES`].
+    /// Larger than [`MAX_MANIFEST_BYTES`].
     #[error("the file is {size} bytes, over the limit of {limit} bytes for a manifest")]
     TooLarge {
         /// Its size.
@@ -35,14 +45,90 @@ pub enum FileProblem {
     Unreadable(String),
 }
 
-/// One complete reading of a source, as the agent takes it.
+/// Which kind of source a pod came from: the kubelet's `kubernetes.io/config.source` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The manifest directory (or file).
+    File,
+    /// The manifest URL.
+    Http,
+}
+
+impl SourceKind {
+    /// The annotation's value: `file` or `http`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::File => "file",
+            SourceKind::Http => "http",
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One reading of a source, as the agent takes it.
 #[derive(Debug)]
 pub struct Snapshot {
-    /// Where it was read from (the manifest path), for messages.
-    pub source: PathBuf,
-    /// What was read; `Err` when the source could not be read as a whole, which must keep
-    /// its pods as they are, never remove them.
-    pub scan: std::io::Result<Scan>,
+    /// Which source.
+    pub kind: SourceKind,
+    /// Where it was read from (the manifest path or the URL), for messages.
+    pub location: String,
+    /// What was read.
+    pub reading: Reading,
+    /// The server's answer, for a URL that answered.
+    pub answer: Option<HttpAnswer>,
+}
+
+/// What one reading of a source gave.
+#[derive(Debug)]
+pub enum Reading {
+    /// Every manifest the source holds now.
+    Complete(Scan),
+    /// The same as the last complete reading (a URL answered `304 Not Modified`).
+    Unchanged,
+    /// The source could not be read as a whole: its pods must be kept as they are, never
+    /// removed.
+    Failed(ReadError),
+}
+
+/// How a manifest URL answered a poll, for the status endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpAnswer {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The `ETag` of the last good answer, sent back as `If-None-Match`.
+    pub etag: Option<String>,
+    /// The `Last-Modified` of the last good answer, sent back as `If-Modified-Since`.
+    pub last_modified: Option<String>,
+}
+
+/// Why a source could not be read as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The manifest path could not be read (missing, no permission, not a directory).
+    #[error("cannot read the manifest path")]
+    Unreadable(#[source] std::io::Error),
+    /// The request failed: no connection, a TLS error, a timeout, a body cut short.
+    #[error("the request failed")]
+    Request(#[source] reqwest::Error),
+    /// The server answered, with a status other than 200 or 304.
+    #[error("the server answered {status}")]
+    Status {
+        /// The status code.
+        status: u16,
+    },
+    /// The body is larger than a manifest may be.
+    #[error("the body is over the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
 }
 
 /// A complete reading of a source at one moment.
@@ -52,4 +138,21 @@ pub struct Scan {
     pub files: Vec<ScannedFile>,
     /// Files left out, with the reason.
     pub skipped: Vec<(PathBuf, skip::SkipReason)>,
+}
+
+/// The snapshots of every source in one stream, in the order they arrive; it ends when every
+/// source has ended.
+pub fn merge(sources: Vec<mpsc::Receiver<Snapshot>>) -> mpsc::Receiver<Snapshot> {
+    let (merged, receiver) = mpsc::channel(1);
+    for mut source in sources {
+        let merged = merged.clone();
+        tokio::spawn(async move {
+            while let Some(snapshot) = source.recv().await {
+                if merged.send(snapshot).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    receiver
 }
