@@ -5,6 +5,7 @@ pub mod agent;
 pub mod diagnostic;
 pub mod error_chain;
 pub mod ingest;
+pub mod kubelet_config;
 pub mod manifest;
 pub mod model;
 pub mod probe;

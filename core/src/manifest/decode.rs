@@ -111,14 +111,14 @@ fn decode_document(file: &Path, document: &Document<'_>, decoded: &mut Decoded) 
 }
 
 /// A document that did not decode.
-struct DecodeError {
+pub(crate) struct DecodeError {
     position: Option<Position>,
     field: Option<String>,
     message: String,
 }
 
 impl DecodeError {
-    fn into_diagnostic(self, file: &Path) -> Diagnostic {
+    pub(crate) fn into_diagnostic(self, file: &Path) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             file: file.to_path_buf(),
@@ -129,7 +129,9 @@ impl DecodeError {
     }
 }
 
-fn typed<T: DeserializeOwned>(
+/// Decodes `document` as a `T`; returns it with the paths of the fields `T` does not have.
+/// A syntax or type error is placed at its position and the field it hit.
+pub(crate) fn typed<T: DeserializeOwned>(
     document: &Document<'_>,
     index: &FieldIndex,
 ) -> Result<(T, Vec<String>), DecodeError> {

@@ -39,6 +39,11 @@ impl FieldIndex {
         Some(index)
     }
 
+    /// Every field path in the document with its position, in path order.
+    pub fn paths(&self) -> impl Iterator<Item = (&str, Position)> {
+        self.positions.iter().map(|(path, at)| (path.as_str(), *at))
+    }
+
     /// Position of a field path, or of its nearest ancestor that is in the file.
     pub fn position(&self, path: &str) -> Option<Position> {
         let mut path = path;

@@ -1,0 +1,425 @@
+//! The kubelet's configuration file (`--config`): a `KubeletConfiguration`
+//! (`kubelet.config.k8s.io/v1beta1`, YAML or JSON), read with the same diagnostics as a
+//! manifest (file, line, column, field). The fields staticpod acts on are typed; every other
+//! field the kubelet has is accepted and listed once as not used; a name the kubelet does not
+//! have is a typo warning. As the kubelet reads a file, a zero duration (`0s`, which kubeadm
+//! writes for every duration it leaves alone) means the default.
+
+pub mod fields;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::diagnostic::{Diagnostic, Position, Severity};
+use crate::manifest::decode::typed;
+use crate::manifest::documents::Document;
+use crate::manifest::locate::FieldIndex;
+
+/// The API version of the only `KubeletConfiguration` there is.
+pub const API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
+/// Its kind.
+pub const KIND: &str = "KubeletConfiguration";
+
+/// What staticpod takes from a kubelet configuration; `None` where the file leaves the
+/// field out (or gives a zero duration or an empty string): the flag or the default applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubeletConfig {
+    /// `staticPodPath`: the manifest directory (or file).
+    pub static_pod_path: Option<PathBuf>,
+    /// `staticPodURL`: the manifest URL.
+    pub static_pod_url: Option<String>,
+    /// `staticPodURLHeader`: headers sent to the URL, by name, each value in order.
+    pub static_pod_url_header: Vec<(String, String)>,
+    /// `fileCheckFrequency`.
+    pub file_check_frequency: Option<Duration>,
+    /// `httpCheckFrequency`.
+    pub http_check_frequency: Option<Duration>,
+    /// `syncFrequency`: how often the runtime is relisted besides its events.
+    pub sync_frequency: Option<Duration>,
+    /// `address`: where the read-only port listens.
+    pub address: Option<IpAddr>,
+    /// `readOnlyPort`; `Some(0)` turns it off.
+    pub read_only_port: Option<u16>,
+    /// `healthzPort`; `Some(0)` turns it off.
+    pub healthz_port: Option<u16>,
+    /// `healthzBindAddress`.
+    pub healthz_bind_address: Option<IpAddr>,
+    /// `containerRuntimeEndpoint`.
+    pub container_runtime_endpoint: Option<String>,
+}
+
+/// What reading a configuration file gives.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// The fields acted on; all `None` when the file has errors.
+    pub config: KubeletConfig,
+    /// Errors and warnings, each with its position and field.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Fields of the kubelet's that the file sets and staticpod does not act on, in file
+    /// order.
+    pub not_used: Vec<String>,
+}
+
+impl Loaded {
+    /// True when the file has an error: it must not be used.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// The fields staticpod acts on, as the file spells them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Raw {
+    api_version: Option<String>,
+    kind: Option<String>,
+    static_pod_path: Option<String>,
+    #[serde(rename = "staticPodURL")]
+    static_pod_url: Option<String>,
+    #[serde(rename = "staticPodURLHeader")]
+    static_pod_url_header: Option<BTreeMap<String, Vec<String>>>,
+    file_check_frequency: Option<GoDuration>,
+    http_check_frequency: Option<GoDuration>,
+    sync_frequency: Option<GoDuration>,
+    address: Option<String>,
+    read_only_port: Option<i64>,
+    healthz_port: Option<i64>,
+    healthz_bind_address: Option<String>,
+    container_runtime_endpoint: Option<String>,
+}
+
+/// The top-level fields [`Raw`] types.
+const ACTED_ON: &[&str] = &[
+    "staticPodPath",
+    "staticPodURL",
+    "staticPodURLHeader",
+    "fileCheckFrequency",
+    "httpCheckFrequency",
+    "syncFrequency",
+    "address",
+    "readOnlyPort",
+    "healthzPort",
+    "healthzBindAddress",
+    "containerRuntimeEndpoint",
+];
+
+/// A Kubernetes duration: Go's `time.ParseDuration` syntax (`20s`, `1m0s`, `300ms`); a bare
+/// number other than `0` has no unit and is refused, as the kubelet refuses it.
+#[derive(Debug, Clone, Copy)]
+struct GoDuration(Duration);
+
+impl<'de> Deserialize<'de> for GoDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text)
+            .map(GoDuration)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {text:?}: a duration is a number with a unit, as 20s or 1m0s"
+                ))
+            })
+    }
+}
+
+/// Reads a configuration file's text.
+pub fn load(file: &Path, text: &str) -> Loaded {
+    let document = Document {
+        text,
+        line_offset: 0,
+    };
+    let index = FieldIndex::read(text, 0).unwrap_or_default();
+    let raw = match typed::<Raw>(&document, &index) {
+        Ok((raw, _)) => raw,
+        Err(error) => {
+            return Loaded {
+                diagnostics: vec![error.into_diagnostic(file)],
+                ..Loaded::default()
+            };
+        }
+    };
+    let mut findings = Findings {
+        file,
+        index: &index,
+        diagnostics: Vec::new(),
+    };
+    findings.check_type(&raw);
+    let not_used = findings.check_fields();
+    let config = findings.config(raw);
+    let mut diagnostics = findings.diagnostics;
+    diagnostics.sort_by_key(|d| (d.position, d.severity));
+    let has_errors = diagnostics.iter().any(|d| d.severity == Severity::Error);
+    Loaded {
+        config: if has_errors {
+            KubeletConfig::default()
+        } else {
+            config
+        },
+        diagnostics,
+        not_used,
+    }
+}
+
+/// The findings about one file, as they are made.
+struct Findings<'a> {
+    file: &'a Path,
+    index: &'a FieldIndex,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Findings<'_> {
+    fn add(&mut self, severity: Severity, field: &str, message: String) {
+        let position = self
+            .index
+            .position(field)
+            .or(Some(Position { line: 1, column: 1 }));
+        self.diagnostics.push(Diagnostic {
+            severity,
+            file: self.file.to_path_buf(),
+            position,
+            field: Some(field.to_string()),
+            message,
+        });
+    }
+
+    fn check_type(&mut self, raw: &Raw) {
+        if raw.kind.as_deref() != Some(KIND) {
+            let message = match &raw.kind {
+                Some(kind) => format!("kind {kind:?} is not a {KIND}"),
+                None => format!("kind is missing: a kubelet configuration has `kind: {KIND}`"),
+            };
+            self.add(Severity::Error, "kind", message);
+        }
+        if raw.api_version.as_deref() != Some(API_VERSION) {
+            let message = match &raw.api_version {
+                Some(version) => format!("apiVersion {version:?} is not {API_VERSION}"),
+                None => format!("apiVersion is missing: it is {API_VERSION}"),
+            };
+            self.add(Severity::Error, "apiVersion", message);
+        }
+    }
+
+    /// Warns of every field the kubelet does not have; returns the kubelet's fields that are
+    /// set and not acted on.
+    fn check_fields(&mut self) -> Vec<String> {
+        let mut not_used = Vec::new();
+        let mut typos: BTreeSet<String> = BTreeSet::new();
+        let mut by_position: Vec<(&str, Position)> = self.index.paths().collect();
+        by_position.sort_by_key(|(_, at)| *at);
+        for (path, _) in by_position {
+            let pattern = without_indexes(path);
+            let top = pattern.split(['.', '[']).next().unwrap_or_default();
+            if matches!(top, "apiVersion" | "kind") || ACTED_ON.contains(&top) {
+                continue;
+            }
+            let under = |typo: &String| {
+                path.strip_prefix(typo.as_str())
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+            };
+            if typos.iter().any(under) {
+                continue;
+            }
+            let free_form = fields::FREE_FORM_MAPS
+                .iter()
+                .any(|map| pattern.starts_with(&format!("{map}.")));
+            let known = if pattern == top {
+                fields::TOP_LEVEL.contains(&top)
+            } else {
+                free_form
+                    || fields::NESTED.contains(&pattern.as_str())
+                    || pattern.ends_with("[]") && is_list_field(&pattern)
+            };
+            if !known {
+                typos.insert(path.to_string());
+                self.add(
+                    Severity::Warning,
+                    path,
+                    "unknown field, ignored (is it misspelled?)".to_string(),
+                );
+            } else if pattern == top {
+                not_used.push(top.to_string());
+            }
+        }
+        not_used
+    }
+
+    fn config(&mut self, raw: Raw) -> KubeletConfig {
+        let nonzero = |d: Option<GoDuration>| d.map(|d| d.0).filter(|d| !d.is_zero());
+        let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
+        KubeletConfig {
+            static_pod_path: nonempty(raw.static_pod_path).map(PathBuf::from),
+            static_pod_url: nonempty(raw.static_pod_url),
+            static_pod_url_header: raw
+                .static_pod_url_header
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|(name, values)| values.into_iter().map(move |v| (name.clone(), v)))
+                .collect(),
+            file_check_frequency: nonzero(raw.file_check_frequency),
+            http_check_frequency: nonzero(raw.http_check_frequency),
+            sync_frequency: nonzero(raw.sync_frequency),
+            address: self.address("address", raw.address),
+            read_only_port: self.port("readOnlyPort", raw.read_only_port),
+            healthz_port: self.port("healthzPort", raw.healthz_port),
+            healthz_bind_address: self.address("healthzBindAddress", raw.healthz_bind_address),
+            container_runtime_endpoint: nonempty(raw.container_runtime_endpoint),
+        }
+    }
+
+    fn address(&mut self, field: &str, text: Option<String>) -> Option<IpAddr> {
+        let text = text.filter(|t| !t.is_empty())?;
+        match text.parse() {
+            Ok(address) => Some(address),
+            Err(_) => {
+                let message = format!("{text:?} is not an IP address");
+                self.add(Severity::Error, field, message);
+                None
+            }
+        }
+    }
+
+    fn port(&mut self, field: &str, number: Option<i64>) -> Option<u16> {
+        let number = number?;
+        match u16::try_from(number) {
+            Ok(port) => Some(port),
+            Err(_) => {
+                let message = format!("{number} is not a port (0 to 65535)");
+                self.add(Severity::Error, field, message);
+                None
+            }
+        }
+    }
+}
+
+/// `a.b[3].c` as `a.b[].c`.
+fn without_indexes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push_str("[]");
+            }
+            ']' => in_index = false,
+            _ if in_index => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// True when `pattern` (`x[]`) is an item of a list field: a list of scalars or of structs
+/// whose fields are in [`fields::NESTED`].
+fn is_list_field(pattern: &str) -> bool {
+    let list = &pattern[..pattern.len() - 2];
+    fields::TOP_LEVEL.contains(&list) || fields::NESTED.contains(&list)
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    use super::*;
+
+    /// What `kubeadm init` (v1.32) writes to `/var/lib/kubelet/config.yaml` on a host with
+    /// systemd-resolved.
+    const KUBEADM: &str = include_str!("../../../examples/kubelet/kubeadm-v1.32-config.yaml");
+
+    fn check(text: &str, expected: Expect) {
+        let loaded = load(Path::new("/var/lib/kubelet/config.yaml"), text);
+        let mut out: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
+        out.push(format!("not used: {}", loaded.not_used.join(", ")));
+        expected.assert_eq(&out.join("\n"));
+    }
+
+    #[test]
+    fn kubeadms_configuration_gives_no_typo_warning_and_its_zero_durations_are_defaults() {
+        check(
+            KUBEADM,
+            expect![
+                "not used: authentication, authorization, cgroupDriver, clusterDNS, clusterDomain, cpuManagerReconcilePeriod, crashLoopBackOff, evictionPressureTransitionPeriod, imageMaximumGCAge, imageMinimumGCAge, logging, memorySwap, nodeStatusReportFrequency, nodeStatusUpdateFrequency, resolvConf, rotateCertificates, runtimeRequestTimeout, shutdownGracePeriod, shutdownGracePeriodCriticalPods, streamingConnectionIdleTimeout, volumeStatsAggPeriod"
+            ],
+        );
+        let config = load(Path::new("config.yaml"), KUBEADM).config;
+        assert_eq!(
+            config,
+            KubeletConfig {
+                static_pod_path: Some("/etc/kubernetes/manifests".into()),
+                healthz_port: Some(10248),
+                healthz_bind_address: Some("127.0.0.1".parse().unwrap()),
+                ..KubeletConfig::default()
+            },
+            "0s durations and the empty endpoint leave the defaults"
+        );
+    }
+
+    #[test]
+    fn a_misspelled_field_is_a_warning_at_its_place_and_a_real_one_is_not() {
+        check(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nstaticPodPth: /m\nauthentication:\n  x509:\n    clientCAFil: /ca.crt\nevictionHard:\n  memory.available: 100Mi\nshutdownGracePeriodByPodPriority:\n- priority: 1\n  shutdownGracePeriodSecnds: 3\n",
+            expect![[r#"
+                /var/lib/kubelet/config.yaml:3:1: warning: staticPodPth: unknown field, ignored (is it misspelled?)
+                /var/lib/kubelet/config.yaml:6:5: warning: authentication.x509.clientCAFil: unknown field, ignored (is it misspelled?)
+                /var/lib/kubelet/config.yaml:11:3: warning: shutdownGracePeriodByPodPriority[0].shutdownGracePeriodSecnds: unknown field, ignored (is it misspelled?)
+                not used: authentication, evictionHard, shutdownGracePeriodByPodPriority"#]],
+        );
+    }
+
+    #[test]
+    fn the_fields_acted_on_are_read_in_json_too() {
+        let json = r#"{"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+            "staticPodURL": "http://192.0.2.1/pods.yaml",
+            "staticPodURLHeader": {"b": ["again", "beautiful"], "a": ["hello"]},
+            "fileCheckFrequency": "5s", "httpCheckFrequency": "1m0s", "syncFrequency": "500ms",
+            "address": "0.0.0.0", "readOnlyPort": 0, "healthzPort": 0,
+            "containerRuntimeEndpoint": "unix:///run/containerd/containerd.sock"}"#;
+        let loaded = load(Path::new("config.json"), json);
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(
+            loaded.config,
+            KubeletConfig {
+                static_pod_path: None,
+                static_pod_url: Some("http://192.0.2.1/pods.yaml".into()),
+                static_pod_url_header: vec![
+                    pair("a", "hello"),
+                    pair("b", "again"),
+                    pair("b", "beautiful")
+                ],
+                file_check_frequency: Some(Duration::from_secs(5)),
+                http_check_frequency: Some(Duration::from_secs(60)),
+                sync_frequency: Some(Duration::from_millis(500)),
+                address: Some("0.0.0.0".parse().unwrap()),
+                read_only_port: Some(0),
+                healthz_port: Some(0),
+                healthz_bind_address: None,
+                container_runtime_endpoint: Some("unix:///run/containerd/containerd.sock".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_and_the_wrong_kind_are_errors_naming_line_column_and_field() {
+        check(
+            "apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfig\naddress: localhost\nreadOnlyPort: 70000\n",
+            expect![[r#"
+                /var/lib/kubelet/config.yaml:1:1: error: apiVersion: apiVersion "kubelet.config.k8s.io/v1" is not kubelet.config.k8s.io/v1beta1
+                /var/lib/kubelet/config.yaml:2:1: error: kind: kind "KubeletConfig" is not a KubeletConfiguration
+                /var/lib/kubelet/config.yaml:3:1: error: address: "localhost" is not an IP address
+                /var/lib/kubelet/config.yaml:4:1: error: readOnlyPort: 70000 is not a port (0 to 65535)
+                not used: "#]],
+        );
+        check(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfileCheckFrequency: 20\n",
+            expect![[r#"
+                /var/lib/kubelet/config.yaml:3:21: error: fileCheckFrequency: invalid duration "20": a duration is a number with a unit, as 20s or 1m0s
+                not used: "#]],
+        );
+    }
+}
