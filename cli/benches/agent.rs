@@ -684,8 +684,13 @@ async fn floor_start(
         pod_ip: "127.0.0.1",
     };
     for container in &pod.pod.spec.containers {
-        let config =
-            configs::container_config(pod, ContainerKind::App, container, 0, vec![], &facts);
+        let config = configs::container_config(
+            pod,
+            &staticpod_core::reconcile::plan::Instance::first(ContainerKind::App, 0),
+            container,
+            vec![],
+            &facts,
+        );
         runtime
             .ensure_image(&container.image, configs::pull_policy(container))
             .await?;

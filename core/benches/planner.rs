@@ -17,7 +17,7 @@ use staticpod_core::manifest::{self, defaults::StaticPod};
 use staticpod_core::reconcile::configs::{self, NodeFacts};
 use staticpod_core::reconcile::history::History;
 use staticpod_core::reconcile::observe::{self, ContainerKind, ObservedPod};
-use staticpod_core::reconcile::plan;
+use staticpod_core::reconcile::plan::{self, Instance};
 use staticpod_core::source::SourceKind;
 use staticpod_core::status::{self, StatusInputs};
 use staticpod_core::verdicts::ProbeVerdicts;
@@ -83,8 +83,8 @@ fn running_state(pods: &[Arc<StaticPod>]) -> (Vec<SandboxInfo>, Vec<ContainerInf
             pod_ip: "10.88.0.2",
         };
         for (index, container) in pod.pod.spec.containers.iter().enumerate() {
-            let config =
-                configs::container_config(pod, ContainerKind::App, container, 0, vec![], &facts);
+            let instance = Instance::first(ContainerKind::App, index);
+            let config = configs::container_config(pod, &instance, container, vec![], &facts);
             containers.push(ContainerInfo {
                 id: format!("container-{i:08}-{index}"),
                 sandbox_id: Some(sandbox_id.clone()),

@@ -330,7 +330,7 @@ fn container_status(
                 RestartPolicy::Never => false,
             };
             let ran = finished_at.duration_since(started_at).unwrap_or_default();
-            let backing_off = restarts && finished_at + restart_delay(c.attempt, ran) > now;
+            let backing_off = restarts && finished_at + restart_delay(c, ran) > now;
             if backing_off {
                 waiting(
                     "CrashLoopBackOff",

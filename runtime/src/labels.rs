@@ -33,6 +33,9 @@ pub const CONTAINER_NAME: &str = "io.kubernetes.container.name";
 pub const CONTAINER_HASH: &str = "io.kubernetes.container.hash";
 /// How many times the container was restarted before this instance.
 pub const CONTAINER_RESTART_COUNT: &str = "io.kubernetes.container.restartCount";
+/// The restart count of the instance whose exit began the container's current crash
+/// back-off (ours: the kubelet keeps its back-off in memory), so a restarted agent keeps it.
+pub const BACKOFF_SINCE: &str = "io.staticpod.backoff-since";
 /// `init` for init containers, `app` otherwise (ours: the kubelet keeps this in memory).
 pub const CONTAINER_KIND: &str = "io.staticpod.container.kind";
 /// The pod's grace period in seconds, so a removed manifest can still be stopped gently.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::expand::expand;
-use super::observe::ContainerKind;
+use super::plan::Instance;
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, ImagePullPolicy, PortProtocol};
 use staticpod_runtime::labels;
@@ -159,9 +159,8 @@ pub fn container_hash(container: &Container) -> String {
 /// [`mount_requests`]).
 pub fn container_config(
     pod: &StaticPod,
-    kind: ContainerKind,
+    instance: &Instance,
     container: &Container,
-    attempt: u32,
     mounts: Vec<Mount>,
     node: &NodeFacts<'_>,
 ) -> ContainerConfig {
@@ -177,11 +176,15 @@ pub fn container_config(
         ),
         (
             labels::CONTAINER_RESTART_COUNT.to_string(),
-            attempt.to_string(),
+            instance.attempt.to_string(),
+        ),
+        (
+            labels::BACKOFF_SINCE.to_string(),
+            instance.backoff_since.to_string(),
         ),
         (
             labels::CONTAINER_KIND.to_string(),
-            kind.as_str().to_string(),
+            instance.kind.as_str().to_string(),
         ),
         (
             labels::POD_GRACE_PERIOD.to_string(),
@@ -190,7 +193,7 @@ pub fn container_config(
     ]);
     ContainerConfig {
         name: container.name.clone(),
-        attempt,
+        attempt: instance.attempt,
         image: container.image.clone(),
         command: expand_all(&container.command),
         args: expand_all(&container.args),
@@ -200,7 +203,7 @@ pub fn container_config(
         resources: resources(container),
         labels,
         annotations,
-        log_path: PathBuf::from(&container.name).join(format!("{attempt}.log")),
+        log_path: PathBuf::from(&container.name).join(format!("{}.log", instance.attempt)),
         env,
     }
 }

@@ -10,8 +10,7 @@ use futures_util::future::join_all;
 use tracing::{Instrument, info, info_span};
 
 use super::configs::{self, NodeFacts};
-use super::observe::ContainerKind;
-use super::plan::{PodWork, SandboxTarget, Step, container_of};
+use super::plan::{Instance, PodWork, SandboxTarget, Step, container_of};
 use super::volumes::{self, VolumeError};
 use crate::manifest::defaults::StaticPod;
 use staticpod_runtime::{ContainerRuntime, RuntimeError, SandboxConfig};
@@ -101,20 +100,10 @@ impl Executor {
                         let pod = desired(&work.pod);
                         new_sandbox = Some(self.run_sandbox(pod, attempt).await?);
                     }
-                    Step::StartContainer {
-                        kind,
-                        index,
-                        attempt,
-                        sandbox,
-                    } => {
+                    Step::StartContainer { instance, sandbox } => {
                         let pod = desired(&work.pod);
                         let target = self.target(pod, sandbox, new_sandbox.as_ref()).await;
-                        let container = ContainerStep {
-                            kind,
-                            index,
-                            attempt,
-                        };
-                        self.start_container(pod, container, &target).await?;
+                        self.start_container(pod, &instance, &target).await?;
                     }
                 }
             }
@@ -245,10 +234,10 @@ impl Executor {
     async fn start_container(
         &self,
         pod: &StaticPod,
-        step: ContainerStep,
+        instance: &Instance,
         target: &Target,
     ) -> Result<(), WorkError> {
-        let container = container_of(pod, step.kind, step.index);
+        let container = container_of(pod, instance.kind, instance.index);
         let requests = configs::mount_requests(pod, container, &self.root_dir);
         let mounts = blocking(move || volumes::prepare(&requests)).await?;
         let pod_ip = target.ip.as_deref().unwrap_or(&self.host_ip);
@@ -257,8 +246,7 @@ impl Executor {
             host_ip: &self.host_ip,
             pod_ip,
         };
-        let config =
-            configs::container_config(pod, step.kind, container, step.attempt, mounts, &node);
+        let config = configs::container_config(pod, instance, container, mounts, &node);
         self.runtime
             .ensure_image(&container.image, configs::pull_policy(container))
             .await
@@ -272,7 +260,7 @@ impl Executor {
             .start_container(&id)
             .await
             .map_err(at("RunContainerError"))?;
-        info!(container = %container.name, attempt = step.attempt, id = %id, "container started");
+        info!(container = %container.name, attempt = instance.attempt, id = %id, "container started");
         Ok(())
     }
 
@@ -310,14 +298,6 @@ impl Executor {
             tracing::warn!(%join, "removing the pod's files panicked");
         }
     }
-}
-
-/// Which container of the pod a step starts, and its restart count.
-#[derive(Debug, Clone, Copy)]
-struct ContainerStep {
-    kind: ContainerKind,
-    index: usize,
-    attempt: u32,
 }
 
 /// The sandbox a container goes into.

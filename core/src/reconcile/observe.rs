@@ -52,6 +52,8 @@ pub struct ObservedContainer {
     pub name: String,
     /// Restart count of this instance.
     pub attempt: u32,
+    /// Restart count of the instance whose exit began its crash back-off.
+    pub backoff_since: u32,
     /// Init or app.
     pub kind: ContainerKind,
 }
@@ -171,6 +173,7 @@ pub fn group(
                 ObservedContainer {
                     name: label(&info.labels, labels::CONTAINER_NAME).to_string(),
                     attempt: number(&info.labels, labels::CONTAINER_RESTART_COUNT),
+                    backoff_since: number(&info.labels, labels::BACKOFF_SINCE),
                     kind,
                     info,
                 },

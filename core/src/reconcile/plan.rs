@@ -81,15 +81,37 @@ pub enum Step {
     },
     /// Make sure the image is there, create the container and start it.
     StartContainer {
-        /// Init or app.
-        kind: ContainerKind,
-        /// Index in `initContainers` or `containers`.
-        index: usize,
-        /// Restart count of the new instance.
-        attempt: u32,
+        /// Which container, and what its new instance counts.
+        instance: Instance,
         /// Where.
         sandbox: SandboxTarget,
     },
+}
+
+/// A new instance of one of a pod's containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instance {
+    /// Init or app.
+    pub kind: ContainerKind,
+    /// Index in `initContainers` or `containers`.
+    pub index: usize,
+    /// Its restart count.
+    pub attempt: u32,
+    /// The restart count of the instance whose exit began the current crash back-off: the
+    /// delays count from there, so a container that ran long enough starts again from 10 s.
+    pub backoff_since: u32,
+}
+
+impl Instance {
+    /// The first instance of a container.
+    pub fn first(kind: ContainerKind, index: usize) -> Self {
+        Instance {
+            kind,
+            index,
+            attempt: 0,
+            backoff_since: 0,
+        }
+    }
 }
 
 /// The steps for one pod.
@@ -194,7 +216,7 @@ fn plan_pod(
     let Some(sandbox) = current.and_then(ObservedPod::ready_sandbox) else {
         // No usable sandbox: clear what is left of the old one, then start over.
         let mut attempt = 0;
-        let mut restart_counts = BTreeMap::new();
+        let mut latest: BTreeMap<&str, &ObservedContainer> = BTreeMap::new();
         if let Some(pod) = current {
             if completed(want, pod, None) {
                 return;
@@ -206,8 +228,10 @@ fn plan_pod(
                 .max()
                 .unwrap_or(0);
             for container in &pod.containers {
-                let count = restart_counts.entry(container.name.clone()).or_insert(0);
-                *count = (*count).max(container.attempt + 1);
+                let entry = latest.entry(&container.name).or_insert(container);
+                if container.attempt > entry.attempt {
+                    *entry = container;
+                }
             }
             if !pod.containers.is_empty() || !pod.sandboxes.is_empty() {
                 steps.push(kill(pod, false));
@@ -219,11 +243,18 @@ fn plan_pod(
             None => (ContainerKind::App, spec.containers.as_slice()),
         };
         for (index, container) in containers.iter().enumerate() {
-            let attempt = restart_counts.get(&container.name).copied().unwrap_or(0);
+            // A new sandbox does not forget a container's restarts or its back-off.
+            let instance = match latest.get(container.name.as_str()) {
+                Some(old) => Instance {
+                    kind,
+                    index,
+                    attempt: old.attempt + 1,
+                    backoff_since: old.backoff_since,
+                },
+                None => Instance::first(kind, index),
+            };
             steps.push(Step::StartContainer {
-                kind,
-                index,
-                attempt,
+                instance,
                 sandbox: SandboxTarget::New,
             });
         }
@@ -243,16 +274,27 @@ fn plan_pod(
             id: extra.info.id.clone(),
         });
     }
+    // As the kubelet decides it: a pod whose app containers have started is initialized,
+    // whatever is left of its init containers (they may have been removed), so an init
+    // container with side effects never runs twice.
+    let initialized = pod.containers.iter().any(|c| {
+        c.kind == ContainerKind::App
+            && c.info
+                .sandbox_id
+                .as_deref()
+                .is_none_or(|id| id == sandbox.info.id)
+    });
     for (index, container) in spec.init_containers.iter().enumerate() {
+        if initialized {
+            break;
+        }
         let instances: Vec<&ObservedContainer> =
             pod.instances(&container.name, &sandbox.info.id).collect();
         collect_garbage(&instances, steps);
         match instances.last() {
             None => {
                 steps.push(Step::StartContainer {
-                    kind: ContainerKind::Init,
-                    index,
-                    attempt: 0,
+                    instance: Instance::first(ContainerKind::Init, index),
                     sandbox: target,
                 });
                 return;
@@ -275,9 +317,7 @@ fn plan_pod(
         collect_garbage(&instances, steps);
         match instances.last() {
             None => steps.push(Step::StartContainer {
-                kind: ContainerKind::App,
-                index,
-                attempt: 0,
+                instance: Instance::first(ContainerKind::App, index),
                 sandbox: target.clone(),
             }),
             Some(latest) if should_restart(policy, latest) => {
@@ -365,13 +405,25 @@ fn completed(want: &StaticPod, pod: &ObservedPod, sandbox_id: Option<&str>) -> b
     })
 }
 
-/// The wait before restarting a container whose latest instance had `restart_count`
-/// restarts before it and ran for `ran`: none the first time, then 10 s doubling to 5 min.
-pub fn restart_delay(restart_count: u32, ran: Duration) -> Duration {
-    if restart_count == 0 || ran >= BACKOFF_RESET {
+/// The wait before restarting a container whose latest instance is `latest` and ran for
+/// `ran`, as the kubelet's crash back-off: none for the exit that begins a back-off, then
+/// 10 s doubling to 5 min for each exit after it. An instance that ran 10 minutes begins a
+/// new back-off: its exit restarts at once, and the delays start again from 10 s.
+pub fn restart_delay(latest: &ObservedContainer, ran: Duration) -> Duration {
+    let exits = latest.attempt.saturating_sub(latest.backoff_since);
+    if exits == 0 || ran >= BACKOFF_RESET {
         return Duration::ZERO;
     }
-    capped_doubling(BACKOFF_INITIAL, BACKOFF_MAX, restart_count - 1)
+    capped_doubling(BACKOFF_INITIAL, BACKOFF_MAX, exits - 1)
+}
+
+/// Where the back-off of the instance after `latest` (which ran for `ran`) counts from.
+fn backoff_since(latest: &ObservedContainer, ran: Duration) -> u32 {
+    if ran >= BACKOFF_RESET {
+        latest.attempt
+    } else {
+        latest.backoff_since
+    }
 }
 
 fn restart(
@@ -394,15 +446,18 @@ fn restart(
         ),
         _ => (latest.info.created_at, Duration::ZERO),
     };
-    let ready_at = finished_at + restart_delay(latest.attempt, ran);
+    let ready_at = finished_at + restart_delay(latest, ran);
     if ready_at > now {
         plan.wake(ready_at);
         return;
     }
     steps.push(Step::StartContainer {
-        kind,
-        index,
-        attempt: latest.attempt + 1,
+        instance: Instance {
+            kind,
+            index,
+            attempt: latest.attempt + 1,
+            backoff_since: backoff_since(latest, ran),
+        },
         sandbox,
     });
 }

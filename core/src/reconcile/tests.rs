@@ -17,6 +17,7 @@ use super::plan::{Plan, Step, plan};
 use crate::manifest::{self, defaults::StaticPod};
 use crate::source::SourceKind;
 use crate::verdicts::{ProbeVerdicts, Verdicts};
+use staticpod_runtime::clock::{Clock, SystemClock, TokioClock};
 use staticpod_runtime::{ContainerRuntime, ContainerState};
 use staticpod_testkit::fake::FakeRuntime;
 
@@ -44,7 +45,13 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let runtime = Arc::new(FakeRuntime::with_images(&["nginx:1.25", "busybox:1.36"]));
+        Self::on_clock(Arc::new(SystemClock))
+    }
+
+    /// A world whose runtime stamps starts and exits with `clock`'s time.
+    fn on_clock(clock: Arc<dyn Clock>) -> Self {
+        let runtime =
+            Arc::new(FakeRuntime::with_images(&["nginx:1.25", "busybox:1.36"]).with_clock(clock));
         let root = tempfile::tempdir().unwrap();
         let executor = Executor::new(
             runtime.clone(),
@@ -131,15 +138,10 @@ fn render(plan: &Plan, now: SystemTime) -> String {
                     format!("stop {name} grace={}s: {reason}", grace.as_secs())
                 }
                 Step::RunSandbox { attempt } => format!("run sandbox {} #{attempt}", work.key),
-                Step::StartContainer {
-                    kind,
-                    index,
-                    attempt,
-                    ..
-                } => {
-                    let name =
-                        &super::plan::container_of(work.pod.as_ref().unwrap(), *kind, *index).name;
-                    format!("start {} #{attempt}", name)
+                Step::StartContainer { instance, .. } => {
+                    let pod = work.pod.as_ref().unwrap();
+                    let name = &super::plan::container_of(pod, instance.kind, instance.index).name;
+                    format!("start {} #{}", name, instance.attempt)
                 }
             };
             lines.push(line);
@@ -424,4 +426,85 @@ async fn a_failed_liveness_probe_stops_the_container_and_the_restart_policy_rest
     );
     world.verdicts.clear();
     check(world.step(&[web], now).await, expect!["wake in 0s"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_container_that_ran_ten_minutes_restarts_at_once_and_its_back_off_starts_again() {
+    let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
+    let mut world = World::on_clock(clock.clone());
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: nginx:1.25}]}\n",
+    );
+    world.step(&[web.clone()], clock.now()).await;
+    // Runs `attempt` for `ran`, then it exits 1; returns the plan that follows.
+    let crash = async |world: &mut World, attempt: &str, ran: u64| {
+        tokio::time::sleep(Duration::from_secs(ran)).await;
+        let id = world.container_id("web", attempt);
+        world.runtime.exit_container(&id, 1, clock.now());
+        world.step(&[web.clone()], clock.now()).await
+    };
+    check(crash(&mut world, "0", 5).await, expect!["start web #1"]);
+    check(
+        crash(&mut world, "1", 5).await,
+        expect![[r#"
+            remove container-2
+            wake in 10s"#]],
+    );
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    check(
+        world.step(&[web.clone()], clock.now()).await,
+        expect!["start web #2"],
+    );
+    check(
+        crash(&mut world, "2", 5).await,
+        expect![[r#"
+            remove container-3
+            wake in 20s"#]],
+    );
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    check(
+        world.step(&[web.clone()], clock.now()).await,
+        expect!["start web #3"],
+    );
+    check(
+        crash(&mut world, "3", 600).await,
+        expect![[r#"
+            remove container-4
+            start web #4"#]],
+    );
+    check(
+        crash(&mut world, "4", 5).await,
+        expect![[r#"
+            remove container-5
+            wake in 10s"#]],
+    );
+}
+
+#[tokio::test]
+async fn completed_init_containers_are_not_run_again_once_the_app_has_started() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers:\n  - {name: init1, image: busybox:1.36}\n  - {name: init2, image: busybox:1.36}\n  containers: [{name: web, image: nginx:1.25}]\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    for init in ["init1", "init2"] {
+        let id = world.container_id(init, "0");
+        world.runtime.exit_container(&id, 0, now);
+        world.step(&[web.clone()], now).await;
+    }
+    let app = world.container_id("web", "0");
+    // `docker rm` of the exited init containers behind the agent's back.
+    for init in ["init1", "init2"] {
+        let id = world.container_id(init, "0");
+        world.runtime.remove_container(&id).await.unwrap();
+    }
+    check(world.step(&[web.clone()], now).await, expect![""]);
+    assert_eq!(world.container_id("web", "0"), app);
+    // A new agent, with no memory of the pod, decides the same from the runtime alone.
+    let mut fresh = World {
+        runtime: world.runtime.clone(),
+        ..World::new()
+    };
+    check(fresh.step(&[web], now).await, expect![""]);
 }
