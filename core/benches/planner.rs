@@ -183,6 +183,7 @@ fn bench_size(pods: usize) -> Row {
         host_ip: "192.0.2.10",
         runtime_name: "bench",
         now,
+        previous_pass: None,
     };
     let pod_list = measure(|| status::pod_list(&desired, &observed, &inputs));
     Row {

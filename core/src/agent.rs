@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
@@ -89,6 +89,8 @@ pub struct Agent {
     reported_exits: BTreeSet<String>,
     /// Sources that have answered at least once, completely or not.
     answered: BTreeSet<SourceKind>,
+    /// When the last status was computed.
+    last_pass: Option<SystemTime>,
     /// Sources read completely at least once: only their pods are planned for; the pods of
     /// the others are kept as they are.
     read: BTreeSet<SourceKind>,
@@ -133,6 +135,7 @@ impl Agent {
             reported_exits: BTreeSet::new(),
             answered: BTreeSet::new(),
             read: BTreeSet::new(),
+            last_pass: None,
             prober,
             probe_changes,
         }
@@ -309,6 +312,7 @@ impl Agent {
             host_ip: &self.config.host_ip,
             runtime_name: &self.runtime_name,
             now,
+            previous_pass: self.last_pass.replace(now),
         };
         let pods = status::pod_list(&desired, &observed, &inputs);
         let manifests = self.manifests.reports();

@@ -112,6 +112,9 @@ pub struct ContainerStatus {
     pub started: bool,
     /// Current state.
     pub state: ContainerStateView,
+    /// How the previous instance ended (empty when there was none).
+    #[serde(default)]
+    pub last_state: ContainerStateView,
 }
 
 /// `ContainerState`: exactly one member is set.
@@ -155,10 +158,13 @@ pub struct Terminated {
     pub exit_code: i32,
     /// `Completed`, `Error`, `OOMKilled`.
     pub reason: String,
-    /// Start time.
-    pub started_at: String,
-    /// End time.
-    pub finished_at: String,
+    /// Start time; unknown for an init container whose instance was removed after it
+    /// completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// End time, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
 }
 
 /// What a pod's status is computed from besides the runtime's objects: the agent's memory of
@@ -175,6 +181,9 @@ pub struct StatusInputs<'a> {
     pub runtime_name: &'a str,
     /// The time of this pass.
     pub now: SystemTime,
+    /// The time of the pass before, if any: a failure since then was this pass's attempt
+    /// (`ErrImagePull`); an older one is a back-off (`ImagePullBackOff`).
+    pub previous_pass: Option<SystemTime>,
 }
 
 /// Computes the status of every desired pod.
@@ -219,41 +228,66 @@ fn pod_status(
     let host_ip = inputs.host_ip;
     let sandbox = current.and_then(ObservedPod::ready_sandbox);
     let failure = inputs.history.failure(key);
-    let status_of = |kind, container: &Container| {
-        let latest = current.and_then(|o| {
-            o.containers
-                .iter()
-                .filter(|c| c.kind == kind && c.name == container.name)
-                .filter(|c| {
-                    sandbox.is_none_or(|s| {
-                        c.info
-                            .sandbox_id
-                            .as_deref()
-                            .is_none_or(|id| id == s.info.id)
-                    })
-                })
-                .max_by_key(|c| c.attempt)
-        });
+    let in_sandbox = |c: &&ObservedContainer| {
+        sandbox.is_none_or(|s| {
+            c.info
+                .sandbox_id
+                .as_deref()
+                .is_none_or(|id| id == s.info.id)
+        })
+    };
+    // The app containers have started: the pod is initialized, whatever is left of its
+    // init containers (the planner's rule).
+    let app_started = current.is_some_and(|o| {
+        o.containers
+            .iter()
+            .filter(in_sandbox)
+            .any(|c| c.kind == ContainerKind::App)
+    });
+    let failure_now = failure.map(|f| {
+        let fresh = inputs.previous_pass.is_none_or(|previous| f.at > previous);
+        let reason = match f.reason {
+            "ErrImagePull" if !fresh => "ImagePullBackOff",
+            reason => reason,
+        };
+        (reason, f.message.as_str())
+    });
+    let status_of = |kind, container: &Container, initializing: bool| {
+        let mut instances: Vec<&ObservedContainer> = current
+            .map(|o| {
+                o.containers
+                    .iter()
+                    .filter(|c| c.kind == kind && c.name == container.name)
+                    .filter(in_sandbox)
+                    .collect()
+            })
+            .unwrap_or_default();
+        instances.sort_by_key(|c| c.attempt);
+        let latest = instances.pop();
+        let previous = instances.into_iter().rev().find_map(terminated);
         let verdicts = latest.and_then(|c| inputs.verdicts.get(&c.info.id));
-        container_status(
-            pod,
-            container,
+        let facts = InstanceFacts {
             latest,
+            previous,
             verdicts,
-            failure.map(|f| (f.reason, f.message.as_str())),
-            inputs,
-        )
+            failure: failure_now,
+            init: kind == ContainerKind::Init,
+            initializing,
+            completed_long_ago: kind == ContainerKind::Init && app_started,
+        };
+        container_status(pod, container, &facts, inputs)
     };
     let spec = &pod.pod.spec;
     let init_container_statuses: Vec<ContainerStatus> = spec
         .init_containers
         .iter()
-        .map(|c| status_of(ContainerKind::Init, c))
+        .map(|c| status_of(ContainerKind::Init, c, false))
         .collect();
+    let initializing = !init_container_statuses.iter().all(completed);
     let container_statuses: Vec<ContainerStatus> = spec
         .containers
         .iter()
-        .map(|c| status_of(ContainerKind::App, c))
+        .map(|c| status_of(ContainerKind::App, c, initializing))
         .collect();
     let phase = phase(
         pod.restart_policy(),
@@ -261,12 +295,7 @@ fn pod_status(
         &container_statuses,
     );
     let ready = phase == "Running" && container_statuses.iter().all(|c| c.ready);
-    let initialized = init_container_statuses.iter().all(|c| {
-        c.state
-            .terminated
-            .as_ref()
-            .is_some_and(|t| t.exit_code == 0)
-    });
+    let initialized = !initializing;
     let condition = |type_: &str, value: bool| PodCondition {
         type_: type_.to_string(),
         status: if value { "True" } else { "False" }.to_string(),
@@ -290,12 +319,73 @@ fn pod_status(
     }
 }
 
+/// What is known of one container's instances for its status.
+struct InstanceFacts<'a> {
+    /// The latest instance, if any.
+    latest: Option<&'a ObservedContainer>,
+    /// How the newest older instance ended, if one is kept.
+    previous: Option<Terminated>,
+    /// What its probes say.
+    verdicts: Option<&'a Verdicts>,
+    /// The pod's last failure, with the reason to show.
+    failure: Option<(&'static str, &'a str)>,
+    /// An init container (restarted only when it fails, whatever the pod's policy).
+    init: bool,
+    /// An app container while init containers have not all completed.
+    initializing: bool,
+    /// An init container of a pod whose app containers have started.
+    completed_long_ago: bool,
+}
+
+/// How an exited instance ended.
+fn terminated(c: &ObservedContainer) -> Option<Terminated> {
+    let ContainerState::Exited {
+        exit_code,
+        started_at,
+        finished_at,
+        oom_killed,
+    } = c.info.state
+    else {
+        return None;
+    };
+    let reason = if oom_killed {
+        "OOMKilled"
+    } else if exit_code == 0 {
+        "Completed"
+    } else {
+        "Error"
+    };
+    Some(Terminated {
+        exit_code,
+        reason: reason.to_string(),
+        started_at: Some(timestamp(started_at)),
+        finished_at: Some(timestamp(finished_at)),
+    })
+}
+
+/// A whole-second duration as Go prints it (`10s`, `1m20s`, `5m0s`), as the kubelet's
+/// messages show it.
+fn go_duration(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    match (seconds / 3600, seconds / 60 % 60, seconds % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
+fn completed(status: &ContainerStatus) -> bool {
+    status
+        .state
+        .terminated
+        .as_ref()
+        .is_some_and(|t| t.exit_code == 0)
+}
+
 fn container_status(
     pod: &StaticPod,
     container: &Container,
-    latest: Option<&ObservedContainer>,
-    verdicts: Option<&Verdicts>,
-    failure: Option<(&'static str, &str)>,
+    facts: &InstanceFacts<'_>,
     inputs: &StatusInputs<'_>,
 ) -> ContainerStatus {
     let (runtime_name, now) = (inputs.runtime_name, inputs.now);
@@ -306,9 +396,32 @@ fn container_status(
         }),
         ..ContainerStateView::default()
     };
-    let failed = || failure.map(|(reason, message)| waiting(reason, Some(message.to_string())));
-    let state = match latest.map(|c| (c, c.info.state)) {
-        None => failed().unwrap_or_else(|| waiting("ContainerCreating", None)),
+    let terminated_view = |t: Terminated| ContainerStateView {
+        terminated: Some(t),
+        ..ContainerStateView::default()
+    };
+    let not_started = || {
+        if facts.completed_long_ago {
+            return terminated_view(Terminated {
+                exit_code: 0,
+                reason: "Completed".to_string(),
+                started_at: None,
+                finished_at: None,
+            });
+        }
+        match facts.failure {
+            Some((reason, message)) => waiting(reason, Some(message.to_string())),
+            None if facts.initializing => waiting("PodInitializing", None),
+            None => waiting("ContainerCreating", None),
+        }
+    };
+    let mut last_state = facts
+        .previous
+        .clone()
+        .map(terminated_view)
+        .unwrap_or_default();
+    let state = match facts.latest.map(|c| (c, c.info.state)) {
+        None => not_started(),
         Some((_, ContainerState::Running { started_at })) => ContainerStateView {
             running: Some(Running {
                 started_at: timestamp(started_at),
@@ -321,47 +434,39 @@ fn container_status(
                 exit_code,
                 started_at,
                 finished_at,
-                oom_killed,
+                ..
             },
         )) => {
             let restarts = match pod.restart_policy() {
-                RestartPolicy::Always => true,
+                RestartPolicy::Always => !facts.init || exit_code != 0,
                 RestartPolicy::OnFailure => exit_code != 0,
                 RestartPolicy::Never => false,
             };
             let ran = finished_at.duration_since(started_at).unwrap_or_default();
-            let backing_off = restarts && finished_at + restart_delay(c, ran) > now;
-            if backing_off {
+            let ended = terminated(c).expect("an exited container has ended");
+            let delay = restart_delay(c, ran);
+            if restarts && finished_at + delay > now {
+                // In back-off, the exit is the last state, as the kubelet shows it.
+                last_state = terminated_view(ended);
                 waiting(
                     "CrashLoopBackOff",
                     Some(format!(
-                        "back-off restarting failed container {}",
-                        container.name
+                        "back-off {} restarting failed container={} pod={}_{}({})",
+                        go_duration(delay),
+                        container.name,
+                        pod.full_name(),
+                        pod.namespace(),
+                        pod.uid()
                     )),
                 )
             } else {
-                let reason = if oom_killed {
-                    "OOMKilled"
-                } else if exit_code == 0 {
-                    "Completed"
-                } else {
-                    "Error"
-                };
-                ContainerStateView {
-                    terminated: Some(Terminated {
-                        exit_code,
-                        reason: reason.to_string(),
-                        started_at: timestamp(started_at),
-                        finished_at: timestamp(finished_at),
-                    }),
-                    ..ContainerStateView::default()
-                }
+                terminated_view(ended)
             }
         }
-        Some((_, ContainerState::Created | ContainerState::Unknown)) => {
-            failed().unwrap_or_else(|| waiting("ContainerCreating", None))
-        }
+        Some((_, ContainerState::Created | ContainerState::Unknown)) => not_started(),
     };
+    let verdicts = facts.verdicts;
+    let latest = facts.latest;
     ContainerStatus {
         name: container.name.clone(),
         // A probed container is ready and started only once its probes say so; until its
@@ -377,6 +482,7 @@ fn container_status(
         started: state.running.is_some()
             && verdicts.map_or(container.startup_probe.is_none(), |v| v.started),
         state,
+        last_state,
     }
 }
 

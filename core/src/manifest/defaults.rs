@@ -15,8 +15,6 @@ pub const CONFIG_SOURCE_ANNOTATION: &str = "kubernetes.io/config.source";
 pub const CONFIG_HASH_ANNOTATION: &str = "kubernetes.io/config.hash";
 /// Annotation holding when the agent first saw this content.
 pub const CONFIG_SEEN_ANNOTATION: &str = "kubernetes.io/config.seen";
-/// Annotation the API server's mirror pods carry; set so tools recognise a static pod.
-pub const CONFIG_MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 /// Grace period when the manifest gives none.
 pub const DEFAULT_GRACE_SECONDS: i64 = 30;
@@ -93,7 +91,6 @@ pub fn apply(
     annotations.insert(CONFIG_SOURCE_ANNOTATION.to_string(), kind.to_string());
     annotations.insert(CONFIG_HASH_ANNOTATION.to_string(), config_hash.clone());
     annotations.insert(CONFIG_SEEN_ANNOTATION.to_string(), seen.to_string());
-    annotations.insert(CONFIG_MIRROR_ANNOTATION.to_string(), config_hash.clone());
     let spec = &mut pod.spec;
     spec.node_name = Some(node_name.to_string());
     spec.restart_policy.get_or_insert(RestartPolicy::Always);

@@ -359,17 +359,26 @@ fn plan_pod(
     }
 }
 
-/// Keeps the latest instance of a container (its logs and exit code are the status) and
-/// removes the older ones.
+/// Keeps the latest instance of a container and at most one dead one (the kubelet's
+/// `MaxPerPodContainer`): the latest dead instance is the container's `lastState` and what
+/// `logs --previous` reads. Older dead instances are removed; a running one never is.
 fn collect_garbage(instances: &[&ObservedContainer], steps: &mut Vec<Step>) {
-    if let Some((_, older)) = instances.split_last() {
-        for old in older {
-            if !matches!(old.info.state, ContainerState::Running { .. }) {
-                steps.push(Step::RemoveContainer {
-                    id: old.info.id.clone(),
-                });
-            }
+    let is_dead = |c: &ObservedContainer| matches!(c.info.state, ContainerState::Exited { .. });
+    let Some((latest, older)) = instances.split_last() else {
+        return;
+    };
+    let mut dead_kept = is_dead(latest);
+    for old in older.iter().rev() {
+        if matches!(old.info.state, ContainerState::Running { .. }) {
+            continue;
         }
+        if is_dead(old) && !dead_kept {
+            dead_kept = true;
+            continue;
+        }
+        steps.push(Step::RemoveContainer {
+            id: old.info.id.clone(),
+        });
     }
 }
 

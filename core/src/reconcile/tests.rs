@@ -16,6 +16,7 @@ use super::observe;
 use super::plan::{Plan, Step, plan};
 use crate::manifest::{self, defaults::StaticPod};
 use crate::source::SourceKind;
+use crate::status::{PodStatus, StatusInputs, display_status, pod_list};
 use crate::verdicts::{ProbeVerdicts, Verdicts};
 use staticpod_runtime::clock::{Clock, SystemClock, TokioClock};
 use staticpod_runtime::{ContainerRuntime, ContainerState};
@@ -94,6 +95,28 @@ impl World {
             }
         }
         rendered
+    }
+
+    /// The pod's status as `GET /pods` would show it now, the previous pass at `previous`.
+    async fn status(
+        &self,
+        pod: &Arc<StaticPod>,
+        now: SystemTime,
+        previous: Option<SystemTime>,
+    ) -> PodStatus {
+        let sandboxes = self.runtime.list_sandboxes().await.unwrap();
+        let containers = self.runtime.list_containers().await.unwrap();
+        let observed = observe::group("node0", sandboxes, containers);
+        let inputs = StatusInputs {
+            history: &self.history,
+            verdicts: &self.verdicts,
+            host_ip: "192.0.2.10",
+            runtime_name: "fake",
+            now,
+            previous_pass: previous,
+        };
+        let mut list = pod_list(std::slice::from_ref(pod), &observed, &inputs);
+        list.items.remove(0).status
     }
 
     fn container_id(&self, name: &str, attempt: &str) -> String {
@@ -507,4 +530,149 @@ async fn completed_init_containers_are_not_run_again_once_the_app_has_started() 
         ..World::new()
     };
     check(fresh.step(&[web], now).await, expect![""]);
+}
+
+/// `STATUS` and, per container, its state and last state, as `kubectl describe` reads them.
+fn describe_status(status: &PodStatus) -> String {
+    let mut lines = vec![format!("STATUS {}", display_status(status))];
+    let statuses = status
+        .init_container_statuses
+        .iter()
+        .chain(&status.container_statuses);
+    for c in statuses {
+        let state =
+            |s: &crate::status::ContainerStateView| match (&s.waiting, &s.running, &s.terminated) {
+                (Some(w), _, _) => format!("waiting {}", w.reason),
+                (_, Some(_), _) => "running".to_string(),
+                (_, _, Some(t)) => format!("terminated {} {}", t.reason, t.exit_code),
+                _ => "-".to_string(),
+            };
+        lines.push(format!(
+            "{} restarts={} state={} last={}",
+            c.name,
+            c.restart_count,
+            state(&c.state),
+            state(&c.last_state)
+        ));
+    }
+    lines.join("\n")
+}
+
+#[tokio::test]
+async fn the_status_shows_init_progress_the_last_state_and_the_back_off_as_kubectl_does() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers:\n  - {name: one, image: busybox:1.36}\n  - {name: two, image: busybox:1.36}\n  containers: [{name: web, image: nginx:1.25}]\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    world
+        .runtime
+        .exit_container(&world.container_id("one", "0"), 0, now);
+    world.step(&[web.clone()], now).await;
+    check(
+        describe_status(&world.status(&web, now, None).await),
+        expect![[r#"
+            STATUS Init:1/2
+            one restarts=0 state=terminated Completed 0 last=-
+            two restarts=0 state=running last=-
+            web restarts=0 state=waiting PodInitializing last=-"#]],
+    );
+    world
+        .runtime
+        .exit_container(&world.container_id("two", "0"), 3, now);
+    check(
+        describe_status(&world.status(&web, now, None).await),
+        expect![[r#"
+            STATUS Init:Error
+            one restarts=0 state=terminated Completed 0 last=-
+            two restarts=0 state=terminated Error 3 last=-
+            web restarts=0 state=waiting PodInitializing last=-"#]],
+    );
+    world.step(&[web.clone()], now).await;
+    world
+        .runtime
+        .exit_container(&world.container_id("two", "1"), 3, now);
+    let status = world.status(&web, now, None).await;
+    check(
+        describe_status(&status),
+        expect![[r#"
+            STATUS Init:CrashLoopBackOff
+            one restarts=0 state=terminated Completed 0 last=-
+            two restarts=1 state=waiting CrashLoopBackOff last=terminated Error 3
+            web restarts=0 state=waiting PodInitializing last=-"#]],
+    );
+    let message = status.init_container_statuses[1]
+        .state
+        .waiting
+        .as_ref()
+        .unwrap()
+        .message
+        .clone();
+    assert_eq!(
+        message.unwrap(),
+        format!(
+            "back-off 10s restarting failed container=two pod=web-node0_default({})",
+            web.uid()
+        )
+    );
+    let later = now + Duration::from_secs(10);
+    world.step(&[web.clone()], later).await;
+    world
+        .runtime
+        .exit_container(&world.container_id("two", "2"), 0, later);
+    world.step(&[web.clone()], later).await;
+    check(
+        describe_status(&world.status(&web, later, None).await),
+        expect![[r#"
+            STATUS Running
+            one restarts=0 state=terminated Completed 0 last=-
+            two restarts=2 state=terminated Completed 0 last=-
+            web restarts=0 state=running last=-"#]],
+    );
+    // The exited init containers removed behind the agent's back: still initialized.
+    for (name, attempt) in [("one", "0"), ("two", "2")] {
+        let id = world.container_id(name, attempt);
+        world.runtime.remove_container(&id).await.unwrap();
+    }
+    check(
+        describe_status(&world.status(&web, later, None).await),
+        expect![[r#"
+            STATUS Running
+            one restarts=0 state=terminated Completed 0 last=-
+            two restarts=0 state=terminated Completed 0 last=-
+            web restarts=0 state=running last=-"#]],
+    );
+    let web_id = world.container_id("web", "0");
+    world.runtime.exit_container(&web_id, 1, later);
+    world.step(&[web.clone()], later).await;
+    check(
+        describe_status(&world.status(&web, later, None).await),
+        expect![[r#"
+            STATUS Running
+            one restarts=0 state=terminated Completed 0 last=-
+            two restarts=0 state=terminated Completed 0 last=-
+            web restarts=1 state=running last=terminated Error 1"#]],
+    );
+}
+
+#[tokio::test]
+async fn a_failed_pull_is_err_image_pull_in_its_pass_and_image_pull_back_off_after() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: nginx:9.99}]}\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    let before = now - Duration::from_secs(1);
+    let reason = |status: PodStatus| display_status(&status);
+    assert_eq!(
+        reason(world.status(&web, now, Some(before)).await),
+        "ErrImagePull"
+    );
+    let next = now + Duration::from_secs(1);
+    assert_eq!(
+        reason(world.status(&web, next, Some(now)).await),
+        "ImagePullBackOff"
+    );
 }
