@@ -24,6 +24,9 @@ use staticpod_testkit::fake::FakeRuntime;
 
 const WEB: &str = "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - {name: web, image: nginx:1.25, ports: [{containerPort: 80, hostPort: 8080}]}\n  - {name: sidecar, image: busybox:1.36}\n";
 
+/// A pod with two init containers, `one` and `two`, before its app container `web`.
+const TWO_INITS: &str = "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers:\n  - {name: one, image: busybox:1.36}\n  - {name: two, image: busybox:1.36}\n  containers: [{name: web, image: nginx:1.25}]\n";
+
 fn pod(text: &str) -> Arc<StaticPod> {
     let loaded = manifest::load(
         Path::new("/m/web.yaml"),
@@ -117,6 +120,17 @@ impl World {
         };
         let mut list = pod_list(std::slice::from_ref(pod), &observed, &inputs);
         list.items.remove(0).status
+    }
+
+    /// Makes instance `attempt` of container `name` exit with `code` at `at`.
+    fn exit(&self, name: &str, attempt: &str, code: i32, at: SystemTime) {
+        self.runtime
+            .exit_container(&self.container_id(name, attempt), code, at);
+    }
+
+    /// The pod's status, rendered by [`describe_status`], with no previous pass.
+    async fn describe(&self, pod: &Arc<StaticPod>, now: SystemTime) -> String {
+        describe_status(&self.status(pod, now, None).await)
     }
 
     fn container_id(&self, name: &str, attempt: &str) -> String {
@@ -340,9 +354,7 @@ async fn restart_policy_never_leaves_an_exited_container_and_stops_the_sandbox()
     );
     let now = SystemTime::now();
     world.step(&[job.clone()], now).await;
-    world
-        .runtime
-        .exit_container(&world.container_id("job", "0"), 2, now);
+    world.exit("job", "0", 2, now);
     check(
         world.step(&[job.clone()], now).await,
         expect!["stop sandbox sandbox-1"],
@@ -353,9 +365,7 @@ async fn restart_policy_never_leaves_an_exited_container_and_stops_the_sandbox()
 #[tokio::test]
 async fn init_containers_run_one_after_the_other_before_the_app() {
     let mut world = World::new();
-    let web = pod(
-        "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers:\n  - {name: one, image: busybox:1.36}\n  - {name: two, image: busybox:1.36}\n  containers: [{name: web, image: nginx:1.25}]\n",
-    );
+    let web = pod(TWO_INITS);
     let now = SystemTime::now();
     check(
         world.step(&[web.clone()], now).await,
@@ -364,23 +374,17 @@ async fn init_containers_run_one_after_the_other_before_the_app() {
         start one #0"#]],
     );
     check(world.step(&[web.clone()], now).await, expect![""]);
-    world
-        .runtime
-        .exit_container(&world.container_id("one", "0"), 0, now);
+    world.exit("one", "0", 0, now);
     check(
         world.step(&[web.clone()], now).await,
         expect!["start two #0"],
     );
-    world
-        .runtime
-        .exit_container(&world.container_id("two", "0"), 1, now);
+    world.exit("two", "0", 1, now);
     check(
         world.step(&[web.clone()], now).await,
         expect!["start two #1"],
     );
-    world
-        .runtime
-        .exit_container(&world.container_id("two", "1"), 0, now);
+    world.exit("two", "1", 0, now);
     check(
         world.step(&[web], now).await,
         expect![[r#"
@@ -561,28 +565,22 @@ fn describe_status(status: &PodStatus) -> String {
 #[tokio::test]
 async fn the_status_shows_init_progress_the_last_state_and_the_back_off_as_kubectl_does() {
     let mut world = World::new();
-    let web = pod(
-        "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers:\n  - {name: one, image: busybox:1.36}\n  - {name: two, image: busybox:1.36}\n  containers: [{name: web, image: nginx:1.25}]\n",
-    );
+    let web = pod(TWO_INITS);
     let now = SystemTime::now();
     world.step(&[web.clone()], now).await;
-    world
-        .runtime
-        .exit_container(&world.container_id("one", "0"), 0, now);
+    world.exit("one", "0", 0, now);
     world.step(&[web.clone()], now).await;
     check(
-        describe_status(&world.status(&web, now, None).await),
+        world.describe(&web, now).await,
         expect![[r#"
             STATUS Init:1/2
             one restarts=0 state=terminated Completed 0 last=-
             two restarts=0 state=running last=-
             web restarts=0 state=waiting PodInitializing last=-"#]],
     );
-    world
-        .runtime
-        .exit_container(&world.container_id("two", "0"), 3, now);
+    world.exit("two", "0", 3, now);
     check(
-        describe_status(&world.status(&web, now, None).await),
+        world.describe(&web, now).await,
         expect![[r#"
             STATUS Init:Error
             one restarts=0 state=terminated Completed 0 last=-
@@ -590,9 +588,7 @@ async fn the_status_shows_init_progress_the_last_state_and_the_back_off_as_kubec
             web restarts=0 state=waiting PodInitializing last=-"#]],
     );
     world.step(&[web.clone()], now).await;
-    world
-        .runtime
-        .exit_container(&world.container_id("two", "1"), 3, now);
+    world.exit("two", "1", 3, now);
     let status = world.status(&web, now, None).await;
     check(
         describe_status(&status),
@@ -618,12 +614,10 @@ async fn the_status_shows_init_progress_the_last_state_and_the_back_off_as_kubec
     );
     let later = now + Duration::from_secs(10);
     world.step(&[web.clone()], later).await;
-    world
-        .runtime
-        .exit_container(&world.container_id("two", "2"), 0, later);
+    world.exit("two", "2", 0, later);
     world.step(&[web.clone()], later).await;
     check(
-        describe_status(&world.status(&web, later, None).await),
+        world.describe(&web, later).await,
         expect![[r#"
             STATUS Running
             one restarts=0 state=terminated Completed 0 last=-
@@ -636,7 +630,7 @@ async fn the_status_shows_init_progress_the_last_state_and_the_back_off_as_kubec
         world.runtime.remove_container(&id).await.unwrap();
     }
     check(
-        describe_status(&world.status(&web, later, None).await),
+        world.describe(&web, later).await,
         expect![[r#"
             STATUS Running
             one restarts=0 state=terminated Completed 0 last=-
@@ -647,7 +641,7 @@ async fn the_status_shows_init_progress_the_last_state_and_the_back_off_as_kubec
     world.runtime.exit_container(&web_id, 1, later);
     world.step(&[web.clone()], later).await;
     check(
-        describe_status(&world.status(&web, later, None).await),
+        world.describe(&web, later).await,
         expect![[r#"
             STATUS Running
             one restarts=0 state=terminated Completed 0 last=-
