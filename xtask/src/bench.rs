@@ -13,14 +13,15 @@ use serde_json::{Map, Value, json};
 
 use crate::apt::{self, need};
 use crate::paths;
-use crate::runtime::Runtime;
+use crate::runtime::{Backend, Provision};
+use staticpod_testkit::backend::endpoint_var;
 
 const USAGE: &str = "usage: cargo xtask bench [--runtime docker|containerd|cri|podman|all] [--pods N] [--runs N] [--idle SECONDS]";
 
 /// What to run.
 #[derive(Debug, PartialEq)]
 struct Options {
-    runtimes: Vec<Runtime>,
+    runtimes: Vec<Backend>,
     pods: usize,
     runs: usize,
     idle_seconds: u64,
@@ -28,7 +29,7 @@ struct Options {
 
 fn parse(args: &[&str]) -> Result<Options> {
     let mut options = Options {
-        runtimes: Runtime::ALL.to_vec(),
+        runtimes: Backend::ALL.to_vec(),
         pods: 100,
         runs: 5,
         idle_seconds: 60,
@@ -55,8 +56,8 @@ fn parse(args: &[&str]) -> Result<Options> {
         match flag {
             "--runtime" => {
                 options.runtimes = match value {
-                    "all" => Runtime::ALL.to_vec(),
-                    name => vec![Runtime::parse(name)?],
+                    "all" => Backend::ALL.to_vec(),
+                    name => vec![name.parse()?],
                 }
             }
             "--pods" => options.pods = number(flag)? as usize,
@@ -79,13 +80,16 @@ pub fn run(args: &[&str]) -> Result<()> {
     let mut endpoints = Vec::new();
     let mut backends = Map::new();
     for runtime in &options.runtimes {
-        eprintln!("xtask: bringing {} up", runtime.name());
+        eprintln!("xtask: bringing {} up", runtime.runtime_name());
         match runtime.up() {
             Ok(up) => endpoints.push((*runtime, up.endpoint)),
             Err(err) => {
-                eprintln!("xtask: {} is not available: {err:#}", runtime.name());
+                eprintln!(
+                    "xtask: {} is not available: {err:#}",
+                    runtime.runtime_name()
+                );
                 backends.insert(
-                    runtime.cli_runtime().into(),
+                    runtime.name().into(),
                     json!({ "error": format!("runtime up: {err:#}") }),
                 );
             }
@@ -100,7 +104,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         .context("copying the release agent")?;
 
     for (runtime, endpoint) in &endpoints {
-        let json_path = out_dir.join(format!("agent-{}.json", runtime.cli_runtime()));
+        let json_path = out_dir.join(format!("agent-{}.json", runtime.name()));
         let _ = std::fs::remove_file(&json_path);
         let started = Instant::now();
         let result = cargo(
@@ -112,7 +116,7 @@ pub fn run(args: &[&str]) -> Result<()> {
                 "agent",
                 "--",
                 "--runtime",
-                runtime.cli_runtime(),
+                runtime.name(),
                 "--pods",
                 &options.pods.to_string(),
                 "--runs",
@@ -124,9 +128,9 @@ pub fn run(args: &[&str]) -> Result<()> {
                 "--json",
                 path_str(&json_path)?,
                 "--log",
-                path_str(&out_dir.join(format!("agent-{}.log", runtime.cli_runtime())))?,
+                path_str(&out_dir.join(format!("agent-{}.log", runtime.name())))?,
             ],
-            &[(runtime.endpoint_env(), endpoint.as_str())],
+            &[(endpoint_var(*runtime), endpoint.as_str())],
         )
         .and_then(|()| read_json(&json_path));
         let mut value = match result {
@@ -135,7 +139,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         };
         value["endpoint"] = json!(endpoint);
         value["bench_seconds"] = json!(started.elapsed().as_secs_f64());
-        backends.insert(runtime.cli_runtime().into(), value);
+        backends.insert(runtime.name().into(), value);
     }
 
     let planner_path = out_dir.join("planner.json");
@@ -297,9 +301,9 @@ mod tests {
     #[test]
     fn options() {
         let o = parse(&["--runtime", "cri", "--pods=10", "--idle", "0"]).unwrap();
-        assert_eq!(o.runtimes, [Runtime::Containerd]);
+        assert_eq!(o.runtimes, [Backend::Cri]);
         assert_eq!((o.pods, o.runs, o.idle_seconds), (10, 5, 0));
-        assert_eq!(parse(&[]).unwrap().runtimes, Runtime::ALL);
+        assert_eq!(parse(&[]).unwrap().runtimes, Backend::ALL);
         assert!(parse(&["--pods", "0"]).is_err());
         assert!(parse(&["--pods"]).is_err());
         assert!(parse(&["--bogus", "1"]).is_err());
