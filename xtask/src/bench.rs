@@ -1,5 +1,5 @@
 //! `cargo xtask bench`: brings the runtimes up as the tests do, builds the release agent,
-//! runs the agent benchmark (`cli/benches/agent.rs`) once per runtime and the planner
+//! runs the agent benchmark (`cli/benches/agent/`) once per runtime and the planner
 //! benchmark (`core/benches/planner.rs`), then prints their tables with the machine they ran
 //! on and writes everything to `target/bench/report.json` (and the printed text to
 //! `target/bench/report.txt`).
