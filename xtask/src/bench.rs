@@ -11,9 +11,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
-use crate::apt::{self, need};
-use crate::paths;
 use crate::runtime::{Backend, Provision};
+use crate::{apt, cargo, paths};
 use staticpod_testkit::backend::endpoint_var;
 
 const USAGE: &str = "usage: cargo xtask bench [--runtime docker|containerd|cri|podman|all] [--pods N] [--runs N] [--idle SECONDS]";
@@ -72,7 +71,7 @@ fn parse(args: &[&str]) -> Result<Options> {
 /// Runs the benchmarks; `args` are those after `bench`.
 pub fn run(args: &[&str]) -> Result<()> {
     let options = parse(args)?;
-    apt::ensure(&[need("/usr/bin/protoc", "protobuf-compiler")])?;
+    apt::ensure(&[apt::PROTOC])?;
     let out_dir = paths::target().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let load_before = load_average();
@@ -96,7 +95,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         }
     }
 
-    cargo(&["build", "--release", "-p", "staticpod"], &[])?;
+    cargo::run(&["build", "--release", "-p", "staticpod"], &[])?;
     // A copy: `cargo bench` rebuilds target/release/staticpod with the dev-dependencies'
     // features (core's test-util), and the agent measured must be the one users build.
     let agent = out_dir.join("staticpod");
@@ -107,7 +106,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         let json_path = out_dir.join(format!("agent-{}.json", runtime.name()));
         let _ = std::fs::remove_file(&json_path);
         let started = Instant::now();
-        let result = cargo(
+        let result = cargo::run(
             &[
                 "bench",
                 "-p",
@@ -143,7 +142,7 @@ pub fn run(args: &[&str]) -> Result<()> {
     }
 
     let planner_path = out_dir.join("planner.json");
-    let planner = cargo(
+    let planner = cargo::run(
         &[
             "bench",
             "-p",
@@ -256,23 +255,6 @@ fn output(program: &str, args: &[&str]) -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into())
-}
-
-/// Runs `cargo ARGS` in the workspace root with `env`, its output going straight through.
-fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    eprintln!("xtask: {cargo} {}", args.join(" "));
-    let status = Command::new(&cargo)
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(paths::root())
-        .stdin(Stdio::null())
-        .status()
-        .with_context(|| format!("running {cargo}"))?;
-    if !status.success() {
-        bail!("cargo {} failed ({status})", args.join(" "));
-    }
-    Ok(())
 }
 
 /// Where cargo puts its builds: `CARGO_TARGET_DIR` when set, else `target/`.

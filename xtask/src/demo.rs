@@ -4,25 +4,17 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use crate::paths;
 use crate::runtime::{Backend, Provision};
+use crate::{cargo, paths};
 
 /// Brings `backend`'s runtime up, builds `staticpod`, prints where to look, and becomes
 /// `staticpod run`.
 pub fn run(backend: Backend) -> Result<()> {
     let up = backend.up()?;
     let root = paths::root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let status = Command::new(&cargo)
-        .args(["build", "-p", "staticpod"])
-        .current_dir(&root)
-        .status()
-        .with_context(|| format!("running {cargo}"))?;
-    if !status.success() {
-        bail!("cargo build -p staticpod failed ({status})");
-    }
+    cargo::run(&["build", "-p", "staticpod"], &[])?;
     let manifests = root.join("examples/manifests");
     if std::fs::read_dir(&manifests).map_or(true, |mut d| d.next().is_none()) {
         eprintln!(

@@ -1,8 +1,10 @@
-//! `cargo xtask`: provisions container runtimes, builds offline test images, runs the
-//! test suites and the demo. Plain std + anyhow; see `cargo xtask help`.
+//! `cargo xtask`: provisions container runtimes, builds offline test images, checks the
+//! tree's conventions, runs the test suites, the demo and the benchmarks. Plain std +
+//! anyhow; see `cargo xtask help`.
 
 mod apt;
 mod bench;
+mod cargo;
 mod containerd;
 mod daemon;
 mod demo;
@@ -13,6 +15,7 @@ mod paths;
 mod podman;
 mod runtime;
 mod test;
+mod tidy;
 
 use anyhow::{Context, Result, bail};
 
@@ -26,9 +29,11 @@ commands:
                                              the last line of stdout is its endpoint
   runtime down [docker|containerd|podman|all]  stop what `runtime up` started (default: all)
   images                                     build the offline test images under target/images/
-  test [--runtime <name|all>] [-- ARGS]      unit tests, then integration tests on real runtimes
-                                             (default: every wired runtime); ARGS go to the
-                                             test binaries (e.g. a test name filter)
+  tidy                                       fmt, clippy, each backend alone, and the tree's
+                                             conventions (//! lines, ARCHITECTURE.md, #[allow] reasons)
+  test [--runtime <name|all>] [-- ARGS]      tidy, unit tests, then integration tests on real
+                                             runtimes (default: every wired runtime); ARGS go to
+                                             the test binaries (e.g. a test name filter)
   demo [--runtime <name>]                    run `staticpod run` on examples/manifests (default: docker)
   bench [--runtime <name|all>] [--pods N]    benchmarks (see BENCHMARKS.md); report in target/bench/
 ";
@@ -62,6 +67,7 @@ fn run(args: Vec<String>) -> Result<()> {
             }
             Ok(())
         }
+        ["tidy"] => tidy::run(),
         ["test", rest @ ..] => {
             let (backend, passthrough) = parse_runtime_flag(rest, true)?;
             test::run(backend, passthrough)

@@ -1,6 +1,6 @@
-//! `cargo xtask test`: the fast unit tests (no daemon), then the integration tests
-//! (`#[ignore = "needs a runtime: cargo xtask test"]`) against real runtimes, each
-//! endpoint handed over in its `STATICPOD_TEST_*_ENDPOINT` variable.
+//! `cargo xtask test`: `tidy` (the tree's conventions), the fast unit tests (no daemon), then
+//! the integration tests (`#[ignore = "needs a runtime: cargo xtask test"]`) against real
+//! runtimes, each endpoint handed over in its `STATICPOD_TEST_*_ENDPOINT` variable.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -9,9 +9,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::apt::{self, need};
-use crate::paths;
 use crate::runtime::{Backend, Provision};
+use crate::{apt, cargo, paths, tidy};
 use staticpod_testkit::backend::endpoint_var;
 
 /// Counts summed from the `test result:` lines of one cargo test run.
@@ -34,9 +33,17 @@ struct Phase {
 /// Runs the suites. `only`: one runtime (its backend package's integration tests), or
 /// None for every wired runtime (the whole workspace's integration tests).
 pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
-    // The CRI backend compiles its protos in a build script, so even the unit tests need protoc.
-    apt::ensure(&[need("/usr/bin/protoc", "protobuf-compiler")])?;
-    let mut phases = Vec::new();
+    apt::ensure(&[apt::PROTOC])?;
+    let tidy = tidy::run();
+    let mut phases = vec![Phase {
+        what: "tidy".to_string(),
+        ok: tidy.is_ok(),
+        detail: match &tidy {
+            Ok(()) => "fmt, clippy, each backend alone, conventions".to_string(),
+            Err(err) => format!("{err:#}"),
+        },
+        suite: BTreeMap::new(),
+    }];
 
     let mut args = vec!["test", "--workspace", "--no-fail-fast"];
     if !extra.is_empty() {
@@ -134,7 +141,7 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
 /// Runs `cargo ARGS` in the workspace root with `env`, echoing its stdout while summing
 /// the `test result:` lines.
 fn cargo_test(what: &str, args: &[&str], env: &[(&str, String)]) -> Phase {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let cargo = cargo::program();
     eprintln!("xtask: {what}: {cargo} {}", args.join(" "));
     let start = Instant::now();
     let mut suite: BTreeMap<String, Counts> = BTreeMap::new();
