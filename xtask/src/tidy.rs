@@ -73,7 +73,7 @@ fn indent(text: &str) -> String {
 
 fn formatting() -> Result<()> {
     cargo::run(&["fmt", "--all", "--check"], &[])
-        .context("the diff above is not formatted: run `cargo fmt --all`")
+        .context("the code in the diff above is not as rustfmt writes it: run `cargo fmt --all`")
 }
 
 fn clippy() -> Result<()> {
@@ -111,9 +111,9 @@ fn each_backend_alone() -> Result<()> {
         .collect();
     if !failed.is_empty() {
         bail!(
-            "staticpod does not build with only the {} feature (see the errors above): guard \
+            "staticpod does not build with the {} feature alone (see the errors above): guard \
              what needs another backend with #[cfg(feature = \"...\")]",
-            failed.join(", ")
+            failed.join(" or ")
         );
     }
     Ok(())
@@ -321,22 +321,29 @@ mod tests {
 
     #[test]
     fn an_allow_needs_a_reason_beside_it_or_above_it() {
-        let text = "//! M.\n\
-            #[allow(dead_code)]\n\
-            fn a() {}\n\
-            // Only one backend uses it.\n\
-            #[allow(dead_code)]\n\
-            fn b() {}\n\
-            #[allow(unused)] // The fixture is shared.\n\
-            fn c() {}\n\
-            /// Doc comments are not reasons.\n\
-            #[cfg_attr(\n    not(feature = \"x\"),\n    allow(unused_variables)\n)]\n\
-            fn d() {}\n\
-            #![allow(clippy::duplicate_mod)]\n\
-            #[arg(long, allow_hyphen_values = true)]\n\
-            #[disallow(x)]\n";
+        // Written as a list so that no line of this file starts with the attributes tested.
+        let text = [
+            "//! M.",
+            "#[allow(dead_code)]",
+            "fn a() {}",
+            "// Only one backend uses it.",
+            "#[allow(dead_code)]",
+            "fn b() {}",
+            "#[allow(unused)] // The fixture is shared.",
+            "fn c() {}",
+            "/// Doc comments are not reasons.",
+            "#[cfg_attr(",
+            "    not(feature = \"x\"),",
+            "    allow(unused_variables)",
+            ")]",
+            "fn d() {}",
+            "#![allow(clippy::duplicate_mod)]",
+            "#[arg(long, allow_hyphen_values = true)]",
+            "#[disallow(x)]",
+        ]
+        .join("\n");
         assert_eq!(
-            findings("cli/src/x.rs", text),
+            findings("cli/src/x.rs", &text),
             [
                 "cli/src/x.rs:2: `#[allow(dead_code)]` does not say why: give the reason in a `//` comment at the end of the line or on the line above",
                 "cli/src/x.rs:10: `#[cfg_attr(not(feature = \"x\"),allow(unused_variables))]` does not say why: give the reason in a `//` comment at the end of the line or on the line above",
