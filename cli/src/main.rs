@@ -2,7 +2,6 @@
 
 mod get;
 mod run;
-mod runtimes;
 mod status_server;
 mod validate;
 

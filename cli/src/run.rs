@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use staticpod::runtimes;
 use staticpod_core::agent::{Agent, AgentConfig};
 use staticpod_core::source::{SourceKind, dir};
+use staticpod_runtime::backend::Backend;
 use staticpod_runtime::clock::SystemClock;
 use tracing::info;
-
-use crate::runtimes::{self, RuntimeKind};
 
 /// Flags of `staticpod run`, named after the kubelet's where it has them.
 #[derive(Debug, Args)]
@@ -23,8 +23,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "/etc/kubernetes/manifests")]
     pod_manifest_path: PathBuf,
     /// Which runtime to drive.
-    #[arg(long, value_enum, default_value = "docker")]
-    runtime: RuntimeKind,
+    #[arg(long, value_parser = runtimes::runtime_flag(), default_value = "docker")]
+    runtime: Backend,
     /// The runtime's socket, `unix:///path`; defaults to the runtime's usual socket.
     #[arg(long)]
     container_runtime_endpoint: Option<String>,
@@ -42,7 +42,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     sync_frequency: Option<Duration>,
     /// Image of the sandbox (pause) container on Docker.
-    #[arg(long, default_value = "registry.k8s.io/pause:3.9")]
+    #[arg(long, default_value = runtimes::DEFAULT_PAUSE_IMAGE)]
     pod_infra_container_image: String,
     /// Address of the status endpoint.
     #[arg(long, default_value = "127.0.0.1")]
@@ -78,12 +78,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| args.runtime.default_endpoint().to_string());
     let runtime = runtimes::connect(args.runtime, &endpoint, &args.pod_infra_container_image)
         .await
-        .with_context(|| {
-            format!(
-                "cannot use the {} runtime at {endpoint}",
-                args.runtime.flag()
-            )
-        })?;
+        .with_context(|| format!("cannot use the {} runtime at {endpoint}", args.runtime))?;
     let version = runtime
         .version()
         .await

@@ -3,85 +3,63 @@
 
 use std::sync::Arc;
 
-use clap::ValueEnum;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use staticpod_runtime::ContainerRuntime;
+use staticpod_runtime::backend::Backend;
 
-/// `--runtime`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RuntimeKind {
-    /// Docker Engine through its API (bollard).
-    Docker,
-    /// containerd (or CRI-O) through the Container Runtime Interface.
-    Cri,
-    /// Podman through its libpod REST API.
-    Podman,
+/// The sandbox (pause) image when `--pod-infra-container-image` is not given.
+pub const DEFAULT_PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
+
+/// Reads `--runtime`: one of the backends' names, each listed with what it drives in
+/// `--help` and in the error for any other value.
+pub fn runtime_flag() -> impl TypedValueParser<Value = Backend> {
+    let names = Backend::ALL.map(|backend| PossibleValue::new(backend.name()).help(about(backend)));
+    PossibleValuesParser::new(names).map(|name| {
+        name.parse()
+            .expect("the parser only lets a backend's name through")
+    })
 }
 
-impl RuntimeKind {
-    /// The `--runtime` value naming it.
-    pub fn flag(self) -> &'static str {
-        match self {
-            RuntimeKind::Docker => "docker",
-            RuntimeKind::Cri => "cri",
-            RuntimeKind::Podman => "podman",
-        }
-    }
-
-    /// The endpoint used when `--container-runtime-endpoint` is not given.
-    pub fn default_endpoint(self) -> &'static str {
-        match self {
-            RuntimeKind::Docker => "unix:///var/run/docker.sock",
-            RuntimeKind::Cri => "unix:///run/containerd/containerd.sock",
-            RuntimeKind::Podman => "unix:///run/podman/podman.sock",
-        }
-    }
-
-    /// The prefix of container ids in status (`docker://...`).
-    pub fn id_scheme(self) -> &'static str {
-        match self {
-            RuntimeKind::Docker => "docker",
-            RuntimeKind::Cri => "containerd",
-            RuntimeKind::Podman => "podman",
-        }
-    }
-
-    /// How often the runtime is read even without events: Docker sends events, so a slow
-    /// safety net suffices; containerd 1.6 has none, so it is relisted every second, as the
-    /// kubelet's PLEG does.
-    pub fn default_resync(self) -> std::time::Duration {
-        match self {
-            RuntimeKind::Docker | RuntimeKind::Podman => std::time::Duration::from_secs(10),
-            RuntimeKind::Cri => std::time::Duration::from_secs(1),
-        }
+/// What `backend` drives, for `--help`.
+fn about(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Docker => "Docker Engine through its API (bollard)",
+        Backend::Cri => "containerd (or CRI-O) through the Container Runtime Interface",
+        Backend::Podman => "Podman through its libpod REST API",
     }
 }
 
-/// Connects to the chosen runtime.
-#[cfg_attr(not(feature = "docker"), allow(unused_variables))]
+/// Connects to `backend` at `endpoint`; `pause_image` is the sandbox image of the backends
+/// that emulate a sandbox with a container (Docker, Podman).
+// `pause_image` (and, with no backend at all, `endpoint`) is unused without Docker and Podman.
+#[cfg_attr(
+    not(any(feature = "docker", feature = "podman")),
+    allow(unused_variables)
+)]
 pub async fn connect(
-    kind: RuntimeKind,
+    backend: Backend,
     endpoint: &str,
     pause_image: &str,
 ) -> anyhow::Result<Arc<dyn ContainerRuntime>> {
-    match kind {
+    match backend {
         #[cfg(feature = "docker")]
-        RuntimeKind::Docker => Ok(Arc::new(
+        Backend::Docker => Ok(Arc::new(
             staticpod_backend_docker::DockerRuntime::connect(endpoint, pause_image.to_string())
                 .await?,
         )),
         #[cfg(feature = "cri")]
-        RuntimeKind::Cri => Ok(Arc::new(
+        Backend::Cri => Ok(Arc::new(
             staticpod_backend_cri::CriRuntime::connect(endpoint).await?,
         )),
         #[cfg(feature = "podman")]
-        RuntimeKind::Podman => Ok(Arc::new(
+        Backend::Podman => Ok(Arc::new(
             staticpod_backend_podman::PodmanRuntime::connect(endpoint, pause_image.to_string())
                 .await?,
         )),
-        #[allow(unreachable_patterns)]
+        #[cfg(not(all(feature = "docker", feature = "cri", feature = "podman")))]
         other => anyhow::bail!(
             "this staticpod was built without the {0} backend: rebuild with `--features {0}`",
-            other.flag()
+            other.name()
         ),
     }
 }

@@ -26,14 +26,17 @@
 //! Needs `podman` on the PATH and the service's endpoint in `STATICPOD_TEST_PODMAN_ENDPOINT`;
 //! ignored by a plain `cargo test`.
 
-#[allow(dead_code)]
+#[allow(dead_code)] // This suite uses only part of the behaviour suite's harness.
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use staticpod_runtime::backend::Backend;
 use staticpod_runtime::labels;
-use support::{Backend, Node, http_get};
+use staticpod_testkit::backend::require_endpoint;
+use staticpod_testkit::net::http_get_body;
+use support::{Node, case_port, podman};
 
 /// The walk-through's manifest, as shipped.
 fn example_manifest() -> String {
@@ -45,21 +48,6 @@ fn example_manifest() -> String {
 fn with_host_port(manifest: &str, port: u16) -> String {
     assert!(manifest.contains("hostPort: 8080"), "{manifest}");
     manifest.replace("hostPort: 8080", &format!("hostPort: {port}"))
-}
-
-/// `podman --url <endpoint> <args>`; stdout, or a panic with stderr.
-fn podman(args: &[&str]) -> String {
-    let output = Command::new("podman")
-        .args(["--url", &Backend::Podman.endpoint()])
-        .args(args)
-        .output()
-        .expect("run podman --url");
-    assert!(
-        output.status.success(),
-        "podman {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 /// Container `name`'s state and its pod's name: `running static-web`.
@@ -97,7 +85,7 @@ impl KubePlay {
 impl Drop for KubePlay {
     fn drop(&mut self) {
         let _ = Command::new("podman")
-            .args(["--url", &Backend::Podman.endpoint()])
+            .args(["--url", &require_endpoint(Backend::Podman)])
             .args(["kube", "down"])
             .arg(&self.file)
             .output();
@@ -108,14 +96,14 @@ impl Drop for KubePlay {
 #[ignore = "needs podman: run through cargo xtask test"]
 fn kube_play_and_staticpod_give_the_same_running_pod() {
     let manifest = example_manifest();
-    let play_port = Backend::Podman.port(10);
-    let ours_port = Backend::Podman.port(11);
+    let play_port = case_port(Backend::Podman, 10);
+    let ours_port = case_port(Backend::Podman, 11);
 
     // podman kube play.
     let _played = KubePlay::play(&with_host_port(&manifest, play_port));
     let mut node = Node::new(Backend::Podman, "kubeplay");
     let page = node.wait_for("kube play's hostPort to answer", || {
-        http_get(play_port, "/")
+        http_get_body(play_port, "/")
     });
     assert!(page.contains("Welcome to nginx!"), "{page}");
     assert_eq!(state_and_pod("static-web-web"), "running static-web");
@@ -145,7 +133,7 @@ fn kube_play_and_staticpod_give_the_same_running_pod() {
     node.start_agent();
     let web = node.wait_running("static-web", "web");
     let page = node.wait_for("staticpod's hostPort to answer", || {
-        http_get(ours_port, "/")
+        http_get_body(ours_port, "/")
     });
     assert!(page.contains("Welcome to nginx!"), "{page}");
 

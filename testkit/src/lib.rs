@@ -1,7 +1,7 @@
-//! The test kit of staticpod (a dev-dependency only): the in-memory fake runtime for the
-//! engine's unit tests, and for tests against real runtimes the fixtures, the clean-up
-//! guard, polling helpers, the integration cases every backend runs, and which backend a
-//! test runs on.
+//! The test kit of staticpod (for tests, and for xtask that runs them; no shipped crate
+//! depends on it): the in-memory fake runtime for the engine's unit tests, and for tests
+//! against real runtimes the fixtures, the clean-up guard, polling helpers, the integration
+//! cases every backend runs, and which backend a test runs on.
 
 pub mod backend;
 pub mod cases;

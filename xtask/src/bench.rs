@@ -1,5 +1,5 @@
 //! `cargo xtask bench`: brings the runtimes up as the tests do, builds the release agent,
-//! runs the agent benchmark (`cli/benches/agent.rs`) once per runtime and the planner
+//! runs the agent benchmark (`cli/benches/agent/`) once per runtime and the planner
 //! benchmark (`core/benches/planner.rs`), then prints their tables with the machine they ran
 //! on and writes everything to `target/bench/report.json` (and the printed text to
 //! `target/bench/report.txt`).
@@ -11,16 +11,16 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
-use crate::apt::{self, need};
-use crate::paths;
-use crate::runtime::Runtime;
+use crate::runtime::{Backend, Provision};
+use crate::{apt, cargo, paths};
+use staticpod_testkit::backend::endpoint_var;
 
 const USAGE: &str = "usage: cargo xtask bench [--runtime docker|containerd|cri|podman|all] [--pods N] [--runs N] [--idle SECONDS]";
 
 /// What to run.
 #[derive(Debug, PartialEq)]
 struct Options {
-    runtimes: Vec<Runtime>,
+    runtimes: Vec<Backend>,
     pods: usize,
     runs: usize,
     idle_seconds: u64,
@@ -28,7 +28,7 @@ struct Options {
 
 fn parse(args: &[&str]) -> Result<Options> {
     let mut options = Options {
-        runtimes: Runtime::ALL.to_vec(),
+        runtimes: Backend::ALL.to_vec(),
         pods: 100,
         runs: 5,
         idle_seconds: 60,
@@ -55,8 +55,8 @@ fn parse(args: &[&str]) -> Result<Options> {
         match flag {
             "--runtime" => {
                 options.runtimes = match value {
-                    "all" => Runtime::ALL.to_vec(),
-                    name => vec![Runtime::parse(name)?],
+                    "all" => Backend::ALL.to_vec(),
+                    name => vec![name.parse()?],
                 }
             }
             "--pods" => options.pods = number(flag)? as usize,
@@ -71,7 +71,7 @@ fn parse(args: &[&str]) -> Result<Options> {
 /// Runs the benchmarks; `args` are those after `bench`.
 pub fn run(args: &[&str]) -> Result<()> {
     let options = parse(args)?;
-    apt::ensure(&[need("/usr/bin/protoc", "protobuf-compiler")])?;
+    apt::ensure(&[apt::PROTOC])?;
     let out_dir = paths::target().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let load_before = load_average();
@@ -79,20 +79,23 @@ pub fn run(args: &[&str]) -> Result<()> {
     let mut endpoints = Vec::new();
     let mut backends = Map::new();
     for runtime in &options.runtimes {
-        eprintln!("xtask: bringing {} up", runtime.name());
+        eprintln!("xtask: bringing {} up", runtime.runtime_name());
         match runtime.up() {
             Ok(up) => endpoints.push((*runtime, up.endpoint)),
             Err(err) => {
-                eprintln!("xtask: {} is not available: {err:#}", runtime.name());
+                eprintln!(
+                    "xtask: {} is not available: {err:#}",
+                    runtime.runtime_name()
+                );
                 backends.insert(
-                    runtime.cli_runtime().into(),
+                    runtime.name().into(),
                     json!({ "error": format!("runtime up: {err:#}") }),
                 );
             }
         }
     }
 
-    cargo(&["build", "--release", "-p", "staticpod"], &[])?;
+    cargo::run(&["build", "--release", "-p", "staticpod"], &[])?;
     // A copy: `cargo bench` rebuilds target/release/staticpod with the dev-dependencies'
     // features (core's test-util), and the agent measured must be the one users build.
     let agent = out_dir.join("staticpod");
@@ -100,10 +103,10 @@ pub fn run(args: &[&str]) -> Result<()> {
         .context("copying the release agent")?;
 
     for (runtime, endpoint) in &endpoints {
-        let json_path = out_dir.join(format!("agent-{}.json", runtime.cli_runtime()));
+        let json_path = out_dir.join(format!("agent-{}.json", runtime.name()));
         let _ = std::fs::remove_file(&json_path);
         let started = Instant::now();
-        let result = cargo(
+        let result = cargo::run(
             &[
                 "bench",
                 "-p",
@@ -112,7 +115,7 @@ pub fn run(args: &[&str]) -> Result<()> {
                 "agent",
                 "--",
                 "--runtime",
-                runtime.cli_runtime(),
+                runtime.name(),
                 "--pods",
                 &options.pods.to_string(),
                 "--runs",
@@ -124,9 +127,9 @@ pub fn run(args: &[&str]) -> Result<()> {
                 "--json",
                 path_str(&json_path)?,
                 "--log",
-                path_str(&out_dir.join(format!("agent-{}.log", runtime.cli_runtime())))?,
+                path_str(&out_dir.join(format!("agent-{}.log", runtime.name())))?,
             ],
-            &[(runtime.endpoint_env(), endpoint.as_str())],
+            &[(endpoint_var(*runtime), endpoint.as_str())],
         )
         .and_then(|()| read_json(&json_path));
         let mut value = match result {
@@ -135,11 +138,11 @@ pub fn run(args: &[&str]) -> Result<()> {
         };
         value["endpoint"] = json!(endpoint);
         value["bench_seconds"] = json!(started.elapsed().as_secs_f64());
-        backends.insert(runtime.cli_runtime().into(), value);
+        backends.insert(runtime.name().into(), value);
     }
 
     let planner_path = out_dir.join("planner.json");
-    let planner = cargo(
+    let planner = cargo::run(
         &[
             "bench",
             "-p",
@@ -254,23 +257,6 @@ fn output(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Runs `cargo ARGS` in the workspace root with `env`, its output going straight through.
-fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    eprintln!("xtask: {cargo} {}", args.join(" "));
-    let status = Command::new(&cargo)
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(paths::root())
-        .stdin(Stdio::null())
-        .status()
-        .with_context(|| format!("running {cargo}"))?;
-    if !status.success() {
-        bail!("cargo {} failed ({status})", args.join(" "));
-    }
-    Ok(())
-}
-
 /// Where cargo puts its builds: `CARGO_TARGET_DIR` when set, else `target/`.
 fn cargo_target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
@@ -297,9 +283,9 @@ mod tests {
     #[test]
     fn options() {
         let o = parse(&["--runtime", "cri", "--pods=10", "--idle", "0"]).unwrap();
-        assert_eq!(o.runtimes, [Runtime::Containerd]);
+        assert_eq!(o.runtimes, [Backend::Cri]);
         assert_eq!((o.pods, o.runs, o.idle_seconds), (10, 5, 0));
-        assert_eq!(parse(&[]).unwrap().runtimes, Runtime::ALL);
+        assert_eq!(parse(&[]).unwrap().runtimes, Backend::ALL);
         assert!(parse(&["--pods", "0"]).is_err());
         assert!(parse(&["--pods"]).is_err());
         assert!(parse(&["--bogus", "1"]).is_err());

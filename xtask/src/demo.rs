@@ -4,24 +4,17 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use crate::paths;
-use crate::runtime::Runtime;
+use crate::runtime::{Backend, Provision};
+use crate::{cargo, paths};
 
-/// Brings `runtime` up, builds `staticpod`, prints where to look, and becomes `staticpod run`.
-pub fn run(runtime: Runtime) -> Result<()> {
-    let up = runtime.up()?;
+/// Brings `backend`'s runtime up, builds `staticpod`, prints where to look, and becomes
+/// `staticpod run`.
+pub fn run(backend: Backend) -> Result<()> {
+    let up = backend.up()?;
     let root = paths::root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let status = Command::new(&cargo)
-        .args(["build", "-p", "staticpod"])
-        .current_dir(&root)
-        .status()
-        .with_context(|| format!("running {cargo}"))?;
-    if !status.success() {
-        bail!("cargo build -p staticpod failed ({status})");
-    }
+    cargo::run(&["build", "-p", "staticpod"], &[])?;
     let manifests = root.join("examples/manifests");
     if std::fs::read_dir(&manifests).map_or(true, |mut d| d.next().is_none()) {
         eprintln!(
@@ -29,15 +22,15 @@ pub fn run(runtime: Runtime) -> Result<()> {
             manifests.display()
         );
     }
-    let look = match runtime {
-        Runtime::Docker => {
+    let look = match backend {
+        Backend::Docker => {
             "/usr/bin/docker ps --filter label=io.staticpod.managed-by=staticpod".to_string()
         }
-        Runtime::Containerd => format!(
+        Backend::Cri => format!(
             "ctr --address {} -n k8s.io containers ls",
             up.endpoint.trim_start_matches("unix://")
         ),
-        Runtime::Podman => format!("podman --url {} pod ps", up.endpoint),
+        Backend::Podman => format!("podman --url {} pod ps", up.endpoint),
     };
     println!(
         "\nstaticpod demo on {runtime} ({endpoint}). In another terminal:\n  \
@@ -46,11 +39,11 @@ pub fn run(runtime: Runtime) -> Result<()> {
          curl http://127.0.0.1:8080/\n\
          Edit or remove files in examples/manifests/ and watch; Ctrl-C stops the agent \
          (the pods keep running in {runtime}).\n",
-        runtime = runtime.name(),
+        runtime = backend.runtime_name(),
         endpoint = up.endpoint,
     );
     let err = Command::new(root.join("target/debug/staticpod"))
-        .args(["run", "--runtime", runtime.cli_runtime()])
+        .args(["run", "--runtime", backend.name()])
         .args(["--pod-manifest-path", "examples/manifests"])
         .args(["--container-runtime-endpoint", &up.endpoint])
         .args(["--root-dir", "target/demo-root"])

@@ -1,8 +1,10 @@
-//! `cargo xtask`: provisions container runtimes, builds offline test images, runs the
-//! test suites and the demo. Plain std + anyhow; see `cargo xtask help`.
+//! `cargo xtask`: provisions container runtimes, builds offline test images, checks the
+//! tree's conventions, runs the test suites, the demo and the benchmarks. Plain std +
+//! anyhow; see `cargo xtask help`.
 
 mod apt;
 mod bench;
+mod cargo;
 mod containerd;
 mod daemon;
 mod demo;
@@ -13,10 +15,11 @@ mod paths;
 mod podman;
 mod runtime;
 mod test;
+mod tidy;
 
 use anyhow::{Context, Result, bail};
 
-use crate::runtime::Runtime;
+use crate::runtime::{Backend, Provision};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -26,9 +29,11 @@ commands:
                                              the last line of stdout is its endpoint
   runtime down [docker|containerd|podman|all]  stop what `runtime up` started (default: all)
   images                                     build the offline test images under target/images/
-  test [--runtime <name|all>] [-- ARGS]      unit tests, then integration tests on real runtimes
-                                             (default: every wired runtime); ARGS go to the
-                                             test binaries (e.g. a test name filter)
+  tidy                                       fmt, clippy, each backend alone, and the tree's
+                                             conventions (//! lines, ARCHITECTURE.md, #[allow] reasons)
+  test [--runtime <name|all>] [-- ARGS]      tidy, unit tests, then integration tests on real
+                                             runtimes (default: every wired runtime); ARGS go to
+                                             the test binaries (e.g. a test name filter)
   demo [--runtime <name>]                    run `staticpod run` on examples/manifests (default: docker)
   bench [--runtime <name|all>] [--pods N]    benchmarks (see BENCHMARKS.md); report in target/bench/
 ";
@@ -45,33 +50,34 @@ fn run(args: Vec<String>) -> Result<()> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["runtime", "up", name] => {
-            let up = Runtime::parse(name)?.up()?;
+            let up = name.parse::<Backend>()?.up()?;
             println!("{}", up.endpoint);
             Ok(())
         }
         ["runtime", "down"] | ["runtime", "down", "all"] => {
-            for runtime in Runtime::ALL {
-                runtime.down()?;
+            for backend in Backend::ALL {
+                backend.down()?;
             }
             Ok(())
         }
-        ["runtime", "down", name] => Runtime::parse(name)?.down(),
+        ["runtime", "down", name] => name.parse::<Backend>()?.down(),
         ["images"] => {
             for image in images::ensure_built()? {
                 println!("{} {} {}", image.name, image.id, image.tarball.display());
             }
             Ok(())
         }
+        ["tidy"] => tidy::run(),
         ["test", rest @ ..] => {
-            let (runtime, passthrough) = parse_runtime_flag(rest, true)?;
-            test::run(runtime, passthrough)
+            let (backend, passthrough) = parse_runtime_flag(rest, true)?;
+            test::run(backend, passthrough)
         }
         ["demo", rest @ ..] => {
-            let (runtime, passthrough) = parse_runtime_flag(rest, false)?;
+            let (backend, passthrough) = parse_runtime_flag(rest, false)?;
             if !passthrough.is_empty() {
                 bail!("demo takes no extra arguments\n\n{USAGE}");
             }
-            demo::run(runtime.unwrap_or(Runtime::Docker))
+            demo::run(backend.unwrap_or(Backend::Docker))
         }
         ["bench", rest @ ..] => bench::run(rest),
         [] | ["help" | "--help" | "-h"] => {
@@ -86,24 +92,24 @@ fn run(args: Vec<String>) -> Result<()> {
 fn parse_runtime_flag<'a>(
     args: &[&'a str],
     allow_all: bool,
-) -> Result<(Option<Runtime>, Vec<&'a str>)> {
-    let mut runtime = None;
+) -> Result<(Option<Backend>, Vec<&'a str>)> {
+    let mut backend = None;
     let mut iter = args.iter();
     while let Some(&arg) = iter.next() {
         let value = match arg {
-            "--" => return Ok((runtime, iter.copied().collect())),
+            "--" => return Ok((backend, iter.copied().collect())),
             "--runtime" => *iter.next().context("--runtime needs a value")?,
             _ => match arg.strip_prefix("--runtime=") {
                 Some(value) => value,
                 None => bail!("unexpected argument `{arg}`\n\n{USAGE}"),
             },
         };
-        runtime = match value {
+        backend = match value {
             "all" if allow_all => None,
-            name => Some(Runtime::parse(name)?),
+            name => Some(name.parse()?),
         };
     }
-    Ok((runtime, Vec::new()))
+    Ok((backend, Vec::new()))
 }
 
 #[cfg(test)]
@@ -113,7 +119,7 @@ mod tests {
     #[test]
     fn runtime_flag_forms() {
         let (rt, rest) = parse_runtime_flag(&["--runtime", "containerd", "--", "x"], true).unwrap();
-        assert_eq!(rt, Some(Runtime::Containerd));
+        assert_eq!(rt, Some(Backend::Cri));
         assert_eq!(rest, ["x"]);
         let (rt, rest) = parse_runtime_flag(&["--runtime=all"], true).unwrap();
         assert_eq!(rt, None);

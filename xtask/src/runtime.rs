@@ -1,5 +1,6 @@
-//! The container runtimes xtask provisions, what each is called, and the shared
-//! start-or-reuse logic of their daemons.
+//! The container runtimes xtask provisions, one per [`Backend`] of the workspace's list:
+//! what xtask calls each and how it brings it up, and the shared start-or-reuse logic of
+//! their daemons.
 
 use std::fs;
 use std::path::Path;
@@ -7,57 +8,57 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+pub use staticpod_runtime::backend::Backend;
+
 use crate::daemon::Daemon;
 use crate::{containerd, docker, podman};
 
-/// A container runtime that xtask can bring up and test against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runtime {
-    /// Docker Engine (dockerd) on the system socket.
-    Docker,
-    /// containerd with its CRI plugin, an instance of our own under `target/`.
-    Containerd,
-    /// Podman's API service on a socket under `target/`.
-    Podman,
+/// What xtask knows of a backend's runtime beyond the [`Backend`] list itself: what it calls
+/// the runtime, whether the tests cover it, its backend's package, and how to bring it up
+/// and down.
+pub trait Provision: Copy {
+    /// Its name on xtask's command line and in its messages (`containerd` for CRI).
+    fn runtime_name(self) -> &'static str;
+
+    /// Whether `cargo xtask test` covers it by default.
+    fn wired(self) -> bool;
+
+    /// The workspace package holding its backend and that backend's integration tests.
+    fn backend_package(self) -> &'static str;
+
+    /// Starts (or reuses) the runtime and loads the test images into it.
+    fn up(self) -> Result<Up>;
+
+    /// Stops the runtime's daemon if xtask started it; leaves any other alone.
+    fn down(self) -> Result<()>;
 }
 
-/// The facts about one runtime, kept in one table so adding or wiring one is a one-line change.
-struct Info {
-    /// Its name on xtask's command line.
-    name: &'static str,
-    /// Whether `cargo xtask test` runs the integration tests against it by default.
+/// The facts of one runtime, kept together so adding or wiring one is a one-line change.
+struct Facts {
+    runtime_name: &'static str,
     wired: bool,
-    /// The variable through which integration tests receive this runtime's endpoint.
-    endpoint_env: &'static str,
-    /// The value of `staticpod run --runtime` for it.
-    cli_runtime: &'static str,
-    /// The workspace package holding its backend and that backend's integration tests.
     backend_package: &'static str,
 }
 
-const INFO: [Info; 3] = [
-    Info {
-        name: "docker",
-        wired: true,
-        endpoint_env: "STATICPOD_TEST_DOCKER_ENDPOINT",
-        cli_runtime: "docker",
-        backend_package: "staticpod-backend-docker",
-    },
-    Info {
-        name: "containerd",
-        wired: true,
-        endpoint_env: "STATICPOD_TEST_CRI_ENDPOINT",
-        cli_runtime: "cri",
-        backend_package: "staticpod-backend-cri",
-    },
-    Info {
-        name: "podman",
-        wired: true,
-        endpoint_env: "STATICPOD_TEST_PODMAN_ENDPOINT",
-        cli_runtime: "podman",
-        backend_package: "staticpod-backend-podman",
-    },
-];
+fn facts(backend: Backend) -> Facts {
+    match backend {
+        Backend::Docker => Facts {
+            runtime_name: "docker",
+            wired: true,
+            backend_package: "staticpod-backend-docker",
+        },
+        Backend::Cri => Facts {
+            runtime_name: "containerd",
+            wired: true,
+            backend_package: "staticpod-backend-cri",
+        },
+        Backend::Podman => Facts {
+            runtime_name: "podman",
+            wired: true,
+            backend_package: "staticpod-backend-podman",
+        },
+    }
+}
 
 /// The outcome of bringing a runtime up.
 #[derive(Debug, Clone)]
@@ -68,71 +69,37 @@ pub struct Up {
     pub started: bool,
 }
 
-impl Runtime {
-    /// Every runtime, in the order `test` and `runtime down all` visit them.
-    pub const ALL: [Runtime; 3] = [Runtime::Docker, Runtime::Containerd, Runtime::Podman];
-
-    /// Its row of [`INFO`] (the table is in declaration order).
-    fn info(self) -> &'static Info {
-        &INFO[self as usize]
+impl Provision for Backend {
+    fn runtime_name(self) -> &'static str {
+        facts(self).runtime_name
     }
 
-    /// Parses a runtime name; `cri` is accepted for containerd, as `staticpod run` calls it.
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "cri" => Ok(Runtime::Containerd),
-            _ => Runtime::ALL
-                .into_iter()
-                .find(|r| r.name() == name)
-                .with_context(|| format!("unknown runtime `{name}` (docker, containerd, podman)")),
-        }
+    fn wired(self) -> bool {
+        facts(self).wired
     }
 
-    /// Its name on xtask's command line.
-    pub fn name(self) -> &'static str {
-        self.info().name
+    fn backend_package(self) -> &'static str {
+        facts(self).backend_package
     }
 
-    /// Whether `cargo xtask test` covers it by default.
-    pub fn wired(self) -> bool {
-        self.info().wired
-    }
-
-    /// The environment variable that hands its endpoint to integration tests.
-    pub fn endpoint_env(self) -> &'static str {
-        self.info().endpoint_env
-    }
-
-    /// Its name for `staticpod run --runtime`.
-    pub fn cli_runtime(self) -> &'static str {
-        self.info().cli_runtime
-    }
-
-    /// The package of its backend.
-    pub fn backend_package(self) -> &'static str {
-        self.info().backend_package
-    }
-
-    /// Starts (or reuses) the runtime and loads the test images into it.
-    pub fn up(self) -> Result<Up> {
+    fn up(self) -> Result<Up> {
         match self {
-            Runtime::Docker => docker::up(),
-            Runtime::Containerd => containerd::up(),
-            Runtime::Podman => podman::up(),
+            Backend::Docker => docker::up(),
+            Backend::Cri => containerd::up(),
+            Backend::Podman => podman::up(),
         }
     }
 
-    /// Stops the runtime's daemon if xtask started it; leaves any other alone.
-    pub fn down(self) -> Result<()> {
+    fn down(self) -> Result<()> {
         let daemon = match self {
-            Runtime::Docker => docker::daemon(),
-            Runtime::Containerd => containerd::daemon(),
-            Runtime::Podman => podman::daemon(),
+            Backend::Docker => docker::daemon(),
+            Backend::Cri => containerd::daemon(),
+            Backend::Podman => podman::daemon(),
         };
         if !daemon.stop(STOP_GRACE)? {
             eprintln!(
                 "xtask: {}: nothing started by xtask is running",
-                self.name()
+                self.runtime_name()
             );
         }
         Ok(())
@@ -194,15 +161,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_matches_enum() {
-        for runtime in Runtime::ALL {
-            assert_eq!(Runtime::parse(runtime.name()).unwrap(), runtime);
+    fn every_runtime_name_reads_back_as_its_backend() {
+        for backend in Backend::ALL {
+            assert_eq!(backend.runtime_name().parse(), Ok(backend));
         }
-        assert_eq!(Runtime::parse("cri").unwrap(), Runtime::Containerd);
-        assert_eq!(
-            Runtime::Containerd.endpoint_env(),
-            "STATICPOD_TEST_CRI_ENDPOINT"
-        );
-        assert!(Runtime::Podman.wired());
+        assert_eq!("cri".parse(), Ok(Backend::Cri));
+        assert!(Backend::Podman.wired());
     }
 }

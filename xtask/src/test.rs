@@ -1,6 +1,6 @@
-//! `cargo xtask test`: the fast unit tests (no daemon), then the integration tests
-//! (`#[ignore = "needs a runtime: cargo xtask test"]`) against real runtimes, each
-//! endpoint handed over in its `STATICPOD_TEST_*_ENDPOINT` variable.
+//! `cargo xtask test`: `tidy` (the tree's conventions), the fast unit tests (no daemon), then
+//! the integration tests (`#[ignore = "needs a runtime: cargo xtask test"]`) against real
+//! runtimes, each endpoint handed over in its `STATICPOD_TEST_*_ENDPOINT` variable.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::apt::{self, need};
-use crate::paths;
-use crate::runtime::Runtime;
+use crate::runtime::{Backend, Provision};
+use crate::{apt, cargo, paths, tidy};
+use staticpod_testkit::backend::endpoint_var;
 
 /// Counts summed from the `test result:` lines of one cargo test run.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -30,15 +30,20 @@ struct Phase {
     suite: BTreeMap<String, Counts>,
 }
 
-/// The modules of `cli/tests/behaviour.rs`, one per backend.
-const SUITE_BACKENDS: &[&str] = &["docker", "cri", "podman"];
-
 /// Runs the suites. `only`: one runtime (its backend package's integration tests), or
 /// None for every wired runtime (the whole workspace's integration tests).
-pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
-    // The CRI backend compiles its protos in a build script, so even the unit tests need protoc.
-    apt::ensure(&[need("/usr/bin/protoc", "protobuf-compiler")])?;
-    let mut phases = Vec::new();
+pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
+    apt::ensure(&[apt::PROTOC])?;
+    let tidy = tidy::run();
+    let mut phases = vec![Phase {
+        what: "tidy".to_string(),
+        ok: tidy.is_ok(),
+        detail: match &tidy {
+            Ok(()) => "fmt, clippy, each backend alone, conventions".to_string(),
+            Err(err) => format!("{err:#}"),
+        },
+        suite: BTreeMap::new(),
+    }];
 
     let mut args = vec!["test", "--workspace", "--no-fail-fast"];
     if !extra.is_empty() {
@@ -47,35 +52,35 @@ pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
     }
     phases.push(cargo_test("unit tests", &args, &[]));
 
-    let runtimes: Vec<Runtime> = match only {
-        Some(runtime) => vec![runtime],
-        None => Runtime::ALL.into_iter().filter(|r| r.wired()).collect(),
+    let runtimes: Vec<Backend> = match only {
+        Some(backend) => vec![backend],
+        None => Backend::ALL.into_iter().filter(|b| b.wired()).collect(),
     };
     let mut env = Vec::new();
     let mut started = Vec::new();
     for runtime in &runtimes {
-        eprintln!("xtask: bringing {} up", runtime.name());
+        eprintln!("xtask: bringing {} up", runtime.runtime_name());
         match runtime.up() {
             Ok(up) => {
                 phases.push(Phase {
                     suite: BTreeMap::new(),
-                    what: format!("runtime up {}", runtime.name()),
+                    what: format!("runtime up {}", runtime.runtime_name()),
                     ok: true,
                     detail: format!(
                         "{}={} ({})",
-                        runtime.endpoint_env(),
+                        endpoint_var(*runtime),
                         up.endpoint,
                         if up.started { "started" } else { "reused" }
                     ),
                 });
-                env.push((runtime.endpoint_env(), up.endpoint));
+                env.push((endpoint_var(*runtime), up.endpoint));
                 if up.started {
                     started.push(*runtime);
                 }
             }
             Err(err) => phases.push(Phase {
                 suite: BTreeMap::new(),
-                what: format!("runtime up {}", runtime.name()),
+                what: format!("runtime up {}", runtime.runtime_name()),
                 ok: false,
                 detail: format!("{err:#}"),
             }),
@@ -89,7 +94,7 @@ pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
     }
     args.extend(["--", "--ignored", "--test-threads=2"]);
     args.extend(&extra);
-    let names: Vec<&str> = runtimes.iter().map(|r| r.name()).collect();
+    let names: Vec<&str> = runtimes.iter().map(|r| r.runtime_name()).collect();
     phases.push(cargo_test(
         &format!("integration tests ({})", names.join(", ")),
         &args,
@@ -99,7 +104,7 @@ pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         for runtime in started {
             if let Err(err) = runtime.down() {
-                eprintln!("xtask: stopping {}: {err:#}", runtime.name());
+                eprintln!("xtask: stopping {}: {err:#}", runtime.runtime_name());
             }
         }
     }
@@ -119,10 +124,10 @@ pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
             );
         }
     }
-    for runtime in Runtime::ALL.iter().filter(|r| !r.wired() && only.is_none()) {
+    for runtime in Backend::ALL.iter().filter(|r| !r.wired() && only.is_none()) {
         println!(
             "  {:<42} {:<7} not wired yet ({} has no integration tests to run)",
-            format!("runtime {}", runtime.name()),
+            format!("runtime {}", runtime.runtime_name()),
             "skipped",
             runtime.backend_package()
         );
@@ -136,7 +141,7 @@ pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
 /// Runs `cargo ARGS` in the workspace root with `env`, echoing its stdout while summing
 /// the `test result:` lines.
 fn cargo_test(what: &str, args: &[&str], env: &[(&str, String)]) -> Phase {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let cargo = cargo::program();
     eprintln!("xtask: {what}: {cargo} {}", args.join(" "));
     let start = Instant::now();
     let mut suite: BTreeMap<String, Counts> = BTreeMap::new();
@@ -201,13 +206,17 @@ fn cargo_test(what: &str, args: &[&str], env: &[(&str, String)]) -> Phase {
     }
 }
 
-/// Parses `test docker::static_web_lifecycle ... ok` into (`docker`, passed); `None` for
-/// other lines and for ignored cases.
-fn parse_suite_line(line: &str) -> Option<(&str, bool)> {
+/// Parses `test docker::static_web_lifecycle ... ok` into (`docker`, passed): the behaviour
+/// suite's modules are named after the backends. `None` for other lines and for ignored
+/// cases.
+fn parse_suite_line(line: &str) -> Option<(&'static str, bool)> {
     let rest = line.strip_prefix("test ")?;
     let (name, outcome) = rest.split_once(" ... ")?;
-    let (backend, _) = name.split_once("::")?;
-    let backend = SUITE_BACKENDS.iter().find(|b| **b == backend)?;
+    let (module, _) = name.split_once("::")?;
+    let backend = Backend::ALL
+        .into_iter()
+        .find(|b| b.name() == module)?
+        .name();
     match outcome.trim() {
         "ok" => Some((backend, true)),
         "FAILED" => Some((backend, false)),

@@ -3,94 +3,32 @@
 //! side by side. On drop the agent is killed and every object of the test's node is removed
 //! through the runtime API, pass or fail; objects of other nodes are never touched.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+use staticpod::runtimes::{self, DEFAULT_PAUSE_IMAGE};
 use staticpod_core::status::PodListView;
+use staticpod_runtime::backend::Backend;
 use staticpod_runtime::labels;
 use staticpod_runtime::{ContainerInfo, ContainerRuntime, ContainerState, SandboxInfo};
+use staticpod_testkit::backend::require_endpoint;
+use staticpod_testkit::net::http_get_body;
 
 /// The longest any condition is waited for; reaching it fails the test with what was seen.
 pub const PATIENCE: Duration = Duration::from_secs(90);
 
-/// A runtime the suite runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// Docker Engine.
-    Docker,
-    /// containerd through CRI.
-    Cri,
-    /// Podman through its libpod API.
-    Podman,
-}
-
-impl Backend {
-    fn endpoint_var(self) -> &'static str {
-        match self {
-            Backend::Docker => "STATICPOD_TEST_DOCKER_ENDPOINT",
-            Backend::Cri => "STATICPOD_TEST_CRI_ENDPOINT",
-            Backend::Podman => "STATICPOD_TEST_PODMAN_ENDPOINT",
-        }
-    }
-
-    /// The endpoint from the environment (set by `cargo xtask test`).
-    pub fn endpoint(self) -> String {
-        let var = self.endpoint_var();
-        std::env::var(var).unwrap_or_else(|_| {
-            panic!("{var} is not set: run the behaviour suite through `cargo xtask test`, which starts the runtime and sets it")
-        })
-    }
-
-    /// `--runtime` value.
-    pub fn flag(self) -> &'static str {
-        match self {
-            Backend::Docker => "docker",
-            Backend::Cri => "cri",
-            Backend::Podman => "podman",
-        }
-    }
-
-    /// A port no other test of any backend uses.
-    pub fn port(self, case: u16) -> u16 {
-        let base = match self {
-            Backend::Docker => 21000,
-            Backend::Cri => 22000,
-            Backend::Podman => 23000,
-        };
-        base + case
-    }
-
-    async fn connect(self) -> Arc<dyn ContainerRuntime> {
-        let endpoint = self.endpoint();
-        match self {
-            Backend::Docker => Arc::new(
-                staticpod_backend_docker::DockerRuntime::connect(
-                    &endpoint,
-                    "registry.k8s.io/pause:3.9".into(),
-                )
-                .await
-                .expect("connect to docker"),
-            ),
-            Backend::Cri => Arc::new(
-                staticpod_backend_cri::CriRuntime::connect(&endpoint)
-                    .await
-                    .expect("connect to containerd"),
-            ),
-            Backend::Podman => Arc::new(
-                staticpod_backend_podman::PodmanRuntime::connect(
-                    &endpoint,
-                    "registry.k8s.io/pause:3.9".into(),
-                )
-                .await
-                .expect("connect to podman"),
-            ),
-        }
-    }
+/// A hostPort for case number `case` of the suite on `backend` that no other case of any
+/// backend uses, so the suites of all backends run side by side.
+pub fn case_port(backend: Backend, case: u16) -> u16 {
+    let base = match backend {
+        Backend::Docker => 21000,
+        Backend::Cri => 22000,
+        Backend::Podman => 23000,
+    };
+    base + case
 }
 
 static NEXT_STATUS_PORT: AtomicU16 = AtomicU16::new(0);
@@ -99,6 +37,8 @@ static NEXT_STATUS_PORT: AtomicU16 = AtomicU16::new(0);
 pub struct Node {
     /// Backend.
     pub backend: Backend,
+    /// The runtime's endpoint, as `cargo xtask test` handed it over.
+    endpoint: String,
     /// Node name (`--hostname-override`), unique per test.
     pub name: String,
     /// Manifest directory.
@@ -123,11 +63,15 @@ impl Node {
             .enable_all()
             .build()
             .unwrap();
-        let runtime = tokio.block_on(backend.connect());
+        let endpoint = require_endpoint(backend);
+        let runtime = tokio
+            .block_on(runtimes::connect(backend, &endpoint, DEFAULT_PAUSE_IMAGE))
+            .unwrap_or_else(|error| panic!("connect to {backend} at {endpoint}: {error:#}"));
         let offset = NEXT_STATUS_PORT.fetch_add(1, Ordering::SeqCst);
         let status_port = 30000 + (std::process::id() % 1000) as u16 * 20 + offset;
         let node = Node {
             backend,
+            endpoint,
             name: format!("{case}-{}", std::process::id()),
             manifests,
             root: dir.path().join("root"),
@@ -151,9 +95,8 @@ impl Node {
             .open(&self.log)
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_staticpod"))
-            .args(["run", "--runtime", self.backend.flag()])
-            .arg("--container-runtime-endpoint")
-            .arg(self.backend.endpoint())
+            .args(["run", "--runtime", self.backend.name()])
+            .args(["--container-runtime-endpoint", &self.endpoint])
             .arg("--pod-manifest-path")
             .arg(&self.manifests)
             .arg("--root-dir")
@@ -270,7 +213,7 @@ impl Node {
 
     /// GET from the agent's status endpoint.
     pub fn http_get(&self, path: &str) -> Result<String, String> {
-        http_get(self.status_port, path)
+        http_get_body(self.status_port, path)
     }
 
     /// The agent's `/pods`.
@@ -281,19 +224,10 @@ impl Node {
 
     /// Output of `staticpod get pods` against this node's agent: (stdout, stderr).
     pub fn get_pods(&self) -> (String, String) {
-        let output = Command::new(env!("CARGO_BIN_EXE_staticpod"))
-            .args([
-                "get",
-                "pods",
-                "--server",
-                &format!("http://127.0.0.1:{}", self.status_port),
-            ])
-            .output()
-            .expect("run staticpod get pods");
-        assert!(
-            output.status.success(),
-            "get pods failed: {}",
-            String::from_utf8_lossy(&output.stderr)
+        let server = format!("http://127.0.0.1:{}", self.status_port);
+        let output = succeed(
+            Command::new(env!("CARGO_BIN_EXE_staticpod"))
+                .args(["get", "pods", "--server", &server]),
         );
         (
             String::from_utf8_lossy(&output.stdout).into(),
@@ -340,26 +274,29 @@ impl Drop for Node {
     }
 }
 
-/// A plain HTTP/1.0 GET on 127.0.0.1; the body on a 200 answer.
-pub fn http_get(port: u16, path: &str) -> Result<String, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|e| e.to_string())?;
-    let (head, body) = response.split_once("\r\n\r\n").ok_or("no HTTP header")?;
-    if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
-        Ok(body.to_string())
-    } else {
-        Err(head.lines().next().unwrap_or_default().to_string())
-    }
-}
-
 /// Reads a file the pod wrote through a hostPath volume.
 pub fn read_host_file(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| e.to_string())
+}
+
+/// `podman --url <endpoint> <args>` on the Podman service under test; its stdout, trimmed,
+/// or a panic with its stderr.
+pub fn podman(args: &[&str]) -> String {
+    let endpoint = require_endpoint(Backend::Podman);
+    let output = succeed(Command::new("podman").args(["--url", &endpoint]).args(args));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Runs `command` to its end; its output, or a panic with its stderr when it fails.
+fn succeed(command: &mut Command) -> std::process::Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }

@@ -1,0 +1,461 @@
+//! The cases of the behaviour suite, written once: `behaviour.rs` mounts this file once per
+//! backend, as a module named after it (`docker`, `cri`, `podman`), and every case runs on
+//! the backend its module names.
+
+use staticpod_runtime::backend::Backend;
+use staticpod_runtime::labels;
+use staticpod_testkit::net::http_get_body;
+
+use crate::support::{Node, case_port, podman, read_host_file};
+
+/// The backend of this copy of the suite: the one its module is named after.
+pub(crate) fn backend() -> Backend {
+    let module = module_path!().rsplit("::").next().unwrap_or_default();
+    module
+        .parse()
+        .unwrap_or_else(|error| panic!("behaviour.rs mounts the cases as `{module}`: {error}"))
+}
+
+fn static_web(port: u16, env_value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-web\n  labels:\n    role: myrole\nspec:\n  containers:\n    - name: web\n      image: nginx:1.25\n      env:\n        - name: GREETING\n          value: {env_value}\n      ports:\n        - name: web\n          containerPort: 80\n          hostPort: {port}\n          protocol: TCP\n"
+    )
+}
+
+fn uid_of(node: &Node, pod: &str, container: &str) -> String {
+    node.wait_running(pod, container).labels[labels::POD_UID].clone()
+}
+
+/// Must-show 1 and 2: the kubelet documentation's static-web pod runs with the kubelet's
+/// names and labels, answers on its hostPort, is listed by `get pods`, is replaced with a new
+/// UID when edited, and goes away with its file.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn static_web_lifecycle() {
+    let backend = backend();
+    let mut node = Node::new(backend, "web");
+    let port = case_port(backend, 1);
+    node.write_manifest("static-web.yaml", &static_web(port, "hello"));
+    node.start_agent();
+    let web = node.wait_running("static-web", "web");
+    let uid = web.labels[labels::POD_UID].clone();
+    let full_name = node.pod_name("static-web");
+    assert_eq!(web.labels[labels::POD_NAME], full_name);
+    assert_eq!(web.labels[labels::POD_NAMESPACE], "default");
+    assert_eq!(web.labels[labels::CONTAINER_RESTART_COUNT], "0");
+    let sandboxes = node.sandboxes();
+    assert_eq!(sandboxes.len(), 1, "one sandbox: {sandboxes:?}");
+    assert_eq!(
+        sandboxes[0].labels["role"], "myrole",
+        "pod labels are on the sandbox"
+    );
+    if backend == Backend::Docker {
+        let names = docker_names(&node.name);
+        assert!(
+            names.contains(&format!("k8s_web_{full_name}_default_{uid}_0")),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&format!("k8s_POD_{full_name}_default_{uid}_0")),
+            "{names:?}"
+        );
+    }
+    if backend == Backend::Podman {
+        // A native pod with the sandbox's name, holding the container: `podman pod ps` and
+        // `podman ps --pod` read as `docker ps` does on a kubelet node.
+        let pods = podman_names(&node, &["pod", "ps"], "{{.Name}}");
+        assert_eq!(pods, [format!("k8s_POD_{full_name}_default_{uid}_0")]);
+        let containers = podman_names(&node, &["ps", "-a"], "{{.Names}} {{.PodName}}");
+        assert!(
+            containers.contains(&format!(
+                "k8s_web_{full_name}_default_{uid}_0 k8s_POD_{full_name}_default_{uid}_0"
+            )),
+            "{containers:?}"
+        );
+    }
+    let page = node.wait_for("the hostPort to answer", || http_get_body(port, "/"));
+    assert!(page.contains("Welcome to nginx!"), "{page}");
+    let table = node.wait_for("get pods to show the pod running", || {
+        let (table, _) = node.get_pods();
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&full_name))
+            .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>());
+        match row {
+            Some(cells) if cells[1..] == ["1/1", "Running", "0"] => Ok(table),
+            _ => Err(table),
+        }
+    });
+    assert!(table.starts_with("NAME"), "{table}");
+
+    node.write_manifest("static-web.yaml", &static_web(port, "changed"));
+    let new_uid = node.wait_for("the edited pod to replace the old one", || {
+        let running = node.running("static-web", "web");
+        match running.as_slice() {
+            [one] if one.labels[labels::POD_UID] != uid => Ok(one.labels[labels::POD_UID].clone()),
+            _ => Err(format!("{} running, old uid {uid}", running.len())),
+        }
+    });
+    node.wait_for("the old pod's objects to be gone", || {
+        let old = node
+            .containers()
+            .iter()
+            .filter(|c| c.labels[labels::POD_UID] == uid)
+            .count()
+            + node
+                .sandboxes()
+                .iter()
+                .filter(|s| s.labels[labels::POD_UID] == uid)
+                .count();
+        if old == 0 {
+            Ok(())
+        } else {
+            Err(format!("{old} objects of {uid} left"))
+        }
+    });
+    assert_ne!(new_uid, uid);
+
+    node.remove_manifest("static-web.yaml");
+    node.wait_for("every object to go with the file", || {
+        let left = node.containers().len() + node.sandboxes().len();
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(format!("{left} objects left"))
+        }
+    });
+}
+
+/// Must-show 3: an agent killed with SIGKILL and started again adopts its pods: no
+/// container is restarted or replaced.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn agent_restart_adopts() {
+    let backend = backend();
+    let mut node = Node::new(backend, "adopt");
+    node.write_manifest(
+        "static-web.yaml",
+        &static_web(case_port(backend, 2), "hello"),
+    );
+    node.start_agent();
+    let before = node.wait_running("static-web", "web");
+    let sandbox_before: Vec<String> = node.sandboxes().into_iter().map(|s| s.id).collect();
+    node.kill_agent();
+    node.start_agent();
+    // The new agent has read the manifests and the runtime once its status lists the pod.
+    node.wait_for("the new agent to report the pod", || {
+        let pods = node.pods();
+        let running = pods.items.iter().any(|p| p.status.phase == "Running");
+        if running {
+            Ok(())
+        } else {
+            Err(format!(
+                "{:?}",
+                pods.items
+                    .iter()
+                    .map(|p| &p.status.phase)
+                    .collect::<Vec<_>>()
+            ))
+        }
+    });
+    let after = node.wait_running("static-web", "web");
+    assert_eq!(after.id, before.id, "the container was replaced");
+    assert_eq!(after.labels[labels::CONTAINER_RESTART_COUNT], "0");
+    assert_eq!(after.state, before.state, "the container was restarted");
+    let sandbox_after: Vec<String> = node.sandboxes().into_iter().map(|s| s.id).collect();
+    assert_eq!(sandbox_after, sandbox_before);
+    assert!(!node.log().contains("killing pod"), "{}", node.log());
+}
+
+/// Must-show 4: an invalid edit keeps the running pod and is reported with file, line and
+/// column; a `.bak` copy is skipped; a second file with the same pod is refused naming both.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn bad_input_costs_nothing() {
+    let backend = backend();
+    let mut node = Node::new(backend, "safe");
+    let port = case_port(backend, 3);
+    node.write_manifest("static-web.yaml", &static_web(port, "hello"));
+    node.start_agent();
+    let running = node.wait_running("static-web", "web");
+    let broken = static_web(port, "hello").replace("containerPort: 80", "containerPort: eighty");
+    node.write_manifest("static-web.yaml", &broken);
+    let bak = static_web(port, "from-the-backup");
+    std::fs::write(node.manifests.join("static-web.yaml.bak"), bak).unwrap();
+    node.write_manifest("copy.yaml", &static_web(port + 100, "copy"));
+    let stderr = node.wait_for("get pods to report both problems", || {
+        let (_, stderr) = node.get_pods();
+        let invalid = stderr
+            .contains("static-web.yaml:16:26: error: spec.containers[0].ports[0].containerPort");
+        let duplicate = stderr.contains("copy.yaml: error: metadata.name")
+            && stderr.contains("already declared by");
+        if invalid && duplicate {
+            Ok(stderr)
+        } else {
+            Err(stderr)
+        }
+    });
+    assert!(
+        stderr.contains(&node.manifests.join("static-web.yaml").display().to_string()),
+        "{stderr}"
+    );
+    let log = node.log();
+    assert!(
+        log.contains("static-web.yaml.bak") && log.contains("skipping"),
+        "{log}"
+    );
+    assert!(log.contains("keeping the running version"), "{log}");
+    // Nothing changed in the runtime: the same container still runs, alone.
+    let still = node.wait_running("static-web", "web");
+    assert_eq!(still.id, running.id);
+    assert_eq!(
+        node.containers().len(),
+        1,
+        "neither the .bak nor the duplicate started anything"
+    );
+    assert!(http_get_body(port, "/").is_ok());
+}
+
+/// Must-show 5: a container whose process exits is started again, as attempt 1, and the
+/// agent reports the exit with its code.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn exited_container_restarts() {
+    let mut node = Node::new(backend(), "restart");
+    node.write_manifest(
+        "crash.yaml",
+        "kind: Pod\nmetadata: {name: crash}\nspec:\n  containers:\n  - name: crash\n    image: busybox:1.36\n    command: [sh, -c, 'sleep 1; exit 3']\n",
+    );
+    node.start_agent();
+    node.wait_for("attempt 1 of the crashing container", || {
+        let containers = node.containers();
+        let attempts: Vec<&str> = containers
+            .iter()
+            .map(|c| c.labels[labels::CONTAINER_RESTART_COUNT].as_str())
+            .collect();
+        if attempts.contains(&"1") {
+            Ok(())
+        } else {
+            Err(format!("attempts {attempts:?}"))
+        }
+    });
+    // The runtime may no longer list the exited attempt (the planner removes old instances),
+    // but the agent saw it exit before it planned the restart, and said so in its log.
+    let exit_code = node.wait_for("the agent to log attempt 0's exit", || {
+        logged_exit_code(&node, "crash", "crash", 0)
+            .ok_or_else(|| "no `container exited` line yet".to_string())
+    });
+    assert_eq!(exit_code, 3, "{}", node.log());
+    node.wait_for("the status to count the restart", || {
+        let pods = node.pods();
+        let count = pods
+            .items
+            .first()
+            .and_then(|p| p.status.container_statuses.first())
+            .map(|c| c.restart_count);
+        if count.is_some_and(|c| c >= 1) {
+            Ok(())
+        } else {
+            Err(format!("{count:?}"))
+        }
+    });
+}
+
+/// The `exit_code` of the agent's `container exited` line for attempt `attempt` of `pod`'s
+/// `container` (`... container exited pod=default/crash-node container=crash attempt=0
+/// exit_code=3 oom_killed=false`).
+fn logged_exit_code(node: &Node, pod: &str, container: &str, attempt: u32) -> Option<i32> {
+    let fields = [
+        format!("pod=default/{}", node.pod_name(pod)),
+        format!("container={container}"),
+        format!("attempt={attempt}"),
+    ];
+    node.log()
+        .lines()
+        .filter(|line| line.contains("container exited"))
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|words| fields.iter().all(|field| words.contains(&field.as_str())))?
+        .iter()
+        .find_map(|word| word.strip_prefix("exit_code=")?.parse().ok())
+}
+
+/// command/args, env with `$(VAR)` and fieldRef, workingDir, hostPath and emptyDir mounts.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn container_settings() {
+    let mut node = Node::new(backend(), "settings");
+    let out = node.root.parent().unwrap().join("out");
+    let manifest = format!(
+        "kind: Pod\nmetadata: {{name: settings}}\nspec:\n  volumes:\n  - {{name: out, hostPath: {{path: {out}, type: DirectoryOrCreate}}}}\n  - {{name: scratch, emptyDir: {{}}}}\n  containers:\n  - name: writer\n    image: busybox:1.36\n    workingDir: /scratch\n    command: [sh, -c]\n    args: ['echo \"$(GREETING) from $POD\" > /out/greeting; pwd > /out/pwd; echo kept > /scratch/f; cp /scratch/f /out/scratch; sleep 3600']\n    env:\n    - {{name: NAME, value: world}}\n    - {{name: GREETING, value: 'hello $(NAME)'}}\n    - name: POD\n      valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}\n    volumeMounts:\n    - {{name: out, mountPath: /out}}\n    - {{name: scratch, mountPath: /scratch}}\n",
+        out = out.display()
+    );
+    node.write_manifest("settings.yaml", &manifest);
+    node.start_agent();
+    node.wait_running("settings", "writer");
+    let greeting = node.wait_for("the container to write through the hostPath", || {
+        read_host_file(&out.join("greeting"))
+    });
+    assert_eq!(
+        greeting.trim(),
+        format!("hello world from {}", node.pod_name("settings"))
+    );
+    let pwd = node.wait_for("pwd", || read_host_file(&out.join("pwd")));
+    assert_eq!(pwd.trim(), "/scratch");
+    let scratch = node.wait_for("the emptyDir file", || read_host_file(&out.join("scratch")));
+    assert_eq!(scratch.trim(), "kept");
+    let uid = uid_of(&node, "settings", "writer");
+    assert!(
+        node.root
+            .join("pods")
+            .join(&uid)
+            .join("volumes/kubernetes.io~empty-dir/scratch/f")
+            .is_file()
+    );
+}
+
+/// hostNetwork: the container's port answers on the node without any mapping.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn host_network() {
+    let backend = backend();
+    let mut node = Node::new(backend, "hostnet");
+    let port = case_port(backend, 4);
+    node.write_manifest(
+        "hostnet.yaml",
+        &format!("kind: Pod\nmetadata: {{name: hostnet}}\nspec:\n  hostNetwork: true\n  containers:\n  - name: web\n    image: nginx:1.25\n    command: [httpd, -f, -p, '{port}', -h, /usr/share/nginx/html]\n"),
+    );
+    node.start_agent();
+    node.wait_running("hostnet", "web");
+    let page = node.wait_for("the host-network port to answer", || {
+        http_get_body(port, "/")
+    });
+    assert!(page.contains("Welcome to nginx!"));
+}
+
+/// An image that is not there and cannot be pulled is an error on that pod only: the other
+/// pod runs, and the status says why the broken one waits.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn missing_image() {
+    let backend = backend();
+    let mut node = Node::new(backend, "noimage");
+    node.write_manifest(
+        "broken.yaml",
+        "kind: Pod\nmetadata: {name: broken}\nspec:\n  containers:\n  - {name: app, image: 'example.invalid/nothing:1.0', imagePullPolicy: IfNotPresent}\n",
+    );
+    node.write_manifest(
+        "static-web.yaml",
+        &static_web(case_port(backend, 5), "hello"),
+    );
+    node.start_agent();
+    node.wait_running("static-web", "web");
+    let broken = node.pod_name("broken");
+    let reason = node.wait_for("the broken pod's status to say ErrImagePull", || {
+        let pods = node.pods();
+        let status = pods
+            .items
+            .iter()
+            .find(|p| p.metadata.name == broken)
+            .map(|p| p.status.clone());
+        let waiting = status
+            .as_ref()
+            .and_then(|s| s.container_statuses.first())
+            .and_then(|c| c.state.waiting.clone());
+        match waiting {
+            Some(w) if w.reason == "ErrImagePull" => Ok(w),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    assert!(
+        reason
+            .message
+            .unwrap_or_default()
+            .contains("example.invalid/nothing:1.0")
+    );
+    let (table, _) = node.get_pods();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&broken) && l.contains("ErrImagePull")),
+        "{table}"
+    );
+}
+
+/// Probes are run by the agent, on every runtime and without any tool in the image: an HTTP
+/// readiness probe makes a container ready, a TCP readiness probe on a closed port keeps one
+/// unready, and an exec liveness probe that fails restarts its container.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn probes_are_run_by_the_agent() {
+    let mut node = Node::new(backend(), "probes");
+    node.write_manifest(
+        "probed.yaml",
+        "kind: Pod\nmetadata: {name: probed}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    ports: [{name: http, containerPort: 80}]\n    readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}\n  - name: unready\n    image: busybox:1.36\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n    readinessProbe: {tcpSocket: {port: 9}, periodSeconds: 1, failureThreshold: 1}\n  - name: doomed\n    image: busybox:1.36\n    command: [sh, -c, \"touch /tmp/alive; sleep 2; rm /tmp/alive; trap 'exit 0' TERM; sleep 3600 & wait\"]\n    livenessProbe: {exec: {command: [cat, /tmp/alive]}, periodSeconds: 1, failureThreshold: 1}\n",
+    );
+    node.start_agent();
+    let statuses = node.wait_for("web ready, unready not, doomed restarted", || {
+        let pods = node.pods();
+        let statuses = pods
+            .items
+            .first()
+            .map(|p| p.status.container_statuses.clone())
+            .unwrap_or_default();
+        let by_name = |name: &str| statuses.iter().find(|c| c.name == name).cloned();
+        match (by_name("web"), by_name("unready"), by_name("doomed")) {
+            (Some(web), Some(unready), Some(doomed))
+                if web.ready
+                    && unready.state.running.is_some()
+                    && !unready.ready
+                    && doomed.restart_count >= 1 =>
+            {
+                Ok(statuses)
+            }
+            other => Err(format!("{other:?}")),
+        }
+    });
+    assert_eq!(statuses.len(), 3);
+    let log = node.log();
+    assert!(
+        log.contains("Liveness probe failed: command [\"cat\", \"/tmp/alive\"] exited with 1"),
+        "{log}"
+    );
+    let (table, _) = node.get_pods();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&node.pod_name("probed")))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        row.split_whitespace()
+            .nth(1)
+            .is_some_and(|ready| ready.ends_with("/3") && ready != "3/3"),
+        "{table}"
+    );
+}
+
+fn docker_names(node: &str) -> Vec<String> {
+    let output = std::process::Command::new("/usr/bin/docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label={}={node}", labels::NODE),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .expect("run /usr/bin/docker ps");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Names of `node`'s objects as `podman --url <endpoint> <command> --format <format>` prints
+/// them, one line each.
+fn podman_names(node: &Node, command: &[&str], format: &str) -> Vec<String> {
+    let filter = format!("label={}={}", labels::NODE, node.name);
+    let mut args = command.to_vec();
+    args.extend(["--filter", &filter, "--format", format]);
+    podman(&args).lines().map(str::to_string).collect()
+}
