@@ -2,6 +2,7 @@
 
 mod get;
 mod run;
+mod settings;
 mod status_server;
 mod validate;
 
@@ -21,7 +22,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the pods of a manifest directory and keep them as the manifests say.
-    Run(run::RunArgs),
+    Run(settings::RunArgs),
     /// Show pods, as `kubectl get pods` does, from a running agent's status endpoint.
     Get {
         /// What to show: `pods` (or `pod`, `po`).
@@ -30,11 +31,18 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:10255")]
         server: String,
     },
-    /// Check manifests as `run` would read them; exit 1 on any error.
+    /// Check manifests (files, directories or a URL) and a kubelet configuration as `run`
+    /// would read them; exit 1 on any error.
     Validate {
-        /// Manifest files or directories.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
+        /// Manifest files or directories, or a manifest URL (`http://`, `https://`).
+        #[arg(required_unless_present = "config")]
+        paths: Vec<String>,
+        /// A kubelet configuration file (`kind: KubeletConfiguration`) to check.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Headers for a manifest URL, as `run --manifest-url-header`.
+        #[arg(long)]
+        manifest_url_header: Vec<String>,
         /// Node name appended to pod names (`--hostname-override` of `run`).
         #[arg(long)]
         hostname_override: Option<String>,
@@ -48,8 +56,15 @@ fn main() -> ExitCode {
         Command::Get { resource, server } => get::get(&resource, &server),
         Command::Validate {
             paths,
+            config,
+            manifest_url_header,
             hostname_override,
-        } => validate::validate(&paths, hostname_override),
+        } => validate::validate(&validate::Targets {
+            paths,
+            config,
+            headers: manifest_url_header,
+            node: node_name(hostname_override),
+        }),
     };
     match result {
         Ok(code) => code,

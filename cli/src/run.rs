@@ -1,56 +1,21 @@
-//! `staticpod run`: connect to the runtime, serve the status endpoint, run the agent until
-//! SIGINT or SIGTERM. Stopping the agent leaves every pod running.
+//! `staticpod run`: connect to the runtime, open the manifest sources, serve the read-only
+//! port and the health endpoint, run the agent until SIGINT or SIGTERM. Stopping the agent
+//! leaves every pod running.
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::net::UdpSocket;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
 use staticpod::runtimes;
 use staticpod_core::agent::{Agent, AgentConfig};
-use staticpod_core::source::{SourceKind, dir};
-use staticpod_runtime::backend::Backend;
+use staticpod_core::source::{self, SourceKind, dir, http};
 use staticpod_runtime::clock::SystemClock;
 use tracing::info;
 
-/// Flags of `staticpod run`, named after the kubelet's where it has them.
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Directory of static pod manifests, or a single manifest file.
-    #[arg(long, default_value = "/etc/kubernetes/manifests")]
-    pod_manifest_path: PathBuf,
-    /// Which runtime to drive.
-    #[arg(long, value_parser = runtimes::runtime_flag(), default_value = "docker")]
-    runtime: Backend,
-    /// The runtime's socket, `unix:///path`; defaults to the runtime's usual socket.
-    #[arg(long)]
-    container_runtime_endpoint: Option<String>,
-    /// Node name used in pod names; defaults to the host name.
-    #[arg(long)]
-    hostname_override: Option<String>,
-    /// Where pod volumes (emptyDir) and logs live.
-    #[arg(long, default_value = "/var/lib/staticpod")]
-    root_dir: PathBuf,
-    /// How often the manifest path is re-read besides inotify events (e.g. `20s`).
-    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
-    file_check_frequency: Duration,
-    /// How often the runtime is re-read besides its events; defaults to 10s for Docker and
-    /// 1s for CRI (containerd 1.6 sends no events).
-    #[arg(long, value_parser = humantime::parse_duration)]
-    sync_frequency: Option<Duration>,
-    /// Image of the sandbox (pause) container on Docker.
-    #[arg(long, default_value = runtimes::DEFAULT_PAUSE_IMAGE)]
-    pod_infra_container_image: String,
-    /// Address of the status endpoint.
-    #[arg(long, default_value = "127.0.0.1")]
-    address: IpAddr,
-    /// Port of the status endpoint (`GET /pods`, `/manifests`, `/healthz`); 0 turns it off.
-    #[arg(long, default_value_t = 10255)]
-    read_only_port: u16,
-}
+use crate::settings::RunArgs;
+use crate::status_server;
 
 /// Runs the agent.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -72,13 +37,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
-    let endpoint = args
-        .container_runtime_endpoint
-        .clone()
-        .unwrap_or_else(|| args.runtime.default_endpoint().to_string());
-    let runtime = runtimes::connect(args.runtime, &endpoint, &args.pod_infra_container_image)
+    let settings = args.resolve()?;
+    let endpoint = &settings.endpoint;
+    let runtime = runtimes::connect(settings.runtime, endpoint, &settings.pause_image)
         .await
-        .with_context(|| format!("cannot use the {} runtime at {endpoint}", args.runtime))?;
+        .with_context(|| format!("cannot use the {} runtime at {endpoint}", settings.runtime))?;
     let version = runtime
         .version()
         .await
@@ -90,33 +53,58 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         %endpoint,
         "connected to the container runtime"
     );
-    std::fs::create_dir_all(&args.root_dir)
-        .with_context(|| format!("cannot create --root-dir {}", args.root_dir.display()))?;
+    std::fs::create_dir_all(&settings.root_dir)
+        .with_context(|| format!("cannot create --root-dir {}", settings.root_dir.display()))?;
+    let mut sources = Vec::new();
+    let mut kinds = BTreeSet::new();
+    if let Some((path, check_frequency)) = &settings.manifest_path {
+        info!(path = %path.display(), "manifest directory");
+        sources.push(dir::watch(path.clone(), *check_frequency));
+        kinds.insert(SourceKind::File);
+    }
+    if let Some((url, check_frequency)) = &settings.manifest_url {
+        info!(url = %url.url, headers = url.headers.len(), "manifest URL");
+        sources.push(http::watch(
+            http::Poller::new(url.clone())?,
+            *check_frequency,
+        ));
+        kinds.insert(SourceKind::Http);
+    }
     let config = AgentConfig {
-        node_name: crate::node_name(args.hostname_override.clone()),
+        node_name: settings.node_name.clone(),
         host_ip: host_ip(),
-        root_dir: std::path::absolute(&args.root_dir)?,
-        sources: [SourceKind::File].into(),
-        resync_period: args.sync_frequency.unwrap_or(args.runtime.default_resync()),
+        root_dir: settings.root_dir.clone(),
+        sources: kinds,
+        resync_period: settings.sync_frequency,
     };
-    let manifest_path = std::path::absolute(&args.pod_manifest_path)?;
-    info!(node = %config.node_name, manifests = %manifest_path.display(), "starting");
+    info!(node = %config.node_name, "starting");
     let agent = Agent::new(
         runtime,
-        args.runtime.id_scheme(),
+        settings.runtime.id_scheme(),
         config,
         Arc::new(SystemClock),
     );
-    if args.read_only_port != 0 {
-        let address = SocketAddr::new(args.address, args.read_only_port);
+    if let Some(address) = settings.read_only {
         let listener = tokio::net::TcpListener::bind(address)
             .await
-            .with_context(|| format!("cannot listen on {address} for the status endpoint"))?;
-        info!(%address, "status endpoint: GET /pods, /manifests, /healthz");
-        tokio::spawn(crate::status_server::serve(listener, agent.status()));
+            .with_context(|| format!("cannot listen on {address} for the read-only port"))?;
+        info!(%address, "read-only port: GET /pods, /manifests, /healthz");
+        tokio::spawn(status_server::serve(listener, agent.status()));
     }
-    let snapshots = dir::watch(manifest_path, args.file_check_frequency);
-    agent.run(snapshots, shutdown_signal()).await;
+    if let Some(address) = settings.healthz {
+        // As the kubelet, a health port that cannot be opened is an error in the log, not a
+        // reason to stop running the node's pods.
+        match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => {
+                info!(%address, "health endpoint: GET /healthz");
+                tokio::spawn(status_server::serve_health(listener, agent.status()));
+            }
+            Err(error) => {
+                tracing::error!(%address, %error, "cannot listen for the health endpoint")
+            }
+        }
+    }
+    agent.run(source::merge(sources), shutdown_signal()).await;
     Ok(())
 }
 

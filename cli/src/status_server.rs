@@ -1,5 +1,6 @@
-//! The status endpoint, like the kubelet's read-only port: `GET /pods` (a v1 `PodList`),
-//! `GET /manifests` (each manifest file's pods, errors and warnings) and `GET /healthz`.
+//! The read-only port, like the kubelet's: `GET /pods` (a v1 `PodList`), `GET /manifests`
+//! (each manifest file's pods, errors and warnings, and the URL's last poll) and `GET
+//! /healthz`; and the health endpoint (`--healthz-port`), which serves `/healthz` alone.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,8 +13,24 @@ use staticpod_core::agent::NodeStatus;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Serves until the process ends.
+/// A handler of one request, from the node's latest status.
+type Handler = fn(&Request<Incoming>, &NodeStatus) -> Response<Full<Bytes>>;
+
+/// Serves the read-only port until the process ends.
 pub async fn serve(listener: TcpListener, status: watch::Receiver<Arc<NodeStatus>>) {
+    serve_with(listener, status, respond).await
+}
+
+/// Serves the health endpoint until the process ends.
+pub async fn serve_health(listener: TcpListener, status: watch::Receiver<Arc<NodeStatus>>) {
+    serve_with(listener, status, health_only).await
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    status: watch::Receiver<Arc<NodeStatus>>,
+    handler: Handler,
+) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -26,7 +43,7 @@ pub async fn serve(listener: TcpListener, status: watch::Receiver<Arc<NodeStatus
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let snapshot = status.borrow().clone();
-                async move { Ok::<_, Infallible>(respond(&request, &snapshot)) }
+                async move { Ok::<_, Infallible>(handler(&request, &snapshot)) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
@@ -44,17 +61,26 @@ fn respond(request: &Request<Incoming>, status: &NodeStatus) -> Response<Full<By
     match request.uri().path() {
         "/pods" | "/pods/" => json(&status.pods),
         "/manifests" => json(&status.manifests),
-        "/healthz" => match &status.runtime_error {
-            None => text(StatusCode::OK, "ok\n"),
-            Some(error) => text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("container runtime: {error}\n"),
-            ),
-        },
+        "/healthz" => healthz(status),
         _ => text(
             StatusCode::NOT_FOUND,
             "not found: try /pods, /manifests or /healthz\n",
         ),
+    }
+}
+
+fn health_only(request: &Request<Incoming>, status: &NodeStatus) -> Response<Full<Bytes>> {
+    match (request.method(), request.uri().path()) {
+        (&Method::GET, "/healthz") => healthz(status),
+        _ => text(StatusCode::NOT_FOUND, "not found: try GET /healthz\n"),
+    }
+}
+
+/// `GET /healthz`: `ok` once the runtime answers and every source has answered once.
+fn healthz(status: &NodeStatus) -> Response<Full<Bytes>> {
+    match status.health() {
+        Ok(()) => text(StatusCode::OK, "ok\n"),
+        Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, &format!("{why}\n")),
     }
 }
 

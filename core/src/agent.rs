@@ -56,6 +56,26 @@ pub struct NodeStatus {
     pub manifests: Vec<ManifestReport>,
     /// The runtime's last error, when it could not be read.
     pub runtime_error: Option<String>,
+    /// The sources that have not answered yet: until they have, nothing is planned.
+    pub awaiting: Vec<SourceKind>,
+}
+
+impl NodeStatus {
+    /// Healthy once the runtime answers and every source has answered once, as the
+    /// kubelet's `/healthz`; otherwise why not.
+    pub fn health(&self) -> Result<(), String> {
+        if let Some(error) = &self.runtime_error {
+            return Err(format!("container runtime: {error}"));
+        }
+        if !self.awaiting.is_empty() {
+            let sources: Vec<&str> = self.awaiting.iter().map(|k| k.as_str()).collect();
+            return Err(format!(
+                "waiting for the first reading of the {} source",
+                sources.join(" and ")
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for NodeStatus {
@@ -68,6 +88,7 @@ impl Default for NodeStatus {
             },
             manifests: Vec::new(),
             runtime_error: None,
+            awaiting: Vec::new(),
         }
     }
 }
@@ -120,6 +141,7 @@ impl Agent {
         );
         let (probe_changed, probe_changes) = mpsc::channel(1);
         let prober = Prober::new(runtime.clone(), clock.clone(), probe_changed);
+        let awaiting = config.sources.iter().copied().collect();
         Agent {
             manifests: Manifests::new(&config.node_name),
             runtime,
@@ -130,7 +152,11 @@ impl Agent {
             executor,
             in_flight: BTreeSet::new(),
             work: JoinSet::new(),
-            status: watch::channel(Arc::new(NodeStatus::default())).0,
+            status: watch::channel(Arc::new(NodeStatus {
+                awaiting,
+                ..NodeStatus::default()
+            }))
+            .0,
             runtime_failures: 0,
             reported_exits: BTreeSet::new(),
             answered: BTreeSet::new(),
@@ -320,6 +346,7 @@ impl Agent {
             pods,
             manifests,
             runtime_error: None,
+            awaiting: self.awaiting(),
         }));
         plan.wake_at.map(|at| {
             let wait = at.duration_since(self.clock.now()).unwrap_or_default();
@@ -367,11 +394,22 @@ impl Agent {
         ))
     }
 
+    /// The configured sources that have not answered yet.
+    fn awaiting(&self) -> Vec<SourceKind> {
+        self.config
+            .sources
+            .difference(&self.answered)
+            .copied()
+            .collect()
+    }
+
     fn publish_manifests(&self) {
         let manifests = self.manifests.reports();
+        let awaiting = self.awaiting();
         self.status.send_modify(|status| {
             let mut next = (**status).clone();
             next.manifests = manifests;
+            next.awaiting = awaiting;
             *status = Arc::new(next);
         });
     }

@@ -25,8 +25,6 @@ pub struct UrlSource {
     /// Headers sent with every request, in order; a name may repeat. Their values may be
     /// secrets: they are marked sensitive and never logged.
     pub headers: Vec<(String, String)>,
-    /// Time between polls.
-    pub check_frequency: Duration,
     /// How long one poll may take, body included ([`REQUEST_TIMEOUT`], as the kubelet's).
     pub timeout: Duration,
 }
@@ -37,7 +35,6 @@ impl std::fmt::Debug for UrlSource {
         f.debug_struct("UrlSource")
             .field("url", &self.url)
             .field("header_names", &names)
-            .field("check_frequency", &self.check_frequency)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -137,9 +134,7 @@ impl Poller {
             return Ok((Reading::Unchanged, Some(answer(&self.last_good))));
         }
         if status != StatusCode::OK {
-            return Err(ReadError::Status {
-                status: status.as_u16(),
-            });
+            return Err(ReadError::Status { status });
         }
         if response
             .content_length()
@@ -183,12 +178,12 @@ fn text_of(value: Option<&HeaderValue>) -> Option<String> {
     value.and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-/// Polls `poller` at once and then every check frequency, sending each snapshot. Runs until
-/// the receiver is dropped.
-pub fn watch(mut poller: Poller) -> mpsc::Receiver<Snapshot> {
+/// Polls `poller` at once and then every `check_frequency`, sending each snapshot. Runs
+/// until the receiver is dropped.
+pub fn watch(mut poller: Poller, check_frequency: Duration) -> mpsc::Receiver<Snapshot> {
     let (snapshots, receiver) = mpsc::channel(1);
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(poller.source.check_frequency);
+        let mut ticks = tokio::time::interval(check_frequency);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -265,7 +260,6 @@ mod tests {
         let source = UrlSource {
             url: "http://127.0.0.1:1/".into(),
             headers: vec![("x-token".into(), "line\nbreak".into())],
-            check_frequency: Duration::from_secs(20),
             timeout: REQUEST_TIMEOUT,
         };
         let error = Poller::new(source).unwrap_err();
@@ -280,7 +274,6 @@ mod tests {
         let source = UrlSource {
             url: "http://127.0.0.1:1/".into(),
             headers: vec![("Authorization".into(), "Bearer s3cret".into())],
-            check_frequency: Duration::from_secs(20),
             timeout: REQUEST_TIMEOUT,
         };
         let poller = Poller::new(source).unwrap();
@@ -335,7 +328,6 @@ mod tests {
         Poller::new(UrlSource {
             url: url.to_string(),
             headers: vec![("X-Node".into(), "node0".into())],
-            check_frequency: Duration::from_secs(20),
             timeout: Duration::from_millis(500),
         })
         .unwrap()
@@ -399,7 +391,10 @@ mod tests {
         ])
         .await;
         let mut poller = poller(&url);
-        assert_eq!(error(&poller.poll().await), "the server answered 500");
+        assert_eq!(
+            error(&poller.poll().await),
+            "the server answered 500 Internal Server Error"
+        );
         let hang = error(&poller.poll().await);
         assert!(hang.starts_with("the request failed"), "{hang}");
         let cut = error(&poller.poll().await);

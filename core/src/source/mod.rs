@@ -120,8 +120,8 @@ pub enum ReadError {
     /// The server answered, with a status other than 200 or 304.
     #[error("the server answered {status}")]
     Status {
-        /// The status code.
-        status: u16,
+        /// The status (`404 Not Found`).
+        status: reqwest::StatusCode,
     },
     /// The body is larger than a manifest may be.
     #[error("the body is over the limit of {limit} bytes")]

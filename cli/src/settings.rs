@@ -1,0 +1,203 @@
+//! The settings of `staticpod run`, resolved as the kubelet resolves its own: each from its
+//! command-line flag, else from the `--config` file (a `KubeletConfiguration`), else the
+//! default. Where staticpod's default differs from the kubelet's, it is said here and in
+//! README (the read-only port is on, on loopback).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use staticpod::runtimes;
+use staticpod_core::diagnostic::Severity;
+use staticpod_core::kubelet_config::{self, KubeletConfig};
+use staticpod_core::source::http::{REQUEST_TIMEOUT, UrlSource, parse_headers};
+use staticpod_runtime::backend::Backend;
+
+/// The kubelet's manifest directory, used when neither a directory nor a URL is given.
+pub const DEFAULT_MANIFEST_PATH: &str = "/etc/kubernetes/manifests";
+/// The kubelet's default for `fileCheckFrequency` and `httpCheckFrequency`.
+const DEFAULT_CHECK_FREQUENCY: Duration = Duration::from_secs(20);
+/// The read-only port, on unless turned off (the kubelet's is off when a file configures it).
+const DEFAULT_READ_ONLY_PORT: u16 = 10255;
+/// The kubelet's `healthzPort`.
+const DEFAULT_HEALTHZ_PORT: u16 = 10248;
+
+/// Flags of `staticpod run`, named after the kubelet's where it has them. A flag given on
+/// the command line wins over the `--config` file.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A kubelet configuration file (`kind: KubeletConfiguration`); its fields staticpod acts
+    /// on are used where no flag is given.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Directory of static pod manifests, or a single manifest file [default:
+    /// /etc/kubernetes/manifests, unless a manifest URL is given].
+    #[arg(long)]
+    pod_manifest_path: Option<PathBuf>,
+    /// URL to download static pod manifests from, as often as `--http-check-frequency`.
+    #[arg(long)]
+    manifest_url: Option<String>,
+    /// Headers for `--manifest-url`: `name:value` pairs separated by commas; may be given
+    /// several times, and a name several times.
+    #[arg(long)]
+    manifest_url_header: Vec<String>,
+    /// Which runtime to drive.
+    #[arg(long, value_parser = runtimes::runtime_flag(), default_value = "docker")]
+    runtime: Backend,
+    /// The runtime's socket, `unix:///path`; defaults to the runtime's usual socket.
+    #[arg(long)]
+    container_runtime_endpoint: Option<String>,
+    /// Node name used in pod names; defaults to the host name.
+    #[arg(long)]
+    hostname_override: Option<String>,
+    /// Where pod volumes (emptyDir) and logs live.
+    #[arg(long, default_value = "/var/lib/staticpod")]
+    root_dir: PathBuf,
+    /// How often the manifest path is re-read besides inotify events [default: 20s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    file_check_frequency: Option<Duration>,
+    /// How often the manifest URL is polled [default: 20s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    http_check_frequency: Option<Duration>,
+    /// How often the runtime is re-read besides its events [default: 10s for Docker and
+    /// Podman, 1s for CRI (containerd 1.6 sends no events)].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    sync_frequency: Option<Duration>,
+    /// Image of the sandbox (pause) container on Docker and Podman.
+    #[arg(long, default_value = runtimes::DEFAULT_PAUSE_IMAGE)]
+    pod_infra_container_image: String,
+    /// Address of the read-only port [default: 127.0.0.1].
+    #[arg(long)]
+    address: Option<IpAddr>,
+    /// The read-only port (`GET /pods`, `/manifests`, `/healthz`); 0 turns it off
+    /// [default: 10255].
+    #[arg(long)]
+    read_only_port: Option<u16>,
+    /// Port of the health endpoint (`GET /healthz`); 0 turns it off [default: 10248].
+    #[arg(long)]
+    healthz_port: Option<u16>,
+    /// Address of the health endpoint [default: 127.0.0.1].
+    #[arg(long)]
+    healthz_bind_address: Option<IpAddr>,
+}
+
+/// Everything `staticpod run` runs with.
+#[derive(Debug)]
+pub struct Settings {
+    /// The runtime.
+    pub runtime: Backend,
+    /// Its endpoint.
+    pub endpoint: String,
+    /// The node's name.
+    pub node_name: String,
+    /// `--root-dir`.
+    pub root_dir: PathBuf,
+    /// The manifest directory (or file), when there is one, and how often it is re-read.
+    pub manifest_path: Option<(PathBuf, Duration)>,
+    /// The manifest URL, when there is one, and how often it is polled.
+    pub manifest_url: Option<(UrlSource, Duration)>,
+    /// How often the runtime is relisted.
+    pub sync_frequency: Duration,
+    /// The sandbox image.
+    pub pause_image: String,
+    /// Where the read-only port listens; `None` when it is off.
+    pub read_only: Option<SocketAddr>,
+    /// Where the health endpoint listens; `None` when it is off.
+    pub healthz: Option<SocketAddr>,
+}
+
+impl RunArgs {
+    /// The settings: flags, then the configuration file, then the defaults. A configuration
+    /// file with an error stops here; its warnings and unused fields are logged.
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => read_config(path)?,
+            None => KubeletConfig::default(),
+        };
+        let manifest_url = self.manifest_url.or(file.static_pod_url);
+        let manifest_path = self
+            .pod_manifest_path
+            .or(file.static_pod_path)
+            .or_else(|| manifest_url.is_none().then(|| DEFAULT_MANIFEST_PATH.into()));
+        let headers = if self.manifest_url_header.is_empty() {
+            // A header flag replaces the file's headers, as the kubelet's does.
+            file.static_pod_url_header
+        } else {
+            parse_headers(self.manifest_url_header.iter().map(String::as_str))?
+        };
+        let check = |flag: Option<Duration>, file: Option<Duration>| {
+            flag.or(file).unwrap_or(DEFAULT_CHECK_FREQUENCY)
+        };
+        let file_check = check(self.file_check_frequency, file.file_check_frequency);
+        let http_check = check(self.http_check_frequency, file.http_check_frequency);
+        let listen = |port: Option<u16>, address: Option<IpAddr>, default_port| {
+            let port = port.unwrap_or(default_port);
+            let address = address.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            (port != 0).then(|| SocketAddr::new(address, port))
+        };
+        Ok(Settings {
+            runtime: self.runtime,
+            endpoint: self
+                .container_runtime_endpoint
+                .or(file.container_runtime_endpoint)
+                .unwrap_or_else(|| self.runtime.default_endpoint().to_string()),
+            node_name: crate::node_name(self.hostname_override),
+            root_dir: std::path::absolute(&self.root_dir)?,
+            manifest_path: match manifest_path {
+                Some(path) => Some((std::path::absolute(path)?, file_check)),
+                None => None,
+            },
+            manifest_url: manifest_url.map(|url| {
+                let source = UrlSource {
+                    url,
+                    headers,
+                    timeout: REQUEST_TIMEOUT,
+                };
+                (source, http_check)
+            }),
+            sync_frequency: self
+                .sync_frequency
+                .or(file.sync_frequency)
+                .unwrap_or(self.runtime.default_resync()),
+            pause_image: self.pod_infra_container_image,
+            read_only: listen(
+                self.read_only_port.or(file.read_only_port),
+                self.address.or(file.address),
+                DEFAULT_READ_ONLY_PORT,
+            ),
+            healthz: listen(
+                self.healthz_port.or(file.healthz_port),
+                self.healthz_bind_address.or(file.healthz_bind_address),
+                DEFAULT_HEALTHZ_PORT,
+            ),
+        })
+    }
+}
+
+/// Reads a configuration file for `run`: its errors stop the start, its warnings and the
+/// fields staticpod does not use are logged once.
+fn read_config(path: &Path) -> anyhow::Result<KubeletConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --config {}", path.display()))?;
+    let loaded = kubelet_config::load(path, &text);
+    let mut errors = Vec::new();
+    for diagnostic in &loaded.diagnostics {
+        match diagnostic.severity {
+            Severity::Error => errors.push(diagnostic.to_string()),
+            Severity::Warning => tracing::warn!("{diagnostic}"),
+        }
+    }
+    if !errors.is_empty() {
+        bail!("invalid --config file:\n{}", errors.join("\n"));
+    }
+    if !loaded.not_used.is_empty() {
+        tracing::info!(
+            file = %path.display(),
+            "configuration fields not used by staticpod: {}",
+            loaded.not_used.join(", ")
+        );
+    }
+    Ok(loaded.config)
+}
