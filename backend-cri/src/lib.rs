@@ -1,12 +1,14 @@
 //! staticpod backend for containerd (and any runtime serving CRI v1) over gRPC on a unix
 //! socket: pods map natively to CRI sandboxes, as the kubelet drives them.
 //!
-//! [`CriRuntime`] implements [`ContainerRuntime`]. The request building (`sandbox`,
-//! `container`), status conversion (`convert`), error translation ([`error`]), the socket
-//! channel (`transport`) and the event feed (`events`) live in modules of their own.
+//! [`CriRuntime`] implements [`ContainerRuntime`]. The CRI bindings (`api`), the request
+//! building (`sandbox`, `container`), status conversion (`convert`), error translation
+//! ([`error`]), the socket channel (`transport`) and the event feed (`events`) live in
+//! modules of their own.
 
 pub mod error;
 
+mod api;
 mod container;
 mod convert;
 mod events;
@@ -19,9 +21,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use k8s_cri::v1;
-use k8s_cri::v1::image_service_client::ImageServiceClient;
-use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use staticpod_runtime::call_error::{ErrorKind, pull_error};
 use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_runtime::{
@@ -31,6 +30,9 @@ use staticpod_runtime::{
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
+use crate::api::v1;
+use crate::api::v1::image_service_client::ImageServiceClient;
+use crate::api::v1::runtime_service_client::RuntimeServiceClient;
 use crate::error::{
     CallError, CriError, Subject, call_error, classify, is_unimplemented, runtime_error,
     unavailable,

@@ -11,7 +11,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
-use crate::apt::{self, need};
 use crate::paths;
 use crate::runtime::Runtime;
 
@@ -71,7 +70,6 @@ fn parse(args: &[&str]) -> Result<Options> {
 /// Runs the benchmarks; `args` are those after `bench`.
 pub fn run(args: &[&str]) -> Result<()> {
     let options = parse(args)?;
-    apt::ensure(&[need("/usr/bin/protoc", "protobuf-compiler")])?;
     let out_dir = paths::target().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let load_before = load_average();

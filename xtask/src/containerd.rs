@@ -56,8 +56,6 @@ pub fn up() -> Result<Up> {
         need("/usr/lib/cni/bridge", "containernetworking-plugins"),
         need("/usr/lib/cni/portmap", "containernetworking-plugins"),
         need("/usr/lib/cni/host-local", "containernetworking-plugins"),
-        // Not for the daemon: the CRI backend's build script compiles the CRI protos.
-        need("/usr/bin/protoc", "protobuf-compiler"),
     ])?;
     let dir = dir();
     let socket = socket();

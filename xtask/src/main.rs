@@ -3,6 +3,7 @@
 
 mod apt;
 mod bench;
+mod codegen;
 mod containerd;
 mod daemon;
 mod demo;
@@ -31,6 +32,8 @@ commands:
                                              test binaries (e.g. a test name filter)
   demo [--runtime <name>]                    run `staticpod run` on examples/manifests (default: docker)
   bench [--runtime <name|all>] [--pods N]    benchmarks (see BENCHMARKS.md); report in target/bench/
+  codegen [--check]                          regenerate the committed CRI bindings from their .proto
+                                             (--check: fail if the committed ones differ)
 ";
 
 fn main() {
@@ -74,6 +77,8 @@ fn run(args: Vec<String>) -> Result<()> {
             demo::run(runtime.unwrap_or(Runtime::Docker))
         }
         ["bench", rest @ ..] => bench::run(rest),
+        ["codegen"] => codegen::run(),
+        ["codegen", "--check"] => codegen::check_current(),
         [] | ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())

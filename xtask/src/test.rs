@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::apt::{self, need};
 use crate::paths;
 use crate::runtime::Runtime;
 
@@ -36,8 +35,6 @@ const SUITE_BACKENDS: &[&str] = &["docker", "cri", "podman"];
 /// Runs the suites. `only`: one runtime (its backend package's integration tests), or
 /// None for every wired runtime (the whole workspace's integration tests).
 pub fn run(only: Option<Runtime>, extra: Vec<&str>) -> Result<()> {
-    // The CRI backend compiles its protos in a build script, so even the unit tests need protoc.
-    apt::ensure(&[need("/usr/bin/protoc", "protobuf-compiler")])?;
     let mut phases = Vec::new();
 
     let mut args = vec!["test", "--workspace", "--no-fail-fast"];
