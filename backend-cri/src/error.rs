@@ -155,9 +155,6 @@ pub enum CriError {
     /// The endpoint answers gRPC but does not serve CRI v1.
     #[error("the endpoint does not serve CRI v1 (is the CRI plugin enabled?)")]
     NotCri(#[source] CallError),
-    /// The image is absent and `imagePullPolicy: Never` forbids pulling it.
-    #[error("image is not present and imagePullPolicy is Never")]
-    NeverPull,
 }
 
 /// True for the answer of a server that does not know the method or service.

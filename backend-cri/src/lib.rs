@@ -16,12 +16,13 @@ mod sandbox;
 mod transport;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 use staticpod_runtime::call_error::{ErrorKind, pull_error};
+use staticpod_runtime::exec_output;
+use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, PullPolicy, RuntimeError,
@@ -41,8 +42,6 @@ use crate::error::{
 /// How long `connect` waits for the answer to `Version`: a socket that accepts but never
 /// answers (not a gRPC server) must not hang the agent's start.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
-/// How many status calls a listing runs at once.
-const STATUS_CONCURRENCY: usize = 16;
 
 /// A CRI v1 runtime (containerd, CRI-O) reached over its unix socket. Cheap to clone: clones
 /// share one HTTP/2 connection, which is reopened on demand after the runtime restarts.
@@ -51,16 +50,12 @@ pub struct CriRuntime {
     endpoint: String,
     runtime: RuntimeServiceClient<Channel>,
     images: ImageServiceClient<Channel>,
-    statuses: Arc<Mutex<StatusCache>>,
-}
-
-/// The last status read of each listed object, with the list state it was read in. CRI's
-/// lists lack IPs, exit codes and times, so each object's status is asked once per state it
-/// is listed in, not at every relist (every second on containerd 1.6, which has no events).
-#[derive(Debug, Default)]
-struct StatusCache {
-    sandboxes: HashMap<String, (i32, Option<SandboxInfo>)>,
-    containers: HashMap<String, (i32, Option<ContainerInfo>)>,
+    /// Sandbox statuses, asked again only when a sandbox's listed state changes: CRI's lists
+    /// lack IPs, exit codes and times, and containerd 1.6, which has no events, is relisted
+    /// every second.
+    sandboxes: Arc<InspectCache<Option<SandboxInfo>>>,
+    /// Container statuses, likewise.
+    containers: Arc<InspectCache<Option<ContainerInfo>>>,
 }
 
 impl CriRuntime {
@@ -76,7 +71,8 @@ impl CriRuntime {
             endpoint: endpoint.to_owned(),
             runtime: RuntimeServiceClient::new(channel.clone()),
             images: ImageServiceClient::new(channel),
-            statuses: Arc::default(),
+            sandboxes: Arc::default(),
+            containers: Arc::default(),
         };
         let version = tokio::time::timeout(VERSION_TIMEOUT, runtime.call_version())
             .await
@@ -173,41 +169,33 @@ impl CriRuntime {
         }
     }
 
-    async fn sandbox_status(&self, id: String) -> RuntimeResult<Option<SandboxInfo>> {
+    async fn sandbox_status(&self, id: String) -> Result<Option<SandboxInfo>, CallError> {
         let request = v1::PodSandboxStatusRequest {
-            pod_sandbox_id: id.clone(),
+            pod_sandbox_id: id,
             verbose: false,
         };
-        match self.runtime.clone().pod_sandbox_status(request).await {
-            Ok(response) => Ok(response
-                .into_inner()
-                .status
-                .map(|s| convert::sandbox_info(&s))),
-            Err(status) => match self.error("PodSandboxStatus", sandbox_subject(&id), status) {
-                // Removed between the list and this call.
-                RuntimeError::NotFound { .. } => Ok(None),
-                err => Err(err),
-            },
-        }
+        let response = self.runtime.clone().pod_sandbox_status(request).await;
+        let status = response.map_err(|status| CallError::new("PodSandboxStatus", status))?;
+        Ok(status
+            .into_inner()
+            .status
+            .map(|s| convert::sandbox_info(&s)))
     }
 
-    async fn container_status(&self, entry: v1::Container) -> RuntimeResult<Option<ContainerInfo>> {
+    async fn container_status(
+        &self,
+        entry: &v1::Container,
+    ) -> Result<Option<ContainerInfo>, CallError> {
         let request = v1::ContainerStatusRequest {
             container_id: entry.id.clone(),
             verbose: false,
         };
-        match self.runtime.clone().container_status(request).await {
-            Ok(response) => Ok(response
-                .into_inner()
-                .status
-                .map(|s| convert::container_info(&entry, &s))),
-            Err(status) => {
-                match self.error("ContainerStatus", container_subject(&entry.id), status) {
-                    RuntimeError::NotFound { .. } => Ok(None),
-                    err => Err(err),
-                }
-            }
-        }
+        let response = self.runtime.clone().container_status(request).await;
+        let status = response.map_err(|status| CallError::new("ContainerStatus", status))?;
+        Ok(status
+            .into_inner()
+            .status
+            .map(|s| convert::container_info(entry, &s)))
     }
 }
 
@@ -264,14 +252,10 @@ impl ContainerRuntime for CriRuntime {
         // ImageStatus resolves a short name as a pull would (`nginx:1.25` finds the stored
         // `docker.io/library/nginx:1.25`).
         let present = self.image_present(image).await?;
-        match (policy, present) {
-            (PullPolicy::Always, _) | (PullPolicy::IfNotPresent, false) => self.pull(image).await,
-            (PullPolicy::IfNotPresent | PullPolicy::Never, true) => Ok(()),
-            (PullPolicy::Never, false) => Err(RuntimeError::ImagePull {
-                image: image.to_owned(),
-                source: Box::new(CriError::NeverPull),
-            }),
+        if policy.must_pull(image, present)? {
+            self.pull(image).await?;
         }
+        Ok(())
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {
@@ -414,32 +398,22 @@ impl ContainerRuntime for CriRuntime {
             .into_inner()
             .items;
         // The list lacks the IP and the annotations: ask the status of each sandbox not seen
-        // in this state before, a few at once.
-        let cached = |item: &v1::PodSandbox| {
-            let cache = self.statuses.lock().expect("status cache lock");
-            cache
-                .sandboxes
-                .get(&item.id)
-                .filter(|(state, _)| *state == item.state)
-                .map(|(_, info)| info.clone())
-        };
-        let infos: Vec<(String, i32, Option<SandboxInfo>)> = stream::iter(items)
-            .map(|item| async {
-                let info = match cached(&item) {
-                    Some(info) => info,
-                    None => self.sandbox_status(item.id.clone()).await?,
-                };
-                Ok::<_, RuntimeError>((item.id, item.state, info))
+        // in this state before, a few at once. A state this API does not know is never reused.
+        let listed = items
+            .into_iter()
+            .map(|item| {
+                let state =
+                    v1::PodSandboxState::try_from(item.state).map_or("", |s| s.as_str_name());
+                (item.id, state.to_owned())
             })
-            .buffered(STATUS_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let mut cache = self.statuses.lock().expect("status cache lock");
-        cache.sandboxes = infos
-            .iter()
-            .map(|(id, state, info)| (id.clone(), (*state, info.clone())))
             .collect();
-        Ok(infos.into_iter().filter_map(|(_, _, info)| info).collect())
+        let infos = self
+            .sandboxes
+            .inspect_changed(&self.endpoint, "sandbox", listed, |id| {
+                self.sandbox_status(id)
+            })
+            .await?;
+        Ok(infos.into_iter().flatten().collect())
     }
 
     async fn list_containers(&self) -> RuntimeResult<Vec<ContainerInfo>> {
@@ -460,38 +434,31 @@ impl ContainerRuntime for CriRuntime {
         // The list lacks exit codes, times and reasons: ask the status of each container not
         // seen in this state before. A created container's status gains a reason when its
         // start fails without the state changing: it is always asked.
-        let cached = |entry: &v1::Container| {
-            let cache = self.statuses.lock().expect("status cache lock");
-            cache
-                .containers
-                .get(&entry.id)
-                .filter(|(state, _)| {
-                    *state == entry.state
-                        && entry.state != v1::ContainerState::ContainerCreated as i32
-                })
-                .map(|(_, info)| info.clone())
-        };
-        let infos: Vec<(String, i32, Option<ContainerInfo>)> = stream::iter(entries)
-            .map(|entry| async {
-                let (id, state) = (entry.id.clone(), entry.state);
-                let info = match cached(&entry) {
-                    Some(info) => info,
-                    None => self.container_status(entry).await?,
-                };
-                Ok::<_, RuntimeError>((id, state, info))
-            })
-            .buffered(STATUS_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let mut cache = self.statuses.lock().expect("status cache lock");
-        cache.containers = infos
+        let listed = entries
             .iter()
-            .map(|(id, state, info)| (id.clone(), (*state, info.clone())))
+            .map(|entry| {
+                let state = match v1::ContainerState::try_from(entry.state) {
+                    Ok(v1::ContainerState::ContainerCreated) | Err(_) => "",
+                    Ok(state) => state.as_str_name(),
+                };
+                (entry.id.clone(), state.to_owned())
+            })
             .collect();
-        Ok(infos.into_iter().filter_map(|(_, _, info)| info).collect())
+        let entries: HashMap<String, v1::Container> = entries
+            .into_iter()
+            .map(|entry| (entry.id.clone(), entry))
+            .collect();
+        let infos = self
+            .containers
+            .inspect_changed(&self.endpoint, "container", listed, |id| {
+                self.container_status(&entries[&id])
+            })
+            .await?;
+        Ok(infos.into_iter().flatten().collect())
     }
 
-    /// `ExecSync`; its output is stdout followed by stderr.
+    /// `ExecSync`, given `timeout` (the runtime counts it in whole seconds) and held to it
+    /// here too; its output is stdout followed by stderr, bounded as on every backend.
     async fn exec_sync(
         &self,
         container_id: &str,
@@ -503,15 +470,17 @@ impl ContainerRuntime for CriRuntime {
             cmd: command.to_vec(),
             timeout: i64::try_from(grace_seconds(timeout)).unwrap_or(i64::MAX),
         };
-        let response = self
-            .runtime
-            .clone()
-            .exec_sync(request)
-            .await
-            .map_err(|status| self.error("ExecSync", container_subject(container_id), status))?
+        let exec = async {
+            let response = self.runtime.clone().exec_sync(request).await;
+            response
+                .map_err(|status| self.error("ExecSync", container_subject(container_id), status))
+        };
+        let response = exec_output::within(timeout, command, container_id, exec)
+            .await?
             .into_inner();
-        let mut output = String::from_utf8_lossy(&response.stdout).into_owned();
-        output.push_str(&String::from_utf8_lossy(&response.stderr));
+        let mut output = String::new();
+        exec_output::append(&mut output, &response.stdout);
+        exec_output::append(&mut output, &response.stderr);
         Ok(ExecResult {
             exit_code: response.exit_code,
             output,
