@@ -140,12 +140,6 @@ pub(crate) fn unavailable(
 /// Reasons of our own for an error, where no CRI call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CriError {
-    /// The endpoint is not a unix socket address.
-    #[error("unsupported endpoint {endpoint:?}: only unix sockets (unix:///path) are supported")]
-    UnsupportedEndpoint {
-        /// The endpoint as given.
-        endpoint: String,
-    },
     /// The runtime did not answer `Version` in time.
     #[error("no answer to Version within {seconds} s")]
     VersionTimeout {

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use staticpod_runtime::call_error::{ErrorKind, pull_error};
+use staticpod_runtime::endpoint::Endpoint;
 use staticpod_runtime::exec_output;
 use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
@@ -59,16 +60,19 @@ pub struct CriRuntime {
 }
 
 impl CriRuntime {
-    /// Connects to `endpoint` (`unix:///run/containerd/containerd.sock` or a bare socket path)
-    /// and checks with `Version` that a CRI v1 runtime answers there. Tries once: a socket
-    /// that is missing, refuses, does not answer or does not serve CRI v1 gives one
+    /// Connects to `endpoint` (a unix socket: CRI is not served over TCP) and checks with
+    /// `Version` that a CRI v1 runtime answers there. Tries once: a socket that is missing,
+    /// refuses, does not answer or does not serve CRI v1, or a TCP endpoint, gives one
     /// [`RuntimeError::Unavailable`] naming the endpoint; whether to retry is the caller's
     /// choice.
-    pub async fn connect(endpoint: &str) -> Result<Self, RuntimeError> {
-        let path = transport::socket_path(endpoint).map_err(|err| unavailable(endpoint, err))?;
-        let channel = transport::channel(path);
+    pub async fn connect(endpoint: &Endpoint) -> Result<Self, RuntimeError> {
+        let name = endpoint.to_string();
+        let socket = endpoint
+            .unix_socket("CRI")
+            .map_err(|err| unavailable(&name, err))?;
+        let channel = transport::channel(socket.to_owned());
         let runtime = CriRuntime {
-            endpoint: endpoint.to_owned(),
+            endpoint: name,
             runtime: RuntimeServiceClient::new(channel.clone()),
             images: ImageServiceClient::new(channel),
             sandboxes: Arc::default(),
@@ -78,14 +82,14 @@ impl CriRuntime {
             .await
             .map_err(|_| {
                 unavailable(
-                    endpoint,
+                    &runtime.endpoint,
                     CriError::VersionTimeout {
                         seconds: VERSION_TIMEOUT.as_secs(),
                     },
                 )
             })??;
         tracing::info!(
-            endpoint,
+            endpoint = %runtime.endpoint,
             runtime = %version.runtime_name,
             version = %version.runtime_version,
             api = %version.api_version,
@@ -496,5 +500,23 @@ impl ContainerRuntime for CriRuntime {
         let (tx, rx) = mpsc::channel(1);
         tokio::spawn(events::run(self.runtime.clone(), self.endpoint.clone(), tx));
         Ok(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_tcp_endpoint_is_refused() {
+        let endpoint: Endpoint = "tcp://127.0.0.1:1234".parse().unwrap();
+        let err = CriRuntime::connect(&endpoint).await.unwrap_err();
+        assert!(err.is_unavailable(), "{err:?}");
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert_eq!(
+            source,
+            "endpoint tcp://127.0.0.1:1234 is a TCP address: CRI is reached only on a unix socket \
+             (unix:///path)"
+        );
     }
 }

@@ -82,6 +82,7 @@ impl Backend {
     }
 
     async fn connect(self, endpoint: &str) -> Result<Arc<dyn ContainerRuntime>> {
+        let endpoint = &endpoint.parse()?;
         Ok(match self {
             Backend::Docker => Arc::new(
                 staticpod_backend_docker::DockerRuntime::connect(endpoint, PAUSE_IMAGE.into())

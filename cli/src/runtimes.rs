@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use clap::ValueEnum;
 use staticpod_runtime::ContainerRuntime;
+use staticpod_runtime::endpoint::Endpoint;
 
 /// `--runtime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,26 +57,27 @@ impl RuntimeKind {
     }
 }
 
-/// Connects to the chosen runtime.
+/// Connects to the chosen runtime at `endpoint` (`--container-runtime-endpoint`).
 #[cfg_attr(not(feature = "docker"), allow(unused_variables))]
 pub async fn connect(
     kind: RuntimeKind,
     endpoint: &str,
     pause_image: &str,
 ) -> anyhow::Result<Arc<dyn ContainerRuntime>> {
+    let endpoint: Endpoint = endpoint.parse()?;
     match kind {
         #[cfg(feature = "docker")]
         RuntimeKind::Docker => Ok(Arc::new(
-            staticpod_backend_docker::DockerRuntime::connect(endpoint, pause_image.to_string())
+            staticpod_backend_docker::DockerRuntime::connect(&endpoint, pause_image.to_string())
                 .await?,
         )),
         #[cfg(feature = "cri")]
         RuntimeKind::Cri => Ok(Arc::new(
-            staticpod_backend_cri::CriRuntime::connect(endpoint).await?,
+            staticpod_backend_cri::CriRuntime::connect(&endpoint).await?,
         )),
         #[cfg(feature = "podman")]
         RuntimeKind::Podman => Ok(Arc::new(
-            staticpod_backend_podman::PodmanRuntime::connect(endpoint, pause_image.to_string())
+            staticpod_backend_podman::PodmanRuntime::connect(&endpoint, pause_image.to_string())
                 .await?,
         )),
         #[allow(unreachable_patterns)]

@@ -66,24 +66,24 @@ impl Backend {
     }
 
     async fn connect(self) -> Arc<dyn ContainerRuntime> {
-        let endpoint = self.endpoint();
+        let endpoint = &self.endpoint().parse().expect("a valid endpoint");
         match self {
             Backend::Docker => Arc::new(
                 staticpod_backend_docker::DockerRuntime::connect(
-                    &endpoint,
+                    endpoint,
                     "registry.k8s.io/pause:3.9".into(),
                 )
                 .await
                 .expect("connect to docker"),
             ),
             Backend::Cri => Arc::new(
-                staticpod_backend_cri::CriRuntime::connect(&endpoint)
+                staticpod_backend_cri::CriRuntime::connect(endpoint)
                     .await
                     .expect("connect to containerd"),
             ),
             Backend::Podman => Arc::new(
                 staticpod_backend_podman::PodmanRuntime::connect(
-                    &endpoint,
+                    endpoint,
                     "registry.k8s.io/pause:3.9".into(),
                 )
                 .await
