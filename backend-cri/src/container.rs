@@ -1,10 +1,10 @@
 //! The CRI `ContainerConfig` for a container, built from the core's [`ContainerConfig`] the
 //! way the kubelet builds it (`kuberuntime_container_linux.go`).
 
-use k8s_cri::v1;
 use staticpod_runtime::cpu::{self, CPU_PERIOD_MICROS};
 use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
 
+use crate::api::v1;
 use crate::sandbox::{hash_map, namespace_options};
 
 /// The kernel's largest `cpu.shares`.

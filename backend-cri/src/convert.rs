@@ -2,9 +2,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use k8s_cri::v1;
 use staticpod_runtime::labels;
 use staticpod_runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
+
+use crate::api::v1;
 
 /// The reason containerd (and CRI-O) give a container the kernel OOM killer ended.
 const OOM_KILLED: &str = "OOMKilled";

@@ -140,12 +140,6 @@ pub(crate) fn unavailable(
 /// Reasons of our own for an error, where no CRI call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CriError {
-    /// The endpoint is not a unix socket address.
-    #[error("unsupported endpoint {endpoint:?}: only unix sockets (unix:///path) are supported")]
-    UnsupportedEndpoint {
-        /// The endpoint as given.
-        endpoint: String,
-    },
     /// The runtime did not answer `Version` in time.
     #[error("no answer to Version within {seconds} s")]
     VersionTimeout {
@@ -155,9 +149,6 @@ pub enum CriError {
     /// The endpoint answers gRPC but does not serve CRI v1.
     #[error("the endpoint does not serve CRI v1 (is the CRI plugin enabled?)")]
     NotCri(#[source] CallError),
-    /// The image is absent and `imagePullPolicy: Never` forbids pulling it.
-    #[error("image is not present and imagePullPolicy is Never")]
-    NeverPull,
 }
 
 /// True for the answer of a server that does not know the method or service.

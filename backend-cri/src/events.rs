@@ -5,13 +5,13 @@
 //! gRPC stream is itself the check that the runtime answers (and resets the back-off), and a
 //! runtime without the method gets no stream at all.
 
-use k8s_cri::v1::GetEventsRequest;
-use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use staticpod_runtime::backoff::Backoff;
 use staticpod_runtime::event_feed::{RECONNECT_INITIAL, RECONNECT_MAX, notify};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
+use crate::api::v1::GetEventsRequest;
+use crate::api::v1::runtime_service_client::RuntimeServiceClient;
 use crate::error::{CallError, is_unimplemented};
 
 /// Runs the feed until the receiver is dropped. Sends `()` for every event (dropped when one

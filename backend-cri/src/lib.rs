@@ -1,12 +1,14 @@
 //! staticpod backend for containerd (and any runtime serving CRI v1) over gRPC on a unix
 //! socket: pods map natively to CRI sandboxes, as the kubelet drives them.
 //!
-//! [`CriRuntime`] implements [`ContainerRuntime`]. The request building (`sandbox`,
-//! `container`), status conversion (`convert`), error translation ([`error`]), the socket
-//! channel (`transport`) and the event feed (`events`) live in modules of their own.
+//! [`CriRuntime`] implements [`ContainerRuntime`]. The CRI bindings (`api`), the request
+//! building (`sandbox`, `container`), status conversion (`convert`), error translation
+//! ([`error`]), the socket channel (`transport`) and the event feed (`events`) live in
+//! modules of their own.
 
 pub mod error;
 
+mod api;
 mod container;
 mod convert;
 mod events;
@@ -14,15 +16,14 @@ mod sandbox;
 mod transport;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::stream::{self, StreamExt, TryStreamExt};
-use k8s_cri::v1;
-use k8s_cri::v1::image_service_client::ImageServiceClient;
-use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use staticpod_runtime::call_error::{ErrorKind, pull_error};
+use staticpod_runtime::endpoint::Endpoint;
+use staticpod_runtime::exec_output;
+use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, PullPolicy, RuntimeError,
@@ -31,6 +32,9 @@ use staticpod_runtime::{
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
+use crate::api::v1;
+use crate::api::v1::image_service_client::ImageServiceClient;
+use crate::api::v1::runtime_service_client::RuntimeServiceClient;
 use crate::error::{
     CallError, CriError, Subject, call_error, classify, is_unimplemented, runtime_error,
     unavailable,
@@ -39,8 +43,6 @@ use crate::error::{
 /// How long `connect` waits for the answer to `Version`: a socket that accepts but never
 /// answers (not a gRPC server) must not hang the agent's start.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
-/// How many status calls a listing runs at once.
-const STATUS_CONCURRENCY: usize = 16;
 
 /// A CRI v1 runtime (containerd, CRI-O) reached over its unix socket. Cheap to clone: clones
 /// share one HTTP/2 connection, which is reopened on demand after the runtime restarts.
@@ -49,45 +51,45 @@ pub struct CriRuntime {
     endpoint: String,
     runtime: RuntimeServiceClient<Channel>,
     images: ImageServiceClient<Channel>,
-    statuses: Arc<Mutex<StatusCache>>,
-}
-
-/// The last status read of each listed object, with the list state it was read in. CRI's
-/// lists lack IPs, exit codes and times, so each object's status is asked once per state it
-/// is listed in, not at every relist (every second on containerd 1.6, which has no events).
-#[derive(Debug, Default)]
-struct StatusCache {
-    sandboxes: HashMap<String, (i32, Option<SandboxInfo>)>,
-    containers: HashMap<String, (i32, Option<ContainerInfo>)>,
+    /// Sandbox statuses, asked again only when a sandbox's listed state changes: CRI's lists
+    /// lack IPs, exit codes and times, and containerd 1.6, which has no events, is relisted
+    /// every second.
+    sandboxes: Arc<InspectCache<Option<SandboxInfo>>>,
+    /// Container statuses, likewise.
+    containers: Arc<InspectCache<Option<ContainerInfo>>>,
 }
 
 impl CriRuntime {
-    /// Connects to `endpoint` (`unix:///run/containerd/containerd.sock` or a bare socket path)
-    /// and checks with `Version` that a CRI v1 runtime answers there. Tries once: a socket
-    /// that is missing, refuses, does not answer or does not serve CRI v1 gives one
+    /// Connects to `endpoint` (a unix socket: CRI is not served over TCP) and checks with
+    /// `Version` that a CRI v1 runtime answers there. Tries once: a socket that is missing,
+    /// refuses, does not answer or does not serve CRI v1, or a TCP endpoint, gives one
     /// [`RuntimeError::Unavailable`] naming the endpoint; whether to retry is the caller's
     /// choice.
-    pub async fn connect(endpoint: &str) -> Result<Self, RuntimeError> {
-        let path = transport::socket_path(endpoint).map_err(|err| unavailable(endpoint, err))?;
-        let channel = transport::channel(path);
+    pub async fn connect(endpoint: &Endpoint) -> Result<Self, RuntimeError> {
+        let name = endpoint.to_string();
+        let socket = endpoint
+            .unix_socket("CRI")
+            .map_err(|err| unavailable(&name, err))?;
+        let channel = transport::channel(socket.to_owned());
         let runtime = CriRuntime {
-            endpoint: endpoint.to_owned(),
+            endpoint: name,
             runtime: RuntimeServiceClient::new(channel.clone()),
             images: ImageServiceClient::new(channel),
-            statuses: Arc::default(),
+            sandboxes: Arc::default(),
+            containers: Arc::default(),
         };
         let version = tokio::time::timeout(VERSION_TIMEOUT, runtime.call_version())
             .await
             .map_err(|_| {
                 unavailable(
-                    endpoint,
+                    &runtime.endpoint,
                     CriError::VersionTimeout {
                         seconds: VERSION_TIMEOUT.as_secs(),
                     },
                 )
             })??;
         tracing::info!(
-            endpoint,
+            endpoint = %runtime.endpoint,
             runtime = %version.runtime_name,
             version = %version.runtime_version,
             api = %version.api_version,
@@ -171,41 +173,33 @@ impl CriRuntime {
         }
     }
 
-    async fn sandbox_status(&self, id: String) -> RuntimeResult<Option<SandboxInfo>> {
+    async fn sandbox_status(&self, id: String) -> Result<Option<SandboxInfo>, CallError> {
         let request = v1::PodSandboxStatusRequest {
-            pod_sandbox_id: id.clone(),
+            pod_sandbox_id: id,
             verbose: false,
         };
-        match self.runtime.clone().pod_sandbox_status(request).await {
-            Ok(response) => Ok(response
-                .into_inner()
-                .status
-                .map(|s| convert::sandbox_info(&s))),
-            Err(status) => match self.error("PodSandboxStatus", sandbox_subject(&id), status) {
-                // Removed between the list and this call.
-                RuntimeError::NotFound { .. } => Ok(None),
-                err => Err(err),
-            },
-        }
+        let response = self.runtime.clone().pod_sandbox_status(request).await;
+        let status = response.map_err(|status| CallError::new("PodSandboxStatus", status))?;
+        Ok(status
+            .into_inner()
+            .status
+            .map(|s| convert::sandbox_info(&s)))
     }
 
-    async fn container_status(&self, entry: v1::Container) -> RuntimeResult<Option<ContainerInfo>> {
+    async fn container_status(
+        &self,
+        entry: &v1::Container,
+    ) -> Result<Option<ContainerInfo>, CallError> {
         let request = v1::ContainerStatusRequest {
             container_id: entry.id.clone(),
             verbose: false,
         };
-        match self.runtime.clone().container_status(request).await {
-            Ok(response) => Ok(response
-                .into_inner()
-                .status
-                .map(|s| convert::container_info(&entry, &s))),
-            Err(status) => {
-                match self.error("ContainerStatus", container_subject(&entry.id), status) {
-                    RuntimeError::NotFound { .. } => Ok(None),
-                    err => Err(err),
-                }
-            }
-        }
+        let response = self.runtime.clone().container_status(request).await;
+        let status = response.map_err(|status| CallError::new("ContainerStatus", status))?;
+        Ok(status
+            .into_inner()
+            .status
+            .map(|s| convert::container_info(entry, &s)))
     }
 }
 
@@ -262,14 +256,10 @@ impl ContainerRuntime for CriRuntime {
         // ImageStatus resolves a short name as a pull would (`nginx:1.25` finds the stored
         // `docker.io/library/nginx:1.25`).
         let present = self.image_present(image).await?;
-        match (policy, present) {
-            (PullPolicy::Always, _) | (PullPolicy::IfNotPresent, false) => self.pull(image).await,
-            (PullPolicy::IfNotPresent | PullPolicy::Never, true) => Ok(()),
-            (PullPolicy::Never, false) => Err(RuntimeError::ImagePull {
-                image: image.to_owned(),
-                source: Box::new(CriError::NeverPull),
-            }),
+        if policy.must_pull(image, present)? {
+            self.pull(image).await?;
         }
+        Ok(())
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {
@@ -412,32 +402,22 @@ impl ContainerRuntime for CriRuntime {
             .into_inner()
             .items;
         // The list lacks the IP and the annotations: ask the status of each sandbox not seen
-        // in this state before, a few at once.
-        let cached = |item: &v1::PodSandbox| {
-            let cache = self.statuses.lock().expect("status cache lock");
-            cache
-                .sandboxes
-                .get(&item.id)
-                .filter(|(state, _)| *state == item.state)
-                .map(|(_, info)| info.clone())
-        };
-        let infos: Vec<(String, i32, Option<SandboxInfo>)> = stream::iter(items)
-            .map(|item| async {
-                let info = match cached(&item) {
-                    Some(info) => info,
-                    None => self.sandbox_status(item.id.clone()).await?,
-                };
-                Ok::<_, RuntimeError>((item.id, item.state, info))
+        // in this state before, a few at once. A state this API does not know is never reused.
+        let listed = items
+            .into_iter()
+            .map(|item| {
+                let state =
+                    v1::PodSandboxState::try_from(item.state).map_or("", |s| s.as_str_name());
+                (item.id, state.to_owned())
             })
-            .buffered(STATUS_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let mut cache = self.statuses.lock().expect("status cache lock");
-        cache.sandboxes = infos
-            .iter()
-            .map(|(id, state, info)| (id.clone(), (*state, info.clone())))
             .collect();
-        Ok(infos.into_iter().filter_map(|(_, _, info)| info).collect())
+        let infos = self
+            .sandboxes
+            .inspect_changed(&self.endpoint, "sandbox", listed, |id| {
+                self.sandbox_status(id)
+            })
+            .await?;
+        Ok(infos.into_iter().flatten().collect())
     }
 
     async fn list_containers(&self) -> RuntimeResult<Vec<ContainerInfo>> {
@@ -458,38 +438,31 @@ impl ContainerRuntime for CriRuntime {
         // The list lacks exit codes, times and reasons: ask the status of each container not
         // seen in this state before. A created container's status gains a reason when its
         // start fails without the state changing: it is always asked.
-        let cached = |entry: &v1::Container| {
-            let cache = self.statuses.lock().expect("status cache lock");
-            cache
-                .containers
-                .get(&entry.id)
-                .filter(|(state, _)| {
-                    *state == entry.state
-                        && entry.state != v1::ContainerState::ContainerCreated as i32
-                })
-                .map(|(_, info)| info.clone())
-        };
-        let infos: Vec<(String, i32, Option<ContainerInfo>)> = stream::iter(entries)
-            .map(|entry| async {
-                let (id, state) = (entry.id.clone(), entry.state);
-                let info = match cached(&entry) {
-                    Some(info) => info,
-                    None => self.container_status(entry).await?,
-                };
-                Ok::<_, RuntimeError>((id, state, info))
-            })
-            .buffered(STATUS_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let mut cache = self.statuses.lock().expect("status cache lock");
-        cache.containers = infos
+        let listed = entries
             .iter()
-            .map(|(id, state, info)| (id.clone(), (*state, info.clone())))
+            .map(|entry| {
+                let state = match v1::ContainerState::try_from(entry.state) {
+                    Ok(v1::ContainerState::ContainerCreated) | Err(_) => "",
+                    Ok(state) => state.as_str_name(),
+                };
+                (entry.id.clone(), state.to_owned())
+            })
             .collect();
-        Ok(infos.into_iter().filter_map(|(_, _, info)| info).collect())
+        let entries: HashMap<String, v1::Container> = entries
+            .into_iter()
+            .map(|entry| (entry.id.clone(), entry))
+            .collect();
+        let infos = self
+            .containers
+            .inspect_changed(&self.endpoint, "container", listed, |id| {
+                self.container_status(&entries[&id])
+            })
+            .await?;
+        Ok(infos.into_iter().flatten().collect())
     }
 
-    /// `ExecSync`; its output is stdout followed by stderr.
+    /// `ExecSync`, given `timeout` (the runtime counts it in whole seconds) and held to it
+    /// here too; its output is stdout followed by stderr, bounded as on every backend.
     async fn exec_sync(
         &self,
         container_id: &str,
@@ -501,15 +474,17 @@ impl ContainerRuntime for CriRuntime {
             cmd: command.to_vec(),
             timeout: i64::try_from(grace_seconds(timeout)).unwrap_or(i64::MAX),
         };
-        let response = self
-            .runtime
-            .clone()
-            .exec_sync(request)
-            .await
-            .map_err(|status| self.error("ExecSync", container_subject(container_id), status))?
+        let exec = async {
+            let response = self.runtime.clone().exec_sync(request).await;
+            response
+                .map_err(|status| self.error("ExecSync", container_subject(container_id), status))
+        };
+        let response = exec_output::within(timeout, command, container_id, exec)
+            .await?
             .into_inner();
-        let mut output = String::from_utf8_lossy(&response.stdout).into_owned();
-        output.push_str(&String::from_utf8_lossy(&response.stderr));
+        let mut output = String::new();
+        exec_output::append(&mut output, &response.stdout);
+        exec_output::append(&mut output, &response.stderr);
         Ok(ExecResult {
             exit_code: response.exit_code,
             output,
@@ -525,5 +500,23 @@ impl ContainerRuntime for CriRuntime {
         let (tx, rx) = mpsc::channel(1);
         tokio::spawn(events::run(self.runtime.clone(), self.endpoint.clone(), tx));
         Ok(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_tcp_endpoint_is_refused() {
+        let endpoint: Endpoint = "tcp://127.0.0.1:1234".parse().unwrap();
+        let err = CriRuntime::connect(&endpoint).await.unwrap_err();
+        assert!(err.is_unavailable(), "{err:?}");
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert_eq!(
+            source,
+            "endpoint tcp://127.0.0.1:1234 is a TCP address: CRI is reached only on a unix socket \
+             (unix:///path)"
+        );
     }
 }

@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_cri::v1;
 use staticpod_runtime::{PortMapping, Protocol, SandboxConfig};
+
+use crate::api::v1;
 
 /// The namespaces a pod shares with the node, as the kubelet sets them on the sandbox and on
 /// every container in it: the node's when `host*` is set, else the pod's own network and IPC,

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use staticpod_backend_cri::CriRuntime;
+use staticpod_runtime::endpoint::Endpoint;
 use staticpod_runtime::labels;
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PortMapping, Protocol,
@@ -19,13 +20,16 @@ use staticpod_testkit::{eventually, http_get};
 
 const ENDPOINT_VAR: &str = "STATICPOD_TEST_CRI_ENDPOINT";
 
-fn endpoint() -> String {
-    std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
+fn endpoint() -> Endpoint {
+    let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
         panic!(
             "{ENDPOINT_VAR} is not set: it must name the socket of a containerd with the CRI \
              plugin and the test images (`cargo xtask runtime up containerd` prints it)"
         )
-    })
+    });
+    endpoint
+        .parse()
+        .unwrap_or_else(|err| panic!("{ENDPOINT_VAR}: {err}"))
 }
 
 /// A hostPort for this run: 21080-21479, away from the Docker backend's 18080+ and 19080+
@@ -37,7 +41,7 @@ fn host_port(offset: u16) -> u16 {
 /// Connects and registers what the test creates, removing it all on drop.
 struct Fixture {
     runtime: CriRuntime,
-    endpoint: String,
+    endpoint: Endpoint,
     uid: String,
     logs: tempfile::TempDir,
     sandboxes: Mutex<Vec<String>>,
@@ -408,10 +412,10 @@ async fn version_and_watch_on_a_runtime_without_events() {
 #[tokio::test]
 async fn missing_socket_is_one_unavailable_error() {
     let dir = tempfile::tempdir().unwrap();
-    let endpoint = format!("unix://{}", dir.path().join("absent.sock").display());
+    let endpoint = Endpoint::Unix(dir.path().join("absent.sock"));
     let err = CriRuntime::connect(&endpoint).await.unwrap_err();
     match &err {
-        RuntimeError::Unavailable { endpoint: e, .. } => assert_eq!(e, &endpoint),
+        RuntimeError::Unavailable { endpoint: e, .. } => assert_eq!(e, &endpoint.to_string()),
         other => panic!("{other:?}"),
     }
     let reason = std::error::Error::source(&err).unwrap().to_string();
@@ -432,8 +436,9 @@ async fn a_socket_that_is_not_cri_is_unavailable() {
                 .await;
         }
     });
-    let endpoint = format!("unix://{}", path.display());
-    let err = CriRuntime::connect(&endpoint).await.unwrap_err();
+    let err = CriRuntime::connect(&Endpoint::Unix(path))
+        .await
+        .unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
 }
 

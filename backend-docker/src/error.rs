@@ -8,14 +8,6 @@ use staticpod_runtime::call_error::{self, Classify, ErrorKind};
 /// Failures this backend detects itself, kept as the `#[source]` of a [`RuntimeError`].
 #[derive(Debug, thiserror::Error)]
 pub enum DockerBackendError {
-    /// The endpoint is neither a unix socket nor a TCP address.
-    #[error(
-        "unsupported Docker endpoint {endpoint}: expected unix:///path, a path, or tcp://host:port"
-    )]
-    UnsupportedEndpoint {
-        /// The endpoint as given.
-        endpoint: String,
-    },
     /// The name we want is held by a container this agent did not create.
     #[error("container name {name} is taken by container {id}, which staticpod does not manage")]
     NameTakenByForeignContainer {

@@ -27,6 +27,7 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 use futures_util::TryStreamExt;
 use std::sync::Arc;
 
+use staticpod_runtime::endpoint::Endpoint;
 use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE, is_managed};
 use staticpod_runtime::naming;
@@ -74,46 +75,32 @@ impl fmt::Debug for DockerRuntime {
 }
 
 impl DockerRuntime {
-    /// Connects to Docker at `endpoint` (`unix:///var/run/docker.sock`, a bare socket path,
-    /// or `tcp://host:port`) and negotiates the API version, since bollard's default is newer
-    /// than older daemons speak (Docker 20.10 speaks 1.41). `pause_image` is the image of
-    /// every pod's sandbox container (`--pod-infra-container-image`).
+    /// Connects to Docker at `endpoint` (its unix socket or a TCP address) and negotiates the
+    /// API version, since bollard's default is newer than older daemons speak (Docker 20.10
+    /// speaks 1.41). `pause_image` is the image of every pod's sandbox container
+    /// (`--pod-infra-container-image`).
     ///
     /// A daemon that does not answer is [`RuntimeError::Unavailable`] naming `endpoint`.
-    pub async fn connect(endpoint: &str, pause_image: String) -> Result<Self, RuntimeError> {
-        let unavailable =
-            |source: Box<dyn std::error::Error + Send + Sync>| RuntimeError::Unavailable {
-                endpoint: endpoint.to_owned(),
-                source,
-            };
+    pub async fn connect(endpoint: &Endpoint, pause_image: String) -> Result<Self, RuntimeError> {
+        let name = endpoint.to_string();
         let timeout = REQUEST_TIMEOUT.as_secs();
-        let docker = if let Some(path) = endpoint.strip_prefix("unix://") {
-            Docker::connect_with_unix(path, timeout, API_DEFAULT_VERSION)
-        } else if endpoint.starts_with('/') {
-            Docker::connect_with_unix(endpoint, timeout, API_DEFAULT_VERSION)
-        } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
-            Docker::connect_with_http(endpoint, timeout, API_DEFAULT_VERSION)
-        } else {
-            return Err(unavailable(Box::new(
-                DockerBackendError::UnsupportedEndpoint {
-                    endpoint: endpoint.to_owned(),
-                },
-            )));
+        let docker = match endpoint {
+            Endpoint::Unix(path) => {
+                Docker::connect_with_unix(&path.to_string_lossy(), timeout, API_DEFAULT_VERSION)
+            }
+            Endpoint::Tcp(_) => Docker::connect_with_http(&name, timeout, API_DEFAULT_VERSION),
         }
-        .map_err(|err| unavailable(Box::new(err)))?;
-        let docker = docker.negotiate_version().await.map_err(|err| {
-            Call::new(
-                endpoint,
-                "negotiate the API version with",
-                "daemon",
-                endpoint,
-            )
-            .error(err)
+        .map_err(|err| RuntimeError::Unavailable {
+            endpoint: name.clone(),
+            source: Box::new(err),
         })?;
-        tracing::debug!(endpoint, api_version = %docker.client_version(), "connected to Docker");
+        let docker = docker.negotiate_version().await.map_err(|err| {
+            Call::new(&name, "negotiate the API version with", "daemon", &name).error(err)
+        })?;
+        tracing::debug!(endpoint = %name, api_version = %docker.client_version(), "connected to Docker");
         Ok(Self {
             docker,
-            endpoint: endpoint.to_owned(),
+            endpoint: name,
             pause_image,
             sandboxes: Arc::default(),
             containers: Arc::default(),
@@ -398,22 +385,5 @@ impl ContainerRuntime for DockerRuntime {
             self.docker.clone(),
             self.endpoint.clone(),
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn an_endpoint_of_another_kind_is_refused() {
-        let err = DockerRuntime::connect("npipe:////./pipe/docker_engine", "pause".into())
-            .await
-            .expect_err("not supported");
-        assert!(err.is_unavailable(), "{err:?}");
-        let source = std::error::Error::source(&err)
-            .expect("a cause")
-            .to_string();
-        assert!(source.contains("unsupported Docker endpoint"), "{source}");
     }
 }

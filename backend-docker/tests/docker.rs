@@ -12,6 +12,7 @@ use std::time::Duration;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use staticpod_backend_docker::DockerRuntime;
+use staticpod_runtime::endpoint::Endpoint;
 use staticpod_runtime::labels::CONTAINER_NAME;
 use staticpod_runtime::naming;
 use staticpod_runtime::{ContainerRuntime, ContainerState, PortMapping, Protocol, RuntimeError};
@@ -22,13 +23,16 @@ const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
 const WEB_IMAGE: &str = "nginx:1.25";
 const BUSYBOX_IMAGE: &str = "busybox:1.36";
 
-fn endpoint() -> String {
-    std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
+fn endpoint() -> Endpoint {
+    let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
         panic!(
             "{ENDPOINT_VAR} is not set: run these tests through `cargo xtask test`, or set it \
              to a running Docker's endpoint (e.g. unix:///var/run/docker.sock)"
         )
-    })
+    });
+    endpoint
+        .parse()
+        .unwrap_or_else(|err| panic!("{ENDPOINT_VAR}: {err}"))
 }
 
 async fn runtime() -> DockerRuntime {
@@ -46,9 +50,10 @@ async fn test_pod(test: &str) -> TestPod<DockerRuntime> {
 /// A bare Docker client for the few checks the trait does not cover (names, foreign
 /// containers).
 async fn bollard() -> bollard::Docker {
-    let endpoint = endpoint();
-    let path = endpoint.strip_prefix("unix://").unwrap_or(&endpoint);
-    bollard::Docker::connect_with_unix(path, 60, bollard::API_DEFAULT_VERSION)
+    let Endpoint::Unix(path) = endpoint() else {
+        panic!("{ENDPOINT_VAR}: these checks need Docker's unix socket");
+    };
+    bollard::Docker::connect_with_unix(&path.to_string_lossy(), 60, bollard::API_DEFAULT_VERSION)
         .unwrap()
         .negotiate_version()
         .await
@@ -58,7 +63,7 @@ async fn bollard() -> bollard::Docker {
 #[tokio::test]
 async fn connecting_to_a_missing_socket_is_unavailable() {
     let endpoint = "unix:///nonexistent/staticpod-test/docker.sock";
-    let err = DockerRuntime::connect(endpoint, PAUSE_IMAGE.into())
+    let err = DockerRuntime::connect(&endpoint.parse().unwrap(), PAUSE_IMAGE.into())
         .await
         .expect_err("no daemon there");
     assert!(err.is_unavailable(), "{err:?}");

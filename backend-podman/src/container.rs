@@ -6,15 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::Serialize;
+use staticpod_runtime::cpu::{CPU_PERIOD_MICROS, cpu_quota, cpu_shares};
 use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig};
 use staticpod_runtime::{labels, naming};
 
-/// The CFS period the kubelet uses; the quota is computed against it.
-const CPU_PERIOD_MICROS: u64 = 100_000;
-/// The smallest CFS quota the kernel accepts (1 ms).
-const MIN_CPU_QUOTA_MICROS: i64 = 1_000;
-/// The smallest cpu.shares value the kernel accepts.
-const MIN_CPU_SHARES: u64 = 2;
 /// Largest log file before Podman truncates it, the kubelet's default `containerLogMaxSize`.
 const LOG_MAX_BYTES: i64 = 10 * 1024 * 1024;
 
@@ -108,11 +103,11 @@ pub(crate) struct Resources {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct Cpu {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub shares: Option<u64>,
+    pub shares: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quota: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub period: Option<u64>,
+    pub period: Option<i64>,
 }
 
 /// Memory limit.
@@ -206,19 +201,6 @@ fn resources(resources: &ResourceConfig) -> Option<Resources> {
         }),
     };
     (limits != Resources::default()).then_some(limits)
-}
-
-/// CFS quota for a CPU limit in millicores: the kubelet's `milliCPU * period / 1000`.
-fn cpu_quota(millis: u64) -> i64 {
-    let quota = millis.saturating_mul(CPU_PERIOD_MICROS) / 1000;
-    i64::try_from(quota)
-        .unwrap_or(i64::MAX)
-        .max(MIN_CPU_QUOTA_MICROS)
-}
-
-/// cpu.shares for a CPU request in millicores: the kubelet's `milliCPU * 1024 / 1000`.
-fn cpu_shares(millis: u64) -> u64 {
-    (millis.saturating_mul(1024) / 1000).max(MIN_CPU_SHARES)
 }
 
 #[cfg(test)]

@@ -20,12 +20,6 @@ pub enum PodmanBackendError {
         /// Podman's message.
         message: String,
     },
-    /// The endpoint is not a unix socket.
-    #[error("unsupported Podman endpoint {endpoint}: expected unix:///path or a socket path")]
-    UnsupportedEndpoint {
-        /// The endpoint as given.
-        endpoint: String,
-    },
     /// The service speaks a libpod API older than the one this backend is written for.
     #[error("the service speaks libpod API {found}; staticpod needs 4.0 or newer (Podman 4)")]
     UnsupportedApiVersion {

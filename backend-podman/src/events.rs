@@ -108,7 +108,7 @@ mod tests {
     async fn an_event_nudges_and_a_broken_stream_reconnects_with_one_nudge() {
         // The first stream carries one event, then breaks; the second stays quiet.
         let fake = FakeLibpod::start("4.3.1", vec![(vec![DIED], true), (vec![], false)]);
-        let mut rx = spawn_watch(Podman::unix(&fake.socket), fake.endpoint());
+        let mut rx = spawn_watch(Podman::unix(&fake.socket), fake.endpoint().to_string());
         let five_seconds = Duration::from_secs(5);
         let event = tokio::time::timeout(five_seconds, rx.recv()).await;
         assert_eq!(event, Ok(Some(())), "the event");

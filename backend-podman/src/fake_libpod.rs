@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use staticpod_runtime::endpoint::Endpoint;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
@@ -47,8 +48,8 @@ impl FakeLibpod {
     }
 
     /// The endpoint to connect to.
-    pub(crate) fn endpoint(&self) -> String {
-        format!("unix://{}", self.socket.display())
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        Endpoint::Unix(self.socket.clone())
     }
 
     /// How many requests for `path` (a substring of the request line) came in.

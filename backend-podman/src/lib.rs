@@ -20,7 +20,7 @@ mod sandbox;
 
 use std::fmt;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,6 +32,7 @@ use podman_api::opts::{
 use podman_api::{ApiVersion, LATEST_API_VERSION, Podman};
 use std::sync::Arc;
 
+use staticpod_runtime::endpoint::Endpoint;
 use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{self, MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_runtime::naming;
@@ -83,14 +84,6 @@ impl fmt::Debug for PodmanRuntime {
     }
 }
 
-/// The socket path of a unix endpoint (`unix:///run/podman/podman.sock` or a bare path).
-fn socket_path(endpoint: &str) -> Option<PathBuf> {
-    if let Some(path) = endpoint.strip_prefix("unix://") {
-        return Some(PathBuf::from(path));
-    }
-    endpoint.starts_with('/').then(|| PathBuf::from(endpoint))
-}
-
 /// Runs `call` with a deadline; no answer by then counts as the service being unreachable.
 async fn within<T, E: Into<ApiError>>(
     limit: Duration,
@@ -125,24 +118,24 @@ fn api_version_to_use(found: &str) -> Option<ApiVersion> {
 }
 
 impl PodmanRuntime {
-    /// Connects to the Podman service at `endpoint` (`unix:///run/podman/podman.sock` or a
-    /// bare socket path) and checks the libpod API version it speaks: 4.x is needed. The
+    /// Connects to the Podman service at `endpoint` (its unix socket; a TCP endpoint is
+    /// refused) and checks the libpod API version it speaks: 4.x is needed. The
     /// version is read from `/libpod/_ping`'s `Libpod-API-Version` header; `/libpod/version`'s
     /// `ApiVersion` is the Docker-compatible API's ("1.41"), not libpod's. `pause_image` is the
     /// image of every pod's infra container (`--pod-infra-container-image`).
     ///
     /// A service that does not answer is [`RuntimeError::Unavailable`] naming `endpoint`.
-    pub async fn connect(endpoint: &str, pause_image: String) -> Result<Self, RuntimeError> {
-        let Some(socket) = socket_path(endpoint) else {
-            return Err(RuntimeError::Unavailable {
-                endpoint: endpoint.to_owned(),
-                source: Box::new(PodmanBackendError::UnsupportedEndpoint {
-                    endpoint: endpoint.to_owned(),
-                }),
-            });
-        };
+    pub async fn connect(endpoint: &Endpoint, pause_image: String) -> Result<Self, RuntimeError> {
+        let name = endpoint.to_string();
+        let socket = endpoint
+            .unix_socket("Podman")
+            .map_err(|err| RuntimeError::Unavailable {
+                endpoint: name.clone(),
+                source: Box::new(err),
+            })?;
+        let endpoint = name.as_str();
         let call = Call::new(endpoint, "ping", "service", endpoint);
-        let ping = within(REQUEST_TIMEOUT, Podman::unix(&socket).ping())
+        let ping = within(REQUEST_TIMEOUT, Podman::unix(socket).ping())
             .await
             .map_err(|err| call.error(err))?;
         let found = ping.libpod_api_version;
@@ -158,8 +151,8 @@ impl PodmanRuntime {
         let api_version = version.to_string();
         tracing::debug!(endpoint, libpod_api = %found, speaking = %api_version, "connected to Podman");
         Ok(Self {
-            podman: Podman::unix_versioned(&socket, version),
-            libpod: Libpod::new(&socket, &api_version),
+            podman: Podman::unix_versioned(socket, version),
+            libpod: Libpod::new(socket, &api_version),
             endpoint: endpoint.to_owned(),
             pause_image,
             api_version,
@@ -580,19 +573,6 @@ mod tests {
     use crate::fake_libpod::FakeLibpod;
 
     #[test]
-    fn endpoints_are_unix_sockets() {
-        assert_eq!(
-            socket_path("unix:///run/podman/podman.sock"),
-            Some(PathBuf::from("/run/podman/podman.sock"))
-        );
-        assert_eq!(
-            socket_path("/tmp/podman.sock"),
-            Some(PathBuf::from("/tmp/podman.sock"))
-        );
-        assert_eq!(socket_path("tcp://127.0.0.1:8080"), None);
-    }
-
-    #[test]
     fn the_api_version_is_the_services_capped_at_the_crates() {
         assert_eq!(
             api_version_to_use("4.3.1").map(|v| v.to_string()),
@@ -641,13 +621,17 @@ mod tests {
 
     #[tokio::test]
     async fn an_endpoint_of_another_kind_is_refused() {
-        let err = PodmanRuntime::connect("tcp://127.0.0.1:8080", "pause".into())
+        let endpoint = "tcp://127.0.0.1:8080".parse().unwrap();
+        let err = PodmanRuntime::connect(&endpoint, "pause".into())
             .await
             .expect_err("not supported");
         assert!(err.is_unavailable(), "{err:?}");
         let source = std::error::Error::source(&err)
             .expect("a cause")
             .to_string();
-        assert!(source.contains("unsupported Podman endpoint"), "{source}");
+        assert!(
+            source.contains("Podman is reached only on a unix socket"),
+            "{source}"
+        );
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use podman_api::Podman;
 use podman_api::opts::PodCreateOpts;
 use staticpod_backend_podman::PodmanRuntime;
+use staticpod_runtime::endpoint::Endpoint;
 use staticpod_runtime::labels::CONTAINER_NAME;
 use staticpod_runtime::naming;
 use staticpod_runtime::{
@@ -26,14 +27,17 @@ const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
 const WEB_IMAGE: &str = "nginx:1.25";
 const BUSYBOX_IMAGE: &str = "busybox:1.36";
 
-fn endpoint() -> String {
-    std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
+fn endpoint() -> Endpoint {
+    let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
         panic!(
             "{ENDPOINT_VAR} is not set: run these tests through `cargo xtask test`, or set it \
              to a running Podman service's endpoint (the last line of \
              `cargo xtask runtime up podman`)"
         )
-    })
+    });
+    endpoint
+        .parse()
+        .unwrap_or_else(|err| panic!("{ENDPOINT_VAR}: {err}"))
 }
 
 async fn runtime() -> PodmanRuntime {
@@ -45,7 +49,7 @@ async fn runtime() -> PodmanRuntime {
 
 /// A bare podman-api client for the checks the trait does not cover (names, foreign pods).
 fn podman() -> Podman {
-    Podman::new(endpoint()).expect("a unix endpoint")
+    Podman::new(endpoint().to_string()).expect("a unix endpoint")
 }
 
 /// The pod of test `test`, removed with all it holds when dropped.
@@ -68,7 +72,7 @@ async fn run_to_exit(pod: &TestPod<PodmanRuntime>, config: ContainerConfig) -> C
 #[tokio::test]
 async fn connecting_to_a_missing_socket_is_unavailable() {
     let endpoint = "unix:///nonexistent/staticpod-test/podman.sock";
-    let err = PodmanRuntime::connect(endpoint, PAUSE_IMAGE.into())
+    let err = PodmanRuntime::connect(&endpoint.parse().unwrap(), PAUSE_IMAGE.into())
         .await
         .expect_err("no service there");
     assert!(err.is_unavailable(), "{err:?}");

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use staticpod_runtime::ContainerRuntime;
 use staticpod_runtime::backend::Backend;
+use staticpod_runtime::endpoint::Endpoint;
 
 /// The sandbox (pause) image when `--pod-infra-container-image` is not given.
 pub const DEFAULT_PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
@@ -41,6 +42,8 @@ pub async fn connect(
     endpoint: &str,
     pause_image: &str,
 ) -> anyhow::Result<Arc<dyn ContainerRuntime>> {
+    let endpoint: Endpoint = endpoint.parse()?;
+    let endpoint = &endpoint;
     match backend {
         #[cfg(feature = "docker")]
         Backend::Docker => Ok(Arc::new(

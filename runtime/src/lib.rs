@@ -1,8 +1,9 @@
 //! The backend API of staticpod: the `ContainerRuntime` trait every backend implements,
 //! shaped like CRI (sandboxes, containers, images, exec, a change feed), its plain-data
-//! types, the labels and names objects carry, and the toolkit the backends share (error
-//! classification, inspection cache, event feeds, exec output, CPU math, back-off). Nothing
-//! here knows about manifests or plans: backends depend on this crate alone.
+//! types, the labels and names objects carry, and the toolkit the backends share (endpoint
+//! parsing, error classification, inspection cache, event feeds, exec output, CPU math,
+//! back-off). Nothing here knows about manifests or plans: backends depend on this crate
+//! alone.
 
 pub mod backend;
 pub mod backoff;
@@ -10,6 +11,7 @@ pub mod call_error;
 pub mod clock;
 mod config;
 pub mod cpu;
+pub mod endpoint;
 mod error;
 pub mod event_feed;
 pub mod exec_output;

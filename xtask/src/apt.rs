@@ -23,10 +23,6 @@ pub const fn need(path: &'static str, package: &'static str) -> Need {
     Need { path, package }
 }
 
-/// protoc: the CRI backend's build script compiles the CRI protos, so whatever builds the
-/// workspace (even its unit tests, clippy, a `cargo check`) needs it.
-pub const PROTOC: Need = need("/usr/bin/protoc", "protobuf-compiler");
-
 /// Set once `apt-get update` has run in this process: one update per xtask run is enough.
 static UPDATED: AtomicBool = AtomicBool::new(false);
 

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
 use crate::runtime::{Backend, Provision};
-use crate::{apt, cargo, paths};
+use crate::{cargo, paths};
 use staticpod_testkit::backend::endpoint_var;
 
 const USAGE: &str = "usage: cargo xtask bench [--runtime docker|containerd|cri|podman|all] [--pods N] [--runs N] [--idle SECONDS]";
@@ -71,7 +71,6 @@ fn parse(args: &[&str]) -> Result<Options> {
 /// Runs the benchmarks; `args` are those after `bench`.
 pub fn run(args: &[&str]) -> Result<()> {
     let options = parse(args)?;
-    apt::ensure(&[apt::PROTOC])?;
     let out_dir = paths::target().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let load_before = load_average();

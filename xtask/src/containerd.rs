@@ -56,8 +56,6 @@ pub fn up() -> Result<Up> {
         need("/usr/lib/cni/bridge", "containernetworking-plugins"),
         need("/usr/lib/cni/portmap", "containernetworking-plugins"),
         need("/usr/lib/cni/host-local", "containernetworking-plugins"),
-        // Not for the daemon: for building the CRI backend that talks to it.
-        apt::PROTOC,
     ])?;
     let dir = dir();
     let socket = socket();

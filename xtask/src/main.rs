@@ -5,6 +5,7 @@
 mod apt;
 mod bench;
 mod cargo;
+mod codegen;
 mod containerd;
 mod daemon;
 mod demo;
@@ -36,6 +37,8 @@ commands:
                                              the test binaries (e.g. a test name filter)
   demo [--runtime <name>]                    run `staticpod run` on examples/manifests (default: docker)
   bench [--runtime <name|all>] [--pods N]    benchmarks (see BENCHMARKS.md); report in target/bench/
+  codegen [--check]                          regenerate the committed CRI bindings from their .proto
+                                             (--check: fail if the committed ones differ)
 ";
 
 fn main() {
@@ -68,6 +71,8 @@ fn run(args: Vec<String>) -> Result<()> {
             Ok(())
         }
         ["tidy"] => tidy::run(),
+        ["codegen"] => codegen::run(),
+        ["codegen", "--check"] => codegen::check_current(),
         ["test", rest @ ..] => {
             let (backend, passthrough) = parse_runtime_flag(rest, true)?;
             test::run(backend, passthrough)

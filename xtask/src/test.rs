@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::runtime::{Backend, Provision};
-use crate::{apt, cargo, paths, tidy};
+use crate::{cargo, paths, tidy};
 use staticpod_testkit::backend::endpoint_var;
 
 /// Counts summed from the `test result:` lines of one cargo test run.
@@ -33,7 +33,6 @@ struct Phase {
 /// Runs the suites. `only`: one runtime (its backend package's integration tests), or
 /// None for every wired runtime (the whole workspace's integration tests).
 pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
-    apt::ensure(&[apt::PROTOC])?;
     let tidy = tidy::run();
     let mut phases = vec![Phase {
         what: "tidy".to_string(),

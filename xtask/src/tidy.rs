@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::runtime::Backend;
-use crate::{apt, cargo, paths};
+use crate::{cargo, codegen, paths};
 
 /// One check: its name in the summary, and what runs it.
 struct Check {
@@ -33,6 +33,10 @@ const CHECKS: &[Check] = &[
         run: each_backend_alone,
     },
     Check {
+        name: "CRI bindings current",
+        run: codegen::check_current,
+    },
+    Check {
         name: "//! lines, ARCHITECTURE.md, #[allow] reasons",
         run: conventions,
     },
@@ -40,7 +44,6 @@ const CHECKS: &[Check] = &[
 
 /// Runs every check, even after one failed, and prints a summary; fails if any failed.
 pub fn run() -> Result<()> {
-    apt::ensure(&[apt::PROTOC])?;
     let results: Vec<(&str, Result<()>)> = CHECKS
         .iter()
         .map(|check| (check.name, (check.run)()))
