@@ -128,6 +128,8 @@ impl Bench {
             .arg(&self.root)
             .args(["--hostname-override", &self.node])
             .args(["--read-only-port", &self.status_port.to_string()])
+            // The bench's agents leave the node's health port alone.
+            .args(["--healthz-port", "0"])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

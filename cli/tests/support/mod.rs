@@ -103,6 +103,8 @@ impl Node {
             .arg(&self.root)
             .args(["--hostname-override", &self.name])
             .args(["--read-only-port", &self.status_port.to_string()])
+            // Many agents run at once: none takes the node's health port.
+            .args(["--healthz-port", "0"])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
