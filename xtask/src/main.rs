@@ -13,6 +13,7 @@ mod docker;
 mod http;
 mod images;
 mod paths;
+mod peers;
 mod podman;
 mod runtime;
 mod test;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::runtime::{Backend, Provision};
-use crate::{cargo, paths, tidy};
+use crate::{cargo, paths, peers, tidy};
 use staticpod_testkit::backend::endpoint_var;
 
 /// Counts summed from the `test result:` lines of one cargo test run.
@@ -85,6 +85,17 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
             }),
         }
     }
+
+    let peers = peers::ensure();
+    phases.push(Phase {
+        suite: BTreeMap::new(),
+        what: "peers installed".to_string(),
+        ok: peers.is_ok(),
+        detail: match &peers {
+            Ok(names) => names.clone(),
+            Err(err) => format!("{err:#}"),
+        },
+    });
 
     let mut args = vec!["test", "--no-fail-fast"];
     match only {

@@ -6,6 +6,7 @@ use staticpod_runtime::backend::Backend;
 use staticpod_runtime::labels;
 use staticpod_testkit::net::http_get_body;
 
+use crate::support::nginx::Nginx;
 use crate::support::{Node, case_port, podman, read_host_file};
 
 /// The backend of this copy of the suite: the one its module is named after.
@@ -333,7 +334,8 @@ fn host_network() {
 }
 
 /// An image that is not there and cannot be pulled is an error on that pod only: the other
-/// pod runs, and the status says why the broken one waits.
+/// pod runs, and the status says why the broken one waits (`ErrImagePull` in the pass that
+/// tried, `ImagePullBackOff` while it waits to try again, as the kubelet shows them).
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn missing_image() {
@@ -350,7 +352,8 @@ fn missing_image() {
     node.start_agent();
     node.wait_running("static-web", "web");
     let broken = node.pod_name("broken");
-    let reason = node.wait_for("the broken pod's status to say ErrImagePull", || {
+    let pulling = |reason: &str| reason == "ErrImagePull" || reason == "ImagePullBackOff";
+    let reason = node.wait_for("the broken pod's status to say why it waits", || {
         let pods = node.pods();
         let status = pods
             .items
@@ -362,7 +365,7 @@ fn missing_image() {
             .and_then(|s| s.container_statuses.first())
             .and_then(|c| c.state.waiting.clone());
         match waiting {
-            Some(w) if w.reason == "ErrImagePull" => Ok(w),
+            Some(w) if pulling(&w.reason) => Ok(w),
             other => Err(format!("{other:?}")),
         }
     });
@@ -376,7 +379,7 @@ fn missing_image() {
     assert!(
         table
             .lines()
-            .any(|l| l.starts_with(&broken) && l.contains("ErrImagePull")),
+            .any(|l| l.starts_with(&broken) && l.split_whitespace().any(pulling)),
         "{table}"
     );
 }
@@ -458,4 +461,122 @@ fn podman_names(node: &Node, command: &[&str], format: &str) -> Vec<String> {
     let mut args = command.to_vec();
     args.extend(["--filter", &filter, "--format", format]);
     podman(&args).lines().map(str::to_string).collect()
+}
+
+/// The kubelet's HTTP way (`--manifest-url`), against a real nginx: the served pod runs; an
+/// unchanged file costs a `304` with no body (nginx's ETag sent back); the header given to
+/// `--manifest-url-header` reaches nginx and is never logged or served; an edit of the
+/// served file replaces the pod; a 404 and a stopped nginx keep it, reported at
+/// `/manifests`; an empty served file removes it.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn manifest_url() {
+    let backend = backend();
+    let mut node = Node::new(backend, "url");
+    let port = case_port(backend, 6);
+    let mut nginx = Nginx::start(&node.scratch("nginx"), case_port(backend, 50));
+    nginx.serve("static-web.yaml", &static_web(port, "hello"));
+    let url = nginx.url("static-web.yaml");
+    node.add_flags(&["--manifest-url", &url, "--http-check-frequency", "1s"]);
+    node.add_flags(&["--manifest-url-header", "X-Staticpod-Token:s3cret"]);
+    node.start_agent();
+    let first = uid_of(&node, "static-web", "web");
+    let not_modified = node.wait_for("a poll answered 304 with no body", || {
+        let log = nginx.access_log();
+        log.lines()
+            .find(|l| l.contains(" 304 0 ") && !l.contains("inm=\"\""))
+            .map(str::to_owned)
+            .ok_or(log)
+    });
+    let log = nginx.access_log();
+    assert!(
+        log.lines().all(|l| l.contains("token=\"s3cret\"")),
+        "every request carries the header: {log}"
+    );
+    assert!(
+        not_modified.starts_with("GET /static-web.yaml"),
+        "{not_modified}"
+    );
+
+    nginx.serve("static-web.yaml", &static_web(port, "edited"));
+    let edited = node.wait_for("the edited pod to replace the first", || {
+        let uid = uid_of(&node, "static-web", "web");
+        if uid == first { Err(uid) } else { Ok(uid) }
+    });
+    let running = node.wait_running("static-web", "web").id;
+    let manifests = || node.http_get("/manifests").unwrap_or_default();
+
+    nginx.remove("static-web.yaml");
+    node.wait_for("/manifests to report the 404", || {
+        let body = manifests();
+        if body.contains("the server answered 404 Not Found") {
+            Ok(())
+        } else {
+            Err(body)
+        }
+    });
+    assert_eq!(
+        node.wait_running("static-web", "web").id,
+        running,
+        "a 404 keeps the pod"
+    );
+
+    nginx.serve("static-web.yaml", &static_web(port, "edited"));
+    nginx.stop();
+    node.wait_for("/manifests to report the refused connection", || {
+        let body = manifests();
+        if body.contains("the request failed") {
+            Ok(())
+        } else {
+            Err(body)
+        }
+    });
+    assert_eq!(
+        node.wait_running("static-web", "web").id,
+        running,
+        "no server keeps the pod"
+    );
+    assert_eq!(uid_of(&node, "static-web", "web"), edited);
+
+    nginx.resume();
+    nginx.serve("static-web.yaml", "");
+    node.wait_for("an empty served file to remove the pod", || {
+        let left = node.containers();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} containers", left.len()))
+        }
+    });
+    let secrets = format!("{}{}", node.log(), manifests());
+    assert!(
+        !secrets.contains("s3cret"),
+        "a header value is never logged or served"
+    );
+}
+
+/// The kubelet's configuration file way (`--config`): a KubeletConfiguration whose
+/// `staticPodPath` names the manifest directory runs its pods; a field staticpod does not use
+/// is listed once as such, and nothing is called a typo.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn configuration_file() {
+    let backend = backend();
+    let mut node = Node::new(backend, "config");
+    node.write_manifest(
+        "static-web.yaml",
+        &static_web(case_port(backend, 7), "hello"),
+    );
+    node.use_config(&format!(
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nstaticPodPath: {}\nfileCheckFrequency: 0s\nsyncFrequency: 0s\ncgroupDriver: systemd\nclusterDomain: cluster.local\n",
+        node.manifests.display()
+    ));
+    node.start_agent();
+    node.wait_running("static-web", "web");
+    let log = node.log();
+    assert!(
+        log.contains("configuration fields not used by staticpod: cgroupDriver, clusterDomain"),
+        "{log}"
+    );
+    assert!(!log.contains("misspelled"), "{log}");
 }

@@ -3,6 +3,8 @@
 //! side by side. On drop the agent is killed and every object of the test's node is removed
 //! through the runtime API, pass or fail; objects of other nodes are never touched.
 
+pub mod nginx;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -46,6 +48,10 @@ pub struct Node {
     /// `--root-dir`.
     pub root: PathBuf,
     status_port: u16,
+    /// More flags for `staticpod run`.
+    flags: Vec<String>,
+    /// A `--config` file given instead of `--pod-manifest-path`.
+    config: Option<PathBuf>,
     agent: Option<Child>,
     log: PathBuf,
     runtime: Arc<dyn ContainerRuntime>,
@@ -76,6 +82,8 @@ impl Node {
             manifests,
             root: dir.path().join("root"),
             status_port,
+            flags: Vec::new(),
+            config: None,
             agent: None,
             log: dir.path().join("agent.log"),
             runtime,
@@ -86,6 +94,26 @@ impl Node {
         node
     }
 
+    /// A directory of this test's, for its own files (removed with the node).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let dir = self._dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Adds `flags` to the agent's command line, after the node's own.
+    pub fn add_flags(&mut self, flags: &[&str]) {
+        self.flags.extend(flags.iter().map(|f| f.to_string()));
+    }
+
+    /// Gives the agent `--config` with `text` (a kubelet configuration) instead of
+    /// `--pod-manifest-path`: the configuration names the manifest directory.
+    pub fn use_config(&mut self, text: &str) {
+        let path = self._dir.path().join("kubelet-config.yaml");
+        std::fs::write(&path, text).unwrap();
+        self.config = Some(path);
+    }
+
     /// Starts `staticpod run` for this node.
     pub fn start_agent(&mut self) {
         assert!(self.agent.is_none(), "the agent is already running");
@@ -94,17 +122,22 @@ impl Node {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_staticpod"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_staticpod"));
+        command
             .args(["run", "--runtime", self.backend.name()])
-            .args(["--container-runtime-endpoint", &self.endpoint])
-            .arg("--pod-manifest-path")
-            .arg(&self.manifests)
+            .args(["--container-runtime-endpoint", &self.endpoint]);
+        match &self.config {
+            Some(config) => command.arg("--config").arg(config),
+            None => command.arg("--pod-manifest-path").arg(&self.manifests),
+        };
+        let child = command
             .arg("--root-dir")
             .arg(&self.root)
             .args(["--hostname-override", &self.name])
             .args(["--read-only-port", &self.status_port.to_string()])
             // Many agents run at once: none takes the node's health port.
             .args(["--healthz-port", "0"])
+            .args(&self.flags)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

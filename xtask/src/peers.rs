@@ -1,0 +1,17 @@
+//! The real programs the integration tests talk to besides the runtimes, installed from
+//! Debian's packages: nginx serves manifests to the agent's URL source (each test starts an
+//! instance of its own, on loopback, with its own configuration under its directory).
+
+use anyhow::Result;
+
+use crate::apt::{self, Need, need};
+
+/// Every peer, by the file that shows it is installed.
+const PEERS: &[Need] = &[need("/usr/sbin/nginx", "nginx-light")];
+
+/// Installs the peers that are missing; returns what is there, for the summary.
+pub fn ensure() -> Result<String> {
+    apt::ensure(PEERS)?;
+    let names: Vec<&str> = PEERS.iter().map(|peer| peer.package).collect();
+    Ok(names.join(", "))
+}
