@@ -26,8 +26,8 @@ use staticpod_runtime::exec_output;
 use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, PullPolicy, RuntimeError,
-    RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
+    RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
 };
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
@@ -252,14 +252,15 @@ impl ContainerRuntime for CriRuntime {
         self.call_version().await
     }
 
-    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<()> {
+    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<ImageEnsured> {
         // ImageStatus resolves a short name as a pull would (`nginx:1.25` finds the stored
         // `docker.io/library/nginx:1.25`).
         let present = self.image_present(image).await?;
-        if policy.must_pull(image, present)? {
-            self.pull(image).await?;
+        if !policy.must_pull(image, present)? {
+            return Ok(ImageEnsured::Present);
         }
-        Ok(())
+        self.pull(image).await?;
+        Ok(ImageEnsured::Pulled)
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {

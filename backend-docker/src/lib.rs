@@ -32,8 +32,8 @@ use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE, is_managed};
 use staticpod_runtime::naming;
 use staticpod_runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, PullPolicy, RuntimeError,
-    RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
+    RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
 };
 use tokio::sync::mpsc;
 
@@ -294,7 +294,7 @@ impl ContainerRuntime for DockerRuntime {
         })
     }
 
-    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<()> {
+    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<ImageEnsured> {
         let present = match self.docker.inspect_image(image).await {
             Ok(_) => true,
             Err(err) if is_not_found(&err) => false,
@@ -304,10 +304,11 @@ impl ContainerRuntime for DockerRuntime {
             // Docker answers 400 or 500 for references it cannot parse.
             Err(err) => return Err(error::pull_error(&self.endpoint, image, err)),
         };
-        if policy.must_pull(image, present)? {
-            self.pull(image).await?;
+        if !policy.must_pull(image, present)? {
+            return Ok(ImageEnsured::Present);
         }
-        Ok(())
+        self.pull(image).await?;
+        Ok(ImageEnsured::Pulled)
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {

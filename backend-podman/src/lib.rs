@@ -37,8 +37,8 @@ use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{self, MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_runtime::naming;
 use staticpod_runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, PullPolicy, RuntimeError,
-    RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
+    RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
 };
 use tokio::sync::mpsc;
 
@@ -367,14 +367,15 @@ impl ContainerRuntime for PodmanRuntime {
         })
     }
 
-    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<()> {
+    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<ImageEnsured> {
         let present = within(REQUEST_TIMEOUT, self.podman.images().get(image).exists())
             .await
             .map_err(|err| pull_error(&self.endpoint, image, err))?;
-        if policy.must_pull(image, present)? {
-            self.pull(image).await?;
+        if !policy.must_pull(image, present)? {
+            return Ok(ImageEnsured::Present);
         }
-        Ok(())
+        self.pull(image).await?;
+        Ok(ImageEnsured::Pulled)
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {

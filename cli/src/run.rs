@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use staticpod::runtimes;
 use staticpod_core::agent::{Agent, AgentConfig};
+use staticpod_core::node::HostFacts;
 use staticpod_core::source::{self, SourceKind, dir, http};
 use staticpod_runtime::clock::SystemClock;
 use tracing::info;
@@ -75,6 +76,12 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         host_ip: host_ip(),
         root_dir: settings.root_dir.clone(),
         sources: kinds,
+        host: HostFacts::read(),
+        runtime_version: format!(
+            "{}://{}",
+            settings.runtime.id_scheme(),
+            version.runtime_version
+        ),
         resync_period: settings.sync_frequency,
     };
     info!(node = %config.node_name, "starting");

@@ -20,8 +20,11 @@ use staticpod_runtime::backoff::capped_doubling;
 use staticpod_runtime::clock::Clock;
 use staticpod_runtime::{ContainerRuntime, ContainerState, RuntimeError};
 
+use crate::diagnostic::Severity;
 use crate::error_chain::describe;
+use crate::events::{Events, ObjectReference, Recorder};
 use crate::ingest::{ManifestReport, Manifests};
+use crate::node::{HostFacts, NodeFacts};
 use crate::probe::Prober;
 use crate::reconcile::execute::{Executor, WorkError};
 use crate::reconcile::history::History;
@@ -42,6 +45,10 @@ pub struct AgentConfig {
     /// The sources whose snapshots the agent takes: nothing is planned before each has
     /// answered once.
     pub sources: BTreeSet<SourceKind>,
+    /// The host, for the node's API object.
+    pub host: HostFacts,
+    /// `<runtime>://<version>` of the runtime, for the node's API object.
+    pub runtime_version: String,
     /// How often the runtime is read even without events.
     pub resync_period: Duration,
 }
@@ -58,6 +65,9 @@ pub struct NodeStatus {
     pub runtime_error: Option<String>,
     /// The sources that have not answered yet: until they have, nothing is planned.
     pub awaiting: Vec<SourceKind>,
+    /// What the node's API object is made of.
+    #[serde(skip)]
+    pub node: Arc<NodeFacts>,
 }
 
 impl NodeStatus {
@@ -89,6 +99,7 @@ impl Default for NodeStatus {
             manifests: Vec::new(),
             runtime_error: None,
             awaiting: Vec::new(),
+            node: Arc::default(),
         }
     }
 }
@@ -102,6 +113,7 @@ pub struct Agent {
     manifests: Manifests,
     history: History,
     executor: Executor,
+    recorder: Recorder,
     in_flight: BTreeSet<PodKey>,
     work: JoinSet<(PodKey, Result<(), WorkError>)>,
     status: watch::Sender<Arc<NodeStatus>>,
@@ -134,14 +146,29 @@ impl Agent {
         config: AgentConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let events = Arc::new(Events::new(&config.node_name));
+        let recorder = Recorder::new(events, clock.clone());
         let executor = Executor::new(
             runtime.clone(),
             config.root_dir.clone(),
             config.host_ip.clone(),
+            recorder.clone(),
         );
         let (probe_changed, probe_changes) = mpsc::channel(1);
-        let prober = Prober::new(runtime.clone(), clock.clone(), probe_changed);
+        let prober = Prober::new(
+            runtime.clone(),
+            clock.clone(),
+            recorder.clone(),
+            probe_changed,
+        );
         let awaiting = config.sources.iter().copied().collect();
+        let node = Arc::new(NodeFacts {
+            name: config.node_name.clone(),
+            address: config.host_ip.clone(),
+            host: config.host.clone(),
+            runtime_version: config.runtime_version.clone(),
+            started_at: Some(clock.now()),
+        });
         Agent {
             manifests: Manifests::new(&config.node_name),
             runtime,
@@ -150,10 +177,12 @@ impl Agent {
             clock,
             history: History::default(),
             executor,
+            recorder,
             in_flight: BTreeSet::new(),
             work: JoinSet::new(),
             status: watch::channel(Arc::new(NodeStatus {
                 awaiting,
+                node,
                 ..NodeStatus::default()
             }))
             .0,
@@ -165,6 +194,11 @@ impl Agent {
             prober,
             probe_changes,
         }
+    }
+
+    /// The node's events, as the agent records them.
+    pub fn events(&self) -> Arc<Events> {
+        self.recorder.events().clone()
     }
 
     /// A feed of the node's status, updated after every reconcile.
@@ -235,7 +269,10 @@ impl Agent {
         let complete = matches!(snapshot.reading, Reading::Complete(_));
         let location = snapshot.location.clone();
         let seen = status::timestamp(self.clock.now());
+        let before = self.manifests.reports();
+        let skipped_before = self.manifests.skipped().clone();
         let changed = self.manifests.update(snapshot, &seen);
+        self.record_manifest_events(&before, &skipped_before);
         let first_answer = self.answered.insert(kind);
         let first_reading = complete && self.read.insert(kind);
         if first_reading {
@@ -245,6 +282,91 @@ impl Agent {
         }
         self.publish_manifests();
         changed || first_answer || first_reading
+    }
+
+    /// Tells each container waiting out a back-off as the kubelet does at every sync: a
+    /// `BackOff` event, counted up while it lasts.
+    fn record_back_offs(&self, pods: &PodListView) {
+        for pod in &pods.items {
+            let meta = &pod.metadata;
+            let object = ObjectReference::pod(&meta.namespace, &meta.name, &meta.uid);
+            let statuses = [
+                (true, &pod.status.init_container_statuses),
+                (false, &pod.status.container_statuses),
+            ];
+            for (init, list) in statuses {
+                for container in list {
+                    let Some(waiting) = &container.state.waiting else {
+                        continue;
+                    };
+                    let object = object.container(init, &container.name);
+                    match waiting.reason.as_str() {
+                        "CrashLoopBackOff" => {
+                            let message = format!(
+                                "Back-off restarting failed container {} in pod {}_{}({})",
+                                container.name, meta.name, meta.namespace, meta.uid
+                            );
+                            self.recorder.warning(&object, "BackOff", &message);
+                        }
+                        "ImagePullBackOff" => {
+                            let message = format!("Back-off pulling image {:?}", container.image);
+                            self.recorder.normal(&object, "BackOff", &message);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells what changed about the manifests as events: a file that became invalid
+    /// (`ManifestInvalid`), a pod name declared twice (`ManifestConflict`), a file skipped
+    /// (`ManifestSkipped`). They are about the file's pods, or the node when it has none.
+    fn record_manifest_events(
+        &self,
+        before: &[ManifestReport],
+        skipped_before: &BTreeSet<std::path::PathBuf>,
+    ) {
+        let node = ObjectReference::node(&self.config.node_name);
+        for report in self.manifests.reports() {
+            let old = before.iter().find(|r| r.file == report.file);
+            let errors = |r: &ManifestReport| -> Vec<String> {
+                r.diagnostics
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                    .map(|d| d.to_string())
+                    .collect()
+            };
+            let new_errors: Vec<String> = errors(&report)
+                .into_iter()
+                .filter(|e| old.is_none_or(|o| !errors(o).contains(e)))
+                .collect();
+            let objects: Vec<ObjectReference> = report
+                .pods
+                .iter()
+                .filter_map(|full| {
+                    self.manifests
+                        .desired()
+                        .iter()
+                        .find(|p| format!("{}/{}", p.namespace(), p.full_name()) == *full)
+                })
+                .map(|p| ObjectReference::pod(p.namespace(), p.full_name(), p.uid()))
+                .collect();
+            for error in new_errors {
+                let reason = if error.contains("is already declared by") {
+                    "ManifestConflict"
+                } else {
+                    "ManifestInvalid"
+                };
+                for object in objects.iter().chain(objects.is_empty().then_some(&node)) {
+                    self.recorder.warning(object, reason, &error);
+                }
+            }
+        }
+        for file in self.manifests.skipped().difference(skipped_before) {
+            let message = format!("{} is not a manifest and is skipped", file.display());
+            self.recorder.normal(&node, "ManifestSkipped", &message);
+        }
     }
 
     async fn watch_runtime(&self) -> Option<mpsc::Receiver<()>> {
@@ -341,12 +463,15 @@ impl Agent {
             previous_pass: self.last_pass.replace(now),
         };
         let pods = status::pod_list(&desired, &observed, &inputs);
+        self.record_back_offs(&pods);
         let manifests = self.manifests.reports();
+        let node = self.status.borrow().node.clone();
         self.status.send_replace(Arc::new(NodeStatus {
             pods,
             manifests,
             runtime_error: None,
             awaiting: self.awaiting(),
+            node,
         }));
         plan.wake_at.map(|at| {
             let wait = at.duration_since(self.clock.now()).unwrap_or_default();
@@ -445,6 +570,8 @@ mod tests {
     use tokio::time::Instant;
 
     use super::{Agent, AgentConfig, NodeStatus};
+    use crate::node::HostFacts;
+    use crate::source::skip::SkipReason;
     use crate::source::{ReadError, Reading, Scan, ScannedFile, Snapshot, SourceKind};
 
     const FILE: &[SourceKind] = &[SourceKind::File];
@@ -484,6 +611,8 @@ mod tests {
             host_ip: "192.0.2.10".into(),
             root_dir: root.path().to_path_buf(),
             sources: sources.iter().copied().collect(),
+            host: HostFacts::default(),
+            runtime_version: "fake://0".into(),
             resync_period: resync,
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
@@ -711,5 +840,50 @@ mod tests {
         second.send(reading(SourceKind::Http, &[("", "")])).await;
         assert!(runtime.containers().is_empty(), "an empty body removes db");
         second.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_invalid_edit_and_a_skipped_file_are_events() {
+        let root = tempfile::tempdir().unwrap();
+        let runtime = runtime();
+        let config = AgentConfig {
+            node_name: "node0".into(),
+            host_ip: "192.0.2.10".into(),
+            root_dir: root.path().to_path_buf(),
+            sources: FILE.iter().copied().collect(),
+            host: HostFacts::default(),
+            runtime_version: "fake://0".into(),
+            resync_period: Duration::from_secs(3600),
+        };
+        let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
+        let agent = Agent::new(runtime.clone(), "fake", config, clock);
+        let events = agent.events();
+        let (snapshots, receiver) = mpsc::channel(1);
+        let task = tokio::spawn(agent.run(receiver, std::future::pending()));
+        snapshots
+            .send(snapshot(&[("web.yaml", WEB)]))
+            .await
+            .unwrap();
+        settle().await;
+        let mut edited = snapshot(&[("web.yaml", "kind: Pod\nmetadata: {name: web\n")]);
+        if let Reading::Complete(scan) = &mut edited.reading {
+            scan.skipped
+                .push((PathBuf::from("/m/web.yaml.bak"), SkipReason::Leftover));
+        }
+        snapshots.send(edited).await.unwrap();
+        settle().await;
+        let told: Vec<(String, String, String)> = events
+            .list()
+            .into_iter()
+            .filter(|e| e.reason.starts_with("Manifest"))
+            .map(|e| (e.reason, e.involved_object.kind, e.involved_object.name))
+            .collect();
+        let expected = [
+            ("ManifestInvalid", "Pod", "web-node0"),
+            ("ManifestSkipped", "Node", "node0"),
+        ]
+        .map(|(r, k, n)| (r.to_string(), k.to_string(), n.to_string()));
+        assert_eq!(told, expected);
+        task.abort();
     }
 }

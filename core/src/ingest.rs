@@ -247,6 +247,11 @@ impl Manifests {
         self.conflicts = conflicts;
     }
 
+    /// The files skipped (not manifests), as the last reading of the directory found them.
+    pub fn skipped(&self) -> &BTreeSet<PathBuf> {
+        &self.reported_skips
+    }
+
     /// The pods that should run.
     pub fn desired(&self) -> &[Arc<StaticPod>] {
         &self.desired

@@ -4,10 +4,12 @@
 pub mod agent;
 pub mod diagnostic;
 pub mod error_chain;
+pub mod events;
 pub mod ingest;
 pub mod kubelet_config;
 pub mod manifest;
 pub mod model;
+pub mod node;
 pub mod probe;
 pub mod quantity;
 pub mod reconcile;

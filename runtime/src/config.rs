@@ -35,6 +35,16 @@ impl PullPolicy {
     }
 }
 
+/// What [`crate::ContainerRuntime::ensure_image`] did: the kubelet's `Pulled` event says
+/// which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageEnsured {
+    /// The image was there and the policy asked for no pull.
+    Present,
+    /// The image was pulled.
+    Pulled,
+}
+
 /// `imagePullPolicy: Never` and the image is not in the runtime's store.
 #[derive(Debug, thiserror::Error)]
 #[error("image {image} is not present and the pull policy Never forbids pulling it")]

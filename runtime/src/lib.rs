@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 pub use config::{
-    ContainerConfig, Mount, NeverPull, PortMapping, Protocol, PullPolicy, ResourceConfig,
-    SandboxConfig, SecurityConfig,
+    ContainerConfig, ImageEnsured, Mount, NeverPull, PortMapping, Protocol, PullPolicy,
+    ResourceConfig, SandboxConfig, SecurityConfig,
 };
 pub use error::{BoxError, RuntimeError, RuntimeResult};
 pub use state::{
@@ -42,7 +42,7 @@ pub trait ContainerRuntime: Send + Sync {
     async fn version(&self) -> RuntimeResult<RuntimeVersion>;
 
     /// Makes sure `image` is present, pulling it when `policy` asks for it.
-    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<()>;
+    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<ImageEnsured>;
 
     /// Creates and starts a sandbox; returns its id.
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String>;

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use staticpod_runtime::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, PullPolicy, RuntimeError,
-    SandboxConfig, SandboxInfo, SandboxState,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ImageEnsured, PullPolicy,
+    RuntimeError, SandboxConfig, SandboxInfo, SandboxState,
 };
 
 use crate::fixtures::container_config;
@@ -224,14 +224,10 @@ pub async fn exit_is_reported_and_watched(
 /// a present image needs no pull; an absent one is this pod's [`RuntimeError::ImagePull`],
 /// saying so for `Never` and after a failed pull for `IfNotPresent`.
 pub async fn ensure_image_by_policy(runtime: &dyn ContainerRuntime, present: &str) {
-    runtime
-        .ensure_image(present, PullPolicy::IfNotPresent)
-        .await
-        .expect("present");
-    runtime
-        .ensure_image(present, PullPolicy::Never)
-        .await
-        .expect("present, no pull needed");
+    for policy in [PullPolicy::IfNotPresent, PullPolicy::Never] {
+        let ensured = runtime.ensure_image(present, policy).await;
+        assert_eq!(ensured.ok(), Some(ImageEnsured::Present), "{policy:?}");
+    }
 
     let absent = "staticpod.invalid/absent-image:0";
     let err = runtime

@@ -11,8 +11,9 @@ use tokio::sync::mpsc;
 
 use staticpod_runtime::clock::{Clock, SystemClock};
 use staticpod_runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecResult, PullPolicy,
-    RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, SandboxState,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecResult, ImageEnsured,
+    PullPolicy, RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
+    SandboxState,
 };
 
 #[derive(Debug, Default)]
@@ -178,11 +179,11 @@ impl ContainerRuntime for FakeRuntime {
         })
     }
 
-    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<()> {
+    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<ImageEnsured> {
         self.call("ensure_image", image)?;
         let present = self.state.lock().unwrap().images.iter().any(|i| i == image);
-        if present && policy != PullPolicy::Always {
-            return Ok(());
+        if !policy.must_pull(image, present)? {
+            return Ok(ImageEnsured::Present);
         }
         Err(RuntimeError::ImagePull {
             image: image.to_string(),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, ensure};
 use async_trait::async_trait;
+use staticpod_core::events::{Events, Recorder};
 use staticpod_core::manifest::{self, defaults::StaticPod};
 use staticpod_core::reconcile::execute::Executor;
 use staticpod_core::reconcile::history::History;
@@ -18,9 +19,10 @@ use staticpod_core::reconcile::observe::{self, ObservedPod};
 use staticpod_core::reconcile::plan;
 use staticpod_core::source::SourceKind;
 use staticpod_core::verdicts::ProbeVerdicts;
+use staticpod_runtime::clock::SystemClock;
 use staticpod_runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, PullPolicy, RuntimeResult,
-    RuntimeVersion, SandboxConfig, SandboxInfo,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
+    RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
 };
 use tokio::sync::mpsc;
 
@@ -92,7 +94,15 @@ impl Floor {
             backend: self.runtime.clone(),
             calls: Mutex::default(),
         });
-        let executor = Executor::new(timed.clone(), self.root.clone(), HOST_IP.to_string());
+        // The agent records events as it works; so does its floor.
+        let events = Arc::new(Events::new(&self.node));
+        let recorder = Recorder::new(events, Arc::new(SystemClock));
+        let executor = Executor::new(
+            timed.clone(),
+            self.root.clone(),
+            HOST_IP.to_string(),
+            recorder,
+        );
         let verdicts = ProbeVerdicts::default();
         let plan = plan::plan(
             desired,
@@ -194,7 +204,7 @@ impl ContainerRuntime for Timed {
         self.time(Call::Version, self.backend.version()).await
     }
 
-    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<()> {
+    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<ImageEnsured> {
         let request = self.backend.ensure_image(image, policy);
         self.time(Call::EnsureImage, request).await
     }

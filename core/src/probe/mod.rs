@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::events::{ObjectReference, Recorder};
 use crate::manifest::defaults::StaticPod;
 use crate::reconcile::observe::{ContainerKind, ObservedPod};
 use crate::verdicts::ProbeVerdicts;
@@ -23,6 +24,7 @@ use worker::Worker;
 pub struct Prober {
     runtime: Arc<dyn ContainerRuntime>,
     clock: Arc<dyn Clock>,
+    recorder: Recorder,
     verdicts: Arc<Mutex<ProbeVerdicts>>,
     workers: BTreeMap<String, JoinHandle<()>>,
     changed: mpsc::Sender<()>,
@@ -34,11 +36,13 @@ impl Prober {
     pub fn new(
         runtime: Arc<dyn ContainerRuntime>,
         clock: Arc<dyn Clock>,
+        recorder: Recorder,
         changed: mpsc::Sender<()>,
     ) -> Self {
         Prober {
             runtime,
             clock,
+            recorder,
             verdicts: Arc::default(),
             workers: BTreeMap::new(),
             changed,
@@ -85,9 +89,11 @@ impl Prober {
                         _ => None,
                     });
                 if let Some((instance, started_at)) = running {
+                    let object = ObjectReference::pod(pod.namespace(), pod.full_name(), pod.uid())
+                        .container(false, &container.name);
                     wanted.insert(
                         instance.info.id.clone(),
-                        (container.clone(), address.clone(), started_at),
+                        (container.clone(), address.clone(), started_at, object),
                     );
                 }
             }
@@ -103,7 +109,7 @@ impl Prober {
             .lock()
             .expect("probe verdicts lock")
             .retain(|id, _| wanted.contains_key(id));
-        for (id, (container, address, started_at)) in wanted {
+        for (id, (container, address, started_at, object)) in wanted {
             if self.workers.contains_key(&id) {
                 continue;
             }
@@ -114,6 +120,8 @@ impl Prober {
                 address,
                 started_at,
                 clock: self.clock.clone(),
+                recorder: self.recorder.clone(),
+                object,
                 verdicts: self.verdicts.clone(),
                 changed: self.changed.clone(),
             };
@@ -140,6 +148,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
+    use crate::events::Events;
     use crate::model::Container;
     use crate::verdicts::Verdicts;
     use staticpod_runtime::clock::SystemClock;
@@ -177,6 +186,8 @@ mod tests {
             address: "127.0.0.1".into(),
             started_at: SystemTime::now(),
             clock: Arc::new(SystemClock),
+            recorder: Recorder::new(Arc::new(Events::new("node0")), Arc::new(SystemClock)),
+            object: ObjectReference::pod("default", "web-node0", "u1").container(false, "web"),
             verdicts: verdicts.clone(),
             changed: mpsc::channel(8).0,
         }

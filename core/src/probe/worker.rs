@@ -10,6 +10,7 @@ use tokio::time::{Instant, sleep_until};
 use super::check::{self, Outcome};
 use super::threshold::Threshold;
 use crate::error_chain::describe;
+use crate::events::{ObjectReference, Recorder};
 use crate::model::{Container, IntOrString, Probe};
 use crate::verdicts::{ProbeVerdicts, Verdicts};
 use staticpod_runtime::ContainerRuntime;
@@ -29,6 +30,10 @@ pub struct Worker {
     pub started_at: SystemTime,
     /// The wall clock `started_at` is compared with.
     pub clock: Arc<dyn Clock>,
+    /// Where a failed attempt is told (`Unhealthy`).
+    pub recorder: Recorder,
+    /// The container, as events name it.
+    pub object: ObjectReference,
     /// Where verdicts are published, by container id.
     pub verdicts: Arc<Mutex<ProbeVerdicts>>,
     /// Nudged on every change of verdict.
@@ -86,7 +91,7 @@ impl Worker {
         let mut ticks = self.ticks(probe);
         loop {
             ticks.next().await;
-            let outcome = self.attempt(probe).await;
+            let outcome = self.attempt("Startup", probe).await;
             let Outcome::Failure(message) = &outcome else {
                 return Ok(());
             };
@@ -102,7 +107,7 @@ impl Worker {
         let mut ticks = self.ticks(probe);
         loop {
             ticks.next().await;
-            let outcome = self.attempt(probe).await;
+            let outcome = self.attempt("Liveness", probe).await;
             if threshold.record(&outcome) == Some(false)
                 && let Outcome::Failure(message) = outcome
             {
@@ -121,7 +126,7 @@ impl Worker {
         let mut ticks = self.ticks(probe);
         loop {
             ticks.next().await;
-            let outcome = self.attempt(probe).await;
+            let outcome = self.attempt("Readiness", probe).await;
             if let Some(ready) = threshold.record(&outcome) {
                 if let Outcome::Failure(message) = &outcome {
                     tracing::info!(container = %self.container.name, "readiness probe failed: {message}");
@@ -158,7 +163,18 @@ impl Worker {
         }
     }
 
-    async fn attempt(&self, probe: &Probe) -> Outcome {
+    /// One attempt of the `kind` (`Liveness`, ...) probe; a failure is the kubelet's
+    /// `Unhealthy` event.
+    async fn attempt(&self, kind: &str, probe: &Probe) -> Outcome {
+        let outcome = self.check(probe).await;
+        if let Outcome::Failure(message) = &outcome {
+            let message = format!("{kind} probe failed: {message}");
+            self.recorder.warning(&self.object, "Unhealthy", &message);
+        }
+        outcome
+    }
+
+    async fn check(&self, probe: &Probe) -> Outcome {
         let limit = Duration::from_secs(
             probe
                 .timeout_seconds

@@ -4,16 +4,20 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use tracing::{Instrument, info, info_span};
 
 use super::configs::{self, NodeFacts};
-use super::plan::{Instance, PodWork, SandboxTarget, Step, container_of};
+use super::observe::ContainerKind;
+use super::plan::{ContainerRef, Instance, PodWork, SandboxTarget, Step, container_of};
 use super::volumes::{self, VolumeError};
+use crate::error_chain::describe;
+use crate::events::{ObjectReference, Recorder};
 use crate::manifest::defaults::StaticPod;
-use staticpod_runtime::{ContainerRuntime, RuntimeError, SandboxConfig};
+use crate::model::Container;
+use staticpod_runtime::{ContainerRuntime, ImageEnsured, NeverPull, RuntimeError, SandboxConfig};
 
 /// Why a pod's work stopped.
 #[derive(Debug, thiserror::Error)]
@@ -57,15 +61,23 @@ pub struct Executor {
     runtime: Arc<dyn ContainerRuntime>,
     root_dir: PathBuf,
     host_ip: String,
+    recorder: Recorder,
 }
 
 impl Executor {
-    /// An executor for `runtime`, keeping pod files under `root_dir`.
-    pub fn new(runtime: Arc<dyn ContainerRuntime>, root_dir: PathBuf, host_ip: String) -> Self {
+    /// An executor for `runtime`, keeping pod files under `root_dir`, telling what it does
+    /// as the kubelet's events through `recorder`.
+    pub fn new(
+        runtime: Arc<dyn ContainerRuntime>,
+        root_dir: PathBuf,
+        host_ip: String,
+        recorder: Recorder,
+    ) -> Self {
         Executor {
             runtime,
             root_dir,
             host_ip,
+            recorder,
         }
     }
 
@@ -83,7 +95,10 @@ impl Executor {
                         grace,
                         forget,
                     } => {
-                        self.kill_pod(&uid, &containers, &sandboxes, grace).await?;
+                        let object =
+                            ObjectReference::pod(&work.key.namespace, &work.key.name, &uid);
+                        self.kill_pod(&object, &containers, &sandboxes, grace)
+                            .await?;
                         if forget {
                             self.forget(uid).await;
                         }
@@ -94,7 +109,11 @@ impl Executor {
                         name,
                         grace,
                         reason,
-                    } => self.stop_container(&id, &name, grace, &reason).await?,
+                    } => {
+                        let pod = desired(&work.pod);
+                        let object = reference(pod).container(false, &name);
+                        self.stop_container(&object, &id, grace, &reason).await?
+                    }
                     Step::RemoveContainer { id } => self.remove_container(&id).await?,
                     Step::RunSandbox { attempt } => {
                         let pod = desired(&work.pod);
@@ -117,15 +136,20 @@ impl Executor {
     /// removes them all.
     async fn kill_pod(
         &self,
-        uid: &str,
-        containers: &[String],
+        pod: &ObjectReference,
+        containers: &[ContainerRef],
         sandboxes: &[String],
         grace: Duration,
     ) -> Result<(), WorkError> {
-        info!(%uid, "killing pod (grace {}s)", grace.as_secs());
+        info!(uid = %pod.uid, "killing pod (grace {}s)", grace.as_secs());
+        for container in containers {
+            let object = pod.container(container.kind == ContainerKind::Init, &container.name);
+            let message = format!("Stopping container {}", container.name);
+            self.recorder.normal(&object, "Killing", &message);
+        }
         let stops = containers
             .iter()
-            .map(|id| self.runtime.stop_container(id, grace));
+            .map(|c| self.runtime.stop_container(&c.id, grace));
         first_error(join_all(stops).await).map_err(at("KillContainerError"))?;
         for id in sandboxes {
             self.runtime
@@ -133,9 +157,9 @@ impl Executor {
                 .await
                 .map_err(at("KillPodSandboxError"))?;
         }
-        for id in containers {
+        for container in containers {
             self.runtime
-                .remove_container(id)
+                .remove_container(&container.id)
                 .await
                 .map_err(at("KillContainerError"))?;
         }
@@ -160,12 +184,17 @@ impl Executor {
     /// Stops a container whose probe failed; the restart policy then applies.
     async fn stop_container(
         &self,
+        object: &ObjectReference,
         id: &str,
-        name: &str,
         grace: Duration,
         reason: &str,
     ) -> Result<(), WorkError> {
+        let name = container_name(object);
         info!(container = %name, "{reason}; restarting the container");
+        // `Liveness probe failed: ...` or `Startup probe failed: ...`.
+        let probe = reason.split(' ').next().unwrap_or_default().to_lowercase();
+        let message = format!("Container {name} failed {probe} probe, will be restarted");
+        self.recorder.normal(object, "Killing", &message);
         self.runtime
             .stop_container(id, grace)
             .await
@@ -191,11 +220,20 @@ impl Executor {
             })
         })
         .await?;
-        let id = self
-            .runtime
-            .run_sandbox(&config)
-            .await
-            .map_err(at("CreatePodSandboxError"))?;
+        let object = reference(pod);
+        if attempt > 0 {
+            let message = "Pod sandbox changed, it will be killed and re-created.";
+            self.recorder.normal(&object, "SandboxChanged", message);
+        }
+        let id = match self.runtime.run_sandbox(&config).await {
+            Ok(id) => id,
+            Err(error) => {
+                let message = format!("Failed to create pod sandbox: {}", describe(&error));
+                self.recorder
+                    .warning(&object, "FailedCreatePodSandBox", &message);
+                return Err(at("CreatePodSandboxError")(error));
+            }
+        };
         info!(uid = %pod.uid(), sandbox = %id, attempt, "sandbox started");
         Ok(Target {
             id,
@@ -247,21 +285,80 @@ impl Executor {
             pod_ip,
         };
         let config = configs::container_config(pod, instance, container, mounts, &node);
-        self.runtime
-            .ensure_image(&container.image, configs::pull_policy(container))
-            .await
-            .map_err(at("ErrImagePull"))?;
+        let object =
+            reference(pod).container(instance.kind == ContainerKind::Init, &container.name);
+        self.ensure_image(&object, container).await?;
+        let failed = |reason: &'static str| {
+            let object = &object;
+            move |error: RuntimeError| {
+                let message = format!("Error: {}", describe(&error));
+                self.recorder.warning(object, "Failed", &message);
+                WorkError::Runtime {
+                    reason,
+                    source: error,
+                }
+            }
+        };
         let id = self
             .runtime
             .create_container(&target.id, &config, &target.config)
             .await
-            .map_err(at("CreateContainerError"))?;
+            .map_err(failed("CreateContainerError"))?;
+        let message = format!("Created container {}", container.name);
+        self.recorder.normal(&object, "Created", &message);
         self.runtime
             .start_container(&id)
             .await
-            .map_err(at("RunContainerError"))?;
+            .map_err(failed("RunContainerError"))?;
+        let message = format!("Started container {}", container.name);
+        self.recorder.normal(&object, "Started", &message);
         info!(container = %container.name, attempt = instance.attempt, id = %id, "container started");
         Ok(())
+    }
+
+    /// Makes sure `container`'s image is there, telling it as the kubelet does: `Pulling` and
+    /// `Pulled`, or `Pulled` for an image already present, or why it is not there.
+    async fn ensure_image(
+        &self,
+        object: &ObjectReference,
+        container: &Container,
+    ) -> Result<(), WorkError> {
+        let image = &container.image;
+        let started = Instant::now();
+        match self
+            .runtime
+            .ensure_image(image, configs::pull_policy(container))
+            .await
+        {
+            Ok(ImageEnsured::Present) => {
+                let message = format!("Container image {image:?} already present on machine");
+                self.recorder.normal(object, "Pulled", &message);
+                Ok(())
+            }
+            Ok(ImageEnsured::Pulled) => {
+                let took = started.elapsed().as_secs_f64();
+                self.recorder
+                    .normal(object, "Pulling", &format!("Pulling image {image:?}"));
+                let message = format!("Successfully pulled image {image:?} in {took:.3}s");
+                self.recorder.normal(object, "Pulled", &message);
+                Ok(())
+            }
+            Err(error) => {
+                let never = std::error::Error::source(&error).is_some_and(|e| e.is::<NeverPull>());
+                if never {
+                    let message = format!(
+                        "Container image {image:?} is not present with pull policy of Never"
+                    );
+                    self.recorder.warning(object, "ErrImageNeverPull", &message);
+                    return Err(at("ErrImageNeverPull")(error));
+                }
+                let message = format!("Failed to pull image {image:?}: {}", describe(&error));
+                self.recorder.warning(object, "Failed", &message);
+                self.recorder
+                    .warning(object, "Failed", "Error: ErrImagePull");
+                Err(at("ErrImagePull")(error))
+            }
+        }
     }
 
     /// The IP of a sandbox just created; only looked up when a container asks for it.
@@ -334,6 +431,20 @@ fn remove_pod_files(root_dir: &Path, uid: &str) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// The event reference of a desired pod.
+fn reference(pod: &StaticPod) -> ObjectReference {
+    ObjectReference::pod(pod.namespace(), pod.full_name(), pod.uid())
+}
+
+/// The container's name in a container reference (`spec.containers{web}`).
+fn container_name(object: &ObjectReference) -> &str {
+    object
+        .field_path
+        .as_deref()
+        .and_then(|path| path.split_once('{'))
+        .map_or("", |(_, name)| name.trim_end_matches('}'))
 }
 
 fn desired(pod: &Option<Arc<StaticPod>>) -> &StaticPod {

@@ -43,8 +43,8 @@ pub enum Step {
     KillPod {
         /// The UID being killed.
         uid: String,
-        /// Container ids.
-        containers: Vec<String>,
+        /// Its containers.
+        containers: Vec<ContainerRef>,
         /// Sandbox ids.
         sandboxes: Vec<String>,
         /// Time between SIGTERM and SIGKILL.
@@ -86,6 +86,17 @@ pub enum Step {
         /// Where.
         sandbox: SandboxTarget,
     },
+}
+
+/// A container a step acts on, named for the events that tell of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRef {
+    /// Runtime id.
+    pub id: String,
+    /// Its name in the manifest.
+    pub name: String,
+    /// Init or app.
+    pub kind: ContainerKind,
 }
 
 /// A new instance of one of a pod's containers.
@@ -196,7 +207,15 @@ impl Plan {
 fn kill(pod: &ObservedPod, forget: bool) -> Step {
     Step::KillPod {
         uid: pod.uid.clone(),
-        containers: pod.containers.iter().map(|c| c.info.id.clone()).collect(),
+        containers: pod
+            .containers
+            .iter()
+            .map(|c| ContainerRef {
+                id: c.info.id.clone(),
+                name: c.name.clone(),
+                kind: c.kind,
+            })
+            .collect(),
         sandboxes: pod.sandboxes.iter().map(|s| s.info.id.clone()).collect(),
         grace: pod.grace,
         forget,

@@ -14,6 +14,7 @@ use super::execute::Executor;
 use super::history::History;
 use super::observe;
 use super::plan::{Plan, Step, plan};
+use crate::events::{Events, Recorder};
 use crate::manifest::{self, defaults::StaticPod};
 use crate::source::SourceKind;
 use crate::status::{PodStatus, StatusInputs, display_status, pod_list};
@@ -41,6 +42,7 @@ fn pod(text: &str) -> Arc<StaticPod> {
 
 struct World {
     runtime: Arc<FakeRuntime>,
+    events: Arc<Events>,
     executor: Executor,
     history: History,
     verdicts: ProbeVerdicts,
@@ -54,16 +56,20 @@ impl World {
 
     /// A world whose runtime stamps starts and exits with `clock`'s time.
     fn on_clock(clock: Arc<dyn Clock>) -> Self {
-        let runtime =
-            Arc::new(FakeRuntime::with_images(&["nginx:1.25", "busybox:1.36"]).with_clock(clock));
+        let runtime = Arc::new(
+            FakeRuntime::with_images(&["nginx:1.25", "busybox:1.36"]).with_clock(clock.clone()),
+        );
         let root = tempfile::tempdir().unwrap();
+        let events = Arc::new(Events::new("node0"));
         let executor = Executor::new(
             runtime.clone(),
             root.path().to_path_buf(),
             "192.0.2.10".into(),
+            Recorder::new(events.clone(), clock),
         );
         World {
             runtime,
+            events,
             executor,
             history: History::default(),
             verdicts: ProbeVerdicts::default(),
@@ -668,5 +674,55 @@ async fn a_failed_pull_is_err_image_pull_in_its_pass_and_image_pull_back_off_aft
     assert_eq!(
         reason(world.status(&web, next, Some(now)).await),
         "ImagePullBackOff"
+    );
+}
+
+/// The events, as `kubectl get events` lists them: `REASON OBJECT MESSAGE (xCOUNT)`.
+fn render_events(events: &Events) -> String {
+    let lines: Vec<String> = events
+        .list()
+        .into_iter()
+        .map(|e| {
+            let object = e
+                .involved_object
+                .field_path
+                .unwrap_or(e.involved_object.name);
+            let count = if e.count > 1 {
+                format!(" (x{})", e.count)
+            } else {
+                String::new()
+            };
+            format!(
+                "{:?} {} {}: {}{count}",
+                e.type_, e.reason, object, e.message
+            )
+        })
+        .collect();
+    lines.join("\n")
+}
+
+#[tokio::test]
+async fn the_executor_tells_what_it_does_as_the_kubelets_events() {
+    let mut world = World::new();
+    let web = pod(WEB);
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    world.step(&[], now).await;
+    let broken = pod(
+        "kind: Pod\nmetadata: {name: broken}\nspec:\n  containers:\n  - {name: app, image: nginx:9.9, imagePullPolicy: Never}\n",
+    );
+    world.step(&[broken], now).await;
+    check(
+        render_events(&world.events),
+        expect![[r#"
+            Normal Pulled spec.containers{web}: Container image "nginx:1.25" already present on machine
+            Normal Created spec.containers{web}: Created container web
+            Normal Started spec.containers{web}: Started container web
+            Normal Pulled spec.containers{sidecar}: Container image "busybox:1.36" already present on machine
+            Normal Created spec.containers{sidecar}: Created container sidecar
+            Normal Started spec.containers{sidecar}: Started container sidecar
+            Normal Killing spec.containers{sidecar}: Stopping container sidecar
+            Normal Killing spec.containers{web}: Stopping container web
+            Warning ErrImageNeverPull spec.containers{app}: Container image "nginx:9.9" is not present with pull policy of Never"#]],
     );
 }
