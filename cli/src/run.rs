@@ -54,8 +54,13 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         %endpoint,
         "connected to the container runtime"
     );
-    std::fs::create_dir_all(&settings.root_dir)
-        .with_context(|| format!("cannot create --root-dir {}", settings.root_dir.display()))?;
+    for (flag, dir) in [
+        ("--root-dir", &settings.dirs.root),
+        ("--pod-logs-dir", &settings.dirs.pod_logs),
+    ] {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create {flag} {}", dir.display()))?;
+    }
     let mut sources = Vec::new();
     let mut kinds = BTreeSet::new();
     if let Some((path, check_frequency)) = &settings.manifest_path {
@@ -74,7 +79,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     let config = AgentConfig {
         node_name: settings.node_name.clone(),
         host_ip: host_ip(),
-        root_dir: settings.root_dir.clone(),
+        dirs: settings.dirs.clone(),
         sources: kinds,
         host: HostFacts::read(),
         runtime_version: format!(

@@ -12,11 +12,14 @@ use clap::Args;
 use staticpod::runtimes;
 use staticpod_core::diagnostic::Severity;
 use staticpod_core::kubelet_config::{self, KubeletConfig};
+use staticpod_core::reconcile::configs::Dirs;
 use staticpod_core::source::http::{REQUEST_TIMEOUT, UrlSource, parse_headers};
 use staticpod_runtime::backend::Backend;
 
 /// The kubelet's manifest directory, used when neither a directory nor a URL is given.
 pub const DEFAULT_MANIFEST_PATH: &str = "/etc/kubernetes/manifests";
+/// The kubelet's `podLogsDir`.
+const DEFAULT_POD_LOGS_DIR: &str = "/var/log/pods";
 /// The kubelet's default for `fileCheckFrequency` and `httpCheckFrequency`.
 const DEFAULT_CHECK_FREQUENCY: Duration = Duration::from_secs(20);
 /// The read-only port, on unless turned off (the kubelet's is off when a file configures it).
@@ -52,9 +55,13 @@ pub struct RunArgs {
     /// Node name used in pod names; defaults to the host name.
     #[arg(long)]
     hostname_override: Option<String>,
-    /// Where pod volumes (emptyDir) and logs live.
+    /// Where pod volumes (emptyDir) live.
     #[arg(long, default_value = "/var/lib/staticpod")]
     root_dir: PathBuf,
+    /// Where CRI runtimes write the pods' container logs, as the kubelet lays them out
+    /// (`<namespace>_<pod>_<uid>/<container>/<n>.log`) [default: /var/log/pods].
+    #[arg(long)]
+    pod_logs_dir: Option<PathBuf>,
     /// How often the manifest path is re-read besides inotify events [default: 20s].
     #[arg(long, value_parser = humantime::parse_duration)]
     file_check_frequency: Option<Duration>,
@@ -92,8 +99,8 @@ pub struct Settings {
     pub endpoint: String,
     /// The node's name.
     pub node_name: String,
-    /// `--root-dir`.
-    pub root_dir: PathBuf,
+    /// `--root-dir` and `--pod-logs-dir`.
+    pub dirs: Dirs,
     /// The manifest directory (or file), when there is one, and how often it is re-read.
     pub manifest_path: Option<(PathBuf, Duration)>,
     /// The manifest URL, when there is one, and how often it is polled.
@@ -144,7 +151,14 @@ impl RunArgs {
                 .or(file.container_runtime_endpoint)
                 .unwrap_or_else(|| self.runtime.default_endpoint().to_string()),
             node_name: crate::node_name(self.hostname_override),
-            root_dir: std::path::absolute(&self.root_dir)?,
+            dirs: Dirs {
+                root: std::path::absolute(&self.root_dir)?,
+                pod_logs: std::path::absolute(
+                    self.pod_logs_dir
+                        .or(file.pod_logs_dir)
+                        .unwrap_or_else(|| DEFAULT_POD_LOGS_DIR.into()),
+                )?,
+            },
             manifest_path: match manifest_path {
                 Some(path) => Some((std::path::absolute(path)?, file_check)),
                 None => None,

@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -26,6 +25,7 @@ use crate::events::{Events, ObjectReference, Recorder};
 use crate::ingest::{ManifestReport, Manifests};
 use crate::node::{HostFacts, NodeFacts};
 use crate::probe::Prober;
+use crate::reconcile::configs::Dirs;
 use crate::reconcile::execute::{Executor, WorkError};
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{self, ObservedPod, PodKey};
@@ -40,8 +40,8 @@ pub struct AgentConfig {
     pub node_name: String,
     /// The node's IP, for `status.hostIP`.
     pub host_ip: String,
-    /// `--root-dir`.
-    pub root_dir: PathBuf,
+    /// `--root-dir` and `--pod-logs-dir`.
+    pub dirs: Dirs,
     /// The sources whose snapshots the agent takes: nothing is planned before each has
     /// answered once.
     pub sources: BTreeSet<SourceKind>,
@@ -150,7 +150,7 @@ impl Agent {
         let recorder = Recorder::new(events, clock.clone());
         let executor = Executor::new(
             runtime.clone(),
-            config.root_dir.clone(),
+            config.dirs.clone(),
             config.host_ip.clone(),
             recorder.clone(),
         );
@@ -571,6 +571,7 @@ mod tests {
 
     use super::{Agent, AgentConfig, NodeStatus};
     use crate::node::HostFacts;
+    use crate::reconcile::configs::Dirs;
     use crate::source::skip::SkipReason;
     use crate::source::{ReadError, Reading, Scan, ScannedFile, Snapshot, SourceKind};
 
@@ -609,7 +610,10 @@ mod tests {
         let config = AgentConfig {
             node_name: "node0".into(),
             host_ip: "192.0.2.10".into(),
-            root_dir: root.path().to_path_buf(),
+            dirs: Dirs {
+                root: root.path().to_path_buf(),
+                pod_logs: root.path().join("logs"),
+            },
             sources: sources.iter().copied().collect(),
             host: HostFacts::default(),
             runtime_version: "fake://0".into(),
@@ -849,7 +853,10 @@ mod tests {
         let config = AgentConfig {
             node_name: "node0".into(),
             host_ip: "192.0.2.10".into(),
-            root_dir: root.path().to_path_buf(),
+            dirs: Dirs {
+                root: root.path().to_path_buf(),
+                pod_logs: root.path().join("logs"),
+            },
             sources: FILE.iter().copied().collect(),
             host: HostFacts::default(),
             runtime_version: "fake://0".into(),

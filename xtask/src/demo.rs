@@ -47,6 +47,7 @@ pub fn run(backend: Backend) -> Result<()> {
         .args(["--pod-manifest-path", "examples/manifests"])
         .args(["--container-runtime-endpoint", &up.endpoint])
         .args(["--root-dir", "target/demo-root"])
+        .args(["--pod-logs-dir", "target/demo-root/logs"])
         .current_dir(&root)
         .exec();
     Err(err).context("starting target/debug/staticpod")

@@ -13,6 +13,7 @@ use anyhow::{Context, Result, ensure};
 use async_trait::async_trait;
 use staticpod_core::events::{Events, Recorder};
 use staticpod_core::manifest::{self, defaults::StaticPod};
+use staticpod_core::reconcile::configs::Dirs;
 use staticpod_core::reconcile::execute::Executor;
 use staticpod_core::reconcile::history::History;
 use staticpod_core::reconcile::observe::{self, ObservedPod};
@@ -99,7 +100,10 @@ impl Floor {
         let recorder = Recorder::new(events, Arc::new(SystemClock));
         let executor = Executor::new(
             timed.clone(),
-            self.root.clone(),
+            Dirs {
+                root: self.root.clone(),
+                pod_logs: self.root.join("logs"),
+            },
             HOST_IP.to_string(),
             recorder,
         );

@@ -126,6 +126,8 @@ impl Bench {
             .arg(&self.manifests)
             .arg("--root-dir")
             .arg(&self.root)
+            .arg("--pod-logs-dir")
+            .arg(self.root.join("logs"))
             .args(["--hostname-override", &self.node])
             .args(["--read-only-port", &self.status_port.to_string()])
             // The bench's agents leave the node's health port alone.

@@ -133,6 +133,8 @@ impl Node {
         let child = command
             .arg("--root-dir")
             .arg(&self.root)
+            .arg("--pod-logs-dir")
+            .arg(self.root.join("logs"))
             .args(["--hostname-override", &self.name])
             .args(["--read-only-port", &self.status_port.to_string()])
             // Many agents run at once: none takes the node's health port.

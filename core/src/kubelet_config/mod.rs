@@ -50,6 +50,8 @@ pub struct KubeletConfig {
     pub healthz_bind_address: Option<IpAddr>,
     /// `containerRuntimeEndpoint`.
     pub container_runtime_endpoint: Option<String>,
+    /// `podLogsDir`.
+    pub pod_logs_dir: Option<PathBuf>,
 }
 
 /// What reading a configuration file gives.
@@ -92,6 +94,7 @@ struct Raw {
     healthz_port: Option<i64>,
     healthz_bind_address: Option<String>,
     container_runtime_endpoint: Option<String>,
+    pod_logs_dir: Option<String>,
 }
 
 /// The top-level fields [`Raw`] types.
@@ -107,6 +110,7 @@ const ACTED_ON: &[&str] = &[
     "healthzPort",
     "healthzBindAddress",
     "containerRuntimeEndpoint",
+    "podLogsDir",
 ];
 
 /// A Kubernetes duration: Go's `time.ParseDuration` syntax (`20s`, `1m0s`, `300ms`); a bare
@@ -268,6 +272,7 @@ impl Findings<'_> {
             healthz_port: self.port("healthzPort", raw.healthz_port),
             healthz_bind_address: self.address("healthzBindAddress", raw.healthz_bind_address),
             container_runtime_endpoint: nonempty(raw.container_runtime_endpoint),
+            pod_logs_dir: nonempty(raw.pod_logs_dir).map(PathBuf::from),
         }
     }
 
@@ -400,6 +405,7 @@ mod tests {
                 healthz_port: Some(0),
                 healthz_bind_address: None,
                 container_runtime_endpoint: Some("unix:///run/containerd/containerd.sock".into()),
+                pod_logs_dir: None,
             }
         );
     }

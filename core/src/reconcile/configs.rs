@@ -16,15 +16,26 @@ use staticpod_runtime::{
     SecurityConfig,
 };
 
+/// Where the agent keeps pods' files on the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dirs {
+    /// `--root-dir`: each pod's `pods/<uid>` (its emptyDir volumes).
+    pub root: PathBuf,
+    /// `--pod-logs-dir` (the kubelet's `podLogsDir`, `/var/log/pods`): each pod's
+    /// `<namespace>_<name>_<uid>` log directory, where CRI runtimes write its containers'
+    /// logs.
+    pub pod_logs: PathBuf,
+}
+
 /// Where a pod's files live on the node: `<root-dir>/pods/<uid>`.
 pub fn pod_dir(root_dir: &Path, uid: &str) -> PathBuf {
     root_dir.join("pods").join(uid)
 }
 
-/// The pod's log directory, laid out as the kubelet's `/var/log/pods`:
-/// `<root-dir>/logs/<namespace>_<name>_<uid>`, holding `<container>/<attempt>.log`.
-pub fn log_dir(root_dir: &Path, pod: &StaticPod) -> PathBuf {
-    root_dir.join("logs").join(format!(
+/// The pod's log directory, laid out as the kubelet's:
+/// `<pod-logs-dir>/<namespace>_<name>_<uid>`, holding `<container>/<attempt>.log`.
+pub fn log_dir(pod_logs_dir: &Path, pod: &StaticPod) -> PathBuf {
+    pod_logs_dir.join(format!(
         "{}_{}_{}",
         pod.namespace(),
         pod.full_name(),
@@ -61,7 +72,7 @@ fn pod_labels(pod: &StaticPod) -> BTreeMap<String, String> {
 }
 
 /// The sandbox config of attempt `attempt` of a pod.
-pub fn sandbox_config(pod: &StaticPod, attempt: u32, root_dir: &Path) -> SandboxConfig {
+pub fn sandbox_config(pod: &StaticPod, attempt: u32, pod_logs_dir: &Path) -> SandboxConfig {
     let spec = &pod.pod.spec;
     let mut labels = pod.pod.metadata.labels.clone();
     labels.extend(pod_labels(pod));
@@ -117,7 +128,7 @@ pub fn sandbox_config(pod: &StaticPod, attempt: u32, root_dir: &Path) -> Sandbox
         port_mappings,
         labels,
         annotations,
-        log_directory: log_dir(root_dir, pod),
+        log_directory: log_dir(pod_logs_dir, pod),
     }
 }
 

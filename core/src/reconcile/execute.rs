@@ -2,14 +2,13 @@
 //! Pods are executed concurrently by the agent; a failed step ends the pod's work and is
 //! reported with the kubelet's reason word, so the status can show it.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use tracing::{Instrument, info, info_span};
 
-use super::configs::{self, NodeFacts};
+use super::configs::{self, Dirs, NodeFacts};
 use super::observe::ContainerKind;
 use super::plan::{ContainerRef, Instance, PodWork, SandboxTarget, Step, container_of};
 use super::volumes::{self, VolumeError};
@@ -59,23 +58,23 @@ fn at(reason: &'static str) -> impl FnOnce(RuntimeError) -> WorkError {
 #[derive(Clone)]
 pub struct Executor {
     runtime: Arc<dyn ContainerRuntime>,
-    root_dir: PathBuf,
+    dirs: Dirs,
     host_ip: String,
     recorder: Recorder,
 }
 
 impl Executor {
-    /// An executor for `runtime`, keeping pod files under `root_dir`, telling what it does
-    /// as the kubelet's events through `recorder`.
+    /// An executor for `runtime`, keeping pod files in `dirs`, telling what it does as the
+    /// kubelet's events through `recorder`.
     pub fn new(
         runtime: Arc<dyn ContainerRuntime>,
-        root_dir: PathBuf,
+        dirs: Dirs,
         host_ip: String,
         recorder: Recorder,
     ) -> Self {
         Executor {
             runtime,
-            root_dir,
+            dirs,
             host_ip,
             recorder,
         }
@@ -211,7 +210,7 @@ impl Executor {
 
     /// Creates the pod's log directory and runs its sandbox.
     async fn run_sandbox(&self, pod: &StaticPod, attempt: u32) -> Result<Target, WorkError> {
-        let config = configs::sandbox_config(pod, attempt, &self.root_dir);
+        let config = configs::sandbox_config(pod, attempt, &self.dirs.pod_logs);
         let log_directory = config.log_directory.clone();
         blocking(move || {
             std::fs::create_dir_all(&log_directory).map_err(|source| VolumeError::Create {
@@ -261,7 +260,7 @@ impl Executor {
             SandboxTarget::Existing { id, ip } => Target {
                 id,
                 // Attempt numbers only name objects; the sandbox's own is in its labels.
-                config: configs::sandbox_config(pod, 0, &self.root_dir),
+                config: configs::sandbox_config(pod, 0, &self.dirs.pod_logs),
                 ip,
             },
         }
@@ -276,11 +275,11 @@ impl Executor {
         target: &Target,
     ) -> Result<(), WorkError> {
         let container = container_of(pod, instance.kind, instance.index);
-        let requests = configs::mount_requests(pod, container, &self.root_dir);
+        let requests = configs::mount_requests(pod, container, &self.dirs.root);
         let mounts = blocking(move || volumes::prepare(&requests)).await?;
         let pod_ip = target.ip.as_deref().unwrap_or(&self.host_ip);
         let node = NodeFacts {
-            root_dir: &self.root_dir,
+            root_dir: &self.dirs.root,
             host_ip: &self.host_ip,
             pod_ip,
         };
@@ -389,8 +388,8 @@ impl Executor {
 
     /// Deletes the files of a pod that is gone for good: its emptyDir volumes and logs.
     async fn forget(&self, uid: String) {
-        let root_dir = self.root_dir.clone();
-        let removal = tokio::task::spawn_blocking(move || remove_pod_files(&root_dir, &uid));
+        let dirs = self.dirs.clone();
+        let removal = tokio::task::spawn_blocking(move || remove_pod_files(&dirs, &uid));
         if let Err(join) = removal.await {
             tracing::warn!(%join, "removing the pod's files panicked");
         }
@@ -417,14 +416,14 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Removes the pod directory (emptyDir volumes) and the log directories of pod `uid`.
-fn remove_pod_files(root_dir: &Path, uid: &str) {
-    let pod_dir = configs::pod_dir(root_dir, uid);
+fn remove_pod_files(dirs: &Dirs, uid: &str) {
+    let pod_dir = configs::pod_dir(&dirs.root, uid);
     if let Err(error) = std::fs::remove_dir_all(&pod_dir)
         && error.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(path = %pod_dir.display(), %error, "cannot remove the pod's directory");
     }
-    let logs = root_dir.join("logs");
+    let logs = &dirs.pod_logs;
     let suffix = format!("_{uid}");
     for entry in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
         if entry.file_name().to_string_lossy().ends_with(&suffix) {

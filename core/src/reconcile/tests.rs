@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use expect_test::{Expect, expect};
 
+use super::configs::Dirs;
 use super::execute::Executor;
 use super::history::History;
 use super::observe;
@@ -63,7 +64,10 @@ impl World {
         let events = Arc::new(Events::new("node0"));
         let executor = Executor::new(
             runtime.clone(),
-            root.path().to_path_buf(),
+            Dirs {
+                root: root.path().to_path_buf(),
+                pod_logs: root.path().join("logs"),
+            },
             "192.0.2.10".into(),
             Recorder::new(events.clone(), clock),
         );
