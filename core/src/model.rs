@@ -432,7 +432,7 @@ pub struct Probe {
     pub tcp_socket: Option<TcpSocketAction>,
     /// A gRPC health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grpc: Option<serde_json::Value>,
+    pub grpc: Option<GrpcAction>,
     /// Seconds before the first probe; default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_delay_seconds: Option<i32>,
@@ -510,6 +510,17 @@ pub struct TcpSocketAction {
     /// Host; default the pod IP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+}
+
+/// `grpc`: a `grpc.health.v1.Health/Check` call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrpcAction {
+    /// Port number (a gRPC probe's port has no name).
+    pub port: i32,
+    /// The service to ask about; empty asks about the server as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 /// `lifecycle`.

@@ -463,22 +463,10 @@ fn validate_probe(f: &mut Findings<'_>, field: &str, kind: &str, probe: &Probe) 
     if handlers.iter().filter(|set| **set).count() != 1 {
         f.error(field, "needs exactly one of exec, httpGet, tcpSocket, grpc");
     }
-    if probe.grpc.is_some() {
-        f.warn(
-            &format!("{field}.grpc"),
-            "gRPC probes are not run by staticpod yet: this probe is ignored",
-        );
-    }
-    if let Some(http) = &probe.http_get
-        && http
-            .scheme
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("HTTPS"))
+    if let Some(grpc) = &probe.grpc
+        && !(1..=65535).contains(&grpc.port)
     {
-        f.warn(
-            &format!("{field}.httpGet.scheme"),
-            "HTTPS probes are checked as a TCP connect to the port (staticpod has no TLS client yet)",
-        );
+        f.error(&format!("{field}.grpc.port"), "must be between 1 and 65535");
     }
     let minimums = [
         ("initialDelaySeconds", probe.initial_delay_seconds, 0),

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use crate::error_chain::describe;
 use crate::model::HttpHeader;
 
 /// What one attempt found.
@@ -19,75 +19,169 @@ pub enum Outcome {
     Failure(String),
 }
 
-/// `User-Agent` the kubelet sends, so servers that special-case probes recognise ours.
-const USER_AGENT: &str = "kube-probe/1.30";
+/// `User-Agent` the kubelet sends (`kube-probe/<major>.<minor>`), so servers that
+/// special-case probes recognise ours.
+const USER_AGENT: &str = "kube-probe/1.32";
+/// The most of a probe's answer that is read, as the kubelet's `maxRespBodyLength`.
+const MAX_BODY: usize = 10 * 1024;
+/// The most redirects followed, as Go's HTTP client.
+const MAX_REDIRECTS: usize = 10;
 
-/// An HTTP GET to `host:port` + `path`: success for a status from 200 to 399.
+/// The HTTP client of every probe, built as the kubelet's: certificates are not verified
+/// (`InsecureSkipVerify`), no proxy, no connection kept, and redirects followed only while
+/// they stay on the same host (a redirect elsewhere ends the probe with its 3xx answer, a
+/// success, as the kubelet's `followNonLocalRedirects=false`).
+pub fn client() -> reqwest::Client {
+    let redirects = reqwest::redirect::Policy::custom(|attempt| {
+        let first_host = attempt
+            .previous()
+            .first()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        if attempt.url().host_str().map(str::to_owned) != first_host {
+            attempt.stop()
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("stopped after {MAX_REDIRECTS} redirects"))
+        } else {
+            attempt.follow()
+        }
+    });
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .redirect(redirects)
+        .build()
+        .expect("the probe client's settings are valid")
+}
+
+/// Where an HTTP probe goes.
+#[derive(Debug, Clone)]
+pub struct HttpTarget<'a> {
+    /// `http` or `https`.
+    pub https: bool,
+    /// The address (an IPv6 address is bracketed in the URL).
+    pub host: &'a str,
+    /// The port.
+    pub port: u16,
+    /// The path (and query).
+    pub path: &'a str,
+    /// The probe's `httpHeaders`; a `Host` header replaces the default one.
+    pub headers: &'a [HttpHeader],
+}
+
+impl HttpTarget<'_> {
+    fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.to_string()
+        };
+        let slash = if self.path.starts_with('/') { "" } else { "/" };
+        format!("{scheme}://{host}:{}{slash}{}", self.port, self.path)
+    }
+}
+
+/// An HTTP GET of `target`: success for a status from 200 to 399, as the kubelet's.
 pub async fn http_get(
-    host: &str,
-    port: u16,
-    path: &str,
-    headers: &[HttpHeader],
+    client: &reqwest::Client,
+    target: &HttpTarget<'_>,
     limit: Duration,
 ) -> Outcome {
-    let attempt = async {
-        let mut stream = TcpStream::connect((host, port)).await?;
-        let path = if path.starts_with('/') {
-            path.to_string()
-        } else {
-            format!("/{path}")
-        };
-        let mut request =
-            format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n");
-        let has = |name: &str| headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
-        if !has("User-Agent") {
-            request.push_str(&format!("User-Agent: {USER_AGENT}\r\n"));
-        }
-        if !has("Accept") {
-            request.push_str("Accept: */*\r\n");
-        }
-        for header in headers {
-            request.push_str(&format!("{}: {}\r\n", header.name, header.value));
-        }
-        request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).await?;
-        // The status line is all we need; read until its end or 1 KiB.
-        let mut head = Vec::with_capacity(256);
-        let mut buffer = [0u8; 256];
-        while !head.contains(&b'\n') && head.len() < 1024 {
-            let read = stream.read(&mut buffer).await?;
-            if read == 0 {
-                break;
-            }
-            head.extend_from_slice(&buffer[..read]);
-        }
-        Ok::<_, std::io::Error>(
-            String::from_utf8_lossy(&head)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        )
+    let url = target.url();
+    let mut request = client.get(&url).timeout(limit);
+    let has = |name: &str| {
+        target
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case(name))
     };
-    match timeout(limit, attempt).await {
-        Err(_) => Outcome::Failure(format!(
-            "Get \"http://{host}:{port}{path}\": timeout after {}s",
-            limit.as_secs()
-        )),
-        Ok(Err(error)) => Outcome::Failure(format!("Get \"http://{host}:{port}{path}\": {error}")),
-        Ok(Ok(status_line)) => {
-            let code: Option<u16> = status_line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|c| c.parse().ok());
-            match code {
-                Some(code) if (200..400).contains(&code) => Outcome::Success,
-                Some(code) => {
-                    Outcome::Failure(format!("HTTP probe failed with statuscode: {code}"))
-                }
-                None => Outcome::Failure(format!("not an HTTP answer: {status_line:?}")),
-            }
+    if !has("User-Agent") {
+        request = request.header(reqwest::header::USER_AGENT, USER_AGENT);
+    }
+    if !has("Accept") {
+        request = request.header(reqwest::header::ACCEPT, "*/*");
+    }
+    for header in target.headers {
+        request = request.header(header.name.as_str(), header.value.as_str());
+    }
+    let mut response = match request.send().await {
+        Ok(response) => response,
+        Err(error) if error.is_timeout() => {
+            return Outcome::Failure(format!(
+                "Get \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+            ));
         }
+        Err(error) => return Outcome::Failure(format!("Get \"{url}\": {}", describe(&error))),
+    };
+    // The kubelet reads (and logs) at most 10 KiB of the answer.
+    let mut read = 0;
+    while read < MAX_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => read += chunk.len(),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let code = response.status().as_u16();
+    if (200..400).contains(&code) {
+        Outcome::Success
+    } else {
+        Outcome::Failure(format!("HTTP probe failed with statuscode: {code}"))
+    }
+}
+
+/// A `grpc.health.v1.Health/Check` of `service` at `host:port`, without TLS, as the
+/// kubelet's gRPC probe: success when the answer is `SERVING`, and the kubelet's words for
+/// every other case.
+pub async fn grpc(host: &str, port: u16, service: &str, limit: Duration) -> Outcome {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let target = format!("{host}:{port}");
+    let seconds = limit.as_secs();
+    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{target}")) else {
+        return Outcome::Failure(format!("invalid gRPC target {target:?}"));
+    };
+    let channel = match timeout(limit, endpoint.connect_timeout(limit).connect()).await {
+        Ok(Ok(channel)) => channel,
+        Ok(Err(error)) => {
+            return Outcome::Failure(format!(
+                "timeout: failed to connect service {target:?} within {seconds}s: {}",
+                describe(&error)
+            ));
+        }
+        Err(_) => {
+            return Outcome::Failure(format!(
+                "timeout: failed to connect service {target:?} within {seconds}s"
+            ));
+        }
+    };
+    let request = HealthCheckRequest {
+        service: service.to_string(),
+    };
+    match timeout(limit, HealthClient::new(channel).check(request)).await {
+        Err(_) => Outcome::Failure(format!(
+            "timeout: health rpc did not complete within {seconds}s"
+        )),
+        Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
+            Outcome::Failure(format!(
+                "this server does not implement the grpc health protocol (grpc.health.v1.Health): {}",
+                status.message()
+            ))
+        }
+        Ok(Err(status)) => Outcome::Failure(format!("health rpc probe failed: {status}")),
+        Ok(Ok(answer)) => match answer.into_inner().status() {
+            ServingStatus::Serving => Outcome::Success,
+            other => Outcome::Failure(format!(
+                "service unhealthy (responded with {:?})",
+                other.as_str_name()
+            )),
+        },
     }
 }
 
@@ -103,54 +197,204 @@ pub async fn tcp(host: &str, port: u16, limit: Duration) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
-    async fn server(answer: &'static str) -> (u16, tokio::task::JoinHandle<String>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// A server on `host` answering each connection with the next of `answers` (over TLS,
+    /// with a self-signed certificate, when `tls`); returns its port and the requests' heads.
+    async fn server(
+        host: &str,
+        tls: bool,
+        answers: Vec<String>,
+    ) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind((host, 0)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let acceptor = tls.then(|| {
+            let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+            let key =
+                rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+            let config = rustls::ServerConfig::builder()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert.cert.der().clone()], key)
+                .unwrap();
+            tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+        });
         let task = tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let mut request = vec![0u8; 1024];
-            let read = stream.read(&mut request).await.unwrap();
-            stream.write_all(answer.as_bytes()).await.unwrap();
-            String::from_utf8_lossy(&request[..read]).to_string()
+            let mut requests = Vec::new();
+            for answer in answers {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut stream: Box<dyn Stream> = match &acceptor {
+                    Some(acceptor) => Box::new(acceptor.accept(stream).await.unwrap()),
+                    None => Box::new(stream),
+                };
+                let mut request = vec![0u8; 4096];
+                let read = stream.read(&mut request).await.unwrap();
+                requests.push(String::from_utf8_lossy(&request[..read]).to_string());
+                stream.write_all(answer.as_bytes()).await.unwrap();
+                stream.shutdown().await.unwrap();
+            }
+            requests
         });
         (port, task)
     }
 
+    trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+    impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+    fn answer(status: &str, extra: &str) -> String {
+        format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n")
+    }
+
+    async fn probe(
+        host: &str,
+        port: u16,
+        https: bool,
+        path: &str,
+        headers: &[HttpHeader],
+    ) -> Outcome {
+        let target = HttpTarget {
+            https,
+            host,
+            port,
+            path,
+            headers,
+        };
+        http_get(&client(), &target, Duration::from_secs(5)).await
+    }
+
+    fn header(name: &str, value: &str) -> HttpHeader {
+        HttpHeader {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
     #[tokio::test]
-    async fn http_success_sends_the_kubelets_headers_and_the_manifests() {
-        let (port, request) = server("HTTP/1.1 204 No Content\r\n\r\n").await;
-        let headers = [HttpHeader {
-            name: "X-Check".into(),
-            value: "1".into(),
-        }];
-        assert_eq!(
-            http_get(
-                "127.0.0.1",
-                port,
-                "/healthz",
-                &headers,
-                Duration::from_secs(5)
-            )
-            .await,
-            Outcome::Success
-        );
-        let request = request.await.unwrap();
+    async fn http_sends_the_kubelets_headers_and_a_host_header_replaces_the_default() {
+        let (port, requests) = server("127.0.0.1", false, vec![answer("204 No Content", "")]).await;
+        let headers = [header("X-Check", "1"), header("Host", "api.example")];
+        let outcome = probe("127.0.0.1", port, false, "/healthz", &headers).await;
+        assert_eq!(outcome, Outcome::Success);
+        let request = requests.await.unwrap().remove(0).to_ascii_lowercase();
         assert!(
-            request.starts_with("GET /healthz HTTP/1.1\r\n"),
+            request.starts_with("get /healthz http/1.1\r\n"),
             "{request}"
         );
-        assert!(request.contains("User-Agent: kube-probe/"), "{request}");
-        assert!(request.contains("X-Check: 1\r\n"), "{request}");
+        assert!(
+            request.contains("user-agent: kube-probe/1.32\r\n"),
+            "{request}"
+        );
+        assert!(request.contains("x-check: 1\r\n"), "{request}");
+        let hosts: Vec<&str> = request.lines().filter(|l| l.starts_with("host:")).collect();
+        assert_eq!(hosts, ["host: api.example"], "one Host header, the probe's");
     }
 
     #[tokio::test]
     async fn http_failure_names_the_status() {
-        let (port, _) = server("HTTP/1.1 503 Service Unavailable\r\n\r\n").await;
+        let (port, _) = server(
+            "127.0.0.1",
+            false,
+            vec![answer("503 Service Unavailable", "")],
+        )
+        .await;
         assert_eq!(
-            http_get("127.0.0.1", port, "/", &[], Duration::from_secs(5)).await,
+            probe("127.0.0.1", port, false, "/", &[]).await,
             Outcome::Failure("HTTP probe failed with statuscode: 503".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn redirects_are_followed_on_the_same_host_only() {
+        let (port, requests) = server(
+            "127.0.0.1",
+            false,
+            vec![
+                answer("302 Found", "Location: /ready\r\n"),
+                answer("500 Internal Server Error", ""),
+            ],
+        )
+        .await;
+        assert_eq!(
+            probe("127.0.0.1", port, false, "/", &[]).await,
+            Outcome::Failure("HTTP probe failed with statuscode: 500".into()),
+            "the redirect on the same host is followed"
+        );
+        assert!(requests.await.unwrap()[1].starts_with("GET /ready "));
+        let elsewhere = answer("302 Found", "Location: http://192.0.2.1/\r\n");
+        let (port, _) = server("127.0.0.1", false, vec![elsewhere]).await;
+        assert_eq!(
+            probe("127.0.0.1", port, false, "/", &[]).await,
+            Outcome::Success,
+            "a redirect to another host ends the probe with its 3xx: a success, as the kubelet's"
+        );
+    }
+
+    #[tokio::test]
+    async fn https_does_not_verify_the_certificate_and_reads_the_status() {
+        let (port, _) = server(
+            "127.0.0.1",
+            true,
+            vec![
+                answer("200 OK", ""),
+                answer("500 Internal Server Error", ""),
+            ],
+        )
+        .await;
+        assert_eq!(
+            probe("127.0.0.1", port, true, "/readyz", &[]).await,
+            Outcome::Success
+        );
+        assert_eq!(
+            probe("127.0.0.1", port, true, "/readyz", &[]).await,
+            Outcome::Failure("HTTP probe failed with statuscode: 500".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_address_is_probed() {
+        let (port, _) = server("::1", false, vec![answer("200 OK", "")]).await;
+        assert_eq!(probe("::1", port, false, "/", &[]).await, Outcome::Success);
+    }
+
+    #[tokio::test]
+    async fn a_grpc_probe_asks_the_health_service_and_reads_its_status() {
+        use tonic_health::ServingStatus;
+        let (reporter, service) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("etcd", ServingStatus::Serving)
+            .await;
+        reporter
+            .set_service_status("apiserver", ServingStatus::NotServing)
+            .await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming),
+        );
+        let limit = Duration::from_secs(5);
+        assert_eq!(
+            grpc("127.0.0.1", port, "etcd", limit).await,
+            Outcome::Success
+        );
+        assert_eq!(
+            grpc("127.0.0.1", port, "apiserver", limit).await,
+            Outcome::Failure("service unhealthy (responded with \"NOT_SERVING\")".into())
+        );
+        let unknown = grpc("127.0.0.1", port, "nothing", limit).await;
+        assert!(
+            matches!(&unknown, Outcome::Failure(m) if m.starts_with("health rpc probe failed: ")),
+            "{unknown:?}"
+        );
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let refused = grpc("127.0.0.1", closed_port, "", limit).await;
+        assert!(
+            matches!(&refused, Outcome::Failure(m) if m.starts_with("timeout: failed to connect service")),
+            "{refused:?}"
         );
     }
 

@@ -32,6 +32,8 @@ pub struct Worker {
     pub clock: Arc<dyn Clock>,
     /// Where a failed attempt is told (`Unhealthy`).
     pub recorder: Recorder,
+    /// The HTTP client of HTTP probes ([`check::client`]).
+    pub http: reqwest::Client,
     /// The container, as events name it.
     pub object: ObjectReference,
     /// Where verdicts are published, by container id.
@@ -44,17 +46,7 @@ impl Worker {
     /// Probes until the container fails its liveness or startup probe, or the task is
     /// aborted (the container stopped).
     pub async fn run(self) {
-        let mut container = self.container.clone();
-        // gRPC probes are not run (validation warns): treated as absent, never as failing.
-        for probe in [
-            &mut container.startup_probe,
-            &mut container.liveness_probe,
-            &mut container.readiness_probe,
-        ] {
-            if probe.as_ref().is_some_and(|p| p.grpc.is_some()) {
-                *probe = None;
-            }
-        }
+        let container = &self.container;
         self.publish(|v| {
             v.started = container.startup_probe.is_none();
             v.ready = container.readiness_probe.is_none();
@@ -206,27 +198,29 @@ impl Worker {
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| self.address.clone());
             return match self.port(&http.port) {
-                Ok(port)
-                    if http
-                        .scheme
-                        .as_deref()
-                        .is_some_and(|s| s.eq_ignore_ascii_case("HTTPS")) =>
-                {
-                    // No TLS client here: an HTTPS probe is checked as a TCP connect (the
-                    // kubelet skips certificate checks anyway); validation warns about it.
-                    check::tcp(&host, port, limit).await
-                }
                 Ok(port) => {
-                    check::http_get(
-                        &host,
+                    let target = check::HttpTarget {
+                        https: http
+                            .scheme
+                            .as_deref()
+                            .is_some_and(|s| s.eq_ignore_ascii_case("HTTPS")),
+                        host: &host,
                         port,
-                        http.path.as_deref().unwrap_or("/"),
-                        &http.http_headers,
-                        limit,
-                    )
-                    .await
+                        path: http.path.as_deref().unwrap_or("/"),
+                        headers: &http.http_headers,
+                    };
+                    check::http_get(&self.http, &target, limit).await
                 }
                 Err(message) => Outcome::Failure(message),
+            };
+        }
+        if let Some(grpc) = &probe.grpc {
+            return match u16::try_from(grpc.port) {
+                Ok(port) => {
+                    let service = grpc.service.as_deref().unwrap_or_default();
+                    check::grpc(&self.address, port, service, limit).await
+                }
+                Err(_) => Outcome::Failure(format!("invalid port {}", grpc.port)),
             };
         }
         if let Some(tcp) = &probe.tcp_socket {
