@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the pods of a manifest directory and keep them as the manifests say.
-    Run(settings::RunArgs),
+    Run(Box<settings::RunArgs>),
     /// Show pods, as `kubectl get pods` does, from a running agent's status endpoint.
     Get {
         /// What to show: `pods` (or `pod`, `po`).
@@ -52,7 +52,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Get { resource, server } => get::get(&resource, &server),
         Command::Validate {
             paths,
