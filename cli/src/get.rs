@@ -104,7 +104,7 @@ fn row(pod: &PodView, now: SystemTime) -> [String; 5] {
     [
         pod.metadata.name.clone(),
         format!("{ready}/{}", status.container_statuses.len()),
-        display_status(status),
+        display_status(pod),
         restarts.to_string(),
         age,
     ]

@@ -216,12 +216,30 @@ pub struct Container {
     /// `File` or `FallbackToLogsOnError`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination_message_policy: Option<String>,
+    /// `Always` makes an init container a native sidecar: started in order with the other
+    /// init containers, then kept running beside the app containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<ContainerRestartPolicy>,
     /// Keep stdin open.
     #[serde(default, skip_serializing_if = "is_false")]
     pub stdin: bool,
     /// Allocate a TTY.
     #[serde(default, skip_serializing_if = "is_false")]
     pub tty: bool,
+}
+
+impl Container {
+    /// An init container with `restartPolicy: Always`: a native sidecar.
+    pub fn is_sidecar(&self) -> bool {
+        self.restart_policy == Some(ContainerRestartPolicy::Always)
+    }
+}
+
+/// A container's own `restartPolicy`; only `Always`, only on init containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContainerRestartPolicy {
+    /// Restart whenever it exits, whatever the pod's policy.
+    Always,
 }
 
 /// `imagePullPolicy`.

@@ -12,7 +12,7 @@ use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, Pod, RestartPolicy};
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
-use crate::reconcile::plan::restart_delay;
+use crate::reconcile::plan::{self, restart_delay};
 use crate::verdicts::{ProbeVerdicts, Verdicts};
 use staticpod_runtime::ContainerState;
 
@@ -252,7 +252,13 @@ fn pod_status(
         };
         (reason, f.message.as_str())
     });
-    let status_of = |kind, container: &Container, initializing: bool| {
+    // As the kubelet: in a pod with init containers, a container not created yet waits as
+    // `PodInitializing`; otherwise as `ContainerCreating`.
+    let has_init = !pod.pod.spec.init_containers.is_empty();
+    // A completed pod's sidecars were stopped for good, not to be restarted.
+    let finished =
+        current.is_some_and(|o| plan::completed(pod, o, sandbox.map(|s| s.info.id.as_str())));
+    let status_of = |kind, container: &Container| {
         let mut instances: Vec<&ObservedContainer> = current
             .map(|o| {
                 o.containers
@@ -272,8 +278,11 @@ fn pod_status(
             verdicts,
             failure: failure_now,
             init: kind == ContainerKind::Init,
-            initializing,
-            completed_long_ago: kind == ContainerKind::Init && app_started,
+            sidecar: container.is_sidecar() && !finished,
+            initializing: has_init,
+            completed_long_ago: kind == ContainerKind::Init
+                && !container.is_sidecar()
+                && app_started,
         };
         container_status(pod, container, &facts, inputs)
     };
@@ -281,21 +290,48 @@ fn pod_status(
     let init_container_statuses: Vec<ContainerStatus> = spec
         .init_containers
         .iter()
-        .map(|c| status_of(ContainerKind::Init, c, false))
+        .map(|c| status_of(ContainerKind::Init, c))
         .collect();
-    let initializing = !init_container_statuses.iter().all(completed);
+    // Initialized once every init container completed, a sidecar counting once started;
+    // and for good once the app containers have started.
+    let initialized = app_started
+        || spec
+            .init_containers
+            .iter()
+            .zip(&init_container_statuses)
+            .all(|(c, status)| {
+                if c.is_sidecar() {
+                    status.started
+                } else {
+                    completed(status)
+                }
+            });
     let container_statuses: Vec<ContainerStatus> = spec
         .containers
         .iter()
-        .map(|c| status_of(ContainerKind::App, c, initializing))
+        .map(|c| status_of(ContainerKind::App, c))
+        .collect();
+    let plain_inits: Vec<ContainerStatus> = spec
+        .init_containers
+        .iter()
+        .zip(&init_container_statuses)
+        .filter(|(c, _)| !c.is_sidecar())
+        .map(|(_, status)| status.clone())
         .collect();
     let phase = phase(
         pod.restart_policy(),
-        &init_container_statuses,
+        initialized,
+        &plain_inits,
         &container_statuses,
     );
-    let ready = phase == "Running" && container_statuses.iter().all(|c| c.ready);
-    let initialized = !initializing;
+    // Ready counts the sidecars as containers, as the kubelet does.
+    let sidecars_ready = spec
+        .init_containers
+        .iter()
+        .zip(&init_container_statuses)
+        .filter(|(c, _)| c.is_sidecar())
+        .all(|(_, status)| status.ready);
+    let ready = phase == "Running" && sidecars_ready && container_statuses.iter().all(|c| c.ready);
     let condition = |type_: &str, value: bool| PodCondition {
         type_: type_.to_string(),
         status: if value { "True" } else { "False" }.to_string(),
@@ -331,7 +367,10 @@ struct InstanceFacts<'a> {
     failure: Option<(&'static str, &'a str)>,
     /// An init container (restarted only when it fails, whatever the pod's policy).
     init: bool,
-    /// An app container while init containers have not all completed.
+    /// A sidecar (restarted whenever it exits, whatever the pod's policy).
+    sidecar: bool,
+    /// A container of a pod with init containers: before its creation it waits as
+    /// `PodInitializing`, not `ContainerCreating`.
     initializing: bool,
     /// An init container of a pod whose app containers have started.
     completed_long_ago: bool,
@@ -438,6 +477,7 @@ fn container_status(
             },
         )) => {
             let restarts = match pod.restart_policy() {
+                _ if facts.sidecar => true,
                 RestartPolicy::Always => !facts.init || exit_code != 0,
                 RestartPolicy::OnFailure => exit_code != 0,
                 RestartPolicy::Never => false,
@@ -486,7 +526,12 @@ fn container_status(
     }
 }
 
-fn phase(policy: RestartPolicy, init: &[ContainerStatus], app: &[ContainerStatus]) -> &'static str {
+fn phase(
+    policy: RestartPolicy,
+    initialized: bool,
+    init: &[ContainerStatus],
+    app: &[ContainerStatus],
+) -> &'static str {
     let terminated = |c: &ContainerStatus| c.state.terminated.clone();
     if init
         .iter()
@@ -495,10 +540,7 @@ fn phase(policy: RestartPolicy, init: &[ContainerStatus], app: &[ContainerStatus
     {
         return "Failed";
     }
-    if !init
-        .iter()
-        .all(|c| terminated(c).is_some_and(|t| t.exit_code == 0))
-    {
+    if !initialized {
         return "Pending";
     }
     if app.iter().any(|c| c.state.running.is_some()) {
@@ -522,44 +564,63 @@ fn phase(policy: RestartPolicy, init: &[ContainerStatus], app: &[ContainerStatus
     }
 }
 
-/// The `STATUS` word `kubectl get pods` prints for a pod.
-pub fn display_status(status: &PodStatus) -> String {
-    let count = status.init_container_statuses.len();
-    for (i, init) in status.init_container_statuses.iter().enumerate() {
-        if let Some(t) = &init.state.terminated {
-            if t.exit_code == 0 {
-                continue;
-            }
-            return format!(
-                "Init:{}",
-                if t.reason.is_empty() {
-                    "Error"
-                } else {
-                    &t.reason
-                }
-            );
-        }
-        if let Some(w) = &init.state.waiting
-            && w.reason != "PodInitializing"
-            && w.reason != "ContainerCreating"
-        {
-            return format!("Init:{}", w.reason);
-        }
-        return format!("Init:{i}/{count}");
-    }
+/// The `STATUS` word `kubectl get pods` prints for a pod, as kubectl's pod printer makes
+/// it (`pkg/printers/internalversion/printers.go`): an init container's failure or
+/// progress (`Init:Error`, `Init:1/2`; a started sidecar counts as done), else the last
+/// container's waiting or terminated reason, `Running` when one still runs and is ready.
+pub fn display_status(pod: &PodView) -> String {
+    let status = &pod.status;
+    let spec_inits = &pod.spec.init_containers;
     let mut reason = status.phase.clone();
-    let mut any_running = false;
-    for container in status.container_statuses.iter().rev() {
-        if let Some(w) = &container.state.waiting {
-            reason = w.reason.clone();
-        } else if let Some(t) = &container.state.terminated {
-            reason = t.reason.clone();
-        } else if container.state.running.is_some() {
-            any_running = true;
+    let mut initializing = false;
+    for (i, init) in status.init_container_statuses.iter().enumerate() {
+        let sidecar = spec_inits
+            .iter()
+            .find(|c| c.name == init.name)
+            .is_some_and(Container::is_sidecar);
+        if sidecar && init.started {
+            continue;
         }
+        match (&init.state.terminated, &init.state.waiting) {
+            (Some(t), _) if t.exit_code == 0 => continue,
+            (Some(t), _) => {
+                reason = if t.reason.is_empty() {
+                    format!("Init:ExitCode:{}", t.exit_code)
+                } else {
+                    format!("Init:{}", t.reason)
+                };
+            }
+            (None, Some(w)) if !w.reason.is_empty() && w.reason != "PodInitializing" => {
+                reason = format!("Init:{}", w.reason);
+            }
+            _ => reason = format!("Init:{i}/{}", spec_inits.len()),
+        }
+        initializing = true;
+        break;
     }
-    if any_running && reason == "Completed" {
-        reason = "Running".to_string();
+    let initialized = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Initialized" && c.status == "True");
+    if !initializing || initialized {
+        let mut running = false;
+        for container in status.container_statuses.iter().rev() {
+            let state = &container.state;
+            match (&state.waiting, &state.terminated) {
+                (Some(w), _) if !w.reason.is_empty() => reason = w.reason.clone(),
+                (_, Some(t)) if !t.reason.is_empty() => reason = t.reason.clone(),
+                (_, Some(t)) => reason = format!("ExitCode:{}", t.exit_code),
+                _ if container.ready && state.running.is_some() => running = true,
+                _ => {}
+            }
+        }
+        if reason == "Completed" && running {
+            let ready = status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            reason = if ready { "Running" } else { "NotReady" }.to_string();
+        }
     }
     reason
 }

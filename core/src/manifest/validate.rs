@@ -154,6 +154,26 @@ fn validate_spec(f: &mut Findings<'_>, spec: &PodSpec) {
                 );
             }
             validate_container(f, &field, container, &volumes, spec.host_network);
+            let init = group == "spec.initContainers";
+            if !init && container.restart_policy.is_some() {
+                f.error(
+                    &format!("{field}.restartPolicy"),
+                    "may not be set for non-init containers",
+                );
+            }
+            if init && !container.is_sidecar() {
+                let probes = [
+                    ("livenessProbe", container.liveness_probe.is_some()),
+                    ("readinessProbe", container.readiness_probe.is_some()),
+                    ("startupProbe", container.startup_probe.is_some()),
+                ];
+                for (probe, _) in probes.iter().filter(|(_, set)| *set) {
+                    f.error(
+                        &format!("{field}.{probe}"),
+                        "may not be set for init containers without restartPolicy=Always",
+                    );
+                }
+            }
             for (p, port) in container.ports.iter().enumerate() {
                 if let Some(host_port) = port.host_port.filter(|p| *p > 0) {
                     let key = (

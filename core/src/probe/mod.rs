@@ -75,24 +75,32 @@ impl Prober {
                 .ip
                 .clone()
                 .unwrap_or_else(|| host_ip.to_string());
-            for container in &pod.pod.spec.containers {
-                let probed = container.liveness_probe.is_some()
-                    || container.readiness_probe.is_some()
-                    || container.startup_probe.is_some();
-                if !probed {
-                    continue;
-                }
+            let spec = &pod.pod.spec;
+            // App containers, and the sidecars among the init containers: plain init
+            // containers cannot have probes (validation refuses them).
+            let probed = spec
+                .init_containers
+                .iter()
+                .filter(|c| c.is_sidecar())
+                .map(|c| (ContainerKind::Init, c))
+                .chain(spec.containers.iter().map(|c| (ContainerKind::App, c)))
+                .filter(|(_, c)| {
+                    c.liveness_probe.is_some()
+                        || c.readiness_probe.is_some()
+                        || c.startup_probe.is_some()
+                });
+            for (kind, container) in probed {
                 let running = current
                     .instances(&container.name, &sandbox.info.id)
                     .find_map(|c| match c.info.state {
-                        ContainerState::Running { started_at } if c.kind == ContainerKind::App => {
+                        ContainerState::Running { started_at } if c.kind == kind => {
                             Some((c, started_at))
                         }
                         _ => None,
                     });
                 if let Some((instance, started_at)) = running {
                     let object = ObjectReference::pod(pod.namespace(), pod.full_name(), pod.uid())
-                        .container(false, &container.name);
+                        .container(kind == ContainerKind::Init, &container.name);
                     wanted.insert(
                         instance.info.id.clone(),
                         (container.clone(), address.clone(), started_at, object),

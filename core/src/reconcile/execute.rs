@@ -10,7 +10,7 @@ use tracing::{Instrument, info, info_span};
 
 use super::configs::{self, Dirs, NodeFacts};
 use super::observe::ContainerKind;
-use super::plan::{ContainerRef, Instance, PodWork, SandboxTarget, Step, container_of};
+use super::plan::{ContainerRef, Instance, PodWork, SandboxTarget, Step, StopReason, container_of};
 use super::volumes::{self, VolumeError};
 use crate::error_chain::describe;
 use crate::events::{ObjectReference, Recorder};
@@ -110,7 +110,8 @@ impl Executor {
                         reason,
                     } => {
                         let pod = desired(&work.pod);
-                        let object = reference(pod).container(false, &name);
+                        let init = pod.pod.spec.init_containers.iter().any(|c| c.name == name);
+                        let object = reference(pod).container(init, &name);
                         self.stop_container(&object, &id, grace, &reason).await?
                     }
                     Step::RemoveContainer { id } => self.remove_container(&id).await?,
@@ -131,8 +132,8 @@ impl Executor {
         .await
     }
 
-    /// Stops every container (SIGTERM, `grace`, SIGKILL) at once, then the sandboxes, then
-    /// removes them all.
+    /// Stops every app container (SIGTERM, `grace`, SIGKILL) at once, then every init
+    /// container (the sidecars), then the sandboxes, then removes them all.
     async fn kill_pod(
         &self,
         pod: &ObjectReference,
@@ -146,10 +147,15 @@ impl Executor {
             let message = format!("Stopping container {}", container.name);
             self.recorder.normal(&object, "Killing", &message);
         }
-        let stops = containers
-            .iter()
-            .map(|c| self.runtime.stop_container(&c.id, grace));
-        first_error(join_all(stops).await).map_err(at("KillContainerError"))?;
+        // The app containers stop first, then the init containers (sidecars still run: the
+        // kubelet stops them after the app containers).
+        for kind in [ContainerKind::App, ContainerKind::Init] {
+            let stops = containers
+                .iter()
+                .filter(|c| c.kind == kind)
+                .map(|c| self.runtime.stop_container(&c.id, grace));
+            first_error(join_all(stops).await).map_err(at("KillContainerError"))?;
+        }
         for id in sandboxes {
             self.runtime
                 .stop_sandbox(id)
@@ -186,13 +192,21 @@ impl Executor {
         object: &ObjectReference,
         id: &str,
         grace: Duration,
-        reason: &str,
+        reason: &StopReason,
     ) -> Result<(), WorkError> {
         let name = container_name(object);
-        info!(container = %name, "{reason}; restarting the container");
-        // `Liveness probe failed: ...` or `Startup probe failed: ...`.
-        let probe = reason.split(' ').next().unwrap_or_default().to_lowercase();
-        let message = format!("Container {name} failed {probe} probe, will be restarted");
+        let message = match reason {
+            StopReason::ProbeFailed(why) => {
+                info!(container = %name, "{why}; restarting the container");
+                // `Liveness probe failed: ...` or `Startup probe failed: ...`.
+                let probe = why.split(' ').next().unwrap_or_default().to_lowercase();
+                format!("Container {name} failed {probe} probe, will be restarted")
+            }
+            StopReason::PodCompleted => {
+                info!(container = %name, "the app containers have finished; stopping the sidecar");
+                format!("Stopping container {name}")
+            }
+        };
         self.recorder.normal(object, "Killing", &message);
         self.runtime
             .stop_container(id, grace)

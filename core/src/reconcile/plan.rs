@@ -57,8 +57,8 @@ pub enum Step {
         /// Sandbox id.
         id: String,
     },
-    /// Stop one container whose liveness or startup probe failed; the restart policy then
-    /// treats it as any exited container.
+    /// Stop one container: its liveness or startup probe failed (the restart policy then
+    /// treats it as any exited container), or it is a sidecar of a pod that completed.
     StopContainer {
         /// Container id.
         id: String,
@@ -66,8 +66,8 @@ pub enum Step {
         name: String,
         /// Time between SIGTERM and SIGKILL.
         grace: Duration,
-        /// Which probe failed, and why.
-        reason: String,
+        /// Why.
+        reason: StopReason,
     },
     /// Remove an old, exited instance of a container.
     RemoveContainer {
@@ -86,6 +86,24 @@ pub enum Step {
         /// Where.
         sandbox: SandboxTarget,
     },
+}
+
+/// Why a container is stopped on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// Its liveness or startup probe failed: which, and why.
+    ProbeFailed(String),
+    /// It is a sidecar, and the pod's app containers have all finished for good.
+    PodCompleted,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::ProbeFailed(why) => f.write_str(why),
+            StopReason::PodCompleted => f.write_str("the pod completed"),
+        }
+    }
 }
 
 /// A container a step acts on, named for the events that tell of it.
@@ -303,13 +321,65 @@ fn plan_pod(
                 .as_deref()
                 .is_none_or(|id| id == sandbox.info.id)
     });
+    if completed(want, pod, Some(&sandbox.info.id)) {
+        // The app containers are done for good: the sidecars are stopped after them, in
+        // reverse order, then the sandbox.
+        for container in spec.init_containers.iter().rev().filter(|c| c.is_sidecar()) {
+            let running = pod
+                .instances(&container.name, &sandbox.info.id)
+                .filter(|c| matches!(c.info.state, ContainerState::Running { .. }));
+            for instance in running {
+                steps.push(Step::StopContainer {
+                    id: instance.info.id.clone(),
+                    name: container.name.clone(),
+                    grace: want.grace_period(),
+                    reason: StopReason::PodCompleted,
+                });
+            }
+        }
+        steps.push(Step::StopSandbox {
+            id: sandbox.info.id.clone(),
+        });
+        return;
+    }
     for (index, container) in spec.init_containers.iter().enumerate() {
-        if initialized {
-            break;
+        let sidecar = container.is_sidecar();
+        if initialized && !sidecar {
+            continue;
         }
         let instances: Vec<&ObservedContainer> =
             pod.instances(&container.name, &sandbox.info.id).collect();
         collect_garbage(&instances, steps);
+        if sidecar {
+            // A sidecar is restarted whenever it exits, whatever the pod's policy; the next
+            // init container waits until it has started (and its startup probe passed).
+            let ready_to_go_on = match instances.last() {
+                None => {
+                    steps.push(Step::StartContainer {
+                        instance: Instance::first(ContainerKind::Init, index),
+                        sandbox: target.clone(),
+                    });
+                    false
+                }
+                Some(latest) => match latest.info.state {
+                    ContainerState::Running { .. } => {
+                        stop_if_probe_failed(want, container, latest, verdicts, steps);
+                        container.startup_probe.is_none()
+                            || verdicts.get(&latest.info.id).is_some_and(|v| v.started)
+                    }
+                    ContainerState::Exited { .. } | ContainerState::Created => {
+                        let target = target.clone();
+                        restart(ContainerKind::Init, index, latest, now, target, steps, plan);
+                        false
+                    }
+                    ContainerState::Unknown => false,
+                },
+            };
+            if !initialized && !ready_to_go_on {
+                return;
+            }
+            continue;
+        }
         match instances.last() {
             None => {
                 steps.push(Step::StartContainer {
@@ -322,6 +392,7 @@ fn plan_pod(
                 ContainerState::Exited { exit_code: 0, .. } => continue,
                 ContainerState::Exited { .. } | ContainerState::Created => {
                     if policy != RestartPolicy::Never {
+                        let target = target.clone();
                         restart(ContainerKind::Init, index, latest, now, target, steps, plan);
                     }
                     return;
@@ -350,30 +421,34 @@ fn plan_pod(
                     plan,
                 );
             }
-            Some(latest) => {
-                let failed = verdicts
-                    .get(&latest.info.id)
-                    .and_then(|v| v.failed.as_ref());
-                if let (ContainerState::Running { .. }, Some(reason)) = (latest.info.state, failed)
-                {
-                    let probe_grace = container
-                        .liveness_probe
-                        .as_ref()
-                        .and_then(|p| p.termination_grace_period_seconds)
-                        .map(|s| Duration::from_secs(s.max(0).unsigned_abs()));
-                    steps.push(Step::StopContainer {
-                        id: latest.info.id.clone(),
-                        name: container.name.clone(),
-                        grace: probe_grace.unwrap_or(want.grace_period()),
-                        reason: reason.clone(),
-                    });
-                }
-            }
+            Some(latest) => stop_if_probe_failed(want, container, latest, verdicts, steps),
         }
     }
-    if completed(want, pod, Some(&sandbox.info.id)) {
-        steps.push(Step::StopSandbox {
-            id: sandbox.info.id.clone(),
+}
+
+/// Stops `latest`, a running instance of `container`, when its liveness or startup probe
+/// failed; the restart policy then applies (a liveness probe's own grace period wins).
+fn stop_if_probe_failed(
+    want: &StaticPod,
+    container: &Container,
+    latest: &ObservedContainer,
+    verdicts: &ProbeVerdicts,
+    steps: &mut Vec<Step>,
+) {
+    let failed = verdicts
+        .get(&latest.info.id)
+        .and_then(|v| v.failed.as_ref());
+    if let (ContainerState::Running { .. }, Some(reason)) = (latest.info.state, failed) {
+        let probe_grace = container
+            .liveness_probe
+            .as_ref()
+            .and_then(|p| p.termination_grace_period_seconds)
+            .map(|s| Duration::from_secs(s.max(0).unsigned_abs()));
+        steps.push(Step::StopContainer {
+            id: latest.info.id.clone(),
+            name: container.name.clone(),
+            grace: probe_grace.unwrap_or(want.grace_period()),
+            reason: StopReason::ProbeFailed(reason.clone()),
         });
     }
 }
@@ -416,7 +491,7 @@ fn should_restart(policy: RestartPolicy, latest: &ObservedContainer) -> bool {
 
 /// True when every app container has finished and none will be restarted, so the pod is
 /// done (`Succeeded` or `Failed`) and its sandbox is not needed.
-fn completed(want: &StaticPod, pod: &ObservedPod, sandbox_id: Option<&str>) -> bool {
+pub(crate) fn completed(want: &StaticPod, pod: &ObservedPod, sandbox_id: Option<&str>) -> bool {
     let policy = want.restart_policy();
     if policy == RestartPolicy::Always {
         return false;

@@ -18,7 +18,7 @@ use super::plan::{Plan, Step, plan};
 use crate::events::{Events, Recorder};
 use crate::manifest::{self, defaults::StaticPod};
 use crate::source::SourceKind;
-use crate::status::{PodStatus, StatusInputs, display_status, pod_list};
+use crate::status::{PodView, StatusInputs, display_status, pod_list};
 use crate::verdicts::{ProbeVerdicts, Verdicts};
 use staticpod_runtime::clock::{Clock, SystemClock, TokioClock};
 use staticpod_runtime::{ContainerRuntime, ContainerState};
@@ -116,7 +116,7 @@ impl World {
         pod: &Arc<StaticPod>,
         now: SystemTime,
         previous: Option<SystemTime>,
-    ) -> PodStatus {
+    ) -> PodView {
         let sandboxes = self.runtime.list_sandboxes().await.unwrap();
         let containers = self.runtime.list_containers().await.unwrap();
         let observed = observe::group("node0", sandboxes, containers);
@@ -129,7 +129,7 @@ impl World {
             previous_pass: previous,
         };
         let mut list = pod_list(std::slice::from_ref(pod), &observed, &inputs);
-        list.items.remove(0).status
+        list.items.remove(0)
     }
 
     /// Makes instance `attempt` of container `name` exit with `code` at `at`.
@@ -547,8 +547,9 @@ async fn completed_init_containers_are_not_run_again_once_the_app_has_started() 
 }
 
 /// `STATUS` and, per container, its state and last state, as `kubectl describe` reads them.
-fn describe_status(status: &PodStatus) -> String {
-    let mut lines = vec![format!("STATUS {}", display_status(status))];
+fn describe_status(pod: &PodView) -> String {
+    let status = &pod.status;
+    let mut lines = vec![format!("STATUS {}", display_status(pod))];
     let statuses = status
         .init_container_statuses
         .iter()
@@ -608,7 +609,7 @@ async fn the_status_shows_init_progress_the_last_state_and_the_back_off_as_kubec
             two restarts=1 state=waiting CrashLoopBackOff last=terminated Error 3
             web restarts=0 state=waiting PodInitializing last=-"#]],
     );
-    let message = status.init_container_statuses[1]
+    let message = status.status.init_container_statuses[1]
         .state
         .waiting
         .as_ref()
@@ -669,7 +670,7 @@ async fn a_failed_pull_is_err_image_pull_in_its_pass_and_image_pull_back_off_aft
     let now = SystemTime::now();
     world.step(&[web.clone()], now).await;
     let before = now - Duration::from_secs(1);
-    let reason = |status: PodStatus| display_status(&status);
+    let reason = |pod: PodView| display_status(&pod);
     assert_eq!(
         reason(world.status(&web, now, Some(before)).await),
         "ErrImagePull"
@@ -728,5 +729,117 @@ async fn the_executor_tells_what_it_does_as_the_kubelets_events() {
             Normal Killing spec.containers{sidecar}: Stopping container sidecar
             Normal Killing spec.containers{web}: Stopping container web
             Warning ErrImageNeverPull spec.containers{app}: Container image "nginx:9.9" is not present with pull policy of Never"#]],
+    );
+}
+
+/// A pod with a native sidecar (`log`, `restartPolicy: Always`), a plain init container and
+/// an app container, under `policy`.
+fn with_sidecar(policy: &str) -> Arc<StaticPod> {
+    pod(&format!(
+        "kind: Pod\nmetadata: {{name: web}}\nspec:\n  restartPolicy: {policy}\n  initContainers:\n  - {{name: log, image: busybox:1.36, restartPolicy: Always}}\n  - {{name: migrate, image: busybox:1.36}}\n  containers: [{{name: web, image: nginx:1.25}}]\n"
+    ))
+}
+
+#[tokio::test]
+async fn a_sidecar_starts_before_the_next_init_container_and_restarts_whatever_the_policy() {
+    let mut world = World::new();
+    let web = with_sidecar("Never");
+    let now = SystemTime::now();
+    check(
+        world.step(&[web.clone()], now).await,
+        expect![[r#"
+            run sandbox default/web-node0 #0
+            start log #0"#]],
+    );
+    check(
+        world.step(&[web.clone()], now).await,
+        expect!["start migrate #0"],
+    );
+    world.exit("migrate", "0", 0, now);
+    check(
+        world.step(&[web.clone()], now).await,
+        expect!["start web #0"],
+    );
+    check(
+        world.describe(&web, now).await,
+        expect![[r#"
+            STATUS Running
+            log restarts=0 state=running last=-
+            migrate restarts=0 state=terminated Completed 0 last=-
+            web restarts=0 state=running last=-"#]],
+    );
+    // Under restartPolicy Never, the sidecar is still restarted; the app is not touched.
+    world.exit("log", "0", 1, now);
+    check(
+        world.step(&[web.clone()], now).await,
+        expect!["start log #1"],
+    );
+    // The app finishes: the sidecar is stopped, then the sandbox; the pod has completed.
+    world.exit("web", "0", 0, now);
+    check(
+        world.step(&[web.clone()], now).await,
+        expect![[r#"
+            stop log grace=30s: the pod completed
+            stop sandbox sandbox-1"#]],
+    );
+    check(world.step(&[web.clone()], now).await, expect![""]);
+    check(
+        world.describe(&web, now).await,
+        expect![[r#"
+            STATUS Completed
+            log restarts=1 state=terminated Error 137 last=terminated Error 1
+            migrate restarts=0 state=terminated Completed 0 last=-
+            web restarts=0 state=terminated Completed 0 last=-"#]],
+    );
+}
+
+#[tokio::test]
+async fn the_next_init_container_waits_for_the_sidecars_startup_probe() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers:\n  - name: log\n    image: busybox:1.36\n    restartPolicy: Always\n    startupProbe: {exec: {command: [test, -e, /ready]}}\n  containers: [{name: web, image: nginx:1.25}]\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    check(world.step(&[web.clone()], now).await, expect![""]);
+    let sidecar = world.container_id("log", "0");
+    world.verdicts = [(
+        sidecar,
+        Verdicts {
+            started: true,
+            ready: true,
+            failed: None,
+        },
+    )]
+    .into();
+    check(world.step(&[web], now).await, expect!["start web #0"]);
+}
+
+#[tokio::test]
+async fn a_killed_pod_stops_its_app_containers_before_its_sidecars() {
+    let mut world = World::new();
+    let web = with_sidecar("Always");
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    world.step(&[web.clone()], now).await;
+    world.exit("migrate", "0", 0, now);
+    world.step(&[web.clone()], now).await;
+    let (log, web_id) = (
+        world.container_id("log", "0"),
+        world.container_id("web", "0"),
+    );
+    world.runtime.clear_calls();
+    world.step(&[], now).await;
+    let stops: Vec<String> = world
+        .runtime
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("stop_container"))
+        .collect();
+    let web_at = stops.iter().position(|s| s.contains(&web_id)).unwrap();
+    let log_at = stops.iter().position(|s| s.contains(&log)).unwrap();
+    assert!(
+        web_at < log_at,
+        "the app stops before the sidecar: {stops:?}"
     );
 }
