@@ -5,6 +5,7 @@ pub mod agent;
 pub mod diagnostic;
 pub mod error_chain;
 pub mod events;
+pub mod handler;
 pub mod ingest;
 pub mod kubelet_config;
 pub mod manifest;

@@ -229,6 +229,20 @@ pub struct Container {
 }
 
 impl Container {
+    /// A probe's or a hook's port: a number, or the name of one of this container's ports.
+    pub fn port_number(&self, port: &IntOrString) -> Result<u16, String> {
+        let number = match port {
+            IntOrString::Int(number) => *number,
+            IntOrString::String(name) => self
+                .ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .map(|p| p.container_port)
+                .ok_or_else(|| format!("no container port named {name:?}"))?,
+        };
+        u16::try_from(number).map_err(|_| format!("invalid port {number}"))
+    }
+
     /// An init container with `restartPolicy: Always`: a native sidecar.
     pub fn is_sidecar(&self) -> bool {
         self.restart_policy == Some(ContainerRestartPolicy::Always)

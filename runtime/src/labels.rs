@@ -36,6 +36,9 @@ pub const CONTAINER_RESTART_COUNT: &str = "io.kubernetes.container.restartCount"
 /// The restart count of the instance whose exit began the container's current crash
 /// back-off (ours: the kubelet keeps its back-off in memory), so a restarted agent keeps it.
 pub const BACKOFF_SINCE: &str = "io.staticpod.backoff-since";
+/// The container's `preStop` hook, resolved (JSON), the kubelet's own key: a pod whose
+/// manifest is gone is still stopped with its hook.
+pub const PRE_STOP_HANDLER: &str = "io.kubernetes.container.preStopHandler";
 /// `init` for init containers, `app` otherwise (ours: the kubelet keeps this in memory).
 pub const CONTAINER_KIND: &str = "io.staticpod.container.kind";
 /// The pod's grace period in seconds, so a removed manifest can still be stopped gently.

@@ -420,6 +420,12 @@ fn validate_container(
                         "needs exactly one of exec, httpGet, tcpSocket, sleep",
                     );
                 }
+                if handler.tcp_socket.is_some() {
+                    f.warn(
+                        &format!("{field}.lifecycle.{name}.tcpSocket"),
+                        "a tcpSocket hook is kept by the API for compatibility and never run: the kubelet fails it, and so does staticpod",
+                    );
+                }
             }
         }
     }

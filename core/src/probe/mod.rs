@@ -2,7 +2,6 @@
 //! to the planner (a failed liveness or startup probe restarts the container, on every
 //! runtime) and to the status (`READY`), as this pass's [`crate::verdicts::ProbeVerdicts`].
 
-pub mod check;
 pub mod threshold;
 pub mod worker;
 
@@ -13,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::events::{ObjectReference, Recorder};
+use crate::handler;
 use crate::manifest::defaults::StaticPod;
 use crate::reconcile::observe::{ContainerKind, ObservedPod};
 use crate::verdicts::ProbeVerdicts;
@@ -44,7 +44,7 @@ impl Prober {
             runtime,
             clock,
             recorder,
-            http: check::client(),
+            http: handler::client(),
             verdicts: Arc::default(),
             workers: BTreeMap::new(),
             changed,
@@ -198,7 +198,7 @@ mod tests {
             started_at: SystemTime::now(),
             clock: Arc::new(SystemClock),
             recorder: Recorder::new(Arc::new(Events::new("node0")), Arc::new(SystemClock)),
-            http: check::client(),
+            http: handler::client(),
             object: ObjectReference::pod("default", "web-node0", "u1").container(false, "web"),
             verdicts: verdicts.clone(),
             changed: mpsc::channel(8).0,

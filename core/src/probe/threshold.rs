@@ -1,7 +1,7 @@
 //! Consecutive results against a probe's thresholds: a probe's verdict changes only after
 //! `successThreshold` successes or `failureThreshold` failures in a row, as the kubelet's.
 
-use super::check::Outcome;
+use crate::handler::Outcome;
 
 /// Counts consecutive results of one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]

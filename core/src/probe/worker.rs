@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use super::check::{self, Outcome};
 use super::threshold::Threshold;
 use crate::error_chain::describe;
 use crate::events::{ObjectReference, Recorder};
+use crate::handler::{self, Outcome};
 use crate::model::{Container, IntOrString, Probe};
 use crate::verdicts::{ProbeVerdicts, Verdicts};
 use staticpod_runtime::ContainerRuntime;
@@ -32,7 +32,7 @@ pub struct Worker {
     pub clock: Arc<dyn Clock>,
     /// Where a failed attempt is told (`Unhealthy`).
     pub recorder: Recorder,
-    /// The HTTP client of HTTP probes ([`check::client`]).
+    /// The HTTP client of HTTP probes ([`handler::client`]).
     pub http: reqwest::Client,
     /// The container, as events name it.
     pub object: ObjectReference,
@@ -199,7 +199,7 @@ impl Worker {
                 .unwrap_or_else(|| self.address.clone());
             return match self.port(&http.port) {
                 Ok(port) => {
-                    let target = check::HttpTarget {
+                    let target = handler::HttpTarget {
                         https: http
                             .scheme
                             .as_deref()
@@ -209,7 +209,7 @@ impl Worker {
                         path: http.path.as_deref().unwrap_or("/"),
                         headers: &http.http_headers,
                     };
-                    check::http_get(&self.http, &target, limit).await
+                    handler::http_get(&self.http, &target, limit).await
                 }
                 Err(message) => Outcome::Failure(message),
             };
@@ -218,7 +218,7 @@ impl Worker {
             return match u16::try_from(grpc.port) {
                 Ok(port) => {
                     let service = grpc.service.as_deref().unwrap_or_default();
-                    check::grpc(&self.address, port, service, limit).await
+                    handler::grpc(&self.address, port, service, limit).await
                 }
                 Err(_) => Outcome::Failure(format!("invalid port {}", grpc.port)),
             };
@@ -230,7 +230,7 @@ impl Worker {
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| self.address.clone());
             return match self.port(&tcp.port) {
-                Ok(port) => check::tcp(&host, port, limit).await,
+                Ok(port) => handler::tcp(&host, port, limit).await,
                 Err(message) => Outcome::Failure(message),
             };
         }
@@ -238,17 +238,7 @@ impl Worker {
     }
 
     fn port(&self, port: &IntOrString) -> Result<u16, String> {
-        let number = match port {
-            IntOrString::Int(number) => *number,
-            IntOrString::String(name) => self
-                .container
-                .ports
-                .iter()
-                .find(|p| p.name.as_deref() == Some(name.as_str()))
-                .map(|p| p.container_port)
-                .ok_or_else(|| format!("no container port named {name:?}"))?,
-        };
-        u16::try_from(number).map_err(|_| format!("invalid port {number}"))
+        self.container.port_number(port)
     }
 
     fn publish(&self, change: impl FnOnce(&mut Verdicts)) {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::expand::expand;
+use super::hooks::Hook;
 use super::plan::Instance;
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, ImagePullPolicy, PortProtocol};
@@ -180,7 +181,7 @@ pub fn container_config(
     let expand_all = |list: &[String]| list.iter().map(|s| expand(s, &vars)).collect::<Vec<_>>();
     let mut labels = pod_labels(pod);
     labels.insert(labels::CONTAINER_NAME.to_string(), container.name.clone());
-    let annotations = BTreeMap::from([
+    let mut annotations = BTreeMap::from([
         (
             labels::CONTAINER_HASH.to_string(),
             container_hash(container),
@@ -202,6 +203,15 @@ pub fn container_config(
             pod.grace_period().as_secs().to_string(),
         ),
     ]);
+    let pre_stop = container
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.pre_stop.as_ref())
+        .and_then(|handler| Hook::of(container, handler).ok());
+    if let Some(hook) = pre_stop {
+        let json = serde_json::to_string(&hook).expect("a hook is plain data");
+        annotations.insert(labels::PRE_STOP_HANDLER.to_string(), json);
+    }
     ContainerConfig {
         name: container.name.clone(),
         attempt: instance.attempt,

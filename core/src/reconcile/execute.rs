@@ -3,19 +3,22 @@
 //! reported with the kubelet's reason word, so the status can show it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::join_all;
+use tokio::time::Instant;
 use tracing::{Instrument, info, info_span};
 
 use super::configs::{self, Dirs, NodeFacts};
+use super::hooks::{Hook, HookTarget, MINIMUM_GRACE};
 use super::observe::ContainerKind;
 use super::plan::{ContainerRef, Instance, PodWork, SandboxTarget, Step, StopReason, container_of};
 use super::volumes::{self, VolumeError};
 use crate::error_chain::describe;
 use crate::events::{ObjectReference, Recorder};
+use crate::handler;
 use crate::manifest::defaults::StaticPod;
-use crate::model::Container;
+use crate::model::{Container, LifecycleHandler};
 use staticpod_runtime::{ContainerRuntime, ImageEnsured, NeverPull, RuntimeError, SandboxConfig};
 
 /// Why a pod's work stopped.
@@ -33,6 +36,12 @@ pub enum WorkError {
     /// A volume could not be prepared.
     #[error("CreateContainerConfigError")]
     Volume(#[from] VolumeError),
+    /// The container's `postStart` hook failed; the container was stopped.
+    #[error("PostStartHookError: {message}")]
+    PostStartHook {
+        /// The kubelet's words for the failure.
+        message: String,
+    },
 }
 
 impl WorkError {
@@ -41,6 +50,7 @@ impl WorkError {
         match self {
             WorkError::Runtime { reason, .. } => reason,
             WorkError::Volume(_) => "CreateContainerConfigError",
+            WorkError::PostStartHook { .. } => "PostStartHookError",
         }
     }
 
@@ -49,6 +59,10 @@ impl WorkError {
         matches!(self, WorkError::Runtime { source, .. } if source.is_unavailable())
     }
 }
+
+/// How long a `postStart` hook may run: the kubelet sets no limit; this one only keeps a
+/// wedged hook from holding the pod's work forever.
+const POST_START_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
 fn at(reason: &'static str) -> impl FnOnce(RuntimeError) -> WorkError {
     move |source| WorkError::Runtime { reason, source }
@@ -61,6 +75,7 @@ pub struct Executor {
     dirs: Dirs,
     host_ip: String,
     recorder: Recorder,
+    http: reqwest::Client,
 }
 
 impl Executor {
@@ -77,6 +92,7 @@ impl Executor {
             dirs,
             host_ip,
             recorder,
+            http: handler::client(),
         }
     }
 
@@ -91,12 +107,14 @@ impl Executor {
                         uid,
                         containers,
                         sandboxes,
+                        address,
                         grace,
                         forget,
                     } => {
                         let object =
                             ObjectReference::pod(&work.key.namespace, &work.key.name, &uid);
-                        self.kill_pod(&object, &containers, &sandboxes, grace)
+                        let address = address.as_deref();
+                        self.kill_pod(&object, &containers, &sandboxes, address, grace)
                             .await?;
                         if forget {
                             self.forget(uid).await;
@@ -104,15 +122,15 @@ impl Executor {
                     }
                     Step::StopSandbox { id } => self.stop_sandbox(&id).await?,
                     Step::StopContainer {
-                        id,
-                        name,
+                        container,
+                        address,
                         grace,
                         reason,
                     } => {
-                        let pod = desired(&work.pod);
-                        let init = pod.pod.spec.init_containers.iter().any(|c| c.name == name);
-                        let object = reference(pod).container(init, &name);
-                        self.stop_container(&object, &id, grace, &reason).await?
+                        let pod = reference(desired(&work.pod));
+                        let address = address.as_deref();
+                        self.stop_container(&pod, &container, address, grace, &reason)
+                            .await?
                     }
                     Step::RemoveContainer { id } => self.remove_container(&id).await?,
                     Step::RunSandbox { attempt } => {
@@ -139,6 +157,7 @@ impl Executor {
         pod: &ObjectReference,
         containers: &[ContainerRef],
         sandboxes: &[String],
+        address: Option<&str>,
         grace: Duration,
     ) -> Result<(), WorkError> {
         info!(uid = %pod.uid, "killing pod (grace {}s)", grace.as_secs());
@@ -153,7 +172,7 @@ impl Executor {
             let stops = containers
                 .iter()
                 .filter(|c| c.kind == kind)
-                .map(|c| self.runtime.stop_container(&c.id, grace));
+                .map(|c| self.stop_gracefully(pod, c, address, grace));
             first_error(join_all(stops).await).map_err(at("KillContainerError"))?;
         }
         for id in sandboxes {
@@ -186,15 +205,17 @@ impl Executor {
             .map_err(at("KillPodSandboxError"))
     }
 
-    /// Stops a container whose probe failed; the restart policy then applies.
+    /// Stops a container whose probe failed (the restart policy then applies), or a sidecar
+    /// of a completed pod.
     async fn stop_container(
         &self,
-        object: &ObjectReference,
-        id: &str,
+        pod: &ObjectReference,
+        container: &ContainerRef,
+        address: Option<&str>,
         grace: Duration,
         reason: &StopReason,
     ) -> Result<(), WorkError> {
-        let name = container_name(object);
+        let name = &container.name;
         let message = match reason {
             StopReason::ProbeFailed(why) => {
                 info!(container = %name, "{why}; restarting the container");
@@ -207,11 +228,41 @@ impl Executor {
                 format!("Stopping container {name}")
             }
         };
-        self.recorder.normal(object, "Killing", &message);
-        self.runtime
-            .stop_container(id, grace)
+        let object = pod.container(container.kind == ContainerKind::Init, name);
+        self.recorder.normal(&object, "Killing", &message);
+        self.stop_gracefully(pod, container, address, grace)
             .await
             .map_err(at("KillContainerError"))
+    }
+
+    /// Runs the `preStop` hook of `container` (when it runs and has one) within `grace`,
+    /// then stops it with what is left of `grace`, never less than the kubelet's 2 s.
+    async fn stop_gracefully(
+        &self,
+        pod: &ObjectReference,
+        container: &ContainerRef,
+        address: Option<&str>,
+        grace: Duration,
+    ) -> Result<(), RuntimeError> {
+        let mut left = grace;
+        if let (true, Some(hook)) = (container.running, &container.pre_stop) {
+            let started = Instant::now();
+            let target = HookTarget {
+                container_id: &container.id,
+                name: &container.name,
+                pod: &pod.name,
+                address: address.unwrap_or(&self.host_ip),
+            };
+            if let Err(message) = hook.run(&*self.runtime, &self.http, target, grace).await {
+                let object = pod.container(container.kind == ContainerKind::Init, &container.name);
+                self.recorder
+                    .warning(&object, "FailedPreStopHook", &message);
+            }
+            left = grace.saturating_sub(started.elapsed());
+        }
+        self.runtime
+            .stop_container(&container.id, left.max(MINIMUM_GRACE))
+            .await
     }
 
     /// Removes an old, exited instance of a container.
@@ -325,8 +376,55 @@ impl Executor {
             .map_err(failed("RunContainerError"))?;
         let message = format!("Started container {}", container.name);
         self.recorder.normal(&object, "Started", &message);
+        if let Some(handler) = container
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.post_start.as_ref())
+        {
+            let address = target.ip.as_deref().unwrap_or(&self.host_ip);
+            self.post_start(pod, container, handler, &id, address, &object)
+                .await?;
+        }
         info!(container = %container.name, attempt = instance.attempt, id = %id, "container started");
         Ok(())
+    }
+
+    /// Runs `container`'s `postStart` hook in instance `id`; when it fails, the container is
+    /// stopped (`FailedPostStartHook`), and its restart policy then applies.
+    async fn post_start(
+        &self,
+        pod: &StaticPod,
+        container: &Container,
+        handler: &LifecycleHandler,
+        id: &str,
+        address: &str,
+        object: &ObjectReference,
+    ) -> Result<(), WorkError> {
+        let target = HookTarget {
+            container_id: id,
+            name: &container.name,
+            pod: pod.full_name(),
+            address,
+        };
+        let result = match Hook::of(container, handler) {
+            Ok(hook) => {
+                let runtime = &*self.runtime;
+                hook.run(runtime, &self.http, target, POST_START_LIMIT)
+                    .await
+            }
+            Err(why) => Err(why),
+        };
+        let Err(message) = result else {
+            return Ok(());
+        };
+        self.recorder
+            .warning(object, "FailedPostStartHook", &message);
+        let grace = pod.grace_period().max(MINIMUM_GRACE);
+        self.runtime
+            .stop_container(id, grace)
+            .await
+            .map_err(at("KillContainerError"))?;
+        Err(WorkError::PostStartHook { message })
     }
 
     /// Makes sure `container`'s image is there, telling it as the kubelet does: `Pulling` and
@@ -449,15 +547,6 @@ fn remove_pod_files(dirs: &Dirs, uid: &str) {
 /// The event reference of a desired pod.
 fn reference(pod: &StaticPod) -> ObjectReference {
     ObjectReference::pod(pod.namespace(), pod.full_name(), pod.uid())
-}
-
-/// The container's name in a container reference (`spec.containers{web}`).
-fn container_name(object: &ObjectReference) -> &str {
-    object
-        .field_path
-        .as_deref()
-        .and_then(|path| path.split_once('{'))
-        .map_or("", |(_, name)| name.trim_end_matches('}'))
 }
 
 fn desired(pod: &Option<Arc<StaticPod>>) -> &StaticPod {

@@ -5,6 +5,7 @@ pub mod configs;
 pub mod execute;
 pub mod expand;
 pub mod history;
+pub mod hooks;
 pub mod observe;
 pub mod plan;
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use super::hooks::Hook;
 use crate::source::SourceKind;
 use staticpod_runtime::labels;
 use staticpod_runtime::{ContainerInfo, SandboxInfo};
@@ -54,6 +55,8 @@ pub struct ObservedContainer {
     pub attempt: u32,
     /// Restart count of the instance whose exit began its crash back-off.
     pub backoff_since: u32,
+    /// Its `preStop` hook, as stored on it when it was created.
+    pub pre_stop: Option<Hook>,
     /// Init or app.
     pub kind: ContainerKind,
 }
@@ -174,6 +177,10 @@ pub fn group(
                     name: label(&info.labels, labels::CONTAINER_NAME).to_string(),
                     attempt: number(&info.labels, labels::CONTAINER_RESTART_COUNT),
                     backoff_since: number(&info.labels, labels::BACKOFF_SINCE),
+                    pre_stop: info
+                        .labels
+                        .get(labels::PRE_STOP_HANDLER)
+                        .and_then(|json| serde_json::from_str(json).ok()),
                     kind,
                     info,
                 },

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::history::History;
+use super::hooks::Hook;
 use super::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, RestartPolicy};
@@ -47,6 +48,8 @@ pub enum Step {
         containers: Vec<ContainerRef>,
         /// Sandbox ids.
         sandboxes: Vec<String>,
+        /// The pod's IP, for `httpGet` preStop hooks; the node's when `None`.
+        address: Option<String>,
         /// Time between SIGTERM and SIGKILL.
         grace: Duration,
         /// Also delete the pod's directory (emptyDir volumes): the UID is gone for good.
@@ -60,10 +63,10 @@ pub enum Step {
     /// Stop one container: its liveness or startup probe failed (the restart policy then
     /// treats it as any exited container), or it is a sidecar of a pod that completed.
     StopContainer {
-        /// Container id.
-        id: String,
-        /// Container name, for the log.
-        name: String,
+        /// The container.
+        container: ContainerRef,
+        /// The pod's IP, for an `httpGet` preStop hook; the node's when `None`.
+        address: Option<String>,
         /// Time between SIGTERM and SIGKILL.
         grace: Duration,
         /// Why.
@@ -115,6 +118,23 @@ pub struct ContainerRef {
     pub name: String,
     /// Init or app.
     pub kind: ContainerKind,
+    /// Its `preStop` hook, run before it is stopped.
+    pub pre_stop: Option<Hook>,
+    /// It runs (a hook runs only in a running container).
+    pub running: bool,
+}
+
+impl ContainerRef {
+    /// The reference of an observed container.
+    fn of(container: &ObservedContainer) -> Self {
+        ContainerRef {
+            id: container.info.id.clone(),
+            name: container.name.clone(),
+            kind: container.kind,
+            pre_stop: container.pre_stop.clone(),
+            running: matches!(container.info.state, ContainerState::Running { .. }),
+        }
+    }
 }
 
 /// A new instance of one of a pod's containers.
@@ -225,19 +245,17 @@ impl Plan {
 fn kill(pod: &ObservedPod, forget: bool) -> Step {
     Step::KillPod {
         uid: pod.uid.clone(),
-        containers: pod
-            .containers
-            .iter()
-            .map(|c| ContainerRef {
-                id: c.info.id.clone(),
-                name: c.name.clone(),
-                kind: c.kind,
-            })
-            .collect(),
+        containers: pod.containers.iter().map(ContainerRef::of).collect(),
         sandboxes: pod.sandboxes.iter().map(|s| s.info.id.clone()).collect(),
+        address: address(pod),
         grace: pod.grace,
         forget,
     }
+}
+
+/// The IP of the pod's ready sandbox, if it has one of its own.
+fn address(pod: &ObservedPod) -> Option<String> {
+    pod.ready_sandbox().and_then(|s| s.info.ip.clone())
 }
 
 fn plan_pod(
@@ -330,8 +348,8 @@ fn plan_pod(
                 .filter(|c| matches!(c.info.state, ContainerState::Running { .. }));
             for instance in running {
                 steps.push(Step::StopContainer {
-                    id: instance.info.id.clone(),
-                    name: container.name.clone(),
+                    container: ContainerRef::of(instance),
+                    address: address(pod),
                     grace: want.grace_period(),
                     reason: StopReason::PodCompleted,
                 });
@@ -363,7 +381,7 @@ fn plan_pod(
                 }
                 Some(latest) => match latest.info.state {
                     ContainerState::Running { .. } => {
-                        stop_if_probe_failed(want, container, latest, verdicts, steps);
+                        stop_if_probe_failed(want, pod, container, latest, verdicts, steps);
                         container.startup_probe.is_none()
                             || verdicts.get(&latest.info.id).is_some_and(|v| v.started)
                     }
@@ -421,7 +439,7 @@ fn plan_pod(
                     plan,
                 );
             }
-            Some(latest) => stop_if_probe_failed(want, container, latest, verdicts, steps),
+            Some(latest) => stop_if_probe_failed(want, pod, container, latest, verdicts, steps),
         }
     }
 }
@@ -430,6 +448,7 @@ fn plan_pod(
 /// failed; the restart policy then applies (a liveness probe's own grace period wins).
 fn stop_if_probe_failed(
     want: &StaticPod,
+    pod: &ObservedPod,
     container: &Container,
     latest: &ObservedContainer,
     verdicts: &ProbeVerdicts,
@@ -445,8 +464,8 @@ fn stop_if_probe_failed(
             .and_then(|p| p.termination_grace_period_seconds)
             .map(|s| Duration::from_secs(s.max(0).unsigned_abs()));
         steps.push(Step::StopContainer {
-            id: latest.info.id.clone(),
-            name: container.name.clone(),
+            container: ContainerRef::of(latest),
+            address: address(pod),
             grace: probe_grace.unwrap_or(want.grace_period()),
             reason: StopReason::ProbeFailed(reason.clone()),
         });

@@ -177,12 +177,16 @@ fn render(plan: &Plan, now: SystemTime) -> String {
                 Step::StopSandbox { id } => format!("stop sandbox {id}"),
                 Step::RemoveContainer { id } => format!("remove {id}"),
                 Step::StopContainer {
-                    name,
+                    container,
                     reason,
                     grace,
                     ..
                 } => {
-                    format!("stop {name} grace={}s: {reason}", grace.as_secs())
+                    format!(
+                        "stop {} grace={}s: {reason}",
+                        container.name,
+                        grace.as_secs()
+                    )
                 }
                 Step::RunSandbox { attempt } => format!("run sandbox {} #{attempt}", work.key),
                 Step::StartContainer { instance, .. } => {
@@ -841,5 +845,93 @@ async fn a_killed_pod_stops_its_app_containers_before_its_sidecars() {
     assert!(
         web_at < log_at,
         "the app stops before the sidecar: {stops:?}"
+    );
+}
+
+const HOOKED: &str = "kind: Pod\nmetadata: {name: web}\nspec:\n  terminationGracePeriodSeconds: 10\n  containers:\n  - name: web\n    image: nginx:1.25\n    lifecycle:\n      postStart: {exec: {command: [touch, /started]}}\n      preStop: {exec: {command: [nginx, -s, quit]}}\n";
+
+// Paused, so that the hook takes no time and the stop gets the whole grace period.
+#[tokio::test(start_paused = true)]
+async fn the_pre_stop_hook_runs_before_the_stop_signal_on_removal_and_on_edit() {
+    let mut world = World::new();
+    let web = pod(HOOKED);
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    let first = world.container_id("web", "0");
+    let hooks_and_stops = |world: &World| -> Vec<String> {
+        world
+            .runtime
+            .calls()
+            .into_iter()
+            .filter(|c| c.starts_with("exec_sync") || c.starts_with("stop_container"))
+            .collect()
+    };
+    assert_eq!(
+        hooks_and_stops(&world),
+        [format!("exec_sync {first} touch /started")],
+        "postStart ran right after the start"
+    );
+    world.runtime.clear_calls();
+    let edited = pod(&HOOKED.replace(
+        "    image: nginx:1.25\n",
+        "    image: nginx:1.25\n    env: [{name: A, value: b}]\n",
+    ));
+    world.runtime.clear_calls();
+    world.step(&[edited.clone()], now).await;
+    let calls = hooks_and_stops(&world);
+    assert!(
+        calls.starts_with(&[
+            format!("exec_sync {first} nginx -s quit"),
+            format!("stop_container {first} grace=10s"),
+        ]),
+        "on an edit, preStop then the stop: {calls:?}"
+    );
+    let second = world.container_id("web", "0");
+    world.runtime.clear_calls();
+    world.step(&[], now).await;
+    assert_eq!(
+        hooks_and_stops(&world),
+        [
+            format!("exec_sync {second} nginx -s quit"),
+            format!("stop_container {second} grace=10s"),
+        ],
+        "on removal, with no manifest left, the hook stored on the container runs"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_post_start_hook_stops_the_container_and_is_told() {
+    let mut world = World::new();
+    world.runtime.set_exec_exit_code(1);
+    let web = pod(HOOKED);
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    let key = crate::reconcile::observe::PodKey {
+        namespace: "default".into(),
+        name: "web-node0".into(),
+    };
+    assert_eq!(
+        world.history.failure(&key).unwrap().reason,
+        "PostStartHookError"
+    );
+    let web_id = world.container_id("web", "0");
+    assert!(
+        world
+            .runtime
+            .calls()
+            .contains(&format!("stop_container {web_id} grace=10s"))
+    );
+    let told: Vec<String> = world
+        .events
+        .list()
+        .into_iter()
+        .filter(|e| e.reason == "FailedPostStartHook")
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(
+        told,
+        [
+            "Exec lifecycle hook ([\"touch\", \"/started\"]) for Container \"web\" in Pod \"web-node0\" failed - error: command \"touch /started\" exited with 1, message: \"exit 1\""
+        ]
     );
 }

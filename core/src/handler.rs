@@ -1,6 +1,8 @@
-//! One probe attempt, made by the agent itself — never inside the container, so an image
-//! without `curl` or `wget` is probed like any other: an HTTP GET or a TCP connect from the
-//! node to the pod's address, or a command run in the container through the runtime.
+//! What a probe or a hook does from the node, made by the agent itself — never inside the
+//! container, so an image without `curl` or `grpc_health_probe` is probed like any other: an
+//! HTTP GET, a TCP connect or a gRPC health check from the node to the pod's address, with
+//! the kubelet's client settings and words. (An `exec` runs in the container, through the
+//! runtime.) A leaf: probes and hooks both use it.
 
 use std::time::Duration;
 
