@@ -180,6 +180,7 @@ fn bench_size(pods: usize) -> Row {
     let inputs = StatusInputs {
         history: &history,
         verdicts: &verdicts,
+        messages: &BTreeMap::new(),
         host_ip: "192.0.2.10",
         runtime_name: "bench",
         now,

@@ -25,13 +25,14 @@ use crate::events::{Events, ObjectReference, Recorder};
 use crate::ingest::{ManifestReport, Manifests};
 use crate::node::{HostFacts, NodeFacts};
 use crate::probe::Prober;
-use crate::reconcile::configs::Dirs;
+use crate::reconcile::configs::{self, Dirs};
 use crate::reconcile::execute::{Executor, WorkError};
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{self, ObservedPod, PodKey};
 use crate::reconcile::plan;
+use crate::reconcile::volumes;
 use crate::source::{Reading, Snapshot, SourceKind};
-use crate::status::{self, PodListView, StatusInputs};
+use crate::status::{self, PodListView, StatusInputs, Transitions};
 
 /// How the agent is set up.
 #[derive(Debug, Clone)]
@@ -120,6 +121,10 @@ pub struct Agent {
     runtime_failures: u32,
     /// Ids of exited containers already logged, so each exit is one log line.
     reported_exits: BTreeSet<String>,
+    /// The termination messages of the exited containers, read once each.
+    messages: BTreeMap<String, String>,
+    /// When each pod condition last changed.
+    transitions: Transitions,
     /// Sources that have answered at least once, completely or not.
     answered: BTreeSet<SourceKind>,
     /// When the last status was computed.
@@ -188,6 +193,8 @@ impl Agent {
             .0,
             runtime_failures: 0,
             reported_exits: BTreeSet::new(),
+            messages: BTreeMap::new(),
+            transitions: Transitions::default(),
             answered: BTreeSet::new(),
             read: BTreeSet::new(),
             last_pass: None,
@@ -431,6 +438,7 @@ impl Agent {
         // start must not kill the pods it started before the agent restarted.
         observed.retain(|_, pod| self.read.contains(&pod.source));
         self.report_exits(&observed);
+        self.read_termination_messages(&observed).await;
         let now = self.clock.now();
         let desired = self.manifests.desired().to_vec();
         self.prober.sync(&desired, &observed, &self.config.host_ip);
@@ -457,12 +465,14 @@ impl Agent {
         let inputs = StatusInputs {
             history: &self.history,
             verdicts: &verdicts,
+            messages: &self.messages,
             host_ip: &self.config.host_ip,
             runtime_name: &self.runtime_name,
             now,
             previous_pass: self.last_pass.replace(now),
         };
-        let pods = status::pod_list(&desired, &observed, &inputs);
+        let mut pods = status::pod_list(&desired, &observed, &inputs);
+        self.transitions.stamp(&mut pods, now);
         self.record_back_offs(&pods);
         let manifests = self.manifests.reports();
         let node = self.status.borrow().node.clone();
@@ -505,6 +515,46 @@ impl Agent {
             }
         }
         self.reported_exits = exited;
+    }
+
+    /// Reads the termination message of every exited container not read yet (its file on
+    /// the node, off the async threads), and forgets those of containers that are gone.
+    async fn read_termination_messages(&mut self, observed: &BTreeMap<String, ObservedPod>) {
+        let mut unread = Vec::new();
+        let mut exited = BTreeSet::new();
+        for pod in observed.values() {
+            for container in &pod.containers {
+                if matches!(container.info.state, ContainerState::Exited { .. }) {
+                    exited.insert(container.info.id.clone());
+                    if !self.messages.contains_key(&container.info.id) {
+                        let root = &self.config.dirs.root;
+                        let path = configs::termination_log(
+                            root,
+                            &pod.uid,
+                            &container.name,
+                            container.attempt,
+                        );
+                        unread.push((container.info.id.clone(), path));
+                    }
+                }
+            }
+        }
+        self.messages.retain(|id, _| exited.contains(id));
+        if unread.is_empty() {
+            return;
+        }
+        let read = tokio::task::spawn_blocking(move || {
+            unread
+                .into_iter()
+                .map(|(id, path)| (id, volumes::read_termination_message(&path)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (id, message) in read {
+            // An empty message is remembered too, so the file is read once.
+            self.messages.insert(id, message.unwrap_or_default());
+        }
     }
 
     async fn observe(&self) -> Result<BTreeMap<String, ObservedPod>, RuntimeError> {
@@ -571,7 +621,7 @@ mod tests {
 
     use super::{Agent, AgentConfig, NodeStatus};
     use crate::node::HostFacts;
-    use crate::reconcile::configs::Dirs;
+    use crate::reconcile::configs::{self, Dirs};
     use crate::source::skip::SkipReason;
     use crate::source::{ReadError, Reading, Scan, ScannedFile, Snapshot, SourceKind};
 
@@ -892,5 +942,28 @@ mod tests {
         .map(|(r, k, n)| (r.to_string(), k.to_string(), n.to_string()));
         assert_eq!(told, expected);
         task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_termination_message_shows_in_the_last_state_after_the_restart() {
+        let root = tempfile::tempdir().unwrap();
+        let runtime = runtime();
+        let clock = TokioClock::starting_at(SystemTime::UNIX_EPOCH);
+        let agent = start(&runtime, &root, FILE, Duration::from_secs(3600));
+        agent.send(snapshot(&[("web.yaml", WEB)])).await;
+        let first = running_ids(&runtime).remove(0);
+        let uid = runtime.containers()[0].labels[staticpod_runtime::labels::POD_UID].clone();
+        // The container writes its termination log (a file mounted from the node) and exits.
+        let log = configs::termination_log(root.path(), &uid, "web", 0);
+        std::fs::write(&log, "database unreachable\n").unwrap();
+        runtime.exit_container(&first, 3, clock.now());
+        settle().await;
+        assert_eq!(running_ids(&runtime).len(), 1, "restarted");
+        let status = agent.status.borrow().clone();
+        let web = &status.pods.items[0].status.container_statuses[0];
+        let last = web.last_state.terminated.as_ref().unwrap();
+        assert_eq!(last.exit_code, 3);
+        assert_eq!(last.message.as_deref(), Some("database unreachable\n"));
+        agent.stop().await;
     }
 }

@@ -82,11 +82,48 @@ pub struct PodStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodCondition {
-    /// `Ready`, `ContainersReady`, `Initialized`, `PodScheduled`.
+    /// `PodReadyToStartContainers`, `Initialized`, `Ready`, `ContainersReady`,
+    /// `PodScheduled`.
     #[serde(rename = "type")]
     pub type_: String,
     /// `True` or `False`.
     pub status: String,
+    /// The kubelet's word for why, where it sets one (`ContainersNotReady`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// In words (`containers with unready status: [web]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When the status last changed (stamped by [`Transitions`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+}
+
+/// When each pod's conditions last changed: the agent keeps it between passes, so a
+/// condition's `lastTransitionTime` moves only when its status does.
+#[derive(Debug, Default)]
+pub struct Transitions {
+    since: BTreeMap<(String, String), (String, String)>,
+}
+
+impl Transitions {
+    /// Stamps every condition of `pods` with the time its status took its current value,
+    /// `now` for a change; forgets the pods that are gone.
+    pub fn stamp(&mut self, pods: &mut PodListView, now: SystemTime) {
+        let mut seen = BTreeMap::new();
+        for pod in &mut pods.items {
+            for condition in &mut pod.status.conditions {
+                let key = (pod.metadata.uid.clone(), condition.type_.clone());
+                let at = match self.since.get(&key) {
+                    Some((status, at)) if *status == condition.status => at.clone(),
+                    _ => timestamp(now),
+                };
+                condition.last_transition_time = Some(at.clone());
+                seen.insert(key, (condition.status.clone(), at));
+            }
+        }
+        self.since = seen;
+    }
 }
 
 /// `ContainerStatus`.
@@ -165,6 +202,9 @@ pub struct Terminated {
     /// End time, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// What the container wrote to its `terminationMessagePath`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// What a pod's status is computed from besides the runtime's objects: the agent's memory of
@@ -175,6 +215,8 @@ pub struct StatusInputs<'a> {
     pub history: &'a History,
     /// What the probes say, by container id.
     pub verdicts: &'a ProbeVerdicts,
+    /// The termination messages of exited containers, by container id.
+    pub messages: &'a BTreeMap<String, String>,
     /// The node's IP (`status.hostIP`).
     pub host_ip: &'a str,
     /// The runtime's name, prefixing container ids (`docker://...`).
@@ -270,7 +312,17 @@ fn pod_status(
             .unwrap_or_default();
         instances.sort_by_key(|c| c.attempt);
         let latest = instances.pop();
-        let previous = instances.into_iter().rev().find_map(terminated);
+        let ended = |c: &ObservedContainer| {
+            terminated(c).map(|t| Terminated {
+                message: inputs
+                    .messages
+                    .get(&c.info.id)
+                    .filter(|m| !m.is_empty())
+                    .cloned(),
+                ..t
+            })
+        };
+        let previous = instances.into_iter().rev().find_map(ended);
         let verdicts = latest.and_then(|c| inputs.verdicts.get(&c.info.id));
         let facts = InstanceFacts {
             latest,
@@ -332,16 +384,50 @@ fn pod_status(
         .filter(|(c, _)| c.is_sidecar())
         .all(|(_, status)| status.ready);
     let ready = phase == "Running" && sidecars_ready && container_statuses.iter().all(|c| c.ready);
-    let condition = |type_: &str, value: bool| PodCondition {
-        type_: type_.to_string(),
-        status: if value { "True" } else { "False" }.to_string(),
+    let done = matches!(phase, "Succeeded" | "Failed");
+    let unready = |statuses: &[ContainerStatus], ok: fn(&ContainerStatus) -> bool| {
+        let names: Vec<&str> = statuses
+            .iter()
+            .filter(|c| !ok(c))
+            .map(|c| c.name.as_str())
+            .collect();
+        names.join(" ")
+    };
+    let not_ready = (!ready).then(|| {
+        if done {
+            ("PodCompleted".to_string(), None)
+        } else {
+            let names = unready(&container_statuses, |c| c.ready);
+            let message = format!("containers with unready status: [{names}]");
+            ("ContainersNotReady".to_string(), Some(message))
+        }
+    });
+    let not_initialized = (!initialized).then(|| {
+        let names = unready(&plain_inits, completed);
+        let message = format!("containers with incomplete status: [{names}]");
+        ("ContainersNotInitialized".to_string(), Some(message))
+    });
+    let condition = |type_: &str, value: bool, why: Option<(String, Option<String>)>| {
+        let (reason, message) = why.map_or((None, None), |(r, m)| (Some(r), m));
+        PodCondition {
+            type_: type_.to_string(),
+            status: if value { "True" } else { "False" }.to_string(),
+            reason: if done && value && type_ == "Initialized" {
+                Some("PodCompleted".to_string())
+            } else {
+                reason
+            },
+            message,
+            last_transition_time: None,
+        }
     };
     PodStatus {
         conditions: vec![
-            condition("PodScheduled", true),
-            condition("Initialized", initialized),
-            condition("ContainersReady", ready),
-            condition("Ready", ready),
+            condition("PodReadyToStartContainers", sandbox.is_some(), None),
+            condition("Initialized", initialized, not_initialized),
+            condition("Ready", ready, not_ready.clone()),
+            condition("ContainersReady", ready, not_ready),
+            condition("PodScheduled", true, None),
         ],
         message: failure.map(|f| format!("{}: {}", f.reason, f.message)),
         host_ip: Some(host_ip.to_string()),
@@ -399,6 +485,7 @@ fn terminated(c: &ObservedContainer) -> Option<Terminated> {
         reason: reason.to_string(),
         started_at: Some(timestamp(started_at)),
         finished_at: Some(timestamp(finished_at)),
+        message: None,
     })
 }
 
@@ -446,6 +533,7 @@ fn container_status(
                 reason: "Completed".to_string(),
                 started_at: None,
                 finished_at: None,
+                message: None,
             });
         }
         match facts.failure {
@@ -483,7 +571,14 @@ fn container_status(
                 RestartPolicy::Never => false,
             };
             let ran = finished_at.duration_since(started_at).unwrap_or_default();
-            let ended = terminated(c).expect("an exited container has ended");
+            let ended = Terminated {
+                message: inputs
+                    .messages
+                    .get(&c.info.id)
+                    .filter(|m| !m.is_empty())
+                    .cloned(),
+                ..terminated(c).expect("an exited container has ended")
+            };
             let delay = restart_delay(c, ran);
             if restarts && finished_at + delay > now {
                 // In back-off, the exit is the last state, as the kubelet shows it.
@@ -623,4 +718,41 @@ pub fn display_status(pod: &PodView) -> String {
         }
     }
     reason
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    fn pods(ready: &str) -> PodListView {
+        let json = format!(
+            r#"{{"apiVersion":"v1","kind":"PodList","items":[{{"apiVersion":"v1","kind":"Pod",
+            "metadata":{{"name":"web-node0","uid":"u1"}},"spec":{{"containers":[]}},
+            "status":{{"phase":"Running","conditions":[{{"type":"Ready","status":"{ready}"}}]}}}}]}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    fn stamped(list: &PodListView) -> String {
+        list.items[0].status.conditions[0]
+            .last_transition_time
+            .clone()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_condition_keeps_its_transition_time_until_its_status_changes() {
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(1_800_000_000 + s);
+        let mut transitions = Transitions::default();
+        let mut first = pods("False");
+        transitions.stamp(&mut first, at(0));
+        let mut same = pods("False");
+        transitions.stamp(&mut same, at(30));
+        assert_eq!(stamped(&same), timestamp(at(0)));
+        let mut changed = pods("True");
+        transitions.stamp(&mut changed, at(40));
+        assert_eq!(stamped(&changed), timestamp(at(40)));
+    }
 }

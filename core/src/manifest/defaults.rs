@@ -16,6 +16,9 @@ pub const CONFIG_HASH_ANNOTATION: &str = "kubernetes.io/config.hash";
 /// Annotation holding when the agent first saw this content.
 pub const CONFIG_SEEN_ANNOTATION: &str = "kubernetes.io/config.seen";
 
+/// Where a container writes its termination message when its manifest does not say.
+pub const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
+
 /// Grace period when the manifest gives none.
 pub const DEFAULT_GRACE_SECONDS: i64 = 30;
 
@@ -117,7 +120,7 @@ fn default_container(container: &mut Container) {
         .get_or_insert(default_pull_policy(&container.image));
     container
         .termination_message_path
-        .get_or_insert_with(|| "/dev/termination-log".to_string());
+        .get_or_insert_with(|| DEFAULT_TERMINATION_MESSAGE_PATH.to_string());
     container
         .termination_message_policy
         .get_or_insert_with(|| "File".to_string());

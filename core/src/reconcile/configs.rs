@@ -44,6 +44,19 @@ pub fn log_dir(pod_logs_dir: &Path, pod: &StaticPod) -> PathBuf {
     ))
 }
 
+/// The file on the node that instance `attempt` of container `name` writes its termination
+/// message to (mounted at its `terminationMessagePath`): `pods/<uid>/containers/<name>/<n>`.
+pub fn termination_log(root_dir: &Path, uid: &str, name: &str, attempt: u32) -> PathBuf {
+    pod_dir(root_dir, uid)
+        .join("containers")
+        .join(name)
+        .join(attempt.to_string())
+}
+
+/// The most of a termination message that is read: its last 4 KiB, as the kubelet's
+/// `MaxContainerTerminationMessageLength`.
+pub const MAX_TERMINATION_MESSAGE: u64 = 4096;
+
 /// Directory of an emptyDir volume.
 pub fn empty_dir(root_dir: &Path, uid: &str, volume: &str) -> PathBuf {
     pod_dir(root_dir, uid)

@@ -17,9 +17,11 @@ use super::volumes::{self, VolumeError};
 use crate::error_chain::describe;
 use crate::events::{ObjectReference, Recorder};
 use crate::handler;
-use crate::manifest::defaults::StaticPod;
+use crate::manifest::defaults::{DEFAULT_TERMINATION_MESSAGE_PATH, StaticPod};
 use crate::model::{Container, LifecycleHandler};
-use staticpod_runtime::{ContainerRuntime, ImageEnsured, NeverPull, RuntimeError, SandboxConfig};
+use staticpod_runtime::{
+    ContainerRuntime, ImageEnsured, Mount, NeverPull, RuntimeError, SandboxConfig,
+};
 
 /// Why a pod's work stopped.
 #[derive(Debug, thiserror::Error)]
@@ -341,7 +343,26 @@ impl Executor {
     ) -> Result<(), WorkError> {
         let container = container_of(pod, instance.kind, instance.index);
         let requests = configs::mount_requests(pod, container, &self.dirs.root);
-        let mounts = blocking(move || volumes::prepare(&requests)).await?;
+        let (root, uid, name) = (&self.dirs.root, pod.uid(), &container.name);
+        let log = configs::termination_log(root, uid, name, instance.attempt);
+        // The instance two before this one is no longer kept: its message is not needed.
+        let stale = (instance.attempt >= 2)
+            .then(|| configs::termination_log(root, uid, name, instance.attempt - 2));
+        let message_path = container
+            .termination_message_path
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TERMINATION_MESSAGE_PATH.to_string());
+        let mounts = blocking(move || {
+            let mut mounts = volumes::prepare(&requests)?;
+            volumes::termination_log(&log, stale.as_deref())?;
+            mounts.push(Mount {
+                host_path: log,
+                container_path: message_path,
+                read_only: false,
+            });
+            Ok(mounts)
+        })
+        .await?;
         let pod_ip = target.ip.as_deref().unwrap_or(&self.host_ip);
         let node = NodeFacts {
             root_dir: &self.dirs.root,

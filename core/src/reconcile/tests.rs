@@ -4,6 +4,7 @@
 // `&[pod.clone()]` reads as "the desired set is this one pod", which is what the tests say.
 #![allow(clippy::cloned_ref_to_slice_refs)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -123,6 +124,7 @@ impl World {
         let inputs = StatusInputs {
             history: &self.history,
             verdicts: &self.verdicts,
+            messages: &BTreeMap::new(),
             host_ip: "192.0.2.10",
             runtime_name: "fake",
             now,
@@ -933,5 +935,34 @@ async fn a_failed_post_start_hook_stops_the_container_and_is_told() {
         [
             "Exec lifecycle hook ([\"touch\", \"/started\"]) for Container \"web\" in Pod \"web-node0\" failed - error: command \"touch /started\" exited with 1, message: \"exit 1\""
         ]
+    );
+}
+
+#[tokio::test]
+async fn conditions_say_why_a_pod_is_not_ready() {
+    let mut world = World::new();
+    let web = pod(WEB);
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    world.exit("web", "0", 1, now);
+    world.step(&[web.clone()], now).await;
+    world.exit("web", "1", 1, now);
+    let status = world.status(&web, now, None).await.status;
+    let conditions: Vec<String> = status
+        .conditions
+        .iter()
+        .map(|c| {
+            let why = c.message.clone().or(c.reason.clone()).unwrap_or_default();
+            format!("{} {} {why}", c.type_, c.status)
+        })
+        .collect();
+    check(
+        conditions.join("\n"),
+        expect![[r#"
+            PodReadyToStartContainers True 
+            Initialized True 
+            Ready False containers with unready status: [web]
+            ContainersReady False containers with unready status: [web]
+            PodScheduled True "#]],
     );
 }

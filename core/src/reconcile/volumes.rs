@@ -60,6 +60,36 @@ fn prepare_one(request: &MountRequest) -> Result<Mount, VolumeError> {
     })
 }
 
+/// Creates (or empties) the termination log file at `path` for a new container instance,
+/// and removes `stale`, the file of an instance no longer kept.
+pub fn termination_log(path: &Path, stale: Option<&Path>) -> Result<(), VolumeError> {
+    if let Some(parent) = path.parent() {
+        create_dir(parent)?;
+    }
+    std::fs::File::create(path).map_err(|source| VolumeError::Create {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if let Some(stale) = stale {
+        let _ = std::fs::remove_file(stale);
+    }
+    Ok(())
+}
+
+/// The last [`super::configs::MAX_TERMINATION_MESSAGE`] bytes of a termination log, as text;
+/// `None` when there is none or it is empty.
+pub fn read_termination_message(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let length = file.metadata().ok()?.len();
+    let start = length.saturating_sub(super::configs::MAX_TERMINATION_MESSAGE);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    (!text.is_empty()).then_some(text)
+}
+
 fn create_dir(path: &Path) -> Result<(), VolumeError> {
     std::fs::create_dir_all(path).map_err(|source| VolumeError::Create {
         path: path.to_path_buf(),
