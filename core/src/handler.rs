@@ -211,16 +211,7 @@ mod tests {
     ) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
         let listener = TcpListener::bind((host, 0)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let acceptor = tls.then(|| {
-            let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-            let key =
-                rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-            let config = rustls::ServerConfig::builder()
-                .with_no_client_auth()
-                .with_single_cert(vec![cert.cert.der().clone()], key)
-                .unwrap();
-            tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
-        });
+        let acceptor = tls.then(staticpod_testkit::servers::self_signed_acceptor);
         let task = tokio::spawn(async move {
             let mut requests = Vec::new();
             for answer in answers {
@@ -361,21 +352,13 @@ mod tests {
     #[tokio::test]
     async fn a_grpc_probe_asks_the_health_service_and_reads_its_status() {
         use tonic_health::ServingStatus;
-        let (reporter, service) = tonic_health::server::health_reporter();
+        let (port, reporter) = staticpod_testkit::servers::grpc_health_server(0).await;
         reporter
             .set_service_status("etcd", ServingStatus::Serving)
             .await;
         reporter
             .set_service_status("apiserver", ServingStatus::NotServing)
             .await;
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(incoming),
-        );
         let limit = Duration::from_secs(5);
         assert_eq!(
             grpc("127.0.0.1", port, "etcd", limit).await,

@@ -9,6 +9,7 @@ pub mod fake;
 pub mod fixtures;
 pub mod guard;
 pub mod net;
+pub mod servers;
 pub mod wait;
 
 pub use fixtures::{container_config, sandbox_config, test_node};

@@ -580,3 +580,243 @@ fn configuration_file() {
     );
     assert!(!log.contains("misspelled"), "{log}");
 }
+
+/// A busybox container (or sidecar) `name` that appends `<name> started` to `/out/order` on
+/// start and `<name> TERM` when it gets its stop signal, then exits at once.
+fn logging_container(name: &str, extra: &str) -> String {
+    format!(
+        "  - name: {name}\n    image: busybox:1.36\n    command: [sh, -c, \"trap 'echo {name} TERM >> /out/order; exit 0' TERM; echo {name} started >> /out/order; sleep 3600 & wait\"]\n    volumeMounts: [{{name: out, mountPath: /out}}]\n{extra}"
+    )
+}
+
+fn order_volume(out: &std::path::Path) -> String {
+    format!(
+        "  volumes:\n  - {{name: out, hostPath: {{path: {}, type: DirectoryOrCreate}}}}\n",
+        out.display()
+    )
+}
+
+/// The lines of the order file, without the `started` ones (whose moment against a
+/// `postStart` hook is the container's own).
+fn stop_order(out: &std::path::Path) -> Vec<String> {
+    read_host_file(&out.join("order"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.ends_with(" started"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Lifecycle hooks as the kubelet runs them: `postStart` after the start; `preStop` before
+/// the stop signal, on an edit and on removal (the hook stored on the container runs when
+/// the manifest is gone); a failing `postStart` stops the container, which is restarted.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn lifecycle_hooks() {
+    let mut node = Node::new(backend(), "hooks");
+    let out = node.scratch("out");
+    let hooks = "    lifecycle:\n      postStart: {exec: {command: [sh, -c, 'echo web poststart >> /out/order']}}\n      preStop: {exec: {command: [sh, -c, 'echo web prestop >> /out/order']}}\n";
+    let manifest = |greeting: &str| {
+        format!(
+            "kind: Pod\nmetadata: {{name: hooks}}\nspec:\n  terminationGracePeriodSeconds: 5\n{}  containers:\n{}    env: [{{name: GREETING, value: {greeting}}}]\n",
+            order_volume(&out),
+            logging_container("web", hooks)
+        )
+    };
+    node.write_manifest("hooks.yaml", &manifest("hello"));
+    node.start_agent();
+    node.wait_running("hooks", "web");
+    node.wait_for("postStart to run", || {
+        let order = stop_order(&out);
+        if order == ["web poststart"] {
+            Ok(())
+        } else {
+            Err(format!("{order:?}"))
+        }
+    });
+    node.write_manifest("hooks.yaml", &manifest("edited"));
+    let expected = ["web poststart", "web prestop", "web TERM", "web poststart"];
+    node.wait_for("an edit to run preStop before the stop signal", || {
+        let order = stop_order(&out);
+        if order == expected {
+            Ok(())
+        } else {
+            Err(format!("{order:?}"))
+        }
+    });
+    node.remove_manifest("hooks.yaml");
+    let expected = [&expected[..], &["web prestop", "web TERM"]].concat();
+    node.wait_for("a removal to run preStop before the stop signal", || {
+        let order = stop_order(&out);
+        if order == expected {
+            Ok(())
+        } else {
+            Err(format!("{order:?}"))
+        }
+    });
+
+    node.write_manifest(
+        "failing.yaml",
+        "kind: Pod\nmetadata: {name: failing}\nspec:\n  containers:\n  - name: app\n    image: busybox:1.36\n    command: [sleep, '3600']\n    lifecycle:\n      postStart: {exec: {command: [sh, -c, 'exit 7']}}\n",
+    );
+    node.wait_for(
+        "a failing postStart to stop the container and the restart to follow",
+        || {
+            let log = node.log();
+            let restarted = node
+                .containers()
+                .iter()
+                .any(|c| c.labels[labels::CONTAINER_RESTART_COUNT] != "0");
+            if log.contains("PostStartHookError") && restarted {
+                Ok(())
+            } else {
+                Err("not yet".to_string())
+            }
+        },
+    );
+}
+
+/// A native sidecar (`initContainers[].restartPolicy: Always`): the pod reaches 2/2 ready;
+/// its process dying restarts the sidecar alone; removing the manifest stops the app first.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn native_sidecar() {
+    let mut node = Node::new(backend(), "sidecar");
+    let out = node.scratch("out");
+    node.write_manifest(
+        "sidecar.yaml",
+        &format!(
+            "kind: Pod\nmetadata: {{name: sidecar}}\nspec:\n  terminationGracePeriodSeconds: 5\n{}  initContainers:\n{}  containers:\n{}",
+            order_volume(&out),
+            logging_container("log", "    restartPolicy: Always\n"),
+            logging_container("web", "")
+        ),
+    );
+    node.start_agent();
+    let web = node.wait_running("sidecar", "web");
+    let log = node.wait_running("sidecar", "log");
+    node.wait_for("both ready in the status", || {
+        let pods = node.pods();
+        let status = &pods.items[0].status;
+        let sidecar_ready = status.init_container_statuses[0].ready;
+        let web_ready = status.container_statuses[0].ready;
+        if sidecar_ready && web_ready {
+            Ok(())
+        } else {
+            Err(format!("{status:?}"))
+        }
+    });
+    node.stop_container(&log.id);
+    let restarted = node.wait_for("the sidecar to be restarted", || {
+        let now = node.wait_running("sidecar", "log");
+        if now.id != log.id {
+            Ok(now)
+        } else {
+            Err("same sidecar".to_string())
+        }
+    });
+    assert_eq!(restarted.labels[labels::CONTAINER_RESTART_COUNT], "1");
+    assert_eq!(
+        node.wait_running("sidecar", "web").id,
+        web.id,
+        "the app is untouched"
+    );
+    node.remove_manifest("sidecar.yaml");
+    node.wait_for("both stopped, the app first", || {
+        let order = stop_order(&out);
+        let tail: Vec<&str> = order
+            .iter()
+            .rev()
+            .take(2)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        if tail == ["web TERM", "log TERM"] {
+            Ok(())
+        } else {
+            Err(format!("{order:?}"))
+        }
+    });
+}
+
+/// A termination message (written to `/dev/termination-log`) and the exit code are the last
+/// state of a container after its restart.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn termination_message() {
+    let mut node = Node::new(backend(), "message");
+    node.write_manifest(
+        "message.yaml",
+        "kind: Pod\nmetadata: {name: message}\nspec:\n  containers:\n  - name: app\n    image: busybox:1.36\n    command: [sh, -c, 'echo disk full > /dev/termination-log; sleep 1; exit 3']\n",
+    );
+    node.start_agent();
+    let last = node.wait_for("the restarted container's last state", || {
+        let pods = node.pods();
+        let app = &pods.items[0].status.container_statuses[0];
+        app.last_state
+            .terminated
+            .clone()
+            .filter(|_| app.restart_count >= 1)
+            .ok_or_else(|| format!("{app:?}"))
+    });
+    assert_eq!(last.exit_code, 3);
+    assert_eq!(last.message.as_deref(), Some("disk full\n"));
+}
+
+/// HTTPS and gRPC probes, run by the agent from the node against a host-network pod: an HTTPS
+/// liveness probe against a self-signed certificate passes, and restarts the container once
+/// the server answers 500; a gRPC readiness probe makes the container ready and not ready.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn https_and_grpc_probes() {
+    use staticpod_testkit::servers::{HttpsServer, grpc_health_server};
+    use tonic_health::ServingStatus;
+    let backend = backend();
+    let servers = tokio::runtime::Runtime::new().unwrap();
+    let https = servers.block_on(HttpsServer::start(case_port(backend, 51)));
+    let (grpc, health) = servers.block_on(grpc_health_server(case_port(backend, 52)));
+    servers.block_on(health.set_service_status("app", ServingStatus::Serving));
+    let mut node = Node::new(backend, "probes2");
+    node.write_manifest(
+        "probed.yaml",
+        &format!(
+            "kind: Pod\nmetadata: {{name: probed}}\nspec:\n  hostNetwork: true\n  terminationGracePeriodSeconds: 2\n  containers:\n  - name: app\n    image: busybox:1.36\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n    livenessProbe:\n      httpGet: {{scheme: HTTPS, port: {}, path: /healthz}}\n      periodSeconds: 1\n      failureThreshold: 1\n    readinessProbe:\n      grpc: {{port: {grpc}, service: app}}\n      periodSeconds: 1\n      failureThreshold: 1\n",
+            https.port
+        ),
+    );
+    node.start_agent();
+    let first = node.wait_running("probed", "app");
+    let ready = |want: bool| {
+        node.wait_for(&format!("READY to be {want}"), || {
+            let pods = node.pods();
+            let app = &pods.items[0].status.container_statuses[0];
+            if app.ready == want {
+                Ok(())
+            } else {
+                Err(format!("{app:?}"))
+            }
+        })
+    };
+    ready(true);
+    servers.block_on(health.set_service_status("app", ServingStatus::NotServing));
+    ready(false);
+    servers.block_on(health.set_service_status("app", ServingStatus::Serving));
+    ready(true);
+    assert_eq!(
+        node.wait_running("probed", "app").id,
+        first.id,
+        "a passing HTTPS probe keeps it"
+    );
+    https.answer(500);
+    node.wait_for(
+        "a 500 from the HTTPS liveness probe to restart the container",
+        || {
+            let now = node.wait_running("probed", "app");
+            if now.id != first.id {
+                Ok(())
+            } else {
+                Err("same container".to_string())
+            }
+        },
+    );
+}

@@ -194,6 +194,13 @@ impl Node {
             .collect()
     }
 
+    /// Stops container `id` behind the agent's back, as its process dying would.
+    pub fn stop_container(&self, id: &str) {
+        self.tokio
+            .block_on(self.runtime.stop_container(id, Duration::ZERO))
+            .expect("stop the container");
+    }
+
     /// This node's sandboxes as the runtime reports them.
     pub fn sandboxes(&self) -> Vec<SandboxInfo> {
         let all = self
