@@ -387,8 +387,12 @@ pub struct Volume {
     /// Not allowed for static pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projected: Option<serde_json::Value>,
-    /// Not allowed for static pods (needs the API server).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Not acted on yet: refused (the JSON name is `downwardAPI`, not camelCase's).
+    #[serde(
+        default,
+        rename = "downwardAPI",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub downward_api: Option<serde_json::Value>,
 }
 

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::diagnostic::{Diagnostic, Position, Severity};
 use crate::manifest::decode::typed;
 use crate::manifest::documents::Document;
-use crate::manifest::locate::FieldIndex;
+use crate::manifest::locate::{FieldIndex, without_indexes};
 
 /// The API version of the only `KubeletConfiguration` there is.
 pub const API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
@@ -299,24 +299,6 @@ impl Findings<'_> {
             }
         }
     }
-}
-
-/// `a.b[3].c` as `a.b[].c`.
-fn without_indexes(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut in_index = false;
-    for c in path.chars() {
-        match c {
-            '[' => {
-                in_index = true;
-                out.push_str("[]");
-            }
-            ']' => in_index = false,
-            _ if in_index => {}
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// True when `pattern` (`x[]`) is an item of a list field: a list of scalars or of structs

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
+use super::coverage::{self, Coverage};
 use super::documents::{self, Document};
 use super::locate::FieldIndex;
 use crate::diagnostic::{Diagnostic, Position, Severity};
@@ -192,13 +193,25 @@ fn error_message(error: &serde_saphyr::Error, text: &str, at: Option<Position>) 
     }
 }
 
+/// Reports the fields the model does not parse: a field of the API that staticpod refuses
+/// is an error saying why; one it accepts without acting on it is warned of by validation;
+/// anything else is not a field of the API at all, probably a typo.
 fn report_unknown(file: &Path, index: &FieldIndex, unknown: Vec<String>, decoded: &mut Decoded) {
     for path in unknown {
+        let coverage = coverage::field_at(&path).and_then(|(o, field)| o.coverage(field));
+        let (severity, message) = match coverage {
+            Some(Coverage::NotActed(_)) => continue,
+            Some(Coverage::Refused(why)) => (Severity::Error, format!("refused: {why}")),
+            Some(Coverage::Acted) | None => (
+                Severity::Warning,
+                "unknown field, ignored (is it misspelled?)".to_string(),
+            ),
+        };
         decoded.diagnostics.push(Diagnostic {
-            severity: Severity::Warning,
+            severity,
             file: file.to_path_buf(),
             position: index.position(&path),
-            message: "unknown field, ignored (is it misspelled?)".to_string(),
+            message,
             field: Some(path),
         });
     }

@@ -93,6 +93,24 @@ impl FieldIndex {
     }
 }
 
+/// `a.b[3].c` as `a.b[].c`: the shape of a field path, whatever the list items.
+pub fn without_indexes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push_str("[]");
+            }
+            ']' => in_index = false,
+            _ if in_index => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 fn shift(location: &serde_saphyr::Location, line_offset: u64) -> Position {
     Position {
         line: location.line() + line_offset,

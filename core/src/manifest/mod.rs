@@ -1,6 +1,7 @@
 //! Manifests: from a file's bytes to validated, defaulted static pods, with every finding
 //! placed at its file, line, column and field.
 
+pub mod coverage;
 pub mod decode;
 pub mod defaults;
 pub mod documents;

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use super::coverage::{self, Coverage};
 use super::decode::DecodedPod;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::{Container, EnvVar, PodSpec, Probe, Volume};
@@ -67,6 +68,7 @@ pub fn validate(file: &Path, pod: &DecodedPod, node_name: &str) -> Vec<Diagnosti
         out: Vec::new(),
     };
     let f = &mut findings;
+    warn_not_acted_on(f);
     let manifest = &pod.pod;
     if !manifest.api_version.is_empty() && manifest.api_version != "v1" {
         f.error(
@@ -427,6 +429,31 @@ fn validate_container(
                     );
                 }
             }
+        }
+    }
+}
+
+/// Warns once of every field of the pod that is set, part of the API, and not acted on,
+/// saying why (the coverage table).
+fn warn_not_acted_on(f: &mut Findings<'_>) {
+    let prefix = match f.pod.prefix.as_str() {
+        "" => String::new(),
+        prefix => format!("{prefix}."),
+    };
+    let paths: Vec<String> = f
+        .pod
+        .index
+        .paths()
+        .map(|(path, _)| path.to_string())
+        .filter(|path| path.starts_with(&prefix))
+        .collect();
+    for path in paths {
+        let Some((object, field)) = coverage::field_at(&path) else {
+            continue;
+        };
+        if let Some(Coverage::NotActed(why)) = object.coverage(field) {
+            let own = path[prefix.len()..].to_string();
+            f.warn(&own, format!("accepted and not acted on: {why}"));
         }
     }
 }
