@@ -76,6 +76,9 @@ pub struct PodStatus {
     /// App containers.
     #[serde(default)]
     pub container_statuses: Vec<ContainerStatus>,
+    /// `Guaranteed`, `Burstable` or `BestEffort`, as the kubelet computes it.
+    #[serde(default, rename = "qosClass", skip_serializing_if = "Option::is_none")]
+    pub qos_class: Option<String>,
 }
 
 /// A pod condition.
@@ -438,6 +441,35 @@ fn pod_status(
         phase: phase.to_string(),
         init_container_statuses,
         container_statuses,
+        qos_class: Some(qos_class(spec).to_string()),
+    }
+}
+
+/// The pod's QoS class as the kubelet's `GetPodQOS`: `BestEffort` when no container asks
+/// for or is limited in CPU or memory; `Guaranteed` when every container has CPU and memory
+/// limits and its requests (which default to the limits) equal them; else `Burstable`.
+pub fn qos_class(spec: &crate::model::PodSpec) -> &'static str {
+    const RESOURCES: [&str; 2] = ["cpu", "memory"];
+    let mut any = false;
+    let mut guaranteed = true;
+    for container in spec.init_containers.iter().chain(&spec.containers) {
+        let resources = container.resources.clone().unwrap_or_default();
+        let set = |map: &BTreeMap<String, crate::quantity::Quantity>, name: &str| {
+            map.get(name).map(|q| q.millis()).filter(|m| *m != 0)
+        };
+        for name in RESOURCES {
+            let limit = set(&resources.limits, name);
+            let request = set(&resources.requests, name).or(limit);
+            any |= limit.is_some() || request.is_some();
+            if limit.is_none() || request != limit {
+                guaranteed = false;
+            }
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => "BestEffort",
+        (true, true) => "Guaranteed",
+        (true, false) => "Burstable",
     }
 }
 
@@ -754,5 +786,33 @@ mod tests {
         let mut changed = pods("True");
         transitions.stamp(&mut changed, at(40));
         assert_eq!(stamped(&changed), timestamp(at(40)));
+    }
+
+    #[test]
+    fn the_qos_class_is_the_kubelets() {
+        let class = |containers: &str| {
+            let spec: crate::model::PodSpec =
+                serde_saphyr::from_str(&format!("containers: {containers}")).unwrap();
+            qos_class(&spec)
+        };
+        assert_eq!(class("[{name: a, image: x}]"), "BestEffort");
+        assert_eq!(
+            class("[{name: a, image: x, resources: {limits: {cpu: 500m, memory: 64Mi}}}]"),
+            "Guaranteed",
+            "requests default to the limits"
+        );
+        assert_eq!(
+            class(
+                "[{name: a, image: x, resources: {requests: {cpu: 100m}, limits: {cpu: 500m, memory: 64Mi}}}]"
+            ),
+            "Burstable"
+        );
+        assert_eq!(
+            class(
+                "[{name: a, image: x, resources: {limits: {cpu: '1', memory: 1Gi}}}, {name: b, image: x}]"
+            ),
+            "Burstable",
+            "every container must be limited"
+        );
     }
 }
