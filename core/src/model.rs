@@ -96,6 +96,9 @@ pub struct PodSpec {
     /// Use the node's network namespace.
     #[serde(default, skip_serializing_if = "is_false")]
     pub host_network: bool,
+    /// Extra `/etc/hosts` entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_aliases: Vec<HostAlias>,
     /// Use the node's PID namespace.
     #[serde(default, rename = "hostPID", skip_serializing_if = "is_false")]
     pub host_pid: bool,
@@ -156,6 +159,17 @@ pub enum RestartPolicy {
     OnFailure,
     /// Never restart.
     Never,
+}
+
+/// One `hostAliases` entry: an IP and the names that resolve to it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostAlias {
+    /// The address.
+    #[serde(default)]
+    pub ip: String,
+    /// Its names.
+    #[serde(default)]
+    pub hostnames: Vec<String>,
 }
 
 /// One container of a pod.

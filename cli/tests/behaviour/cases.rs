@@ -820,3 +820,48 @@ fn https_and_grpc_probes() {
         },
     );
 }
+
+/// The kubelet-managed `/etc/hosts` with `hostAliases` (kube-vip's static pod resolves
+/// `kubernetes` this way): a pod with its own network gets the kubelet's header, its IP and
+/// hostname, then the aliases; a host-network pod gets the node's file and the aliases.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn host_aliases() {
+    let mut node = Node::new(backend(), "hosts");
+    let out = node.scratch("out");
+    let pod = |name: &str, host_network: bool| {
+        format!(
+            "kind: Pod\nmetadata: {{name: {name}}}\nspec:\n  hostNetwork: {host_network}\n  hostAliases:\n  - {{ip: 192.0.2.100, hostnames: [kubernetes, kube-vip]}}\n{}  containers:\n  - name: app\n    image: busybox:1.36\n    command: [sh, -c, 'cp /etc/hosts /out/{name}; sleep 3600']\n    volumeMounts: [{{name: out, mountPath: /out}}]\n",
+            order_volume(&out)
+        )
+    };
+    node.write_manifest("own.yaml", &pod("own", false));
+    node.write_manifest("hostnet.yaml", &pod("hostnet", true));
+    node.start_agent();
+    let aliases = "\n# Entries added by HostAliases.\n192.0.2.100\tkubernetes\tkube-vip\n";
+    let own = node.wait_for("the pod's hosts file", || read_host_file(&out.join("own")));
+    assert!(
+        own.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"),
+        "{own}"
+    );
+    let ip = node
+        .pods()
+        .items
+        .iter()
+        .find(|p| p.metadata.name == node.pod_name("own"))
+        .and_then(|p| p.status.pod_ip.clone())
+        .expect("the pod's IP");
+    assert!(
+        own.contains(&format!("\n{ip}\t")),
+        "the pod's IP and hostname: {own}"
+    );
+    assert!(own.ends_with(aliases), "{own}");
+    let hostnet = node.wait_for("the host-network pod's hosts file", || {
+        read_host_file(&out.join("hostnet"))
+    });
+    let node_hosts = std::fs::read_to_string("/etc/hosts").unwrap();
+    assert_eq!(
+        hostnet,
+        format!("# Kubernetes-managed hosts file (host network).\n{node_hosts}{aliases}")
+    );
+}

@@ -109,7 +109,7 @@ pub const POD_SPEC: Object = Object {
             "ephemeralContainers",
             Refused("ephemeral containers are added through an API server"),
         ),
-        ("hostAliases", NotActed(NOT_YET)),
+        ("hostAliases", Acted),
         ("hostIPC", Acted),
         ("hostNetwork", Acted),
         ("hostPID", Acted),

@@ -44,6 +44,11 @@ pub fn log_dir(pod_logs_dir: &Path, pod: &StaticPod) -> PathBuf {
     ))
 }
 
+/// The pod's kubelet-managed hosts file: `pods/<uid>/etc-hosts`.
+pub fn hosts_file(root_dir: &Path, uid: &str) -> PathBuf {
+    pod_dir(root_dir, uid).join("etc-hosts")
+}
+
 /// The file on the node that instance `attempt` of container `name` writes its termination
 /// message to (mounted at its `terminationMessagePath`): `pods/<uid>/containers/<name>/<n>`.
 pub fn termination_log(root_dir: &Path, uid: &str, name: &str, attempt: u32) -> PathBuf {

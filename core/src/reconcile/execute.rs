@@ -2,6 +2,7 @@
 //! Pods are executed concurrently by the agent; a failed step ends the pod's work and is
 //! reported with the kubelet's reason word, so the status can show it.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tracing::{Instrument, info, info_span};
 
 use super::configs::{self, Dirs, NodeFacts};
 use super::hooks::{Hook, HookTarget, MINIMUM_GRACE};
+use super::hosts::Hosts;
 use super::observe::ContainerKind;
 use super::plan::{ContainerRef, Instance, PodWork, SandboxTarget, Step, StopReason, container_of};
 use super::volumes::{self, VolumeError};
@@ -61,6 +63,9 @@ impl WorkError {
         matches!(self, WorkError::Runtime { source, .. } if source.is_unavailable())
     }
 }
+
+/// Where the kubelet-managed hosts file is mounted, and the node's own.
+const ETC_HOSTS: &str = "/etc/hosts";
 
 /// How long a `postStart` hook may run: the kubelet sets no limit; this one only keeps a
 /// wedged hook from holding the pod's work forever.
@@ -352,6 +357,14 @@ impl Executor {
             .termination_message_path
             .clone()
             .unwrap_or_else(|| DEFAULT_TERMINATION_MESSAGE_PATH.to_string());
+        // The kubelet manages /etc/hosts, unless the container mounts its own.
+        let hosts = (!container
+            .volume_mounts
+            .iter()
+            .any(|m| m.mount_path == ETC_HOSTS))
+        .then(|| self.hosts(pod, target));
+        let node_hosts = Path::new(ETC_HOSTS);
+        let hosts_file = configs::hosts_file(root, uid);
         let mounts = blocking(move || {
             let mut mounts = volumes::prepare(&requests)?;
             volumes::termination_log(&log, stale.as_deref())?;
@@ -360,6 +373,14 @@ impl Executor {
                 container_path: message_path,
                 read_only: false,
             });
+            if let Some(hosts) = hosts {
+                volumes::write_file(&hosts_file, &hosts.text(node_hosts)?)?;
+                mounts.push(Mount {
+                    host_path: hosts_file,
+                    container_path: ETC_HOSTS.to_string(),
+                    read_only: false,
+                });
+            }
             Ok(mounts)
         })
         .await?;
@@ -448,6 +469,21 @@ impl Executor {
         Err(WorkError::PostStartHook { message })
     }
 
+    /// What the pod's hosts file holds: the pod's IP and hostname for a pod with its own
+    /// network (in `target`), the node's own file for a host-network pod; the aliases after.
+    fn hosts(&self, pod: &StaticPod, target: &Target) -> Hosts {
+        let spec = &pod.pod.spec;
+        let aliases = spec.host_aliases.clone();
+        if spec.host_network {
+            return Hosts::HostNetwork { aliases };
+        }
+        Hosts::Pod {
+            ip: target.ip.clone().unwrap_or_else(|| self.host_ip.clone()),
+            hostname: target.config.hostname.clone(),
+            aliases,
+        }
+    }
+
     /// Makes sure `container`'s image is there, telling it as the kubelet does: `Pulling` and
     /// `Pulled`, or `Pulled` for an image already present, or why it is not there.
     async fn ensure_image(
@@ -493,22 +529,25 @@ impl Executor {
         }
     }
 
-    /// The IP of a sandbox just created; only looked up when a container asks for it.
+    /// The IP of a sandbox just created, when the pod has its own network (its hosts file
+    /// names it) or a container asks for it.
     async fn sandbox_ip(&self, pod: &StaticPod, id: &str) -> Option<String> {
-        let wants_ip = pod
-            .pod
-            .spec
-            .containers
-            .iter()
-            .chain(&pod.pod.spec.init_containers)
-            .any(|c| {
-                c.env.iter().any(|e| {
-                    e.value_from
-                        .as_ref()
-                        .and_then(|f| f.field_ref.as_ref())
-                        .is_some_and(|f| f.field_path == "status.podIP")
-                })
-            });
+        // The hosts file names the pod's IP; so may an environment variable.
+        let wants_ip = !pod.pod.spec.host_network
+            || pod
+                .pod
+                .spec
+                .containers
+                .iter()
+                .chain(&pod.pod.spec.init_containers)
+                .any(|c| {
+                    c.env.iter().any(|e| {
+                        e.value_from
+                            .as_ref()
+                            .and_then(|f| f.field_ref.as_ref())
+                            .is_some_and(|f| f.field_path == "status.podIP")
+                    })
+                });
         if !wants_ip {
             return None;
         }

@@ -6,6 +6,7 @@ pub mod execute;
 pub mod expand;
 pub mod history;
 pub mod hooks;
+pub mod hosts;
 pub mod observe;
 pub mod plan;
 #[cfg(test)]

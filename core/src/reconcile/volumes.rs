@@ -19,6 +19,15 @@ pub enum VolumeError {
         /// What `type` asked for.
         expected: &'static str,
     },
+    /// Reading a file of the node failed.
+    #[error("cannot read {path}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Creating a directory or file failed.
     #[error("cannot create {path}")]
     Create {
@@ -74,6 +83,18 @@ pub fn termination_log(path: &Path, stale: Option<&Path>) -> Result<(), VolumeEr
         let _ = std::fs::remove_file(stale);
     }
     Ok(())
+}
+
+/// Writes `text` to the file at `path` (its directory created), for the pod files the
+/// agent makes (the hosts file).
+pub fn write_file(path: &Path, text: &str) -> Result<(), VolumeError> {
+    if let Some(parent) = path.parent() {
+        create_dir(parent)?;
+    }
+    std::fs::write(path, text).map_err(|source| VolumeError::Create {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The last [`super::configs::MAX_TERMINATION_MESSAGE`] bytes of a termination log, as text;
