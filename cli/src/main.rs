@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 
 /// Run Kubernetes static pods (Pod manifests in a directory) on Docker, containerd or Podman.
 #[derive(Debug, Parser)]
-#[command(name = "staticpod", version, about)]
+#[command(name = "staticpod", version = env!("STATICPOD_LONG_VERSION"), about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
