@@ -69,6 +69,9 @@ pub struct NodeStatus {
     /// What the node's API object is made of.
     #[serde(skip)]
     pub node: Arc<NodeFacts>,
+    /// True from the first pass that found nothing left to do (every pod of the sources
+    /// started or adopted, or waiting out a back-off): systemd's `READY=1`.
+    pub settled: bool,
 }
 
 impl NodeStatus {
@@ -101,6 +104,7 @@ impl Default for NodeStatus {
             runtime_error: None,
             awaiting: Vec::new(),
             node: Arc::default(),
+            settled: false,
         }
     }
 }
@@ -134,7 +138,19 @@ pub struct Agent {
     read: BTreeSet<SourceKind>,
     prober: Prober,
     probe_changes: mpsc::Receiver<()>,
+    /// Set once a pass found nothing left to do.
+    settled: bool,
+    heartbeat: Option<Heartbeat>,
 }
+
+/// A call made from the agent's own loop at a fixed interval, so a watchdog fed by it
+/// starves when the loop is stuck.
+struct Heartbeat {
+    every: Duration,
+    beat: Beat,
+}
+
+type Beat = Box<dyn FnMut() + Send + Sync>;
 
 /// The wait before trying a runtime that is down again is this, doubled once per failure in
 /// a row (so 1 s after the first), up to [`RUNTIME_RETRY_MAX`].
@@ -200,7 +216,24 @@ impl Agent {
             last_pass: None,
             prober,
             probe_changes,
+            settled: false,
+            heartbeat: None,
         }
+    }
+
+    /// Calls `beat` every `every` from the agent's loop, between passes: a loop stuck in a
+    /// pass (a runtime call that never returns) stops calling it, which is what systemd's
+    /// watchdog is for.
+    pub fn with_heartbeat(
+        mut self,
+        every: Duration,
+        beat: impl FnMut() + Send + Sync + 'static,
+    ) -> Self {
+        self.heartbeat = Some(Heartbeat {
+            every,
+            beat: Box::new(beat),
+        });
+        self
     }
 
     /// The node's events, as the agent records them.
@@ -227,6 +260,11 @@ impl Agent {
         let mut wake_at: Option<Instant> = None;
         let mut resync = tokio::time::interval(self.config.resync_period);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeat = self.heartbeat.take().map(|h| {
+            let mut interval = tokio::time::interval(h.every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            (interval, h.beat)
+        });
         loop {
             // Nothing is planned before every source has answered once. While the runtime is
             // down, only the retry deadline (not events or resync ticks) tries it again.
@@ -262,6 +300,7 @@ impl Agent {
                 }
                 _ = sleep => { wake_at = None; dirty = true; }
                 _ = resync.tick() => dirty = true,
+                Some(beat) = tick(&mut heartbeat) => beat(),
                 _ = &mut shutdown => {
                     info!("stopping; pods keep running in the runtime");
                     return;
@@ -444,6 +483,7 @@ impl Agent {
         self.prober.sync(&desired, &observed, &self.config.host_ip);
         let verdicts = self.prober.verdicts();
         let plan = plan::plan(&desired, &observed, &self.history, &verdicts, now);
+        self.settled |= plan.work.is_empty() && self.in_flight.is_empty();
         for work in plan.work {
             if self.in_flight.contains(&work.key) {
                 continue;
@@ -482,6 +522,7 @@ impl Agent {
             runtime_error: None,
             awaiting: self.awaiting(),
             node,
+            settled: self.settled,
         }));
         plan.wake_at.map(|at| {
             let wait = at.duration_since(self.clock.now()).unwrap_or_default();
@@ -603,6 +644,17 @@ async fn recv(events: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
     }
 }
 
+/// Waits for the heartbeat's next tick and hands back its call; never, without one.
+async fn tick(heartbeat: &mut Option<(tokio::time::Interval, Beat)>) -> Option<&mut Beat> {
+    match heartbeat {
+        Some((interval, beat)) => {
+            interval.tick().await;
+            Some(beat)
+        }
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The agent loop on the fake runtime, in paused time: snapshots arrive on a channel, the
@@ -657,6 +709,15 @@ mod tests {
         sources: &[SourceKind],
         resync: Duration,
     ) -> Running {
+        run(agent(runtime, root, sources, resync))
+    }
+
+    fn agent(
+        runtime: &Arc<FakeRuntime>,
+        root: &tempfile::TempDir,
+        sources: &[SourceKind],
+        resync: Duration,
+    ) -> Agent {
         let config = AgentConfig {
             node_name: "node0".into(),
             host_ip: "192.0.2.10".into(),
@@ -670,7 +731,10 @@ mod tests {
             resync_period: resync,
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
-        let agent = Agent::new(runtime.clone(), "fake", config, clock);
+        Agent::new(runtime.clone(), "fake", config, clock)
+    }
+
+    fn run(agent: Agent) -> Running {
         let status = agent.status();
         let (snapshots, receiver) = mpsc::channel(1);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -754,6 +818,79 @@ mod tests {
             .filter(|c| matches!(c.state, ContainerState::Running { .. }))
             .map(|c| c.id)
             .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn settled_once_the_pods_are_started_not_before() {
+        let root = tempfile::tempdir().unwrap();
+        let runtime = runtime();
+        let agent = start(&runtime, &root, FILE, Duration::from_secs(60));
+        assert!(!agent.status.borrow().settled, "nothing read yet");
+        runtime.fail_next("start_container", "cannot start");
+        agent.send(snapshot(&[("web.yaml", WEB)])).await;
+        // The failed start is waited out (a back-off), which is settled: systemd must not
+        // wait for a pod that may never start.
+        let status = agent.status.borrow().clone();
+        assert!(running_ids(&runtime).is_empty());
+        assert!(status.settled);
+        agent.stop().await;
+
+        let runtime = self::runtime();
+        let agent = start(&runtime, &root, FILE, Duration::from_secs(60));
+        let mut status = agent.status.clone();
+        agent
+            .snapshots
+            .send(snapshot(&[("web.yaml", WEB)]))
+            .await
+            .unwrap();
+        let first = status
+            .wait_for(|s| !s.pods.items.is_empty())
+            .await
+            .unwrap()
+            .clone();
+        assert!(
+            !first.settled,
+            "the first pass starts the pod: work in flight"
+        );
+        let settled = status.wait_for(|s| s.settled).await.unwrap().clone();
+        assert_eq!(running_ids(&runtime).len(), 1);
+        assert_eq!(settled.pods.items[0].status.phase, "Running");
+        agent.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_heartbeat_comes_from_the_loop_and_stops_while_a_pass_is_stuck() {
+        let root = tempfile::tempdir().unwrap();
+        let runtime = runtime();
+        let beats = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = beats.clone();
+        let agent = agent(&runtime, &root, FILE, Duration::from_secs(60)).with_heartbeat(
+            Duration::from_secs(1),
+            move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            },
+        );
+        let agent = run(agent);
+        let count = || beats.load(std::sync::atomic::Ordering::SeqCst);
+        agent.send(snapshot(&[("web.yaml", WEB)])).await;
+        tokio::time::sleep(Duration::from_millis(10_500)).await;
+        // One at the start, then one a second.
+        assert_eq!(count(), 11);
+        runtime.set_hung(true);
+        runtime.exit_container(&running_ids(&runtime)[0], 1, SystemTime::UNIX_EPOCH);
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(
+            count(),
+            11,
+            "a pass waiting on a runtime that never answers beats no more"
+        );
+        runtime.set_hung(false);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            count() > 11,
+            "the loop beats again once the runtime answers"
+        );
+        agent.stop().await;
     }
 
     #[tokio::test(start_paused = true)]

@@ -24,6 +24,7 @@ struct State {
     calls: Vec<String>,
     fail: BTreeMap<String, String>,
     down: bool,
+    hung: Option<Arc<tokio::sync::Notify>>,
     exec_exit_code: i32,
     next_id: u64,
     events: Vec<mpsc::Sender<()>>,
@@ -87,6 +88,17 @@ impl FakeRuntime {
     /// Takes the daemon down (every call fails as unavailable) or brings it back.
     pub fn set_down(&self, down: bool) {
         self.state.lock().unwrap().down = down;
+    }
+
+    /// Makes the daemon hang (listing sandboxes waits until it is unhung, as a daemon that
+    /// accepts calls and never answers them) or stops the hang.
+    pub fn set_hung(&self, hung: bool) {
+        let mut state = self.state.lock().unwrap();
+        match (hung, state.hung.take()) {
+            (true, old) => state.hung = Some(old.unwrap_or_default()),
+            (false, Some(waiting)) => waiting.notify_waiters(),
+            (false, None) => {}
+        }
     }
 
     /// Makes a running container exit with `exit_code` at `finished_at`, and sends an event.
@@ -289,6 +301,10 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn list_sandboxes(&self) -> RuntimeResult<Vec<SandboxInfo>> {
+        let hang = self.state.lock().unwrap().hung.clone();
+        if let Some(hang) = hang {
+            hang.notified().await;
+        }
         self.call("list_sandboxes", "")?;
         Ok(self.sandboxes())
     }
