@@ -3,7 +3,6 @@
 mod get;
 mod run;
 mod settings;
-mod status_server;
 mod validate;
 
 use std::path::PathBuf;
@@ -22,8 +21,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the pods of a manifest directory and keep them as the manifests say.
-    Run(settings::RunArgs),
-    /// Show pods, as `kubectl get pods` does, from a running agent's status endpoint.
+    Run(Box<settings::RunArgs>),
+    /// Show pods, as `kubectl get pods` does, from a running agent's read-only port.
     Get {
         /// What to show: `pods` (or `pod`, `po`).
         resource: String,
@@ -52,7 +51,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Get { resource, server } => get::get(&resource, &server),
         Command::Validate {
             paths,

@@ -522,7 +522,8 @@ fn phase(policy: RestartPolicy, init: &[ContainerStatus], app: &[ContainerStatus
     }
 }
 
-/// The `STATUS` word `kubectl get pods` prints for a pod.
+/// The `STATUS` word `kubectl get pods` prints for a pod, as kube-apiserver's pod printer
+/// (`pkg/printers/internalversion/printers.go`) words it.
 pub fn display_status(status: &PodStatus) -> String {
     let count = status.init_container_statuses.len();
     for (i, init) in status.init_container_statuses.iter().enumerate() {
@@ -548,18 +549,24 @@ pub fn display_status(status: &PodStatus) -> String {
         return format!("Init:{i}/{count}");
     }
     let mut reason = status.phase.clone();
-    let mut any_running = false;
+    let mut any_ready = false;
     for container in status.container_statuses.iter().rev() {
         if let Some(w) = &container.state.waiting {
             reason = w.reason.clone();
         } else if let Some(t) = &container.state.terminated {
             reason = t.reason.clone();
-        } else if container.state.running.is_some() {
-            any_running = true;
+        } else if container.ready && container.state.running.is_some() {
+            any_ready = true;
         }
     }
-    if any_running && reason == "Completed" {
-        reason = "Running".to_string();
+    // kube-apiserver's printer: a completed container beside a ready running one reads as
+    // the pod's readiness.
+    if any_ready && reason == "Completed" {
+        let pod_ready = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        reason = if pod_ready { "Running" } else { "NotReady" }.to_string();
     }
     reason
 }
