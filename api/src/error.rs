@@ -68,6 +68,16 @@ pub enum ApiError {
         /// The oldest version a watch can start from.
         oldest: u64,
     },
+    /// A watch from a version this node never gave: its agent restarted since.
+    #[error(
+        "resource version {requested} is newer than this node's latest ({latest}): the agent restarted since; list again"
+    )]
+    UnknownVersion {
+        /// The version asked for.
+        requested: u64,
+        /// The latest version.
+        latest: u64,
+    },
     /// More connections or watches than the node accepts at once.
     #[error("too many {what} at once (at most {limit}): try again later")]
     TooManyRequests {
@@ -133,7 +143,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => 403,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Selector { .. } | ApiError::BadParameter { .. } => 400,
-            ApiError::Expired { .. } => 410,
+            ApiError::Expired { .. } | ApiError::UnknownVersion { .. } => 410,
             ApiError::TooManyRequests { .. } => 429,
             ApiError::TooLarge { .. } => 413,
             ApiError::NotServedYet { .. } => 503,
@@ -147,7 +157,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => "Forbidden",
             ApiError::MethodNotAllowed { .. } => "MethodNotAllowed",
             ApiError::Selector { .. } | ApiError::BadParameter { .. } => "BadRequest",
-            ApiError::Expired { .. } => "Expired",
+            ApiError::Expired { .. } | ApiError::UnknownVersion { .. } => "Expired",
             ApiError::TooManyRequests { .. } => "TooManyRequests",
             ApiError::TooLarge { .. } => "RequestEntityTooLarge",
             ApiError::NotServedYet { .. } => "ServiceUnavailable",

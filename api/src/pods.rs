@@ -347,7 +347,15 @@ pub(crate) mod tests {
             },
             ..running("web", false, 0)
         }];
-        let pods = [&web, &crashing, &initializing, &done];
+        // A completed container beside a ready one reads as the pod's readiness.
+        let mut half = api_object(&pod("default", "half-node0", &[]));
+        half.spec.containers.push(half.spec.containers[0].clone());
+        half.status.conditions = vec![condition("Initialized", true), condition("Ready", false)];
+        half.status.container_statuses = vec![
+            done.status.container_statuses[0].clone(),
+            running("web", true, 0),
+        ];
+        let pods = [&web, &crashing, &initializing, &done, &half];
         let table = Table::of(&pods, Some(7), IncludeObject::None, true, at(1000));
         expect![[r#"
             NAME          READY   STATUS             RESTARTS     AGE   IP           NODE    NOMINATED NODE   READINESS GATES
@@ -355,6 +363,7 @@ pub(crate) mod tests {
             crash-node0   0/1     CrashLoopBackOff   3 (5m ago)   16m   172.17.0.4   node0   <none>           <none>
             init-node0    0/1     Init:0/1           0            16m   <none>       node0   <none>           <none>
             job-node0     0/1     Completed          0            16m   172.17.0.4   node0   <none>           <none>
+            half-node0    1/2     NotReady           0            16m   172.17.0.4   node0   <none>           <none>
         "#]]
         .assert_eq(&table.render(true));
         assert_eq!(table.rows[3].conditions[0].reason, "Succeeded");

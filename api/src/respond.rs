@@ -460,3 +460,377 @@ pub fn healthz(status: &NodeStatus) -> Body {
         Err(why) => Body::text(StatusCode::SERVICE_UNAVAILABLE, &format!("{why}\n")),
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::path::PathBuf;
+
+    use expect_test::expect;
+    use staticpod_core::events::{EventType, ObjectReference};
+    use staticpod_core::ingest::ManifestReport;
+    use staticpod_core::status::PodListView;
+
+    use super::*;
+    use crate::nodes::tests::facts;
+    use crate::pods::tests::{at, pod};
+
+    const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    const DISCOVERY: &str =
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+
+    /// A node running `web-node0` (from a file, labelled `app=web`) and `db-node0` (from the
+    /// URL) in `default`, and `dns-node0` in `kube-system`, with `web`'s start as events.
+    pub(crate) fn node() -> (watch::Sender<Arc<NodeStatus>>, Arc<NodeApi>) {
+        let mut db = pod("default", "db-node0", &[("app", "db")]);
+        db.metadata
+            .annotations
+            .insert(CONFIG_SOURCE.to_string(), "http".to_string());
+        let status = NodeStatus {
+            pods: PodListView {
+                api_version: "v1".into(),
+                kind: "PodList".into(),
+                items: vec![
+                    pod("default", "web-node0", &[("app", "web")]),
+                    db,
+                    pod("kube-system", "dns-node0", &[("app", "dns")]),
+                ],
+            },
+            manifests: vec![
+                ManifestReport {
+                    file: PathBuf::from("/etc/kubernetes/manifests/web.yaml"),
+                    pods: vec!["default/web-node0".into()],
+                    stale: false,
+                    diagnostics: Vec::new(),
+                    poll: None,
+                },
+                ManifestReport {
+                    file: PathBuf::from("http://config/pods.yaml"),
+                    pods: vec!["default/db-node0".into()],
+                    stale: false,
+                    diagnostics: Vec::new(),
+                    poll: None,
+                },
+            ],
+            node: Arc::new(facts()),
+            ..NodeStatus::default()
+        };
+        let (sender, receiver) = watch::channel(Arc::new(status));
+        let events = Arc::new(Events::new("node0"));
+        let web =
+            ObjectReference::pod("default", "web-node0", "uid-web-node0").container(false, "web");
+        events.record(
+            &web,
+            EventType::Normal,
+            "Created",
+            "Created container web",
+            at(1),
+        );
+        events.record(
+            &web,
+            EventType::Normal,
+            "Started",
+            "Started container web",
+            at(2),
+        );
+        let db = ObjectReference::pod("default", "db-node0", "uid-db-node0");
+        events.record(
+            &db,
+            EventType::Warning,
+            "BackOff",
+            "Back-off pulling image",
+            at(3),
+        );
+        (sender, Arc::new(NodeApi::new(receiver, events)))
+    }
+
+    /// `method path accept` answered, in one line: code, content type, and the body (a
+    /// Table rendered, an object's kind and name, a Status's message).
+    fn ask(api: &NodeApi, method: Method, target: &str, accept: &str) -> String {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let request = Request {
+            method: &method,
+            path,
+            query,
+            accept,
+        };
+        match api.respond(&request, at(60)) {
+            Reply::Watch(spec) => format!("watch {spec:?}"),
+            Reply::Body(Body {
+                code,
+                content_type,
+                body,
+            }) => {
+                let head = format!("{} {content_type}", code.as_u16());
+                let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
+                    return format!("{head}: {}", String::from_utf8_lossy(&body).trim());
+                };
+                let summary = match json["kind"].as_str().unwrap_or_default() {
+                    "Table" => {
+                        let table: Table = serde_json::from_value(json).unwrap();
+                        format!("\n{}", table.render(false))
+                    }
+                    "Status" => format!("{} {}", json["reason"], json["message"]),
+                    "" => format!("version {}", json["gitVersion"]),
+                    kind if json["items"][0]["metadata"]["name"].is_string() => {
+                        let names: Vec<&str> = json["items"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|item| item["metadata"]["name"].as_str().unwrap_or_default())
+                            .collect();
+                        format!(
+                            "{kind} rv={} {names:?}",
+                            json["metadata"]["resourceVersion"]
+                        )
+                    }
+                    kind => match json["metadata"]["name"].as_str() {
+                        Some(name) => format!("{kind} {name}"),
+                        None => kind.to_string(),
+                    },
+                };
+                format!("{head}: {summary}")
+            }
+        }
+    }
+
+    #[test]
+    fn kubectl_gets_tables_objects_and_lists() {
+        let (_status, api) = node();
+        let answers = [
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/namespaces/default/pods?limit=500",
+                TABLE,
+            ),
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/pods?labelSelector=app%20in%20(web,dns)",
+                TABLE,
+            ),
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/namespaces/kube-system/pods/dns-node0",
+                TABLE,
+            ),
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/namespaces/default/pods/web-node0",
+                "application/json",
+            ),
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/namespaces/default/pods?fieldSelector=metadata.name%3Ddb-node0",
+                "application/json",
+            ),
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dweb-node0,involvedObject.namespace%3Ddefault,involvedObject.uid%3Duid-web-node0",
+                TABLE,
+            ),
+            ask(&api, Method::GET, "/api/v1/nodes", TABLE),
+            ask(&api, Method::GET, "/api/v1/nodes/node0", "application/json"),
+        ];
+        expect![[r#"
+            200 application/json: 
+            NAME        READY   STATUS    RESTARTS   AGE
+            db-node0    1/1     Running   0          60s
+            web-node0   1/1     Running   0          60s
+
+            200 application/json: 
+            NAME        READY   STATUS    RESTARTS   AGE
+            web-node0   1/1     Running   0          60s
+            dns-node0   1/1     Running   0          60s
+
+            200 application/json: 
+            NAME        READY   STATUS    RESTARTS   AGE
+            dns-node0   1/1     Running   0          60s
+
+            200 application/json: Pod web-node0
+            200 application/json: PodList rv="3" ["db-node0"]
+            200 application/json: 
+            LAST SEEN   TYPE     REASON    OBJECT          MESSAGE
+            59s         Normal   Created   pod/web-node0   Created container web
+            58s         Normal   Started   pod/web-node0   Started container web
+
+            200 application/json: 
+            NAME    STATUS   ROLES    AGE   VERSION
+            node0   Ready    <none>   60s   staticpod/v0.1.0
+
+            200 application/json: Node node0"#]]
+        .assert_eq(&answers.join("\n"));
+    }
+
+    #[test]
+    fn discovery_answers_each_client_in_its_form() {
+        let (_status, api) = node();
+        let answers = [
+            ask(&api, Method::GET, "/api", DISCOVERY),
+            ask(&api, Method::GET, "/apis", DISCOVERY),
+            ask(&api, Method::GET, "/api", "application/json"),
+            ask(&api, Method::GET, "/apis", "application/json, */*"),
+            ask(&api, Method::GET, "/api/v1", "application/json"),
+            ask(&api, Method::GET, "/version", "application/json"),
+        ];
+        expect![[r#"
+            200 application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList: APIGroupDiscoveryList
+            200 application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList: APIGroupDiscoveryList
+            200 application/json: APIVersions
+            200 application/json: APIGroupList
+            200 application/json: APIResourceList
+            200 application/json: version "v1.32.0+staticpod.0.1.0""#]]
+        .assert_eq(&answers.join("\n"));
+    }
+
+    #[test]
+    fn every_refusal_is_a_status_that_says_what_to_do() {
+        let (_status, api) = node();
+        let answers = [
+            ask(
+                &api,
+                Method::DELETE,
+                "/api/v1/namespaces/default/pods/web-node0",
+                "application/json",
+            ),
+            ask(
+                &api,
+                Method::DELETE,
+                "/api/v1/namespaces/default/pods/db-node0",
+                "application/json",
+            ),
+            ask(
+                &api,
+                Method::DELETE,
+                "/api/v1/namespaces/default/pods/gone",
+                "application/json",
+            ),
+            ask(
+                &api,
+                Method::DELETE,
+                "/api/v1/namespaces/default/pods",
+                "application/json",
+            ),
+            ask(
+                &api,
+                Method::POST,
+                "/api/v1/namespaces/default/pods",
+                "application/json",
+            ),
+            ask(
+                &api,
+                Method::PATCH,
+                "/api/v1/nodes/node0",
+                "application/json",
+            ),
+            ask(
+                &api,
+                Method::POST,
+                "/api/v1/namespaces/default/pods/web-node0/exec?command=ls",
+                "application/json",
+            ),
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/namespaces/default/pods/web-node0/log",
+                "application/json",
+            ),
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/namespaces/default/pods/gone/log",
+                "application/json",
+            ),
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/namespaces/default/pods/gone",
+                TABLE,
+            ),
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/pods?fieldSelector=spec.foo%3Dx",
+                TABLE,
+            ),
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/pods?labelSelector=app%20in%20(web",
+                TABLE,
+            ),
+            ask(&api, Method::GET, "/api/v1/nodes?watch=true", TABLE),
+            ask(&api, Method::GET, "/api/v1/secrets", "application/json"),
+            ask(&api, Method::POST, "/pods", "application/json"),
+        ];
+        expect![[r#"
+            403 application/json: "Forbidden" "pods \"web-node0\" is forbidden: static pods are removed by removing their manifest file: /etc/kubernetes/manifests/web.yaml"
+            403 application/json: "Forbidden" "pods \"db-node0\" is forbidden: static pods are removed by removing them from the manifest URL: http://config/pods.yaml"
+            404 application/json: "NotFound" "pods \"gone\" not found"
+            405 application/json: "MethodNotAllowed" "deletecollection is not supported on pods: the node's API is read-only: static pods change when their manifests change"
+            405 application/json: "MethodNotAllowed" "create is not supported on pods: the node's API is read-only: static pods change when their manifests change"
+            405 application/json: "MethodNotAllowed" "patch is not supported on nodes: the node's API is read-only: static pods change when their manifests change"
+            405 application/json: "MethodNotAllowed" "exec is not supported on pods: the node's API is read-only: use the runtime (`docker exec`, `crictl exec`, `podman exec`)"
+            503 application/json: "ServiceUnavailable" "pods/log is not served yet by this node: read the container's log with the runtime meanwhile (`docker logs <container id>`, the id is in `kubectl get pod -o yaml`)"
+            404 application/json: "NotFound" "pods \"gone\" not found"
+            404 application/json: "NotFound" "pods \"gone\" not found"
+            400 application/json: "BadRequest" "field label not supported: spec.foo"
+            400 application/json: "BadRequest" "unable to parse requirement: expected ',' or ')' in a set in label selector \"app in (web\""
+            405 application/json: "MethodNotAllowed" "watch is not supported on nodes: the node is listed, not watched: `kubectl get nodes` again"
+            404 application/json: "NotFound" "the server could not find the requested resource (/api/v1/secrets)"
+            405 text/plain; charset=utf-8: only GET is served"#]]
+        .assert_eq(&answers.join("\n"));
+    }
+
+    #[test]
+    fn a_watch_is_answered_with_what_to_stream() {
+        let (_status, api) = node();
+        let answers = [
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/namespaces/default/pods?resourceVersion=3&watch=true",
+                TABLE,
+            ),
+            ask(
+                &api,
+                Method::GET,
+                "/api/v1/events?watch=1&timeoutSeconds=5&fieldSelector=type%3DWarning",
+                "application/json",
+            ),
+        ];
+        expect![[r#"
+            watch WatchSpec { watched: Pods, filter: Filter { namespace: Some("default"), name: None, labels: LabelSelector([]), fields: FieldSelector([]) }, format: Table(Metadata), since: Version(3), timeout: 1800s }
+            watch WatchSpec { watched: Events, filter: Filter { namespace: None, name: None, labels: LabelSelector([]), fields: FieldSelector([FieldTerm { field: "type", equal: true, value: "Warning" }]) }, format: Json, since: Now, timeout: 5s }"#]]
+        .assert_eq(&answers.join("\n"));
+    }
+
+    #[test]
+    fn the_ports_own_endpoints_answer_as_before() {
+        let (_status, api) = node();
+        let pods = ask(&api, Method::GET, "/pods", "*/*");
+        assert!(pods.starts_with("200 application/json: PodList"), "{pods}");
+        assert_eq!(
+            ask(&api, Method::GET, "/healthz", "*/*"),
+            "200 text/plain; charset=utf-8: ok"
+        );
+        let manifests = api.respond(
+            &Request {
+                method: &Method::GET,
+                path: "/manifests",
+                query: "",
+                accept: "*/*",
+            },
+            at(60),
+        );
+        let Reply::Body(Body { body, .. }) = manifests else {
+            panic!("a body")
+        };
+        let reports: Vec<ManifestReport> = serde_json::from_slice(&body).unwrap();
+        assert_eq!(reports.len(), 2);
+    }
+}

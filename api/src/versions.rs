@@ -133,7 +133,13 @@ impl PodVersions {
     /// The changes after `version`, oldest first; `Expired` when some of them are no longer
     /// kept, or `version` is newer than any this node gave (an agent that restarted).
     pub fn since(&self, version: u64) -> Result<Vec<Change>, ApiError> {
-        if version < self.forgotten || version > self.version {
+        if version > self.version {
+            return Err(ApiError::UnknownVersion {
+                requested: version,
+                latest: self.version,
+            });
+        }
+        if version < self.forgotten {
             return Err(ApiError::Expired {
                 requested: version,
                 oldest: self.forgotten,

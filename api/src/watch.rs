@@ -13,6 +13,7 @@ use hyper::body::Bytes;
 use serde_json::json;
 use staticpod_core::agent::NodeStatus;
 use staticpod_core::events::Event;
+use staticpod_core::status::PodView;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
@@ -229,7 +230,7 @@ fn start_pods(api: &Arc<NodeApi>, since: Since, out: &mut Out) -> PodFeed {
     feed
 }
 
-fn pod_version(pod: &staticpod_core::status::PodView) -> Option<u64> {
+fn pod_version(pod: &PodView) -> Option<u64> {
     pod.metadata.resource_version.as_deref()?.parse().ok()
 }
 
@@ -241,9 +242,9 @@ fn start_events(api: &NodeApi, since: Since, out: &mut Out) -> EventFeed {
     let from = match since {
         Since::Now => None,
         Since::Version(asked) if asked > version => {
-            out.fail(&ApiError::Expired {
+            out.fail(&ApiError::UnknownVersion {
                 requested: asked,
-                oldest: version,
+                latest: version,
             });
             return EventFeed {
                 changes,
@@ -263,5 +264,162 @@ fn start_events(api: &NodeApi, since: Since, out: &mut Out) -> EventFeed {
     EventFeed {
         changes,
         cursor: version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use expect_test::expect;
+    use futures_util::StreamExt;
+    use staticpod_core::events::{EventType, ObjectReference};
+
+    use super::*;
+    use crate::negotiate::{IncludeObject, Query};
+    use crate::pods::tests::{at, pod};
+    use crate::respond::tests::node;
+
+    fn spec(watched: Watched, filter: Filter, format: Format, since: Since) -> WatchSpec {
+        WatchSpec {
+            watched,
+            filter,
+            format,
+            since,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// A watch event in one line: its type, object kind and name, and resource version.
+    fn line(bytes: &Bytes) -> String {
+        let event: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(bytes.last(), Some(&b'\n'), "one event a line");
+        let object = &event["object"];
+        let (name, version) = match object["kind"].as_str() {
+            Some("Table") => (
+                format!(
+                    "row of {} (columns: {})",
+                    object["rows"][0]["object"]["metadata"]["name"],
+                    object["columnDefinitions"].as_array().map_or(0, Vec::len)
+                ),
+                object["metadata"]["resourceVersion"].clone(),
+            ),
+            Some("Status") => (object["message"].to_string(), serde_json::Value::Null),
+            _ => (
+                object["metadata"]["name"].to_string(),
+                object["metadata"]["resourceVersion"].clone(),
+            ),
+        };
+        format!("{} {name} rv={version}", event["type"].as_str().unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pod_watch_from_the_lists_version_sees_what_changes_then_ends() {
+        let (status, api) = node();
+        let version = api.pods.read(&api.status()).version();
+        let filter = Filter::new::<PodView>(Some("default"), None, &Query::default()).unwrap();
+        let mut events = std::pin::pin!(stream(
+            api.clone(),
+            spec(Watched::Pods, filter, Format::Json, Since::Version(version)),
+        ));
+        let mut next = (*api.status()).clone();
+        next.pods.items.push(pod("default", "new-node0", &[]));
+        next.pods.items.push(pod("kube-system", "other-node0", &[]));
+        status.send_replace(Arc::new(next.clone()));
+        let added = events.next().await.unwrap();
+        next.pods.items.retain(|p| p.metadata.name != "db-node0");
+        let new = next
+            .pods
+            .items
+            .iter_mut()
+            .find(|p| p.metadata.name == "new-node0");
+        new.unwrap().status.phase = "Succeeded".into();
+        status.send_replace(Arc::new(next));
+        let changed = [events.next().await.unwrap(), events.next().await.unwrap()];
+        let started = tokio::time::Instant::now();
+        assert!(
+            events.next().await.is_none(),
+            "the watch ends at its timeout"
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+        expect![[r#"
+            ADDED "new-node0" rv="4"
+            DELETED "db-node0" rv="6"
+            MODIFIED "new-node0" rv="7""#]]
+        .assert_eq(&[&added, &changed[0], &changed[1]].map(line).join("\n"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_from_now_adds_every_selected_pod_first_and_a_forgotten_version_expires() {
+        let (_status, api) = node();
+        let query = Query::parse("labelSelector=app%21%3Ddb").unwrap();
+        let filter = Filter::new::<PodView>(None, None, &query).unwrap();
+        let table = Format::Table(IncludeObject::Metadata);
+        let events: Vec<String> =
+            stream(api.clone(), spec(Watched::Pods, filter, table, Since::Now))
+                .take(2)
+                .map(|b| line(&b))
+                .collect()
+                .await;
+        let expired: Vec<String> = stream(
+            api.clone(),
+            spec(
+                Watched::Pods,
+                Filter::default(),
+                Format::Json,
+                Since::Version(99),
+            ),
+        )
+        .map(|b| line(&b))
+        .collect()
+        .await;
+        expect![[r#"
+            ADDED row of "web-node0" (columns: 9) rv="2"
+            ADDED row of "dns-node0" (columns: 0) rv="3"
+            ERROR "resource version 99 is newer than this node's latest (3): the agent restarted since; list again" rv=null"#]]
+        .assert_eq(&[events, expired].concat().join("\n"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_event_watch_sees_new_events_and_repeats() {
+        let (_status, api) = node();
+        let (version, _) = events_now(&api.events);
+        let query = Query::parse("fieldSelector=involvedObject.name%3Dweb-node0").unwrap();
+        let filter = Filter::new::<Event>(Some("default"), None, &query).unwrap();
+        let mut lines = std::pin::pin!(stream(
+            api.clone(),
+            spec(
+                Watched::Events,
+                filter,
+                Format::Table(IncludeObject::Metadata),
+                Since::Version(version - 1)
+            ),
+        ));
+        let web = ObjectReference::pod("default", "web-node0", "uid-web-node0");
+        let db = ObjectReference::pod("default", "db-node0", "uid-db-node0");
+        api.events
+            .record(&db, EventType::Normal, "Killing", "Stopping pod", at(9));
+        api.events.record(
+            &web,
+            EventType::Warning,
+            "Unhealthy",
+            "Readiness probe failed",
+            at(10),
+        );
+        api.events.record(
+            &web,
+            EventType::Warning,
+            "Unhealthy",
+            "Readiness probe failed",
+            at(20),
+        );
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            seen.push(line(&lines.next().await.unwrap()));
+        }
+        expect![[r#"
+            ADDED row of "web-node0.18fae278e7bfe400" (columns: 10) rv="5"
+            MODIFIED row of "web-node0.18fae278e7bfe400" (columns: 0) rv="6""#]]
+        .assert_eq(&seen.join("\n"));
     }
 }
