@@ -193,3 +193,79 @@ fn whole(
         .body(UnsyncBoxBody::new(Full::new(Bytes::from(body))))
         .expect("a whole response is valid")
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::respond::tests::node;
+
+    /// Sends `request` on a new connection to `port` and returns the status line of the
+    /// answer, and the connection (a watch stays open).
+    async fn ask(port: u16, request: &str) -> (String, TcpStream) {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n") {
+            let mut byte = [0];
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        (String::from_utf8(head).unwrap().trim().to_string(), stream)
+    }
+
+    async fn started() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (status, api) = node();
+        // The status feed stays open for the test's length.
+        std::mem::forget(status);
+        let api = Arc::into_inner(api).expect("the only reference");
+        tokio::spawn(serve(listener, api));
+        port
+    }
+
+    const WATCH: &str = "GET /api/v1/pods?watch=true HTTP/1.1\r\nhost: node\r\n\r\n";
+
+    #[tokio::test]
+    async fn watches_beyond_the_limit_are_refused_and_a_closed_one_frees_its_place() {
+        let port = started().await;
+        let mut open = Vec::new();
+        for _ in 0..MAX_WATCHES {
+            let (status, stream) = ask(port, WATCH).await;
+            assert_eq!(status, "HTTP/1.1 200 OK");
+            open.push(stream);
+        }
+        let (status, _) = ask(port, WATCH).await;
+        assert_eq!(status, "HTTP/1.1 429 Too Many Requests");
+        drop(open.pop());
+        let mut freed = false;
+        for _ in 0..50 {
+            if ask(port, WATCH).await.0 == "HTTP/1.1 200 OK" {
+                freed = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(freed, "a closed watch's place is taken again");
+    }
+
+    #[tokio::test]
+    async fn connections_and_bodies_beyond_the_limits_are_refused() {
+        let port = started().await;
+        let large = format!(
+            "DELETE /api/v1/namespaces/default/pods/web-node0 HTTP/1.1\r\nhost: node\r\ncontent-length: {}\r\n\r\n",
+            MAX_BODY_BYTES + 1
+        );
+        assert_eq!(ask(port, &large).await.0, "HTTP/1.1 413 Payload Too Large");
+        let delete = "DELETE /api/v1/namespaces/default/pods/web-node0 HTTP/1.1\r\nhost: node\r\ncontent-length: 2\r\n\r\n{}";
+        assert_eq!(ask(port, delete).await.0, "HTTP/1.1 403 Forbidden");
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            idle.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+        }
+        let (status, _) = ask(port, "GET /version HTTP/1.1\r\nhost: node\r\n\r\n").await;
+        assert_eq!(status, "HTTP/1.1 429 Too Many Requests");
+    }
+}
