@@ -147,11 +147,11 @@ impl NodeApi {
 
     /// The answer to `request` at `now`.
     pub fn respond(&self, request: &Request<'_>, now: SystemTime) -> Reply {
-        self.answer(request, now)
+        self.dispatch(request, now)
             .unwrap_or_else(|error| Reply::Body(Body::error(&error)))
     }
 
-    fn answer(&self, request: &Request<'_>, now: SystemTime) -> Result<Reply, ApiError> {
+    fn dispatch(&self, request: &Request<'_>, now: SystemTime) -> Result<Reply, ApiError> {
         let route = route(request.path)?;
         let status = self.status();
         let method = request.method;
@@ -190,8 +190,20 @@ impl NodeApi {
                 },
             ) => self.delete(&status, kind, namespace, name),
             ("delete", Route::Collection { .. }) => Err(read_only("deletecollection", &route)),
-            ("get" | "list" | "watch", Route::Collection { .. } | Route::Object { .. }) => {
-                self.read(&status, &route, &query, request.accept, now)
+            ("list" | "watch", Route::Collection { kind, namespace }) => {
+                let format = query.format(request.accept);
+                self.read(&status, (kind, namespace, None), &query, format, now)
+            }
+            (
+                "get" | "watch",
+                Route::Object {
+                    kind,
+                    namespace,
+                    name,
+                },
+            ) => {
+                let format = query.format(request.accept);
+                self.read(&status, (kind, namespace, Some(name)), &query, format, now)
             }
             ("get", Route::Version) => Ok(Reply::json(&discovery::version(
                 &status.node.host.architecture,
@@ -211,25 +223,16 @@ impl NodeApi {
         }
     }
 
-    /// A list, an object, or a watch of pods, events or the node.
+    /// A list, an object, or a watch of pods, events or the node: `what` is the kind, the
+    /// namespace (all when `None`) and the name (every object when `None`).
     fn read(
         &self,
         status: &Arc<NodeStatus>,
-        route: &Route<'_>,
+        (kind, namespace, name): (Kind, Option<&str>, Option<&str>),
         query: &Query,
-        accept: &str,
+        format: Format,
         now: SystemTime,
     ) -> Result<Reply, ApiError> {
-        let (kind, namespace, name) = match *route {
-            Route::Collection { kind, namespace } => (kind, namespace, None),
-            Route::Object {
-                kind,
-                namespace,
-                name,
-            } => (kind, namespace, Some(name)),
-            _ => unreachable!("only lists and objects are read"),
-        };
-        let format = query.format(accept);
         if query.watch {
             let (watched, filter) = match kind {
                 Kind::Pods => (
@@ -264,19 +267,19 @@ impl NodeApi {
                 let filter = Filter::new::<PodView>(namespace, None, query)?;
                 let pods = self.pods.read(status);
                 let items = pods.list().filter(|p| filter.matches(*p));
-                answer(items, name, Some(pods.version()), format, now)
+                listed(items, name, Some(pods.version()), format, now)
             }
             Kind::Events => {
                 let filter = Filter::new::<Event>(namespace, None, query)?;
                 let (version, events) = events_now(&self.events);
                 let items = events.iter().filter(|e| filter.matches(*e));
-                answer(items, name, Some(version), format, now)
+                listed(items, name, Some(version), format, now)
             }
             Kind::Nodes => {
                 let filter = Filter::new::<NodeView>(None, None, query)?;
                 let node = status.node.view(status.health(), now);
                 let items = std::iter::once(&node).filter(|n| filter.matches(*n));
-                answer(items, name, None, format, now)
+                listed(items, name, None, format, now)
             }
         }
     }
@@ -416,7 +419,7 @@ pub(crate) fn events_now(events: &Events) -> (u64, Vec<Event>) {
 }
 
 /// A list of `items` (or the one named `name`) as objects or a Table.
-fn answer<'a, R: Resource + 'a>(
+fn listed<'a, R: Resource + 'a>(
     items: impl Iterator<Item = &'a R>,
     name: Option<&str>,
     version: Option<u64>,
