@@ -9,6 +9,7 @@ use hyper::{Method, StatusCode};
 use serde::Serialize;
 use staticpod_core::agent::NodeStatus;
 use staticpod_core::events::{Event, Events};
+use staticpod_core::manifest::defaults::CONFIG_SOURCE_ANNOTATION;
 use staticpod_core::node::NodeView;
 use staticpod_core::status::PodView;
 use tokio::sync::watch;
@@ -22,9 +23,6 @@ use crate::resource::{List, Resource};
 use crate::route::{Kind, Route, route};
 use crate::table::Table;
 use crate::versions::PodStore;
-
-/// The annotation that says where a static pod came from (`file` or `http`).
-const CONFIG_SOURCE: &str = staticpod_core::manifest::defaults::CONFIG_SOURCE_ANNOTATION;
 
 /// What a request says, as far as the answer depends on it.
 #[derive(Debug, Clone, Copy)]
@@ -319,7 +317,7 @@ impl NodeApi {
         let from_url = pod
             .metadata
             .annotations
-            .get(CONFIG_SOURCE)
+            .get(CONFIG_SOURCE_ANNOTATION)
             .map(String::as_str)
             == Some("http");
         let why = match (source, from_url) {
@@ -487,7 +485,7 @@ pub(crate) mod tests {
         let mut db = pod("default", "db-node0", &[("app", "db")]);
         db.metadata
             .annotations
-            .insert(CONFIG_SOURCE.to_string(), "http".to_string());
+            .insert(CONFIG_SOURCE_ANNOTATION.to_string(), "http".to_string());
         let status = NodeStatus {
             pods: PodListView {
                 api_version: "v1".into(),
