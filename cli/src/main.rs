@@ -3,7 +3,6 @@
 mod get;
 mod run;
 mod settings;
-mod status_server;
 mod validate;
 
 use std::path::PathBuf;
@@ -23,7 +22,7 @@ struct Cli {
 enum Command {
     /// Run the pods of a manifest directory and keep them as the manifests say.
     Run(Box<settings::RunArgs>),
-    /// Show pods, as `kubectl get pods` does, from a running agent's status endpoint.
+    /// Show pods, as `kubectl get pods` does, from a running agent's read-only port.
     Get {
         /// What to show: `pods` (or `pod`, `po`).
         resource: String,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use staticpod::runtimes;
+use staticpod_api::{NodeApi, server};
 use staticpod_core::agent::{Agent, AgentConfig};
 use staticpod_core::node::HostFacts;
 use staticpod_core::source::{self, SourceKind, dir, http};
@@ -16,7 +17,6 @@ use staticpod_runtime::clock::SystemClock;
 use tracing::info;
 
 use crate::settings::RunArgs;
-use crate::status_server;
 
 /// Runs the agent.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -103,8 +103,9 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address} for the read-only port"))?;
-        info!(%address, "read-only port: GET /pods, /manifests, /healthz");
-        tokio::spawn(status_server::serve(listener, agent.status()));
+        info!(%address, "read-only port: the node's API (kubectl --server http://{address}), /pods, /manifests, /healthz");
+        let api = NodeApi::new(agent.status(), agent.events());
+        tokio::spawn(server::serve(listener, api));
     }
     if let Some(address) = settings.healthz {
         // As the kubelet, a health port that cannot be opened is an error in the log, not a
@@ -112,7 +113,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         match tokio::net::TcpListener::bind(address).await {
             Ok(listener) => {
                 info!(%address, "health endpoint: GET /healthz");
-                tokio::spawn(status_server::serve_health(listener, agent.status()));
+                tokio::spawn(server::serve_health(listener, agent.status()));
             }
             Err(error) => {
                 tracing::error!(%address, %error, "cannot listen for the health endpoint")

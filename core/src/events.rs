@@ -89,7 +89,7 @@ impl ObjectReference {
 pub struct EventMeta {
     /// `<pod>.<hex nanoseconds>`, as client-go names events.
     pub name: String,
-    /// The involved object's namespace.
+    /// The involved object's namespace; `default` for the node's events.
     pub namespace: String,
     /// Grows with every change of any event, for watches.
     pub resource_version: String,
@@ -212,7 +212,13 @@ impl Events {
                     kind: "Event".to_string(),
                     metadata: EventMeta {
                         name: format!("{}.{nanos:x}", object.name),
-                        namespace: object.namespace.clone(),
+                        // As client-go's recorder: an event about the node (which has no
+                        // namespace) lives in `default`, where `kubectl get events` looks.
+                        namespace: if object.namespace.is_empty() {
+                            "default".to_string()
+                        } else {
+                            object.namespace.clone()
+                        },
                         resource_version: version,
                         creation_timestamp: at.clone(),
                     },
@@ -358,11 +364,22 @@ mod tests {
             Some("spec.containers{web}")
         );
         assert_eq!(backoff.source.component, "kubelet");
-        assert_eq!(events.version(), 3);
+        assert_eq!(backoff.metadata.namespace, "default");
+        events.record(
+            &ObjectReference::node("node0"),
+            EventType::Warning,
+            "ManifestInvalid",
+            "web.yaml: invalid",
+            at(50),
+        );
+        let node_event = events.list().pop().unwrap();
+        assert_eq!(node_event.metadata.namespace, "default");
+        assert_eq!(node_event.involved_object.namespace, "");
+        assert_eq!(events.version(), 4);
         let seen: Vec<u32> = std::iter::from_fn(|| changes.try_recv().ok())
             .map(|e| e.count)
             .collect();
-        assert_eq!(seen, [1, 2, 1], "every record is a change a watch sees");
+        assert_eq!(seen, [1, 2, 1, 1], "every record is a change a watch sees");
     }
 
     #[test]

@@ -691,65 +691,108 @@ fn phase(
     }
 }
 
-/// The `STATUS` word `kubectl get pods` prints for a pod, as kubectl's pod printer makes
-/// it (`pkg/printers/internalversion/printers.go`): an init container's failure or
-/// progress (`Init:Error`, `Init:1/2`; a started sidecar counts as done), else the last
-/// container's waiting or terminated reason, `Running` when one still runs and is ready.
-pub fn display_status(pod: &PodView) -> String {
+/// What `kubectl get pods` prints of a pod, as kube-apiserver's pod printer makes it
+/// (`printPod` in `pkg/printers/internalversion/printers.go`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Printed {
+    /// `READY`'s two numbers: ready containers, and containers (sidecars included).
+    pub ready: usize,
+    /// See [`Printed::ready`].
+    pub total: usize,
+    /// `STATUS`: an init container's failure or progress (`Init:Error`, `Init:1/2`; a started
+    /// sidecar counts as done), else the last container's waiting or terminated reason,
+    /// `Running` when one still runs and is ready.
+    pub status: String,
+    /// `RESTARTS`: of the init containers while the pod initializes, else of the sidecars and
+    /// the app containers.
+    pub restarts: u32,
+    /// When the last of those restarts' containers finished (RFC 3339), for `RESTARTS`'
+    /// `(5s ago)`.
+    pub last_restart: Option<String>,
+}
+
+/// Prints `pod` as `kubectl get pods` does.
+pub fn printed(pod: &PodView) -> Printed {
     let status = &pod.status;
     let spec_inits = &pod.spec.init_containers;
-    let mut reason = status.phase.clone();
+    let is_sidecar = |name: &str| {
+        spec_inits
+            .iter()
+            .find(|c| c.name == name)
+            .is_some_and(Container::is_sidecar)
+    };
+    let finished = |c: &ContainerStatus| c.last_state.terminated.as_ref()?.finished_at.clone();
+    let mut out = Printed {
+        ready: 0,
+        total: pod.spec.containers.len() + spec_inits.iter().filter(|c| c.is_sidecar()).count(),
+        status: status.phase.clone(),
+        restarts: 0,
+        last_restart: None,
+    };
+    let mut sidecar_restarts = 0;
+    let mut sidecar_last_restart = None;
     let mut initializing = false;
     for (i, init) in status.init_container_statuses.iter().enumerate() {
-        let sidecar = spec_inits
-            .iter()
-            .find(|c| c.name == init.name)
-            .is_some_and(Container::is_sidecar);
-        if sidecar && init.started {
-            continue;
+        let sidecar = is_sidecar(&init.name);
+        out.restarts += init.restart_count;
+        out.last_restart = out.last_restart.max(finished(init));
+        if sidecar {
+            sidecar_restarts += init.restart_count;
+            sidecar_last_restart = sidecar_last_restart.max(finished(init));
         }
         match (&init.state.terminated, &init.state.waiting) {
             (Some(t), _) if t.exit_code == 0 => continue,
+            _ if sidecar && init.started => {
+                out.ready += usize::from(init.ready);
+                continue;
+            }
             (Some(t), _) => {
-                reason = if t.reason.is_empty() {
+                out.status = if t.reason.is_empty() {
                     format!("Init:ExitCode:{}", t.exit_code)
                 } else {
                     format!("Init:{}", t.reason)
                 };
             }
             (None, Some(w)) if !w.reason.is_empty() && w.reason != "PodInitializing" => {
-                reason = format!("Init:{}", w.reason);
+                out.status = format!("Init:{}", w.reason);
             }
-            _ => reason = format!("Init:{i}/{}", spec_inits.len()),
+            _ => out.status = format!("Init:{i}/{}", spec_inits.len()),
         }
         initializing = true;
         break;
     }
-    let initialized = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Initialized" && c.status == "True");
-    if !initializing || initialized {
+    if !initializing || condition_true(status, "Initialized") {
+        out.restarts = sidecar_restarts;
+        out.last_restart = sidecar_last_restart;
         let mut running = false;
         for container in status.container_statuses.iter().rev() {
+            out.restarts += container.restart_count;
+            out.last_restart = out.last_restart.max(finished(container));
             let state = &container.state;
             match (&state.waiting, &state.terminated) {
-                (Some(w), _) if !w.reason.is_empty() => reason = w.reason.clone(),
-                (_, Some(t)) if !t.reason.is_empty() => reason = t.reason.clone(),
-                (_, Some(t)) => reason = format!("ExitCode:{}", t.exit_code),
-                _ if container.ready && state.running.is_some() => running = true,
+                (Some(w), _) if !w.reason.is_empty() => out.status = w.reason.clone(),
+                (_, Some(t)) if !t.reason.is_empty() => out.status = t.reason.clone(),
+                (_, Some(t)) => out.status = format!("ExitCode:{}", t.exit_code),
+                _ if container.ready && state.running.is_some() => {
+                    running = true;
+                    out.ready += 1;
+                }
                 _ => {}
             }
         }
-        if reason == "Completed" && running {
-            let ready = status
-                .conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True");
-            reason = if ready { "Running" } else { "NotReady" }.to_string();
+        if out.status == "Completed" && running {
+            let ready = condition_true(status, "Ready");
+            out.status = if ready { "Running" } else { "NotReady" }.to_string();
         }
     }
-    reason
+    out
+}
+
+fn condition_true(status: &PodStatus, type_: &str) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == type_ && c.status == "True")
 }
 
 #[cfg(test)]
@@ -772,6 +815,42 @@ mod tests {
             .last_transition_time
             .clone()
             .unwrap()
+    }
+
+    #[test]
+    fn a_started_sidecar_counts_in_ready_and_restarts_as_kubectl_prints_it() {
+        let pod: PodView = serde_json::from_str(
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-node0","uid":"u1"},
+            "spec":{"initContainers":[{"name":"setup","image":"i"},
+                {"name":"proxy","image":"i","restartPolicy":"Always"}],
+                "containers":[{"name":"web","image":"i"}]},
+            "status":{"phase":"Running","conditions":[{"type":"Initialized","status":"True"}],
+            "initContainerStatuses":[
+                {"name":"setup","ready":false,"restartCount":4,"image":"i","started":false,
+                 "state":{"terminated":{"exitCode":0,"reason":"Completed"}}},
+                {"name":"proxy","ready":true,"restartCount":2,"image":"i","started":true,
+                 "state":{"running":{"startedAt":"2027-01-15T08:00:00Z"}},
+                 "lastState":{"terminated":{"exitCode":1,"reason":"Error",
+                    "finishedAt":"2027-01-15T07:59:00Z"}}}],
+            "containerStatuses":[
+                {"name":"web","ready":true,"restartCount":1,"image":"i","started":true,
+                 "state":{"running":{"startedAt":"2027-01-15T08:00:00Z"}},
+                 "lastState":{"terminated":{"exitCode":1,"reason":"Error",
+                    "finishedAt":"2027-01-15T07:58:00Z"}}}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            printed(&pod),
+            Printed {
+                ready: 2,
+                total: 2,
+                status: "Running".into(),
+                // The sidecar's and the app's; the finished init container's are not counted
+                // once the pod is initialized.
+                restarts: 3,
+                last_restart: Some("2027-01-15T07:59:00Z".into()),
+            }
+        );
     }
 
     #[test]

@@ -1,13 +1,18 @@
 //! The real programs the integration tests talk to besides the runtimes, installed from
 //! Debian's packages: nginx serves manifests to the agent's URL source (each test starts an
-//! instance of its own, on loopback, with its own configuration under its directory).
+//! instance of its own, on loopback, with its own configuration under its directory), and
+//! kubectl reads the node's API. Each is installed only when its file is missing, so a
+//! machine's own kubectl (a newer one, at the same path) is used as it is.
 
 use anyhow::Result;
 
 use crate::apt::{self, Need, need};
 
 /// Every peer, by the file that shows it is installed.
-const PEERS: &[Need] = &[need("/usr/sbin/nginx", "nginx-light")];
+const PEERS: &[Need] = &[
+    need("/usr/sbin/nginx", "nginx-light"),
+    need("/usr/bin/kubectl", "kubernetes-client"),
+];
 
 /// Installs the peers that are missing; returns what is there, for the summary.
 pub fn ensure() -> Result<String> {

@@ -7,7 +7,7 @@ use staticpod_runtime::labels;
 use staticpod_testkit::net::http_get_body;
 
 use crate::support::nginx::Nginx;
-use crate::support::{Node, case_port, podman, read_host_file};
+use crate::support::{Kubectl, Node, case_port, podman, read_host_file};
 
 /// The backend of this copy of the suite: the one its module is named after.
 pub(crate) fn backend() -> Backend {
@@ -864,4 +864,234 @@ fn host_aliases() {
         hostnet,
         format!("# Kubernetes-managed hosts file (host network).\n{node_hosts}{aliases}")
     );
+}
+
+/// A node for test `case` running `static-web` on hostPort number `port`, started: the node
+/// and the pod's full name, once kubectl shows it running.
+fn kubectl_node(case: &str, port: u16) -> (Node, String) {
+    let backend = backend();
+    let mut node = Node::new(backend, case);
+    node.write_manifest(
+        "static-web.yaml",
+        &static_web(case_port(backend, port), "hello"),
+    );
+    node.start_agent();
+    let name = node.pod_name("static-web");
+    kubectl_running(&node, &name);
+    (node, name)
+}
+
+/// kubectl gets `static-web` from the node's read-only port, waiting until it runs.
+fn kubectl_running(node: &Node, pod: &str) -> Kubectl {
+    node.wait_for(&format!("kubectl get pods to show {pod} running"), || {
+        let get = node.kubectl(&["get", "pods"]);
+        assert!(get.success, "kubectl get pods failed: {get:?}");
+        match get.row(pod) {
+            Some(cells) if cells[1..4] == ["1/1", "Running", "0"] => Ok(get),
+            _ => Err(format!("{get:?}")),
+        }
+    })
+}
+
+/// kubectl works against the node (`kubectl --server http://127.0.0.1:<read-only port>`,
+/// no kubeconfig): `get pods` (and `-o wide`, `-A`, `-l`, `-o yaml`), `get pod NAME`,
+/// `describe pod NAME` with the pod's start in its events, `get events`, `get nodes`, with
+/// kube-apiserver's columns.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn kubectl_reads_the_node() {
+    let (node, name) = kubectl_node("kubectl", 8);
+    let uid = uid_of(&node, "static-web", "web");
+    let get = kubectl_running(&node, &name);
+    assert_eq!(
+        get.header(),
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{get:?}"
+    );
+
+    let wide = node.kubectl(&["get", "pods", "-o", "wide"]);
+    assert!(wide.success, "{wide:?}");
+    assert_eq!(
+        wide.header(),
+        [
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED",
+            "NODE",
+            "READINESS",
+            "GATES"
+        ],
+        "{wide:?}"
+    );
+    let row = wide.row(&name).expect("the pod's row");
+    assert_eq!(row[6], node.name, "NODE: {wide:?}");
+    assert_eq!(row[7..], ["<none>", "<none>"], "{wide:?}");
+
+    let all = node.kubectl(&["get", "pods", "-A", "--show-labels"]);
+    assert!(all.success, "{all:?}");
+    let row = all.row("default").expect("a row in the default namespace");
+    assert_eq!(row[1], name, "{all:?}");
+    assert_eq!(
+        row.last().map(String::as_str),
+        Some("role=myrole"),
+        "{all:?}"
+    );
+
+    let selected = node.kubectl(&["get", "pods", "-l", "role=myrole"]);
+    assert!(
+        selected.success && selected.row(&name).is_some(),
+        "{selected:?}"
+    );
+    let none = node.kubectl(&["get", "pods", "-l", "role in (other,more)"]);
+    assert!(none.success, "{none:?}");
+    assert!(none.row(&name).is_none(), "{none:?}");
+    assert!(
+        none.stderr
+            .contains("No resources found in default namespace."),
+        "{none:?}"
+    );
+
+    let yaml = node.kubectl(&["get", "pods", "-o", "yaml"]);
+    assert!(yaml.success, "{yaml:?}");
+    for expected in [
+        "kind: List".to_string(),
+        format!("name: {name}"),
+        format!("uid: {uid}"),
+        format!("nodeName: {}", node.name),
+        "phase: Running".to_string(),
+        "kubernetes.io/config.source: file".to_string(),
+    ] {
+        assert!(yaml.stdout.contains(&expected), "{expected:?} in {yaml:?}");
+    }
+
+    let one = node.kubectl(&["get", "pod", &name]);
+    assert!(one.success, "{one:?}");
+    assert_eq!(
+        one.stdout.lines().count(),
+        2,
+        "a header and one row: {one:?}"
+    );
+    node.kubectl(&["get", "pod", "nope"])
+        .assert_refused(r#"Error from server (NotFound): pods "nope" not found"#);
+
+    let describe = node.kubectl(&["describe", "pod", &name]);
+    assert!(describe.success, "{describe:?}");
+    let lines: Vec<Vec<&str>> = describe
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(lines.contains(&vec!["Name:", &name]), "{describe:?}");
+    assert!(lines.contains(&vec!["Status:", "Running"]), "{describe:?}");
+    let events_at = describe
+        .stdout
+        .find("\nEvents:")
+        .expect("an Events section");
+    let events = &describe.stdout[events_at..];
+    for reason in ["Created", "Started"] {
+        let line = events
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(reason))
+            .unwrap_or_else(|| panic!("no {reason} event in {describe:?}"));
+        assert!(line.trim_start().starts_with("Normal"), "{line}");
+        assert!(
+            line.contains("kubelet") && line.contains(&format!("{reason} container web")),
+            "{line}"
+        );
+    }
+
+    let events = node.kubectl(&["get", "events"]);
+    assert!(events.success, "{events:?}");
+    assert_eq!(
+        events.header(),
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{events:?}"
+    );
+    let object = format!("pod/{name}");
+    for reason in ["Created", "Started"] {
+        assert!(
+            events.stdout.lines().any(|l| {
+                let cells: Vec<&str> = l.split_whitespace().collect();
+                cells.get(1..4) == Some(&["Normal", reason, object.as_str()][..])
+            }),
+            "{reason} in {events:?}"
+        );
+    }
+
+    let nodes = node.kubectl(&["get", "nodes"]);
+    assert!(nodes.success, "{nodes:?}");
+    assert_eq!(
+        nodes.header(),
+        ["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
+        "{nodes:?}"
+    );
+    let row = nodes.row(&node.name).expect("the node's row");
+    assert_eq!(row[1..3], ["Ready", "<none>"], "{nodes:?}");
+    assert!(row[4].starts_with("staticpod/v"), "{nodes:?}");
+}
+
+/// `kubectl delete pod` is refused with 403 naming the manifest file to remove, and changes
+/// nothing: the pod keeps running in the same containers. `kubectl exec` says why it is not
+/// served.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn kubectl_delete_is_refused() {
+    let (node, name) = kubectl_node("kdelete", 9);
+    let ids = |node: &Node| {
+        let mut ids: Vec<String> = node.containers().into_iter().map(|c| c.id).collect();
+        ids.extend(node.sandboxes().into_iter().map(|s| s.id));
+        ids.sort();
+        ids
+    };
+    let before = ids(&node);
+
+    let file = node.manifests.join("static-web.yaml");
+    node.kubectl(&["delete", "pod", &name]).assert_refused(&format!(
+        r#"Error from server (Forbidden): pods "{name}" is forbidden: static pods are removed by removing their manifest file: {}"#,
+        file.display()
+    ));
+    node.kubectl(&["exec", &name, "--", "ls"])
+        .assert_refused("Error from server (MethodNotAllowed)");
+    node.kubectl(&["delete", "pod", "nope"])
+        .assert_refused(r#"Error from server (NotFound): pods "nope" not found"#);
+
+    // Had the delete acted, the agent's next pass would show it by then.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    kubectl_running(&node, &name);
+    assert_eq!(ids(&node), before, "the same containers run");
+    node.wait_running("static-web", "web");
+}
+
+/// `kubectl get pods -w` prints the pods, then a new pod as it comes up until it runs.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn kubectl_watch_sees_a_new_pod() {
+    let (node, first) = kubectl_node("kwatch", 10);
+    let backend = backend();
+    let mut watch = node.kubectl_watch(&["get", "pods", "-w"]);
+    watch.wait_line("the header", |l| {
+        l.split_whitespace()
+            .eq(["NAME", "READY", "STATUS", "RESTARTS", "AGE"])
+    });
+    watch.wait_line("the running pod", |l| {
+        l.starts_with(&first) && l.contains("Running")
+    });
+
+    let second =
+        static_web(case_port(backend, 11), "second").replace("name: static-web", "name: second");
+    node.write_manifest("second.yaml", &second);
+    let name = node.pod_name("second");
+    // The pod is published as soon as it is planned, before its containers start.
+    let added = watch.wait_line("the new pod", |l| l.starts_with(&name));
+    assert_eq!(added.split_whitespace().nth(1), Some("0/1"), "{added}");
+    watch.wait_line("the new pod running", |l| {
+        let cells: Vec<&str> = l.split_whitespace().collect();
+        cells.first() == Some(&name.as_str()) && cells.get(1..3) == Some(&["1/1", "Running"][..])
+    });
+    node.wait_running("second", "web");
 }

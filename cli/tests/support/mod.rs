@@ -5,10 +5,12 @@
 
 pub mod nginx;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use staticpod::runtimes::{self, DEFAULT_PAUSE_IMAGE};
@@ -18,6 +20,10 @@ use staticpod_runtime::labels;
 use staticpod_runtime::{ContainerInfo, ContainerRuntime, ContainerState, SandboxInfo};
 use staticpod_testkit::backend::require_endpoint;
 use staticpod_testkit::net::http_get_body;
+
+/// The real kubectl; `cargo xtask test` installs Debian's `kubernetes-client` where there is
+/// none.
+pub const KUBECTL: &str = "/usr/bin/kubectl";
 
 /// The longest any condition is waited for; reaching it fails the test with what was seen.
 pub const PATIENCE: Duration = Duration::from_secs(90);
@@ -279,6 +285,66 @@ impl Node {
         )
     }
 
+    /// `kubectl` pointed at this node's read-only port, with an empty kubeconfig and a
+    /// discovery cache of this test's, so the machine's configuration and cache are never
+    /// read.
+    fn kubectl_command(&self, args: &[&str]) -> Command {
+        let kube = self.scratch("kube");
+        let config = kube.join("config");
+        if !config.exists() {
+            std::fs::write(&config, "").unwrap();
+        }
+        let mut command = Command::new(KUBECTL);
+        command
+            .arg(format!("--kubeconfig={}", config.display()))
+            .arg(format!("--cache-dir={}", kube.join("cache").display()))
+            .args([
+                "--server",
+                &format!("http://127.0.0.1:{}", self.status_port),
+            ])
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `kubectl args` against this node to its end.
+    pub fn kubectl(&self, args: &[&str]) -> Kubectl {
+        let output = self
+            .kubectl_command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {KUBECTL} (cargo xtask test installs it): {e}"));
+        Kubectl {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into(),
+            stderr: String::from_utf8_lossy(&output.stderr).into(),
+        }
+    }
+
+    /// Starts `kubectl args` that keeps running (`get pods -w`); stopped when dropped.
+    pub fn kubectl_watch(&self, args: &[&str]) -> Watching {
+        let mut child = self
+            .kubectl_command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {KUBECTL} (cargo xtask test installs it): {e}"));
+        let (sender, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Watching {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
     /// Removes every object of this node from the runtime.
     fn clean(&self) {
         let runtime = self.runtime.clone();
@@ -315,6 +381,86 @@ impl Drop for Node {
         if std::thread::panicking() {
             eprintln!("--- agent log of {} ---\n{}", self.name, self.log());
         }
+    }
+}
+
+/// What one `kubectl` run printed, and whether it succeeded.
+#[derive(Debug)]
+pub struct Kubectl {
+    /// Exit status 0.
+    pub success: bool,
+    /// Its output.
+    pub stdout: String,
+    /// Its errors.
+    pub stderr: String,
+}
+
+impl Kubectl {
+    /// Asserts that kubectl failed saying `expected` (`Error from server (NotFound): ...`).
+    pub fn assert_refused(&self, expected: &str) {
+        assert!(
+            !self.success && self.stderr.contains(expected),
+            "kubectl should have failed with {expected:?}: {self:?}"
+        );
+    }
+
+    /// The words of the first line of `stdout`: a table's header.
+    pub fn header(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect()
+    }
+
+    /// The cells of the row of `stdout` whose first cell is `first`, if there is one.
+    pub fn row(&self, first: &str) -> Option<Vec<String>> {
+        self.stdout
+            .lines()
+            .map(|line| {
+                line.split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .find(|cells| cells.first().map(String::as_str) == Some(first))
+    }
+}
+
+/// A `kubectl` that keeps running, its output read line by line.
+pub struct Watching {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Watching {
+    /// Waits for a line that satisfies `wanted` and returns it, failing after [`PATIENCE`]
+    /// with every line seen.
+    pub fn wait_line(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if wanted(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "gave up waiting for {what}; kubectl printed:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -19,7 +19,7 @@ use super::plan::{Plan, Step, plan};
 use crate::events::{Events, Recorder};
 use crate::manifest::{self, defaults::StaticPod};
 use crate::source::SourceKind;
-use crate::status::{PodView, StatusInputs, display_status, pod_list};
+use crate::status::{PodView, StatusInputs, pod_list, printed};
 use crate::verdicts::{ProbeVerdicts, Verdicts};
 use staticpod_runtime::clock::{Clock, SystemClock, TokioClock};
 use staticpod_runtime::{ContainerRuntime, ContainerState};
@@ -555,7 +555,7 @@ async fn completed_init_containers_are_not_run_again_once_the_app_has_started() 
 /// `STATUS` and, per container, its state and last state, as `kubectl describe` reads them.
 fn describe_status(pod: &PodView) -> String {
     let status = &pod.status;
-    let mut lines = vec![format!("STATUS {}", display_status(pod))];
+    let mut lines = vec![format!("STATUS {}", printed(pod).status)];
     let statuses = status
         .init_container_statuses
         .iter()
@@ -676,7 +676,7 @@ async fn a_failed_pull_is_err_image_pull_in_its_pass_and_image_pull_back_off_aft
     let now = SystemTime::now();
     world.step(&[web.clone()], now).await;
     let before = now - Duration::from_secs(1);
-    let reason = |pod: PodView| display_status(&pod);
+    let reason = |pod: PodView| printed(&pod).status;
     assert_eq!(
         reason(world.status(&web, now, Some(before)).await),
         "ErrImagePull"

@@ -1,0 +1,271 @@
+//! The read-only port and the health port over HTTP/1.1 (hyper): the thin layer between
+//! sockets and [`NodeApi::respond`], where the limits of `limits.rs` are applied: connections
+//! and watches beyond their bound are refused with `429`, a body over its bound with `413`,
+//! and slow headers are cut off. It listens only where it is given a listener.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_util::StreamExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Body, Bytes, Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use staticpod_core::agent::NodeStatus;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use crate::error::ApiError;
+use crate::limits::{
+    HEADER_TIMEOUT, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_WATCHES,
+};
+use crate::respond::{self, Body as Whole, NodeApi, Reply};
+use crate::watch::stream as watch_stream;
+
+/// A response body: whole, or a watch's stream.
+type ResponseBody = UnsyncBoxBody<Bytes, Infallible>;
+
+/// What a port answers.
+#[derive(Clone)]
+enum Port {
+    /// The read-only port: the node's API.
+    ReadOnly {
+        api: Arc<NodeApi>,
+        watches: Arc<Semaphore>,
+    },
+    /// The health port: `GET /healthz` alone.
+    Health(watch::Receiver<Arc<NodeStatus>>),
+}
+
+/// Serves the read-only port on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, api: NodeApi) {
+    let port = Port::ReadOnly {
+        api: Arc::new(api),
+        watches: Arc::new(Semaphore::new(MAX_WATCHES)),
+    };
+    accept(listener, port).await
+}
+
+/// Serves the health endpoint on `listener` until the process ends.
+pub async fn serve_health(listener: TcpListener, status: watch::Receiver<Arc<NodeStatus>>) {
+    accept(listener, Port::Health(status)).await
+}
+
+async fn accept(listener: TcpListener, port: Port) {
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "status endpoint: accept failed");
+                continue;
+            }
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        let port = port.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let port = port.clone();
+                async move { Ok::<_, Infallible>(port.handle(request).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "status endpoint: connection ended");
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Answers a connection over the limit with `429` and closes it, without reading it.
+async fn refuse(mut stream: TcpStream) {
+    let body = serde_json::to_vec(
+        &ApiError::TooManyRequests {
+            what: "connections",
+            limit: MAX_CONNECTIONS,
+        }
+        .status(),
+    )
+    .expect("a Status serializes");
+    let head = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = tokio::time::timeout(HEADER_TIMEOUT, async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(&body).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+impl Port {
+    async fn handle(&self, request: Request<Incoming>) -> Response<ResponseBody> {
+        match self {
+            Port::Health(status) => whole(match (request.method(), request.uri().path()) {
+                (&Method::GET, "/healthz") => respond::healthz(&status.borrow()),
+                _ => Whole::text(StatusCode::NOT_FOUND, "not found: try GET /healthz\n"),
+            }),
+            Port::ReadOnly { api, watches } => {
+                let (parts, body) = request.into_parts();
+                if let Err(error) = read_body(body).await {
+                    return whole(Whole::error(&error));
+                }
+                let accept = parts
+                    .headers
+                    .get(hyper::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("application/json");
+                let reply = api.respond(
+                    &respond::Request {
+                        method: &parts.method,
+                        path: parts.uri.path(),
+                        query: parts.uri.query().unwrap_or_default(),
+                        accept,
+                    },
+                    SystemTime::now(),
+                );
+                match reply {
+                    Reply::Watch(spec) => {
+                        let Ok(permit) = watches.clone().try_acquire_owned() else {
+                            return whole(Whole::error(&ApiError::TooManyRequests {
+                                what: "watches",
+                                limit: MAX_WATCHES,
+                            }));
+                        };
+                        let events = watch_stream(api.clone(), spec).map(move |line| {
+                            // The watch counts against the limit until its body is dropped.
+                            let _open = &permit;
+                            Ok::<_, Infallible>(Frame::data(line))
+                        });
+                        Response::builder()
+                            .header("content-type", "application/json")
+                            .body(UnsyncBoxBody::new(StreamBody::new(events)))
+                            .expect("a watch response is valid")
+                    }
+                    Reply::Body(body) => whole(body),
+                }
+            }
+        }
+    }
+}
+
+/// Reads and drops a request's body (a `DELETE`'s options are not acted on), refusing one
+/// over [`MAX_BODY_BYTES`].
+async fn read_body(body: Incoming) -> Result<(), ApiError> {
+    let too_large = ApiError::TooLarge {
+        limit: MAX_BODY_BYTES,
+    };
+    if body
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return Err(too_large);
+    }
+    Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map(drop)
+        .map_err(|_| too_large)
+}
+
+fn whole(
+    Whole {
+        code,
+        content_type,
+        body,
+    }: Whole,
+) -> Response<ResponseBody> {
+    Response::builder()
+        .status(code)
+        .header("content-type", content_type)
+        .body(UnsyncBoxBody::new(Full::new(Bytes::from(body))))
+        .expect("a whole response is valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::respond::tests::node;
+
+    /// Sends `request` on a new connection to `port` and returns the status line of the
+    /// answer, and the connection (a watch stays open).
+    async fn ask(port: u16, request: &str) -> (String, TcpStream) {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n") {
+            let mut byte = [0];
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        (String::from_utf8(head).unwrap().trim().to_string(), stream)
+    }
+
+    async fn started() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (status, api) = node();
+        // The status feed stays open for the test's length.
+        std::mem::forget(status);
+        let api = Arc::into_inner(api).expect("the only reference");
+        tokio::spawn(serve(listener, api));
+        port
+    }
+
+    const WATCH: &str = "GET /api/v1/pods?watch=true HTTP/1.1\r\nhost: node\r\n\r\n";
+
+    #[tokio::test]
+    async fn watches_beyond_the_limit_are_refused_and_a_closed_one_frees_its_place() {
+        let port = started().await;
+        let mut open = Vec::new();
+        for _ in 0..MAX_WATCHES {
+            let (status, stream) = ask(port, WATCH).await;
+            assert_eq!(status, "HTTP/1.1 200 OK");
+            open.push(stream);
+        }
+        let (status, _) = ask(port, WATCH).await;
+        assert_eq!(status, "HTTP/1.1 429 Too Many Requests");
+        drop(open.pop());
+        let mut freed = false;
+        for _ in 0..50 {
+            if ask(port, WATCH).await.0 == "HTTP/1.1 200 OK" {
+                freed = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(freed, "a closed watch's place is taken again");
+    }
+
+    #[tokio::test]
+    async fn connections_and_bodies_beyond_the_limits_are_refused() {
+        let port = started().await;
+        let large = format!(
+            "DELETE /api/v1/namespaces/default/pods/web-node0 HTTP/1.1\r\nhost: node\r\ncontent-length: {}\r\n\r\n",
+            MAX_BODY_BYTES + 1
+        );
+        assert_eq!(ask(port, &large).await.0, "HTTP/1.1 413 Payload Too Large");
+        let delete = "DELETE /api/v1/namespaces/default/pods/web-node0 HTTP/1.1\r\nhost: node\r\ncontent-length: 2\r\n\r\n{}";
+        assert_eq!(ask(port, delete).await.0, "HTTP/1.1 403 Forbidden");
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            idle.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+        }
+        let (status, _) = ask(port, "GET /version HTTP/1.1\r\nhost: node\r\n\r\n").await;
+        assert_eq!(status, "HTTP/1.1 429 Too Many Requests");
+    }
+}
