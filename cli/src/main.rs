@@ -3,6 +3,7 @@
 mod get;
 mod run;
 mod settings;
+mod systemd;
 mod validate;
 
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! `staticpod run`: connect to the runtime, open the manifest sources, serve the read-only
-//! port and the health endpoint, run the agent until SIGINT or SIGTERM. Stopping the agent
-//! leaves every pod running.
+//! port and the health endpoint, tell systemd how it goes, run the agent until SIGINT or
+//! SIGTERM. Stopping the agent leaves every pod running.
 
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
@@ -17,6 +17,7 @@ use staticpod_runtime::clock::SystemClock;
 use tracing::info;
 
 use crate::settings::RunArgs;
+use crate::systemd;
 
 /// Runs the agent.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -93,12 +94,13 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         resync_period: settings.sync_frequency,
     };
     info!(node = %config.node_name, "starting");
-    let agent = Agent::new(
+    let agent = systemd::with_watchdog(Agent::new(
         runtime,
         settings.runtime.id_scheme(),
         config,
         Arc::new(SystemClock),
-    );
+    ));
+    tokio::spawn(systemd::report(agent.status()));
     if let Some(address) = settings.read_only {
         let listener = tokio::net::TcpListener::bind(address)
             .await
@@ -143,4 +145,5 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }
+    systemd::stopping();
 }

@@ -31,7 +31,7 @@ const DEFAULT_HEALTHZ_PORT: u16 = 10248;
 /// the command line wins over the `--config` file.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// `text` or `json`, the kubelet's log formats [default: text].
+    /// `text` or `json`, the kubelet's log formats.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     pub logging_format: String,
     /// A kubelet configuration file (`kind: KubeletConfiguration`); its fields staticpod acts

@@ -32,7 +32,7 @@ use crate::reconcile::observe::{self, ObservedPod, PodKey};
 use crate::reconcile::plan;
 use crate::reconcile::volumes;
 use crate::source::{Reading, Snapshot, SourceKind};
-use crate::status::{self, PodListView, StatusInputs, Transitions};
+use crate::status::{self, ContainerStatus, PodListView, PodView, StatusInputs, Transitions};
 
 /// How the agent is set up.
 #[derive(Debug, Clone)]
@@ -69,8 +69,8 @@ pub struct NodeStatus {
     /// What the node's API object is made of.
     #[serde(skip)]
     pub node: Arc<NodeFacts>,
-    /// True from the first pass that found nothing left to do (every pod of the sources
-    /// started or adopted, or waiting out a back-off): systemd's `READY=1`.
+    /// True from the first pass that found nothing left to do and no pod on its way up: every
+    /// pod of the sources running, done, or waiting out a failure (systemd's `READY=1`).
     pub settled: bool,
 }
 
@@ -483,7 +483,7 @@ impl Agent {
         self.prober.sync(&desired, &observed, &self.config.host_ip);
         let verdicts = self.prober.verdicts();
         let plan = plan::plan(&desired, &observed, &self.history, &verdicts, now);
-        self.settled |= plan.work.is_empty() && self.in_flight.is_empty();
+        let idle = plan.work.is_empty() && self.in_flight.is_empty();
         for work in plan.work {
             if self.in_flight.contains(&work.key) {
                 continue;
@@ -513,6 +513,7 @@ impl Agent {
         };
         let mut pods = status::pod_list(&desired, &observed, &inputs);
         self.transitions.stamp(&mut pods, now);
+        self.settled |= idle && !pods.items.iter().any(starting);
         self.record_back_offs(&pods);
         let manifests = self.manifests.reports();
         let node = self.status.borrow().node.clone();
@@ -642,6 +643,30 @@ async fn recv(events: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
         },
         None => std::future::pending().await,
     }
+}
+
+/// A pod still on its way up: pending, with nothing stuck (an init container still runs, a
+/// container is being created) rather than waiting out a failure.
+fn starting(pod: &PodView) -> bool {
+    let status = &pod.status;
+    let stuck = |c: &ContainerStatus| {
+        let waiting = c.state.waiting.as_ref();
+        let failed = c
+            .state
+            .terminated
+            .as_ref()
+            .is_some_and(|t| t.exit_code != 0);
+        failed
+            || waiting.is_some_and(|w| {
+                !matches!(w.reason.as_str(), "ContainerCreating" | "PodInitializing")
+            })
+    };
+    status.phase == "Pending"
+        && !status
+            .init_container_statuses
+            .iter()
+            .chain(&status.container_statuses)
+            .any(stuck)
 }
 
 /// Waits for the heartbeat's next tick and hands back its call; never, without one.
@@ -855,6 +880,25 @@ mod tests {
         let settled = status.wait_for(|s| s.settled).await.unwrap().clone();
         assert_eq!(running_ids(&runtime).len(), 1);
         assert_eq!(settled.pods.items[0].status.phase, "Running");
+        agent.stop().await;
+
+        // An init container still running is a pod on its way up.
+        let runtime = self::runtime();
+        let agent = start(&runtime, &root, FILE, Duration::from_secs(60));
+        let with_init = WEB.replace(
+            "spec: {",
+            "spec: {initContainers: [{name: setup, image: nginx:1.25}], ",
+        );
+        agent.send(snapshot(&[("web.yaml", &with_init)])).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(running_ids(&runtime).len(), 1, "the init container runs");
+        assert!(!agent.status.borrow().settled);
+        let init = running_ids(&runtime)[0].clone();
+        runtime.exit_container(&init, 0, SystemTime::UNIX_EPOCH);
+        let mut status = agent.status.clone();
+        status.wait_for(|s| s.settled).await.unwrap();
+        assert_eq!(running_ids(&runtime).len(), 1, "the app container runs");
+        assert_ne!(running_ids(&runtime)[0], init);
         agent.stop().await;
     }
 

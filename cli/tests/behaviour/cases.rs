@@ -2,12 +2,15 @@
 //! backend, as a module named after it (`docker`, `cri`, `podman`), and every case runs on
 //! the backend its module names.
 
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
 use staticpod_runtime::backend::Backend;
 use staticpod_runtime::labels;
 use staticpod_testkit::net::http_get_body;
 
 use crate::support::nginx::Nginx;
-use crate::support::{Kubectl, Node, case_port, podman, read_host_file};
+use crate::support::{Kubectl, Node, PATIENCE, case_port, podman, read_host_file};
 
 /// The backend of this copy of the suite: the one its module is named after.
 pub(crate) fn backend() -> Backend {
@@ -1061,7 +1064,7 @@ fn kubectl_delete_is_refused() {
         .assert_refused(r#"Error from server (NotFound): pods "nope" not found"#);
 
     // Had the delete acted, the agent's next pass would show it by then.
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(2));
     kubectl_running(&node, &name);
     assert_eq!(ids(&node), before, "the same containers run");
     node.wait_running("static-web", "web");
@@ -1094,4 +1097,103 @@ fn kubectl_watch_sees_a_new_pod() {
         cells.first() == Some(&name.as_str()) && cells.get(1..3) == Some(&["1/1", "Running"][..])
     });
     node.wait_running("second", "web");
+}
+
+/// What systemd reads from a `Type=notify` unit's socket, as `(when, line)`.
+struct NotifySocket {
+    socket: UnixDatagram,
+    seen: Vec<(Instant, String)>,
+}
+
+impl NotifySocket {
+    fn bind(path: &std::path::Path) -> NotifySocket {
+        let socket = UnixDatagram::bind(path).unwrap();
+        socket.set_read_timeout(Some(PATIENCE)).unwrap();
+        NotifySocket {
+            socket,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads datagrams until one holds `line`; fails the test after [`PATIENCE`].
+    fn until(&mut self, line: &str) -> Instant {
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = self
+                .socket
+                .recv(&mut buffer)
+                .unwrap_or_else(|e| panic!("no {line} from the agent ({e}): {:?}", self.seen));
+            let at = Instant::now();
+            let text = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            self.seen.extend(text.lines().map(|l| (at, l.to_string())));
+            if text.lines().any(|l| l == line) {
+                return at;
+            }
+        }
+    }
+
+    fn lines(&self, prefix: &str) -> Vec<(Instant, &str)> {
+        self.seen
+            .iter()
+            .filter(|(_, l)| l.starts_with(prefix))
+            .map(|(at, l)| (*at, l.as_str()))
+            .collect()
+    }
+}
+
+/// systemd's notify protocol on a socket of the test's own: `READY=1` only once the pod is up
+/// (its init container done, its app container running), `STATUS=` saying so, `WATCHDOG=1`
+/// at half the `WATCHDOG_USEC` asked for, and `STOPPING=1` on SIGTERM with the pod left
+/// running.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn systemd_notify() {
+    let mut node = Node::new(backend(), "notify");
+    let path = node.scratch("systemd").join("notify");
+    let mut notify = NotifySocket::bind(&path);
+    node.add_env("NOTIFY_SOCKET", path.to_str().unwrap());
+    node.add_env("WATCHDOG_USEC", "2000000");
+    node.write_manifest(
+        "slow.yaml",
+        "kind: Pod\nmetadata: {name: slow}\nspec:\n  initContainers:\n  - {name: setup, image: busybox:1.36, command: [sleep, '3']}\n  containers:\n  - {name: app, image: busybox:1.36, command: [sleep, '3600']}\n",
+    );
+    node.start_agent();
+    notify.until("READY=1");
+    let app = node.running("slow", "app");
+    assert_eq!(app.len(), 1, "READY=1 once the app container runs");
+    let statuses = notify.lines("STATUS=");
+    assert_eq!(
+        statuses.last().map(|(_, l)| *l),
+        Some("STATUS=1 of 1 pod running"),
+        "{statuses:?}"
+    );
+    // Five seconds of watchdog pings, at 1 s (half of the 2 s asked for).
+    let from = Instant::now();
+    while from.elapsed() < Duration::from_secs(5) {
+        notify.until("WATCHDOG=1");
+    }
+    let pings: Vec<_> = notify
+        .lines("WATCHDOG=1")
+        .into_iter()
+        .map(|(at, _)| at)
+        .filter(|at| *at >= from)
+        .collect();
+    // The first may have waited in the socket while the test looked at the runtime.
+    let gaps: Vec<Duration> = pings[1..].windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(pings.len() >= 5, "pings after READY: {pings:?}");
+    assert!(
+        gaps.iter()
+            .all(|g| *g > Duration::from_millis(500) && *g < Duration::from_millis(1900)),
+        "every ping about a second after the last, never near the 2 s timeout: {gaps:?}"
+    );
+    node.terminate_agent();
+    notify.until("STOPPING=1");
+    assert_eq!(
+        node.running("slow", "app")
+            .iter()
+            .map(|c| c.id.clone())
+            .collect::<Vec<_>>(),
+        vec![app[0].id.clone()],
+        "stopping the agent leaves the pod running"
+    );
 }

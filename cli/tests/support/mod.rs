@@ -56,6 +56,8 @@ pub struct Node {
     status_port: u16,
     /// More flags for `staticpod run`.
     flags: Vec<String>,
+    /// More environment for `staticpod run`.
+    env: Vec<(String, String)>,
     /// A `--config` file given instead of `--pod-manifest-path`.
     config: Option<PathBuf>,
     agent: Option<Child>,
@@ -89,6 +91,7 @@ impl Node {
             root: dir.path().join("root"),
             status_port,
             flags: Vec::new(),
+            env: Vec::new(),
             config: None,
             agent: None,
             log: dir.path().join("agent.log"),
@@ -110,6 +113,11 @@ impl Node {
     /// Adds `flags` to the agent's command line, after the node's own.
     pub fn add_flags(&mut self, flags: &[&str]) {
         self.flags.extend(flags.iter().map(|f| f.to_string()));
+    }
+
+    /// Sets `key` to `value` in the agent's environment.
+    pub fn add_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_string(), value.to_string()));
     }
 
     /// Gives the agent `--config` with `text` (a kubelet configuration) instead of
@@ -146,6 +154,7 @@ impl Node {
             // Many agents run at once: none takes the node's health port.
             .args(["--healthz-port", "0"])
             .args(&self.flags)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -156,6 +165,19 @@ impl Node {
         self.wait_for("the status endpoint to answer", || {
             self.http_get("/healthz").map(|_| ())
         });
+    }
+
+    /// Stops the agent with SIGTERM, as systemd does, and waits for it to exit.
+    pub fn terminate_agent(&mut self) {
+        if let Some(mut child) = self.agent.take() {
+            let pid = child.id().to_string();
+            succeed(Command::new("kill").args(["-TERM", &pid]));
+            let status = child.wait().unwrap();
+            assert!(
+                status.success(),
+                "the agent exits cleanly on SIGTERM: {status}"
+            );
+        }
     }
 
     /// Kills the agent with SIGKILL, as a crash would.
