@@ -10,6 +10,7 @@ use serde::Serialize;
 use staticpod_core::agent::NodeStatus;
 use staticpod_core::events::{Event, Events};
 use staticpod_core::manifest::defaults::CONFIG_SOURCE_ANNOTATION;
+use staticpod_core::metrics::{self, Metrics};
 use staticpod_core::node::NodeView;
 use staticpod_core::status::PodView;
 use tokio::sync::watch;
@@ -90,6 +91,15 @@ impl Body {
         }
     }
 
+    /// Metrics as OpenMetrics text, with the content type Prometheus needs to read them.
+    fn metrics(text: String) -> Body {
+        Body {
+            code: StatusCode::OK,
+            content_type: metrics::CONTENT_TYPE,
+            body: text.into_bytes(),
+        }
+    }
+
     /// The v1 `Status` of `error`.
     pub fn error(error: &ApiError) -> Body {
         Body {
@@ -125,15 +135,21 @@ impl Reply {
 pub struct NodeApi {
     pub(crate) status: watch::Receiver<Arc<NodeStatus>>,
     pub(crate) events: Arc<Events>,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) pods: PodStore,
 }
 
 impl NodeApi {
-    /// The API over the agent's `status` feed and `events`.
-    pub fn new(status: watch::Receiver<Arc<NodeStatus>>, events: Arc<Events>) -> Self {
+    /// The API over the agent's `status` feed, `events` and `metrics`.
+    pub fn new(
+        status: watch::Receiver<Arc<NodeStatus>>,
+        events: Arc<Events>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         NodeApi {
             status,
             events,
+            metrics,
             pods: PodStore::default(),
         }
     }
@@ -153,7 +169,12 @@ impl NodeApi {
         let route = route(request.path)?;
         let status = self.status();
         let method = request.method;
-        if let Route::KubeletPods | Route::Manifests | Route::Healthz = route {
+        if let Route::KubeletPods
+        | Route::Manifests
+        | Route::Healthz
+        | Route::Metrics
+        | Route::ProbeMetrics = route
+        {
             if method != Method::GET {
                 return Ok(Reply::Body(Body::text(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -163,6 +184,8 @@ impl NodeApi {
             return Ok(Reply::Body(match route {
                 Route::KubeletPods => pretty(&status.pods),
                 Route::Manifests => pretty(&status.manifests),
+                Route::Metrics => Body::metrics(self.metrics.encode()),
+                Route::ProbeMetrics => Body::metrics(self.metrics.encode_probes()),
                 _ => healthz(&status),
             }));
         }
@@ -541,7 +564,10 @@ pub(crate) mod tests {
             "Back-off pulling image",
             at(3),
         );
-        (sender, Arc::new(NodeApi::new(receiver, events)))
+        (
+            sender,
+            Arc::new(NodeApi::new(receiver, events, Arc::default())),
+        )
     }
 
     /// `method path accept` answered, in one line: code, content type, and the body (a
@@ -819,6 +845,16 @@ pub(crate) mod tests {
             ask(&api, Method::GET, "/healthz", "*/*"),
             "200 text/plain; charset=utf-8: ok"
         );
+        let metrics = ask(&api, Method::GET, "/metrics", "*/*");
+        assert!(
+            metrics.starts_with("200 application/openmetrics-text; version=1.0.0; charset=utf-8:"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("\nkubelet_running_pods 0\n"), "{metrics}");
+        assert!(metrics.ends_with("# EOF"), "{metrics}");
+        // No probe has run: a family without series is not written.
+        let probes = ask(&api, Method::GET, "/metrics/probes", "*/*");
+        assert!(probes.ends_with(": # EOF"), "{probes}");
         let manifests = api.respond(
             &Request {
                 method: &Method::GET,

@@ -1,5 +1,5 @@
 //! Which path is which: the read-only port's own endpoints (`/pods`, `/manifests`,
-//! `/healthz`), discovery, and the core group's resource paths
+//! `/healthz`, `/metrics`, `/metrics/probes`), discovery, and the core group's resource paths
 //! (`/api/v1/namespaces/{ns}/pods/{name}/{subresource}`).
 
 use crate::error::ApiError;
@@ -48,6 +48,10 @@ pub enum Route<'a> {
     Manifests,
     /// `/healthz`.
     Healthz,
+    /// `/metrics`: the kubelet's metrics and the node's own, as OpenMetrics text.
+    Metrics,
+    /// `/metrics/probes`: `prober_probe_total`.
+    ProbeMetrics,
     /// `/version`.
     Version,
     /// `/api`.
@@ -125,6 +129,8 @@ pub fn route(path: &str) -> Result<Route<'_>, ApiError> {
         ["pods"] => Some(Route::KubeletPods),
         ["manifests"] => Some(Route::Manifests),
         ["healthz"] => Some(Route::Healthz),
+        ["metrics"] => Some(Route::Metrics),
+        ["metrics", "probes"] => Some(Route::ProbeMetrics),
         ["version"] => Some(Route::Version),
         ["api"] => Some(Route::Api),
         ["apis"] => Some(Route::Apis),

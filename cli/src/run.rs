@@ -105,8 +105,8 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address} for the read-only port"))?;
-        info!(%address, "read-only port: the node's API (kubectl --server http://{address}), /pods, /manifests, /healthz");
-        let api = NodeApi::new(agent.status(), agent.events());
+        info!(%address, "read-only port: the node's API (kubectl --server http://{address}), /pods, /manifests, /healthz, /metrics");
+        let api = NodeApi::new(agent.status(), agent.events(), agent.metrics());
         tokio::spawn(server::serve(listener, api));
     }
     if let Some(address) = settings.healthz {

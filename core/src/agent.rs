@@ -23,6 +23,9 @@ use crate::diagnostic::Severity;
 use crate::error_chain::describe;
 use crate::events::{Events, ObjectReference, Recorder};
 use crate::ingest::{ManifestReport, Manifests};
+use crate::manifest::defaults::CONFIG_SEEN_ANNOTATION;
+use crate::metrics::instrumented::Instrumented;
+use crate::metrics::{Gauges, Metrics};
 use crate::node::{HostFacts, NodeFacts};
 use crate::probe::Prober;
 use crate::reconcile::configs::{self, Dirs};
@@ -120,7 +123,7 @@ pub struct Agent {
     executor: Executor,
     recorder: Recorder,
     in_flight: BTreeSet<PodKey>,
-    work: JoinSet<(PodKey, Result<(), WorkError>)>,
+    work: JoinSet<(PodKey, Option<String>, Result<(), WorkError>)>,
     status: watch::Sender<Arc<NodeStatus>>,
     runtime_failures: u32,
     /// Ids of exited containers already logged, so each exit is one log line.
@@ -140,6 +143,9 @@ pub struct Agent {
     probe_changes: mpsc::Receiver<()>,
     /// Set once a pass found nothing left to do.
     settled: bool,
+    metrics: Arc<Metrics>,
+    /// UIDs of the pods seen running, whose start is measured once.
+    running: BTreeSet<String>,
     heartbeat: Option<Heartbeat>,
 }
 
@@ -169,17 +175,22 @@ impl Agent {
     ) -> Self {
         let events = Arc::new(Events::new(&config.node_name));
         let recorder = Recorder::new(events, clock.clone());
+        let metrics = Arc::new(Metrics::new());
+        let runtime: Arc<dyn ContainerRuntime> =
+            Arc::new(Instrumented::new(runtime, metrics.clone()));
         let executor = Executor::new(
             runtime.clone(),
             config.dirs.clone(),
             config.host_ip.clone(),
             recorder.clone(),
+            metrics.clone(),
         );
         let (probe_changed, probe_changes) = mpsc::channel(1);
         let prober = Prober::new(
             runtime.clone(),
             clock.clone(),
             recorder.clone(),
+            metrics.clone(),
             probe_changed,
         );
         let awaiting = config.sources.iter().copied().collect();
@@ -218,7 +229,14 @@ impl Agent {
             probe_changes,
             settled: false,
             heartbeat: None,
+            metrics,
+            running: BTreeSet::new(),
         }
+    }
+
+    /// The node's metrics, as the agent counts them.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// Calls `beat` every `every` from the agent's loop, between passes: a loop stuck in a
@@ -293,7 +311,7 @@ impl Agent {
                 Some(()) = self.probe_changes.recv() => dirty = true,
                 Some(done) = self.work.join_next(), if !self.work.is_empty() => {
                     match done {
-                        Ok((key, result)) => self.finish(key, result),
+                        Ok((key, uid, result)) => self.finish(key, uid, result),
                         Err(join) => error!(%join, "pod work panicked"),
                     }
                     dirty = true;
@@ -313,6 +331,12 @@ impl Agent {
     fn take(&mut self, snapshot: Snapshot) -> bool {
         let kind = snapshot.kind;
         let complete = matches!(snapshot.reading, Reading::Complete(_));
+        let result = match snapshot.reading {
+            Reading::Complete(_) => "complete",
+            Reading::Unchanged => "unchanged",
+            Reading::Failed(_) => "failed",
+        };
+        self.metrics.source_read(kind.as_str(), result);
         let location = snapshot.location.clone();
         let seen = status::timestamp(self.clock.now());
         let before = self.manifests.reports();
@@ -425,7 +449,7 @@ impl Agent {
         }
     }
 
-    fn finish(&mut self, key: PodKey, result: Result<(), WorkError>) {
+    fn finish(&mut self, key: PodKey, uid: Option<String>, result: Result<(), WorkError>) {
         self.in_flight.remove(&key);
         match result {
             Ok(()) => self.history.record_success(&key),
@@ -433,8 +457,9 @@ impl Agent {
                 let message = describe(&error);
                 error!(pod = %key, "{message}");
                 if !error.is_unavailable() {
+                    let (uid, now) = (uid.as_deref(), self.clock.now());
                     self.history
-                        .record_failure(&key, error.reason(), message, self.clock.now());
+                        .record_failure(&key, uid, error.reason(), message, now);
                 }
             }
         }
@@ -443,7 +468,10 @@ impl Agent {
     /// One pass: read the runtime, plan, start work, publish status. Returns when to wake
     /// up for a back-off or a retry.
     async fn reconcile(&mut self) -> Option<Instant> {
-        let mut observed = match self.observe().await {
+        let relist = std::time::Instant::now();
+        let observed = self.observe().await;
+        self.metrics.relist_took(relist.elapsed());
+        let mut observed = match observed {
             Ok(observed) => observed,
             Err(error) => {
                 self.runtime_failures += 1;
@@ -492,7 +520,8 @@ impl Agent {
             let executor = self.executor.clone();
             self.work.spawn(async move {
                 let key = work.key.clone();
-                (key, executor.run(work).await)
+                let uid = work.pod.as_ref().map(|p| p.uid().to_string());
+                (key, uid, executor.run(work).await)
             });
         }
         let keys: BTreeSet<PodKey> = observed.values().map(|p| p.key.clone()).collect();
@@ -514,6 +543,7 @@ impl Agent {
         let mut pods = status::pod_list(&desired, &observed, &inputs);
         self.transitions.stamp(&mut pods, now);
         self.settled |= idle && !pods.items.iter().any(starting);
+        self.measure(&observed, &pods, now);
         self.record_back_offs(&pods);
         let manifests = self.manifests.reports();
         let node = self.status.borrow().node.clone();
@@ -529,6 +559,65 @@ impl Agent {
             let wait = at.duration_since(self.clock.now()).unwrap_or_default();
             Instant::now() + wait
         })
+    }
+
+    /// Sets the metrics a pass sees: the pods and containers in the runtime, the pods
+    /// declared, the manifests with errors, and how long each pod that now runs took since
+    /// it was first seen (as the kubelet, once, on its first pass as `Running`).
+    fn measure(
+        &mut self,
+        observed: &BTreeMap<String, ObservedPod>,
+        pods: &PodListView,
+        now: SystemTime,
+    ) {
+        let mut containers = [
+            ("created", 0),
+            ("running", 0),
+            ("exited", 0),
+            ("unknown", 0),
+        ];
+        for container in observed.values().flat_map(|p| &p.containers) {
+            let state = match container.info.state {
+                ContainerState::Created => 0,
+                ContainerState::Running { .. } => 1,
+                ContainerState::Exited { .. } => 2,
+                ContainerState::Unknown => 3,
+            };
+            containers[state].1 += 1;
+        }
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let manifest_errors = self
+            .manifests
+            .reports()
+            .iter()
+            .filter(|r| r.diagnostics.iter().any(|d| d.severity == Severity::Error))
+            .count();
+        self.metrics.set(&Gauges {
+            running_pods: count(
+                observed
+                    .values()
+                    .filter(|p| p.ready_sandbox().is_some())
+                    .count(),
+            ),
+            containers: containers.to_vec(),
+            desired_pods: count(self.manifests.desired().len()),
+            manifest_errors: count(manifest_errors),
+        });
+        self.running
+            .retain(|uid| pods.items.iter().any(|p| p.metadata.uid == *uid));
+        for pod in &pods.items {
+            if pod.status.phase != "Running" || !self.running.insert(pod.metadata.uid.clone()) {
+                continue;
+            }
+            let seen = pod
+                .metadata
+                .annotations
+                .get(CONFIG_SEEN_ANNOTATION)
+                .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+            if let Some(took) = seen.and_then(|seen| now.duration_since(seen).ok()) {
+                self.metrics.pod_start_took(took);
+            }
+        }
     }
 
     /// Logs each container exit once: the event a user looks for when a pod restarts.
@@ -863,20 +952,7 @@ mod tests {
         let runtime = self::runtime();
         let agent = start(&runtime, &root, FILE, Duration::from_secs(60));
         let mut status = agent.status.clone();
-        agent
-            .snapshots
-            .send(snapshot(&[("web.yaml", WEB)]))
-            .await
-            .unwrap();
-        let first = status
-            .wait_for(|s| !s.pods.items.is_empty())
-            .await
-            .unwrap()
-            .clone();
-        assert!(
-            !first.settled,
-            "the first pass starts the pod: work in flight"
-        );
+        agent.send(snapshot(&[("web.yaml", WEB)])).await;
         let settled = status.wait_for(|s| s.settled).await.unwrap().clone();
         assert_eq!(running_ids(&runtime).len(), 1);
         assert_eq!(settled.pods.items[0].status.phase, "Running");

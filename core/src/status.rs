@@ -272,7 +272,7 @@ fn pod_status(
 ) -> PodStatus {
     let host_ip = inputs.host_ip;
     let sandbox = current.and_then(ObservedPod::ready_sandbox);
-    let failure = inputs.history.failure(key);
+    let failure = inputs.history.failure(key, Some(pod.uid()));
     let in_sandbox = |c: &&ObservedContainer| {
         sandbox.is_none_or(|s| {
             c.info

@@ -1,7 +1,7 @@
 //! The real programs the integration tests talk to besides the runtimes, installed from
-//! Debian's packages: nginx serves manifests to the agent's URL source (each test starts an
-//! instance of its own, on loopback, with its own configuration under its directory), and
-//! kubectl reads the node's API. Each is installed only when its file is missing, so a
+//! Debian's packages: nginx serves manifests to the agent's URL source and Prometheus scrapes
+//! the agent's `/metrics` (each test starts an instance of its own, on loopback, with its own
+//! configuration under its directory), and kubectl reads the node's API. Each is installed only when its file is missing, so a
 //! machine's own kubectl (a newer one, at the same path) is used as it is.
 
 use anyhow::Result;
@@ -12,6 +12,7 @@ use crate::apt::{self, Need, need};
 const PEERS: &[Need] = &[
     need("/usr/sbin/nginx", "nginx-light"),
     need("/usr/bin/kubectl", "kubernetes-client"),
+    need("/usr/bin/prometheus", "prometheus"),
 ];
 
 /// Installs the peers that are missing; returns what is there, for the summary.

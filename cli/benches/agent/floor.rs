@@ -13,6 +13,8 @@ use anyhow::{Context, Result, ensure};
 use async_trait::async_trait;
 use staticpod_core::events::{Events, Recorder};
 use staticpod_core::manifest::{self, defaults::StaticPod};
+use staticpod_core::metrics::Metrics;
+use staticpod_core::metrics::instrumented::Instrumented;
 use staticpod_core::reconcile::configs::Dirs;
 use staticpod_core::reconcile::execute::Executor;
 use staticpod_core::reconcile::history::History;
@@ -95,17 +97,19 @@ impl Floor {
             backend: self.runtime.clone(),
             calls: Mutex::default(),
         });
-        // The agent records events as it works; so does its floor.
+        // The agent records events and counts metrics as it works; so does its floor.
         let events = Arc::new(Events::new(&self.node));
         let recorder = Recorder::new(events, Arc::new(SystemClock));
+        let metrics = Arc::new(Metrics::new());
         let executor = Executor::new(
-            timed.clone(),
+            Arc::new(Instrumented::new(timed.clone(), metrics.clone())),
             Dirs {
                 root: self.root.clone(),
                 pod_logs: self.root.join("logs"),
             },
             HOST_IP.to_string(),
             recorder,
+            metrics,
         );
         let verdicts = ProbeVerdicts::default();
         let plan = plan::plan(

@@ -10,6 +10,7 @@ use staticpod_runtime::labels;
 use staticpod_testkit::net::http_get_body;
 
 use crate::support::nginx::Nginx;
+use crate::support::prometheus::Prometheus;
 use crate::support::{Kubectl, Node, PATIENCE, case_port, podman, read_host_file};
 
 /// The backend of this copy of the suite: the one its module is named after.
@@ -1196,4 +1197,82 @@ fn systemd_notify() {
         vec![app[0].id.clone()],
         "stopping the agent leaves the pod running"
     );
+}
+
+/// A real Prometheus scrapes the agent's `/metrics` on the read-only port: PromQL gives the
+/// running pod count, the containers by state and the pods declared, under the kubelet's
+/// names.
+#[test]
+#[ignore = "needs the runtime and Prometheus: run through cargo xtask test"]
+fn prometheus_scrapes_the_kubelets_metrics() {
+    let backend = backend();
+    let mut node = Node::new(backend, "prom");
+    for name in ["one", "two"] {
+        node.write_manifest(
+            &format!("{name}.yaml"),
+            &format!(
+                "kind: Pod\nmetadata: {{name: {name}}}\nspec:\n  containers:\n  - {{name: app, image: busybox:1.36, command: [sleep, '3600']}}\n"
+            ),
+        );
+    }
+    node.start_agent();
+    node.wait_running("one", "app");
+    node.wait_running("two", "app");
+    let prometheus = Prometheus::start(
+        &node.scratch("prometheus"),
+        case_port(backend, 53),
+        node.read_only_port(),
+    );
+    let value = |query: &str| {
+        node.wait_for(&format!("Prometheus to answer {query}"), || {
+            prometheus.value(query)
+        })
+    };
+    node.wait_for("Prometheus to see both pods", || {
+        match value("kubelet_running_pods{job=\"staticpod\"}") {
+            2.0 => Ok(()),
+            other => Err(format!("kubelet_running_pods is {other}")),
+        }
+    });
+    assert_eq!(
+        value("kubelet_running_containers{container_state=\"running\"}"),
+        2.0
+    );
+    assert_eq!(value("kubelet_desired_pods{static=\"true\"}"), 2.0);
+    assert_eq!(value("up{job=\"staticpod\"}"), 1.0, "the scrape succeeds");
+    assert!(value("sum(kubelet_runtime_operations_total)") > 0.0);
+}
+
+/// A container that exits is restarted, and `/metrics` counts the start:
+/// `kubelet_started_containers_total{container_type="container"}` goes up by one.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn a_restart_is_counted_in_the_metrics() {
+    let mut node = Node::new(backend(), "restartmetric");
+    node.write_manifest(
+        "crash.yaml",
+        "kind: Pod\nmetadata: {name: crash}\nspec:\n  containers:\n  - {name: app, image: busybox:1.36, command: [sh, -c, 'sleep 2; exit 3']}\n",
+    );
+    node.start_agent();
+    let started = |node: &Node| -> Result<u64, String> {
+        let text = node.http_get("/metrics")?;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("kubelet_started_containers_total{container_type=\"container\"} ")
+            })
+            .ok_or_else(|| "no kubelet_started_containers_total yet".to_string())?
+            .parse()
+            .map_err(|e| format!("{e}"))
+    };
+    let first = node.wait_for("the first start to be counted", || started(&node));
+    assert!(
+        first <= 2,
+        "{first} starts before the container could exit twice"
+    );
+    node.wait_for("the restart to be counted", || match started(&node)? {
+        n if n > first => Ok(()),
+        n => Err(format!("{n} starts")),
+    });
+    let restarts = node.pods().items[0].status.container_statuses[0].restart_count;
+    assert!(restarts >= 1, "the pod's status shows the restart too");
 }

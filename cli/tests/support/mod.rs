@@ -4,6 +4,7 @@
 //! through the runtime API, pass or fail; objects of other nodes are never touched.
 
 pub mod nginx;
+pub mod prometheus;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -288,6 +289,11 @@ impl Node {
         http_get_body(self.status_port, path)
     }
 
+    /// The agent's read-only port, where `/metrics` is.
+    pub fn read_only_port(&self) -> u16 {
+        self.status_port
+    }
+
     /// The agent's `/pods`.
     pub fn pods(&self) -> PodListView {
         let body = self.http_get("/pods").expect("GET /pods");
@@ -483,6 +489,20 @@ impl Drop for Watching {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits until `what` listens on 127.0.0.1:`port` (20 s at most), polling its port: the
+/// process gives no other sign; fails the test with `log`.
+pub fn wait_listening(what: &str, port: u16, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

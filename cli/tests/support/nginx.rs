@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use super::wait_listening;
 
 /// Where Debian's nginx is.
 const NGINX: &str = "/usr/sbin/nginx";
@@ -52,16 +53,7 @@ impl Nginx {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {NGINX} (cargo xtask test installs it): {e}"));
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nginx did not listen on {}: {}",
-                self.port,
-                std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening("nginx", self.port, &self.dir.join("error.log"));
     }
 
     /// Stops nginx; its port then refuses connections.

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::events::{ObjectReference, Recorder};
 use crate::handler;
 use crate::manifest::defaults::StaticPod;
+use crate::metrics::Metrics;
 use crate::reconcile::observe::{ContainerKind, ObservedPod};
 use crate::verdicts::ProbeVerdicts;
 use staticpod_runtime::clock::Clock;
@@ -25,6 +26,7 @@ pub struct Prober {
     runtime: Arc<dyn ContainerRuntime>,
     clock: Arc<dyn Clock>,
     recorder: Recorder,
+    metrics: Arc<Metrics>,
     http: reqwest::Client,
     verdicts: Arc<Mutex<ProbeVerdicts>>,
     workers: BTreeMap<String, JoinHandle<()>>,
@@ -38,12 +40,14 @@ impl Prober {
         runtime: Arc<dyn ContainerRuntime>,
         clock: Arc<dyn Clock>,
         recorder: Recorder,
+        metrics: Arc<Metrics>,
         changed: mpsc::Sender<()>,
     ) -> Self {
         Prober {
             runtime,
             clock,
             recorder,
+            metrics,
             http: handler::client(),
             verdicts: Arc::default(),
             workers: BTreeMap::new(),
@@ -131,6 +135,7 @@ impl Prober {
                 started_at,
                 clock: self.clock.clone(),
                 recorder: self.recorder.clone(),
+                metrics: self.metrics.clone(),
                 http: self.http.clone(),
                 object,
                 verdicts: self.verdicts.clone(),
@@ -198,6 +203,7 @@ mod tests {
             started_at: SystemTime::now(),
             clock: Arc::new(SystemClock),
             recorder: Recorder::new(Arc::new(Events::new("node0")), Arc::new(SystemClock)),
+            metrics: Arc::default(),
             http: handler::client(),
             object: ObjectReference::pod("default", "web-node0", "u1").container(false, "web"),
             verdicts: verdicts.clone(),

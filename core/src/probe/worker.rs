@@ -11,6 +11,7 @@ use super::threshold::Threshold;
 use crate::error_chain::describe;
 use crate::events::{ObjectReference, Recorder};
 use crate::handler::{self, Outcome};
+use crate::metrics::Metrics;
 use crate::model::{Container, IntOrString, Probe};
 use crate::verdicts::{ProbeVerdicts, Verdicts};
 use staticpod_runtime::ContainerRuntime;
@@ -32,6 +33,8 @@ pub struct Worker {
     pub clock: Arc<dyn Clock>,
     /// Where a failed attempt is told (`Unhealthy`).
     pub recorder: Recorder,
+    /// Where every attempt is counted (`prober_probe_total`).
+    pub metrics: Arc<Metrics>,
     /// The HTTP client of HTTP probes ([`handler::client`]).
     pub http: reqwest::Client,
     /// The container, as events name it.
@@ -40,6 +43,14 @@ pub struct Worker {
     pub verdicts: Arc<Mutex<ProbeVerdicts>>,
     /// Nudged on every change of verdict.
     pub changed: mpsc::Sender<()>,
+}
+
+impl Drop for Worker {
+    /// A worker stops with its container: its probe results are no longer served.
+    fn drop(&mut self) {
+        self.metrics
+            .forget_probes(&self.object, &self.container.name);
+    }
 }
 
 impl Worker {
@@ -157,8 +168,10 @@ impl Worker {
 
     /// One attempt of the `kind` (`Liveness`, ...) probe; a failure is the kubelet's
     /// `Unhealthy` event.
-    async fn attempt(&self, kind: &str, probe: &Probe) -> Outcome {
+    async fn attempt(&self, kind: &'static str, probe: &Probe) -> Outcome {
         let outcome = self.check(probe).await;
+        let container = &self.container.name;
+        self.metrics.probed(kind, &self.object, container, &outcome);
         if let Outcome::Failure(message) = &outcome {
             let message = format!("{kind} probe failed: {message}");
             self.recorder.warning(&self.object, "Unhealthy", &message);

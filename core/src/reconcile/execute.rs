@@ -20,6 +20,7 @@ use crate::error_chain::describe;
 use crate::events::{ObjectReference, Recorder};
 use crate::handler;
 use crate::manifest::defaults::{DEFAULT_TERMINATION_MESSAGE_PATH, StaticPod};
+use crate::metrics::Metrics;
 use crate::model::{Container, LifecycleHandler};
 use staticpod_runtime::{
     ContainerRuntime, ImageEnsured, Mount, NeverPull, RuntimeError, SandboxConfig,
@@ -82,23 +83,26 @@ pub struct Executor {
     dirs: Dirs,
     host_ip: String,
     recorder: Recorder,
+    metrics: Arc<Metrics>,
     http: reqwest::Client,
 }
 
 impl Executor {
     /// An executor for `runtime`, keeping pod files in `dirs`, telling what it does as the
-    /// kubelet's events through `recorder`.
+    /// kubelet's events through `recorder` and counting it in `metrics`.
     pub fn new(
         runtime: Arc<dyn ContainerRuntime>,
         dirs: Dirs,
         host_ip: String,
         recorder: Recorder,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Executor {
             runtime,
             dirs,
             host_ip,
             recorder,
+            metrics,
             http: handler::client(),
         }
     }
@@ -124,6 +128,7 @@ impl Executor {
                         self.kill_pod(&object, &containers, &sandboxes, address, grace)
                             .await?;
                         if forget {
+                            self.metrics.pod_removed(&uid);
                             self.forget(uid).await;
                         }
                     }
@@ -142,12 +147,18 @@ impl Executor {
                     Step::RemoveContainer { id } => self.remove_container(&id).await?,
                     Step::RunSandbox { attempt } => {
                         let pod = desired(&work.pod);
-                        new_sandbox = Some(self.run_sandbox(pod, attempt).await?);
+                        let result = self.run_sandbox(pod, attempt).await;
+                        self.metrics.pod_started(pod.uid(), result.is_ok());
+                        new_sandbox = Some(result?);
                     }
                     Step::StartContainer { instance, sandbox } => {
                         let pod = desired(&work.pod);
                         let target = self.target(pod, sandbox, new_sandbox.as_ref()).await;
-                        self.start_container(pod, &instance, &target).await?;
+                        let result = self.start_container(pod, &instance, &target).await;
+                        let init = instance.kind == ContainerKind::Init;
+                        let error = result.as_ref().err().map(WorkError::reason);
+                        self.metrics.container_started(init, error);
+                        result?;
                     }
                 }
             }

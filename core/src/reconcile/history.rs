@@ -25,6 +25,9 @@ pub struct Failure {
     pub reason: &'static str,
     /// The error, in full.
     pub message: String,
+    /// The UID of the pod the work was for: an edit (a new UID) or a removal is never held
+    /// back by the failure of the pod it replaces.
+    pub uid: Option<String>,
 }
 
 /// Failures by pod.
@@ -34,15 +37,17 @@ pub struct History {
 }
 
 impl History {
-    /// Records that the work for `key` failed.
+    /// Records that the work for `key`, for the pod with `uid` (none when the pod was
+    /// being removed), failed.
     pub fn record_failure(
         &mut self,
         key: &PodKey,
+        uid: Option<&str>,
         reason: &'static str,
         message: String,
         now: SystemTime,
     ) {
-        let count = self.failures.get(key).map_or(0, |f| f.count) + 1;
+        let count = self.failure(key, uid).map_or(0, |f| f.count) + 1;
         self.failures.insert(
             key.clone(),
             Failure {
@@ -50,6 +55,7 @@ impl History {
                 at: now,
                 reason,
                 message,
+                uid: uid.map(str::to_string),
             },
         );
     }
@@ -59,14 +65,15 @@ impl History {
         self.failures.remove(key);
     }
 
-    /// The last failure of `key`, if its last work failed.
-    pub fn failure(&self, key: &PodKey) -> Option<&Failure> {
-        self.failures.get(key)
+    /// The last failure of `key`, if its last work failed and was for the pod with `uid`.
+    pub fn failure(&self, key: &PodKey, uid: Option<&str>) -> Option<&Failure> {
+        self.failures.get(key).filter(|f| f.uid.as_deref() == uid)
     }
 
-    /// When `key` may be tried again, if it is backing off.
-    pub fn retry_at(&self, key: &PodKey) -> Option<SystemTime> {
-        let failure = self.failures.get(key)?;
+    /// When `key` may be tried again, if it is backing off from a failure of the pod with
+    /// `uid`, the one wanted now.
+    pub fn retry_at(&self, key: &PodKey, uid: Option<&str>) -> Option<SystemTime> {
+        let failure = self.failure(key, uid)?;
         let doublings = failure.count.saturating_sub(1);
         Some(failure.at + capped_doubling(RETRY_INITIAL, RETRY_MAX, doublings))
     }

@@ -205,7 +205,7 @@ pub fn plan(
         by_key.entry(pod.key.clone()).or_default().1.push(pod);
     }
     for (key, (want, have)) in by_key {
-        if let Some(retry_at) = history.retry_at(&key)
+        if let Some(retry_at) = history.retry_at(&key, want.map(|w| w.uid()))
             && retry_at > now
         {
             plan.wake(retry_at);

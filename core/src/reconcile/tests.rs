@@ -18,6 +18,7 @@ use super::observe;
 use super::plan::{Plan, Step, plan};
 use crate::events::{Events, Recorder};
 use crate::manifest::{self, defaults::StaticPod};
+use crate::metrics::Metrics;
 use crate::source::SourceKind;
 use crate::status::{PodView, StatusInputs, pod_list, printed};
 use crate::verdicts::{ProbeVerdicts, Verdicts};
@@ -45,6 +46,7 @@ fn pod(text: &str) -> Arc<StaticPod> {
 struct World {
     runtime: Arc<FakeRuntime>,
     events: Arc<Events>,
+    metrics: Arc<Metrics>,
     executor: Executor,
     history: History,
     verdicts: ProbeVerdicts,
@@ -63,6 +65,7 @@ impl World {
         );
         let root = tempfile::tempdir().unwrap();
         let events = Arc::new(Events::new("node0"));
+        let metrics = Arc::new(Metrics::new());
         let executor = Executor::new(
             runtime.clone(),
             Dirs {
@@ -71,10 +74,12 @@ impl World {
             },
             "192.0.2.10".into(),
             Recorder::new(events.clone(), clock),
+            metrics.clone(),
         );
         World {
             runtime,
             events,
+            metrics,
             executor,
             history: History::default(),
             verdicts: ProbeVerdicts::default(),
@@ -100,12 +105,16 @@ impl World {
         let rendered = render(&plan, now);
         for work in plan.work {
             let key = work.key.clone();
+            let uid = work.pod.as_ref().map(|p| p.uid().to_string());
             match self.executor.run(work).await {
                 Ok(()) => self.history.record_success(&key),
-                Err(error) => {
-                    self.history
-                        .record_failure(&key, error.reason(), error.to_string(), now)
-                }
+                Err(error) => self.history.record_failure(
+                    &key,
+                    uid.as_deref(),
+                    error.reason(),
+                    error.to_string(),
+                    now,
+                ),
             }
         }
         rendered
@@ -438,7 +447,8 @@ async fn a_failed_image_pull_backs_off_and_is_reported() {
         namespace: "default".into(),
         name: "web-node0".into(),
     };
-    assert_eq!(world.history.failure(&key).unwrap().reason, "ErrImagePull");
+    let failure = world.history.failure(&key, Some(web.uid()));
+    assert_eq!(failure.unwrap().reason, "ErrImagePull");
     check(
         world.step(&[web.clone()], now).await,
         expect!["wake in 10s"],
@@ -446,6 +456,90 @@ async fn a_failed_image_pull_backs_off_and_is_reported() {
     let later = now + Duration::from_secs(10);
     let plan = world.plan(&[web], later).await;
     check(render(&plan, later), expect!["start web #0"]);
+}
+
+#[tokio::test]
+async fn an_edit_that_fixes_a_failing_pod_is_not_held_back_by_its_back_off() {
+    let mut world = World::new();
+    let broken = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: 'nginx:9.9'}]}\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[broken.clone()], now).await;
+    check(world.step(&[broken], now).await, expect!["wake in 10s"]);
+    let fixed = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: 'nginx:1.25'}]}\n",
+    );
+    let status = world.status(&fixed, now, None).await;
+    assert_eq!(
+        printed(&status).status,
+        "ContainerCreating",
+        "the old pod's ErrImagePull is not the new one's"
+    );
+    let plan = world.step(&[fixed.clone()], now).await;
+    assert!(plan.starts_with("kill default/web-node0"), "{plan}");
+    assert!(plan.contains("start web #0"), "{plan}");
+    let running =
+        world.runtime.containers().into_iter().filter(|c| {
+            matches!(c.state, ContainerState::Running { .. }) && c.image == "nginx:1.25"
+        });
+    assert_eq!(running.count(), 1);
+}
+
+/// The lines of `/metrics` naming `family`, without its comments, sorted (a family's
+/// series come in no set order).
+fn samples(metrics: &Metrics, family: &str) -> Vec<String> {
+    let mut lines: Vec<String> = metrics
+        .encode()
+        .lines()
+        .filter(|l| l.starts_with(family))
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test]
+async fn starts_failures_and_a_pod_put_back_are_counted_as_the_kubelet_counts_them() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers: [{name: setup, image: busybox:1.36}]\n  containers: [{name: web, image: 'nginx:9.9'}]\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    let id = world.container_id("setup", "0");
+    world.runtime.exit_container(&id, 0, now);
+    // The app container's image cannot be pulled.
+    world.step(&[web.clone()], now).await;
+    let started = |w: &World| samples(&w.metrics, "kubelet_started_");
+    check(
+        started(&world).join("\n"),
+        expect![[r#"
+            kubelet_started_containers_errors_total{container_type="container",code="ErrImagePull"} 1
+            kubelet_started_containers_total{container_type="container"} 1
+            kubelet_started_containers_total{container_type="init_container"} 1
+            kubelet_started_pods_errors_total 0
+            kubelet_started_pods_total 1"#]],
+    );
+    // Removed, then put back with the same content (so the same UID): a restarted pod.
+    // The removal is not held back by the failed pull's back-off.
+    check(
+        world.step(&[], now).await,
+        expect!["kill default/web-node0 containers=1 sandboxes=1 grace=30s forget=true"],
+    );
+    assert_eq!(
+        samples(&world.metrics, "kubelet_restarted_pods_total"),
+        ["kubelet_restarted_pods_total{static=\"true\"} 0"]
+    );
+    world.step(&[web.clone()], now).await;
+    assert_eq!(
+        samples(&world.metrics, "kubelet_restarted_pods_total"),
+        ["kubelet_restarted_pods_total{static=\"true\"} 1"]
+    );
+    assert_eq!(
+        samples(&world.metrics, "kubelet_started_pods_total"),
+        ["kubelet_started_pods_total 2"]
+    );
 }
 
 #[tokio::test]
@@ -913,7 +1007,7 @@ async fn a_failed_post_start_hook_stops_the_container_and_is_told() {
         name: "web-node0".into(),
     };
     assert_eq!(
-        world.history.failure(&key).unwrap().reason,
+        world.history.failure(&key, Some(web.uid())).unwrap().reason,
         "PostStartHookError"
     );
     let web_id = world.container_id("web", "0");
