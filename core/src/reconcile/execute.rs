@@ -425,7 +425,7 @@ fn remove_pod_files(dirs: &Dirs, uid: &str) {
     }
     let logs = &dirs.pod_logs;
     let suffix = format!("_{uid}");
-    for entry in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(logs).into_iter().flatten().flatten() {
         if entry.file_name().to_string_lossy().ends_with(&suffix) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
