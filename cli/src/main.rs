@@ -22,7 +22,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the pods of a manifest directory and keep them as the manifests say.
-    Run(settings::RunArgs),
+    // Boxed: its flags outweigh the other commands' many times over.
+    Run(Box<settings::RunArgs>),
     /// Show pods, as `kubectl get pods` does, from a running agent's status endpoint.
     Get {
         /// What to show: `pods` (or `pod`, `po`).
@@ -52,7 +53,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Get { resource, server } => get::get(&resource, &server),
         Command::Validate {
             paths,
