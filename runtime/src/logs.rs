@@ -356,6 +356,73 @@ mod tests {
     }
 
     #[test]
+    fn timestamped_frames_are_read_as_docker_and_libpod_send_them() {
+        let frame = b"2024-05-01T12:34:56.000000001Z a line\n";
+        let message = LogMessage::timestamped(Stderr, frame).unwrap();
+        assert_eq!(message.stream, Stderr);
+        assert_eq!(message.time, at(0) + Duration::from_nanos(1));
+        assert_eq!(message.text, b"a line");
+        assert!(!message.partial);
+        let part = LogMessage::timestamped(Stdout, b"2024-05-01T14:34:56+02:00 the start").unwrap();
+        assert_eq!(
+            (part.time, part.text, part.partial),
+            (at(0), &b"the start"[..], true)
+        );
+        assert!(LogMessage::timestamped(Stdout, b"no time here\n").is_none());
+        assert!(LogMessage::timestamped(Stdout, b"").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_frame_stream_is_formatted_and_ends_at_the_limit_or_the_first_error() {
+        let frames = |items: Vec<Result<(StreamType, &'static [u8]), &'static str>>| {
+            futures_util::stream::iter(
+                items
+                    .into_iter()
+                    .map(|item| item.map(|(stream, frame)| (stream, Bytes::from_static(frame)))),
+            )
+        };
+        let failed = |err: &'static str| RuntimeError::Failed {
+            operation: "read the log of container c1".into(),
+            source: err.into(),
+        };
+        let items = vec![
+            Ok((Stdout, &b"2024-05-01T12:34:56Z a long "[..])),
+            Ok((Stdout, b"not a frame\n")),
+            Ok((Stdout, b"2024-05-01T12:34:57Z line\n")),
+            Ok((Stderr, b"2024-05-01T12:34:58Z next\n")),
+        ];
+        let out: Vec<_> = from_frames(frames(items.clone()), &LogOptions::default(), failed)
+            .collect()
+            .await;
+        let text: Vec<u8> = out
+            .into_iter()
+            .flat_map(|chunk| chunk.unwrap().to_vec())
+            .collect();
+        assert_eq!(text, b"a long line\nnext\n");
+
+        let limited = LogOptions {
+            limit_bytes: Some(4),
+            ..LogOptions::default()
+        };
+        let out: Vec<_> = from_frames(frames(items), &limited, failed).collect().await;
+        assert_eq!(out.len(), 1, "nothing is read past the limit");
+        assert_eq!(&out[0].as_ref().unwrap()[..], b"a lo");
+
+        let broken = vec![
+            Ok((Stdout, &b"2024-05-01T12:34:56Z one\n"[..])),
+            Err("connection reset"),
+            Ok((Stdout, b"2024-05-01T12:34:57Z never read\n")),
+        ];
+        let out: Vec<_> = from_frames(frames(broken), &LogOptions::default(), failed)
+            .collect()
+            .await;
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(&out[0].as_ref().unwrap()[..], b"one\n");
+        let err = out[1].as_ref().unwrap_err();
+        assert_eq!(err.to_string(), "read the log of container c1 failed");
+    }
+
+    #[test]
     fn a_line_that_never_ends_is_sent_in_pieces_prefixed_once() {
         let piece = "x".repeat(MAX_PENDING);
         let messages = [
