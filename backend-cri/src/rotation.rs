@@ -1,6 +1,6 @@
 //! Rotation of the log files a CRI runtime writes, as the kubelet's container log manager
 //! (`pkg/kubelet/logs/container_log_manager.go`) does it, for the running containers we
-//! manage whose logs are under [`LogRotation::directory`]: a current file that reaches
+//! manage whose logs are under [`LogRotation::directory`]: a current file about to pass
 //! `max_size` is renamed to `<n>.log.<YYYYmmdd-HHMMSS>` and the runtime is asked to reopen
 //! it (`ReopenContainerLog`); the rotated files but the newest are gzipped, and the oldest
 //! beyond `max_files` (the current file counts) are removed.
@@ -8,8 +8,10 @@
 //! Better than the kubelet's, which looks every 10 s and lets a verbose container's file grow
 //! far past the limit meanwhile: the files are checked on every inotify change in their
 //! directories (at most every [`CHECK_SPACING`]), and a file is rotated early enough that
-//! what the container writes until the runtime has reopened it still fits: each file stays
-//! within `max_size`. Running containers are listed every [`MONITOR_PERIOD`] (the kubelet's
+//! what the container writes until the runtime has reopened it still fits, by how fast it
+//! grew lately and how long checks and rotations took lately: files stay within `max_size`
+//! unless a check or a reopen is held up far longer than lately (the margin is at most half
+//! the limit). Running containers are listed every [`MONITOR_PERIOD`] (the kubelet's
 //! `containerLogMonitorInterval`) and whenever the backend starts one. Rotated files are
 //! stamped in UTC (the kubelet uses the node's local time), and never with the stamp of an
 //! older one: two rotations in one second get successive seconds, where the kubelet's second

@@ -76,7 +76,11 @@ fn a_socket_that_does_not_speak_cri_is_refused_at_start() {
 #[test]
 fn log_rotation_flags_out_of_range_are_refused_naming_the_flag() {
     for (flag, value, says) in [
-        ("--container-log-max-size", "0", "\"0\" is not a positive size (as 10Mi)"),
+        (
+            "--container-log-max-size",
+            "0",
+            "\"0\" is not a positive size (as 10Mi)",
+        ),
         ("--container-log-max-size", "ten", "quantities must match"),
         ("--container-log-max-files", "1", "1 is not in 2.."),
     ] {
