@@ -3,8 +3,10 @@
 //!
 //! [`CriRuntime`] implements [`ContainerRuntime`]. The CRI bindings (`api`), the request
 //! building (`sandbox`, `container`), status conversion (`convert`), error translation
-//! ([`error`]), the socket channel (`transport`) and the event feed (`events`) live in
-//! modules of their own.
+//! ([`error`]), the socket channel (`transport`), the event feed (`events`), the reading of
+//! the log files the runtime writes (`logs`), their rotation (`rotation`, the kubelet's
+//! container log manager) and the inotify watches both use (`inotify`) live in modules of
+//! their own.
 
 pub mod error;
 
@@ -12,6 +14,9 @@ mod api;
 mod container;
 mod convert;
 mod events;
+mod inotify;
+mod logs;
+mod rotation;
 mod sandbox;
 mod transport;
 
@@ -25,6 +30,7 @@ use staticpod_runtime::endpoint::Endpoint;
 use staticpod_runtime::exec_output;
 use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_runtime::logs::{LogOptions, LogRotation, LogStream};
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
     RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
@@ -57,6 +63,8 @@ pub struct CriRuntime {
     sandboxes: Arc<InspectCache<Option<SandboxInfo>>>,
     /// Container statuses, likewise.
     containers: Arc<InspectCache<Option<ContainerInfo>>>,
+    /// The log rotation, when there is one.
+    log_rotation: Option<rotation::Rotation>,
 }
 
 impl CriRuntime {
@@ -65,18 +73,27 @@ impl CriRuntime {
     /// refuses, does not answer or does not serve CRI v1, or a TCP endpoint, gives one
     /// [`RuntimeError::Unavailable`] naming the endpoint; whether to retry is the caller's
     /// choice.
-    pub async fn connect(endpoint: &Endpoint) -> Result<Self, RuntimeError> {
+    ///
+    /// With `log_rotation`, the logs of the running containers under its directory are
+    /// rotated, as the kubelet's container log manager does, until the last clone of this
+    /// runtime is dropped; a rotation that cannot start (no inotify) is
+    /// [`RuntimeError::Failed`].
+    pub async fn connect(
+        endpoint: &Endpoint,
+        log_rotation: Option<LogRotation>,
+    ) -> Result<Self, RuntimeError> {
         let name = endpoint.to_string();
         let socket = endpoint
             .unix_socket("CRI")
             .map_err(|err| unavailable(&name, err))?;
         let channel = transport::channel(socket.to_owned());
-        let runtime = CriRuntime {
+        let mut runtime = CriRuntime {
             endpoint: name,
             runtime: RuntimeServiceClient::new(channel.clone()),
             images: ImageServiceClient::new(channel),
             sandboxes: Arc::default(),
             containers: Arc::default(),
+            log_rotation: None,
         };
         let version = tokio::time::timeout(VERSION_TIMEOUT, runtime.call_version())
             .await
@@ -95,6 +112,16 @@ impl CriRuntime {
             api = %version.api_version,
             "connected to CRI runtime"
         );
+        if let Some(policy) = log_rotation {
+            let directory = policy.directory.display().to_string();
+            let started =
+                rotation::spawn(runtime.runtime.clone(), runtime.endpoint.clone(), policy);
+            let rotation = started.map_err(|source| RuntimeError::Failed {
+                operation: format!("start the rotation of the container logs in {directory}"),
+                source: Box::new(source),
+            })?;
+            runtime.log_rotation = Some(rotation);
+        }
         Ok(runtime)
     }
 
@@ -352,8 +379,13 @@ impl ContainerRuntime for CriRuntime {
             .clone()
             .start_container(request)
             .await
-            .map(drop)
-            .map_err(|status| self.error("StartContainer", container_subject(container_id), status))
+            .map_err(|status| {
+                self.error("StartContainer", container_subject(container_id), status)
+            })?;
+        if let Some(rotation) = &self.log_rotation {
+            rotation.container_started();
+        }
+        Ok(())
     }
 
     async fn stop_container(&self, container_id: &str, grace: Duration) -> RuntimeResult<()> {
@@ -502,6 +534,11 @@ impl ContainerRuntime for CriRuntime {
         tokio::spawn(events::run(self.runtime.clone(), self.endpoint.clone(), tx));
         Ok(rx)
     }
+
+    /// Reads the container's log file (`ContainerStatus.log_path`), as the kubelet does.
+    async fn logs(&self, container_id: &str, options: &LogOptions) -> RuntimeResult<LogStream> {
+        self.container_logs(container_id, options).await
+    }
 }
 
 #[cfg(test)]
@@ -511,7 +548,7 @@ mod tests {
     #[tokio::test]
     async fn a_tcp_endpoint_is_refused() {
         let endpoint: Endpoint = "tcp://127.0.0.1:1234".parse().unwrap();
-        let err = CriRuntime::connect(&endpoint).await.unwrap_err();
+        let err = CriRuntime::connect(&endpoint, None).await.unwrap_err();
         assert!(err.is_unavailable(), "{err:?}");
         let source = std::error::Error::source(&err).unwrap().to_string();
         assert_eq!(

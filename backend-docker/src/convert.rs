@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum};
+use staticpod_runtime::timestamp;
 use staticpod_runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
 
 use crate::labels::SANDBOX_ID;
-use crate::timestamp::parse_docker_time;
 
 /// The exit code dockershim reported for a container Docker could not start.
 const CANNOT_RUN_EXIT_CODE: i32 = 128;
@@ -90,7 +90,7 @@ fn container_state(inspect: &ContainerInspectResponse, id: &str) -> ContainerSta
     };
     let time = |field: &'static str, text: Option<&String>| -> Option<SystemTime> {
         let text = text.map(String::as_str).unwrap_or_default();
-        parse_docker_time(text)
+        timestamp::parse_or_never(text)
             .inspect_err(|err| tracing::warn!(container = id, field, %err, "unreadable time"))
             .ok()
             .flatten()
@@ -144,7 +144,7 @@ fn container_state(inspect: &ContainerInspectResponse, id: &str) -> ContainerSta
 
 fn created_at(inspect: &ContainerInspectResponse, id: &str) -> SystemTime {
     let text: &str = inspect.created.as_deref().unwrap_or_default();
-    match parse_docker_time(text) {
+    match timestamp::parse_or_never(text) {
         Ok(Some(time)) => time,
         Ok(None) => UNIX_EPOCH,
         Err(err) => {

@@ -10,8 +10,8 @@ mod events;
 mod exec;
 mod image;
 pub mod labels;
+mod logs;
 mod sandbox;
-pub mod timestamp;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -30,6 +30,7 @@ use std::sync::Arc;
 use staticpod_runtime::endpoint::Endpoint;
 use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE, is_managed};
+use staticpod_runtime::logs::{LogOptions, LogStream};
 use staticpod_runtime::naming;
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
@@ -386,5 +387,9 @@ impl ContainerRuntime for DockerRuntime {
             self.docker.clone(),
             self.endpoint.clone(),
         ))
+    }
+
+    async fn logs(&self, container_id: &str, options: &LogOptions) -> RuntimeResult<LogStream> {
+        self.container_logs(container_id, options).await
     }
 }

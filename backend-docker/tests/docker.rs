@@ -1,5 +1,5 @@
 //! The `ContainerRuntime` trait against a real dockerd: sandboxes with published hostPorts,
-//! containers joined to them, listing, exit codes, the event feed, images, and cleanup.
+//! containers joined to them, listing, exit codes, the event feed, logs, images, and cleanup.
 //!
 //! The tests that need a daemon are ignored by plain `cargo test`; `cargo xtask test` brings
 //! Docker up, loads the test images (`registry.k8s.io/pause:3.9`, `nginx:1.25`,
@@ -135,6 +135,14 @@ async fn exit_code_is_reported_and_the_watch_yields() {
     let pod = test_pod("exit_code").await;
     let sandbox = pod.sandbox(vec![]);
     cases::exit_is_reported_and_watched(&pod.runtime, &sandbox, BUSYBOX_IMAGE).await;
+}
+
+#[tokio::test]
+#[ignore = "needs dockerd: run through cargo xtask test"]
+async fn logs_are_read_as_kubectl_reads_them() {
+    let pod = test_pod("logs").await;
+    let sandbox = pod.sandbox(vec![]);
+    cases::logs_read_as_kubectl_does(&pod.runtime, &sandbox, BUSYBOX_IMAGE).await;
 }
 
 #[tokio::test]

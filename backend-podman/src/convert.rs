@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use podman_api::models::ListPodsReport;
 use serde::Deserialize;
+use staticpod_runtime::timestamp;
 use staticpod_runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
 
 /// The fields of libpod's container inspect answer that we read.
@@ -196,11 +197,10 @@ fn container_state(inspect: &ContainerInspect, created: SystemTime) -> Container
 /// An RFC 3339 time from an inspect answer; `None` for Go's zero time (year 1, "never") or
 /// an empty or unreadable field.
 fn time(text: Option<&str>, id: &str, field: &'static str) -> Option<SystemTime> {
-    let text = text.filter(|text| !text.is_empty())?;
-    match chrono::DateTime::parse_from_rfc3339(text) {
-        Ok(time) => Some(SystemTime::from(time)).filter(|time| *time > UNIX_EPOCH),
+    match timestamp::parse_or_never(text.unwrap_or_default()) {
+        Ok(time) => time.filter(|time| *time > UNIX_EPOCH),
         Err(err) => {
-            tracing::warn!(container = id, field, text, %err, "unreadable time");
+            tracing::warn!(container = id, field, %err, "unreadable time");
             None
         }
     }

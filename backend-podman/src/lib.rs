@@ -16,6 +16,7 @@ mod exec;
 #[cfg(test)]
 mod fake_libpod;
 mod libpod;
+mod logs;
 mod sandbox;
 
 use std::fmt;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 use staticpod_runtime::endpoint::Endpoint;
 use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{self, MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_runtime::logs::{LogOptions, LogStream};
 use staticpod_runtime::naming;
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
@@ -565,6 +567,10 @@ impl ContainerRuntime for PodmanRuntime {
             self.podman.clone(),
             self.endpoint.clone(),
         ))
+    }
+
+    async fn logs(&self, container_id: &str, options: &LogOptions) -> RuntimeResult<LogStream> {
+        self.container_logs(container_id, options).await
     }
 }
 

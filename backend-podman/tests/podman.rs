@@ -1,6 +1,6 @@
 //! The `ContainerRuntime` trait against a real Podman service: pods with published hostPorts,
 //! containers in them, listing, exit codes, the Kubernetes command/args rule, security
-//! settings, host network, the event feed, images, and cleanup.
+//! settings, host network, the event feed, logs, images, and cleanup.
 //!
 //! The tests that need Podman are ignored by plain `cargo test`; `cargo xtask test` brings the
 //! service up, loads the test images (`registry.k8s.io/pause:3.9`, `nginx:1.25`,
@@ -138,6 +138,14 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
     assert!(page.contains("nginx"), "{page}");
 
     cases::stop_then_remove(rt, &sandbox, &sandbox_id, &web_id).await;
+}
+
+#[tokio::test]
+#[ignore = "needs podman: run through cargo xtask test"]
+async fn logs_are_read_as_kubectl_reads_them() {
+    let pod = test_pod("logs").await;
+    let sandbox = pod.sandbox(vec![]);
+    cases::logs_read_as_kubectl_does(&pod.runtime, &sandbox, BUSYBOX_IMAGE).await;
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the pods of a manifest directory and keep them as the manifests say.
+    // Boxed: its flags outweigh the other commands' many times over.
     Run(Box<settings::RunArgs>),
     /// Show pods, as `kubectl get pods` does, from a running agent's read-only port.
     Get {

@@ -44,9 +44,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?;
     let endpoint = &settings.endpoint;
-    let runtime = runtimes::connect(settings.runtime, endpoint, &settings.pause_image)
-        .await
-        .with_context(|| format!("cannot use the {} runtime at {endpoint}", settings.runtime))?;
+    let log_rotation = Some(settings.log_rotation.clone());
+    let runtime = runtimes::connect(
+        settings.runtime,
+        endpoint,
+        &settings.pause_image,
+        log_rotation,
+    )
+    .await
+    .with_context(|| format!("cannot use the {} runtime at {endpoint}", settings.runtime))?;
     let version = runtime
         .version()
         .await

@@ -7,6 +7,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use staticpod_runtime::ContainerRuntime;
 use staticpod_runtime::backend::Backend;
 use staticpod_runtime::endpoint::Endpoint;
+use staticpod_runtime::logs::LogRotation;
 
 /// The sandbox (pause) image when `--pod-infra-container-image` is not given.
 pub const DEFAULT_PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
@@ -31,16 +32,19 @@ fn about(backend: Backend) -> &'static str {
 }
 
 /// Connects to `backend` at `endpoint`; `pause_image` is the sandbox image of the backends
-/// that emulate a sandbox with a container (Docker, Podman).
-// `pause_image` (and, with no backend at all, `endpoint`) is unused without Docker and Podman.
+/// that emulate a sandbox with a container (Docker, Podman); `log_rotation`, how the agent
+/// rotates the logs of the backend whose logs are files it manages (CRI).
+// `pause_image` is unused without Docker and Podman, `log_rotation` without CRI (and, with
+// no backend at all, `endpoint`).
 #[cfg_attr(
-    not(any(feature = "docker", feature = "podman")),
+    not(all(any(feature = "docker", feature = "podman"), feature = "cri")),
     allow(unused_variables)
 )]
 pub async fn connect(
     backend: Backend,
     endpoint: &str,
     pause_image: &str,
+    log_rotation: Option<LogRotation>,
 ) -> anyhow::Result<Arc<dyn ContainerRuntime>> {
     let endpoint: Endpoint = endpoint.parse()?;
     let endpoint = &endpoint;
@@ -52,7 +56,7 @@ pub async fn connect(
         )),
         #[cfg(feature = "cri")]
         Backend::Cri => Ok(Arc::new(
-            staticpod_backend_cri::CriRuntime::connect(endpoint).await?,
+            staticpod_backend_cri::CriRuntime::connect(endpoint, log_rotation).await?,
         )),
         #[cfg(feature = "podman")]
         Backend::Podman => Ok(Arc::new(

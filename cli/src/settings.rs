@@ -15,6 +15,7 @@ use staticpod_core::kubelet_config::{self, KubeletConfig};
 use staticpod_core::reconcile::configs::Dirs;
 use staticpod_core::source::http::{REQUEST_TIMEOUT, UrlSource, parse_headers};
 use staticpod_runtime::backend::Backend;
+use staticpod_runtime::logs::{DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, LogRotation};
 
 /// The kubelet's manifest directory, used when neither a directory nor a URL is given.
 pub const DEFAULT_MANIFEST_PATH: &str = "/etc/kubernetes/manifests";
@@ -65,6 +66,13 @@ pub struct RunArgs {
     /// (`<namespace>_<pod>_<uid>/<container>/<n>.log`) [default: /var/log/pods].
     #[arg(long)]
     pod_logs_dir: Option<PathBuf>,
+    /// The size a CRI container's log file may reach before it is rotated, a quantity
+    /// [default: 10Mi].
+    #[arg(long, value_parser = kubelet_config::parse_log_max_size)]
+    container_log_max_size: Option<u64>,
+    /// How many log files a CRI container keeps, the current one included [default: 5].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(i64::from(kubelet_config::MIN_LOG_MAX_FILES)..))]
+    container_log_max_files: Option<u32>,
     /// How often the manifest path is re-read besides inotify events [default: 20s].
     #[arg(long, value_parser = humantime::parse_duration)]
     file_check_frequency: Option<Duration>,
@@ -104,6 +112,8 @@ pub struct Settings {
     pub node_name: String,
     /// `--root-dir` and `--pod-logs-dir`.
     pub dirs: Dirs,
+    /// How the CRI logs under `--pod-logs-dir` are rotated.
+    pub log_rotation: LogRotation,
     /// The manifest directory (or file), when there is one, and how often it is re-read.
     pub manifest_path: Option<(PathBuf, Duration)>,
     /// The manifest URL, when there is one, and how often it is polled.
@@ -142,6 +152,22 @@ impl RunArgs {
         };
         let file_check = check(self.file_check_frequency, file.file_check_frequency);
         let http_check = check(self.http_check_frequency, file.http_check_frequency);
+        let max_size = self.container_log_max_size.or(file.container_log_max_size);
+        let max_files = self
+            .container_log_max_files
+            .or(file.container_log_max_files);
+        if self.runtime != Backend::Cri && (max_size.is_some() || max_files.is_some()) {
+            tracing::warn!(
+                runtime = %self.runtime,
+                "containerLogMaxSize and containerLogMaxFiles are not used: only CRI logs are \
+                 files staticpod rotates; Docker and Podman keep their own logs"
+            );
+        }
+        let pod_logs = std::path::absolute(
+            self.pod_logs_dir
+                .or(file.pod_logs_dir)
+                .unwrap_or_else(|| DEFAULT_POD_LOGS_DIR.into()),
+        )?;
         let listen = |port: Option<u16>, address: Option<IpAddr>, default_port| {
             let port = port.unwrap_or(default_port);
             let address = address.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -154,13 +180,14 @@ impl RunArgs {
                 .or(file.container_runtime_endpoint)
                 .unwrap_or_else(|| self.runtime.default_endpoint().to_string()),
             node_name: crate::node_name(self.hostname_override),
+            log_rotation: LogRotation {
+                directory: pod_logs.clone(),
+                max_size: max_size.unwrap_or(DEFAULT_MAX_SIZE),
+                max_files: max_files.unwrap_or(DEFAULT_MAX_FILES),
+            },
             dirs: Dirs {
                 root: std::path::absolute(&self.root_dir)?,
-                pod_logs: std::path::absolute(
-                    self.pod_logs_dir
-                        .or(file.pod_logs_dir)
-                        .unwrap_or_else(|| DEFAULT_POD_LOGS_DIR.into()),
-                )?,
+                pod_logs,
             },
             manifest_path: match manifest_path {
                 Some(path) => Some((std::path::absolute(path)?, file_check)),

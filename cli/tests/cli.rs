@@ -74,6 +74,23 @@ fn a_socket_that_does_not_speak_cri_is_refused_at_start() {
 }
 
 #[test]
+fn log_rotation_flags_out_of_range_are_refused_naming_the_flag() {
+    for (flag, value, says) in [
+        (
+            "--container-log-max-size",
+            "0",
+            "\"0\" is not a positive size (as 10Mi)",
+        ),
+        ("--container-log-max-size", "ten", "quantities must match"),
+        ("--container-log-max-files", "1", "1 is not in 2.."),
+    ] {
+        let (code, _, stderr) = staticpod(&["run", flag, value]);
+        assert_eq!(code, 2, "{flag} {value}: {stderr}");
+        assert!(stderr.contains(flag) && stderr.contains(says), "{stderr}");
+    }
+}
+
+#[test]
 fn validate_reports_file_line_column_and_field_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

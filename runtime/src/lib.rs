@@ -1,8 +1,8 @@
 //! The backend API of staticpod: the `ContainerRuntime` trait every backend implements,
-//! shaped like CRI (sandboxes, containers, images, exec, a change feed), its plain-data
+//! shaped like CRI (sandboxes, containers, images, exec, logs, a change feed), its plain-data
 //! types, the labels and names objects carry, and the toolkit the backends share (endpoint
-//! parsing, error classification, inspection cache, event feeds, exec output, CPU math,
-//! back-off). Nothing here knows about manifests or plans: backends depend on this crate
+//! parsing, error classification, inspection cache, event feeds, exec output, log
+//! formatting, timestamps, CPU math, back-off). Nothing here knows about manifests or plans: backends depend on this crate
 //! alone.
 
 pub mod backend;
@@ -17,13 +17,17 @@ pub mod event_feed;
 pub mod exec_output;
 pub mod inspect;
 pub mod labels;
+pub mod logs;
 pub mod naming;
 mod state;
+pub mod timestamp;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
+
+use crate::logs::{LogOptions, LogStream};
 
 pub use config::{
     ContainerConfig, ImageEnsured, Mount, NeverPull, PortMapping, Protocol, PullPolicy,
@@ -91,6 +95,13 @@ pub trait ContainerRuntime: Send + Sync {
     /// without events may return a receiver that never yields: the agent's periodic resync
     /// still runs. The feed reconnects by itself after the daemon comes back.
     async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>>;
+
+    /// The log of container `container_id` (running or exited; an older instance is asked
+    /// for by its own id, as `kubectl logs --previous`), stdout and stderr interleaved, as
+    /// `options` ask. With `follow` the stream goes on until the container has exited and
+    /// its log is drained, or until the reader drops it. A container the runtime does not
+    /// know is [`RuntimeError::NotFound`].
+    async fn logs(&self, container_id: &str, options: &LogOptions) -> RuntimeResult<LogStream>;
 }
 
 /// A stop's `grace` in whole seconds, the unit Docker, libpod and CRI count it in, rounded

@@ -1,9 +1,12 @@
 //! The integration cases every backend runs the same way against its real runtime: each
 //! drives the trait as the agent does and checks what the runtime then lists.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use futures_util::StreamExt;
 use staticpod_runtime::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_runtime::logs::{LogOptions, LogStream};
+use staticpod_runtime::timestamp;
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ImageEnsured, PullPolicy,
     RuntimeError, SandboxConfig, SandboxInfo, SandboxState,
@@ -247,6 +250,151 @@ pub async fn ensure_image_by_policy(runtime: &dyn ContainerRuntime, present: &st
         .expect_err("no registry");
     assert!(
         matches!(&err, RuntimeError::ImagePull { image, .. } if image == absent),
+        "{err:?}"
+    );
+}
+
+/// Everything a stream gives until it ends, which must be within `timeout`; panics on an
+/// error item.
+pub async fn read_log(mut stream: LogStream, timeout: Duration) -> String {
+    let read = async {
+        let mut text = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            text.extend_from_slice(&chunk.expect("a log chunk"));
+        }
+        String::from_utf8(text).expect("UTF-8 log")
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or_else(|_| panic!("the log stream did not end within {timeout:?}"))
+}
+
+/// The log of `id` as `options` ask, read to its end (within 10 s).
+pub async fn log_of(runtime: &dyn ContainerRuntime, id: &str, options: &LogOptions) -> String {
+    let stream = runtime.logs(id, options).await.expect("open the log");
+    read_log(stream, Duration::from_secs(10)).await
+}
+
+/// `kubectl logs` on container `talker` from `image` (a busybox) in a new sandbox `pod`: it
+/// writes `one` (stdout), `two` (stderr) and `three` (stdout), then, seconds later, `four`
+/// (stderr) and `five` (stdout), and exits. Its log holds all five lines in order;
+/// `tail_lines`, `limit_bytes`, `timestamps` (RFC 3339 with nine digits, in order) and
+/// `since` (just after `three`) cut it as asked; a log followed before `four` sees `four`
+/// and `five` come and ends when the container exits; and after a restart the first
+/// instance's log is still read by its id beside the new one's. An unknown id is not found.
+pub async fn logs_read_as_kubectl_does(
+    runtime: &dyn ContainerRuntime,
+    pod: &SandboxConfig,
+    image: &str,
+) {
+    let script = "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; sleep 3; \
+                  echo four >&2; sleep 0.2; echo five";
+    let config = ContainerConfig {
+        command: ["sh", "-c", script].map(String::from).to_vec(),
+        ..container_config("talker", image, pod)
+    };
+    let started = SystemTime::now();
+    let (sandbox_id, id) = start_pod(runtime, pod, &config).await;
+    let all = LogOptions::default();
+    let first = eventually(Duration::from_secs(10), "three lines", || async {
+        let text = log_of(runtime, &id, &all).await;
+        (text.lines().count() >= 3).then_some(text)
+    })
+    .await;
+    assert_eq!(first, "one\ntwo\nthree\n", "stdout and stderr, in order");
+
+    let tail = LogOptions {
+        tail_lines: Some(2),
+        ..LogOptions::default()
+    };
+    assert_eq!(log_of(runtime, &id, &tail).await, "two\nthree\n");
+    let limited = LogOptions {
+        limit_bytes: Some(6),
+        ..LogOptions::default()
+    };
+    assert_eq!(log_of(runtime, &id, &limited).await, "one\ntw");
+    let stamped = LogOptions {
+        timestamps: true,
+        ..LogOptions::default()
+    };
+    let stamped = log_of(runtime, &id, &stamped).await;
+    let times: Vec<SystemTime> = stamped
+        .lines()
+        .map(|line| {
+            let (time, _) = line.split_once(' ').expect("a time, a space, the line");
+            assert_eq!(time.len(), 30, "nine fraction digits in UTC: {line}");
+            timestamp::parse(time).unwrap_or_else(|err| panic!("{err}: {line}"))
+        })
+        .collect();
+    let texts: Vec<&str> = stamped
+        .lines()
+        .map(|l| l.split_once(' ').unwrap().1)
+        .collect();
+    assert_eq!(texts, ["one", "two", "three"], "{stamped}");
+    assert!(times.is_sorted(), "{stamped}");
+    let slack = Duration::from_secs(5);
+    assert!(
+        times[0] + slack > started && times[2] < SystemTime::now() + slack,
+        "{stamped}"
+    );
+
+    // Followed before `four` is written: it comes, then the stream ends with the container.
+    let follow = LogOptions {
+        follow: true,
+        ..LogOptions::default()
+    };
+    let followed = runtime.logs(&id, &follow).await.expect("follow the log");
+    let followed = read_log(followed, Duration::from_secs(20)).await;
+    assert_eq!(followed, "one\ntwo\nthree\nfour\nfive\n");
+    let exited = containers_of(runtime, &pod.uid).await;
+    assert!(
+        matches!(exited[0].state, ContainerState::Exited { exit_code: 0, .. }),
+        "the stream ended with the container: {exited:?}"
+    );
+
+    let since = LogOptions {
+        since: Some(times[2] + Duration::from_nanos(1)),
+        ..LogOptions::default()
+    };
+    assert_eq!(log_of(runtime, &id, &since).await, "four\nfive\n");
+
+    // The next instance, as after a restart: the previous one's log is still its own.
+    let restarted = ContainerConfig {
+        attempt: 1,
+        command: ["sh", "-c", "echo second life"].map(String::from).to_vec(),
+        log_path: "talker/1.log".into(),
+        ..config
+    };
+    let next = runtime
+        .create_container(&sandbox_id, &restarted, pod)
+        .await
+        .expect("create the next instance");
+    runtime.start_container(&next).await.expect("start it");
+    let again = eventually(
+        Duration::from_secs(10),
+        "the new instance's line",
+        || async {
+            let text = log_of(runtime, &next, &all).await;
+            (!text.is_empty()).then_some(text)
+        },
+    )
+    .await;
+    assert_eq!(again, "second life\n");
+    assert_eq!(
+        log_of(runtime, &id, &tail).await,
+        "four\nfive\n",
+        "the previous instance, by its id"
+    );
+
+    let err = runtime.logs("0123456789abcdef", &all).await.err();
+    assert!(
+        matches!(
+            err,
+            Some(RuntimeError::NotFound {
+                kind: "container",
+                ..
+            })
+        ),
         "{err:?}"
     );
 }

@@ -1,15 +1,17 @@
 //! An in-memory [`ContainerRuntime`] for tests of the planner, executor and agent: it keeps
-//! sandboxes and containers in maps, records every call, and can be told to fail a call or
-//! to make a container exit.
+//! sandboxes and containers in maps, records every call, and can be told to fail a call, to
+//! make a container exit, or to write lines to a container's log.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
+use bytes::Bytes;
+use tokio::sync::{Notify, mpsc};
 
 use staticpod_runtime::clock::{Clock, SystemClock};
+use staticpod_runtime::logs::{LogFormat, LogMessage, LogOptions, LogStream, StreamType};
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecResult, ImageEnsured,
     PullPolicy, RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
@@ -30,10 +32,37 @@ struct State {
     events: Vec<mpsc::Sender<()>>,
 }
 
+/// One line of a container's log.
+#[derive(Debug, Clone)]
+struct Line {
+    stream: StreamType,
+    time: SystemTime,
+    text: String,
+}
+
+/// The containers' logs, shared with the streams that follow them.
+#[derive(Debug, Default)]
+struct Logs {
+    /// Each container's lines, and whether it still writes (it runs).
+    containers: Mutex<BTreeMap<String, (Vec<Line>, bool)>>,
+    /// Woken whenever a log grows or its container stops writing.
+    changed: Notify,
+}
+
+impl Logs {
+    fn set_running(&self, id: &str, running: bool) {
+        let mut containers = self.containers.lock().unwrap();
+        containers.entry(id.to_string()).or_default().1 = running;
+        drop(containers);
+        self.changed.notify_waiters();
+    }
+}
+
 /// The fake runtime.
 #[derive(Debug)]
 pub struct FakeRuntime {
     state: Mutex<State>,
+    logs: Arc<Logs>,
     clock: Arc<dyn Clock>,
 }
 
@@ -41,6 +70,7 @@ impl Default for FakeRuntime {
     fn default() -> Self {
         FakeRuntime {
             state: Mutex::default(),
+            logs: Arc::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -101,8 +131,24 @@ impl FakeRuntime {
         }
     }
 
+    /// Appends `text`, line by line, to container `id`'s `stream`, stamped with the clock's
+    /// time; streams following the log see it at once.
+    pub fn write_log(&self, id: &str, stream: StreamType, text: &str) {
+        let time = self.clock.now();
+        let mut containers = self.logs.containers.lock().unwrap();
+        let (lines, _) = containers.entry(id.to_string()).or_default();
+        lines.extend(text.lines().map(|line| Line {
+            stream,
+            time,
+            text: line.to_string(),
+        }));
+        drop(containers);
+        self.logs.changed.notify_waiters();
+    }
+
     /// Makes a running container exit with `exit_code` at `finished_at`, and sends an event.
     pub fn exit_container(&self, id: &str, exit_code: i32, finished_at: SystemTime) {
+        self.logs.set_running(id, false);
         let mut state = self.state.lock().unwrap();
         if let Some(container) = state.containers.get_mut(id) {
             let started_at = match container.state {
@@ -267,6 +313,7 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn start_container(&self, container_id: &str) -> RuntimeResult<()> {
         self.call("start_container", container_id)?;
+        self.logs.set_running(container_id, true);
         if let Some(container) = self.state.lock().unwrap().containers.get_mut(container_id) {
             container.state = ContainerState::Running {
                 started_at: self.clock.now(),
@@ -280,6 +327,7 @@ impl ContainerRuntime for FakeRuntime {
             "stop_container",
             &format!("{container_id} grace={}s", grace.as_secs()),
         )?;
+        self.logs.set_running(container_id, false);
         if let Some(container) = self.state.lock().unwrap().containers.get_mut(container_id)
             && let ContainerState::Running { started_at } = container.state
         {
@@ -297,6 +345,8 @@ impl ContainerRuntime for FakeRuntime {
     async fn remove_container(&self, container_id: &str) -> RuntimeResult<()> {
         self.call("remove_container", container_id)?;
         self.state.lock().unwrap().containers.remove(container_id);
+        self.logs.containers.lock().unwrap().remove(container_id);
+        self.logs.changed.notify_waiters();
         Ok(())
     }
 
@@ -335,5 +385,161 @@ impl ContainerRuntime for FakeRuntime {
         let (tx, rx) = mpsc::channel(1);
         self.state.lock().unwrap().events.push(tx);
         Ok(rx)
+    }
+
+    /// The lines given to [`FakeRuntime::write_log`], as `options` ask; following ends when
+    /// the container exits, is stopped or removed.
+    async fn logs(&self, container_id: &str, options: &LogOptions) -> RuntimeResult<LogStream> {
+        self.call("logs", container_id)?;
+        if !self
+            .state
+            .lock()
+            .unwrap()
+            .containers
+            .contains_key(container_id)
+        {
+            return Err(RuntimeError::NotFound {
+                kind: "container",
+                id: container_id.to_string(),
+            });
+        }
+        let written = self
+            .logs
+            .containers
+            .lock()
+            .unwrap()
+            .get(container_id)
+            .map_or(0, |(lines, _)| lines.len());
+        let reader = Reader {
+            logs: self.logs.clone(),
+            id: container_id.to_string(),
+            next: options.tail_lines.map_or(0, |tail| {
+                written.saturating_sub(usize::try_from(tail).unwrap_or(usize::MAX))
+            }),
+            follow: options.follow,
+            format: LogFormat::new(options),
+            done: false,
+        };
+        Ok(Box::pin(futures_util::stream::unfold(reader, Reader::next)))
+    }
+}
+
+/// A stream over one fake container's log.
+struct Reader {
+    logs: Arc<Logs>,
+    id: String,
+    next: usize,
+    follow: bool,
+    format: LogFormat,
+    done: bool,
+}
+
+impl Reader {
+    /// The lines written since the last item; with `follow`, waits for more until the
+    /// container stops writing.
+    async fn next(mut self) -> Option<(RuntimeResult<Bytes>, Self)> {
+        let mut out = Vec::new();
+        while !self.done && out.is_empty() {
+            let changed = self.logs.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let writing = {
+                let containers = self.logs.containers.lock().unwrap();
+                let (lines, running) = containers
+                    .get(&self.id)
+                    .map_or((&[][..], false), |(lines, running)| (&lines[..], *running));
+                for line in lines.get(self.next..).unwrap_or_default() {
+                    let message = LogMessage {
+                        stream: line.stream,
+                        time: line.time,
+                        text: line.text.as_bytes(),
+                        partial: false,
+                    };
+                    self.format.push(message, &mut out);
+                }
+                self.next = self.next.max(lines.len());
+                running
+            };
+            if self.format.is_full() || !self.follow || !writing {
+                self.format.finish(&mut out);
+                self.done = true;
+            } else if out.is_empty() {
+                changed.await;
+            }
+        }
+        (!out.is_empty()).then(|| (Ok(Bytes::from(out)), self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+    use staticpod_runtime::{ContainerRuntime, SandboxConfig};
+
+    use super::*;
+    use crate::fixtures::{container_config, sandbox_config};
+
+    async fn running(fake: &FakeRuntime) -> String {
+        let pod: SandboxConfig = sandbox_config("web", "node0", "uid-1");
+        let sandbox = fake.run_sandbox(&pod).await.unwrap();
+        let config = container_config("web", "nginx:1.25", &pod);
+        let id = fake
+            .create_container(&sandbox, &config, &pod)
+            .await
+            .unwrap();
+        fake.start_container(&id).await.unwrap();
+        id
+    }
+
+    async fn read_all(mut stream: LogStream) -> String {
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        }
+        text
+    }
+
+    #[tokio::test]
+    async fn logs_are_the_lines_written_as_the_options_ask() {
+        let fake = FakeRuntime::default();
+        let id = running(&fake).await;
+        fake.write_log(&id, StreamType::Stdout, "one\ntwo\n");
+        fake.write_log(&id, StreamType::Stderr, "three");
+        let all = fake.logs(&id, &LogOptions::default()).await.unwrap();
+        assert_eq!(read_all(all).await, "one\ntwo\nthree\n");
+        let tail = LogOptions {
+            tail_lines: Some(2),
+            ..LogOptions::default()
+        };
+        assert_eq!(
+            read_all(fake.logs(&id, &tail).await.unwrap()).await,
+            "two\nthree\n"
+        );
+        let err = fake.logs("nope", &LogOptions::default()).await.err();
+        assert!(
+            matches!(err, Some(RuntimeError::NotFound { .. })),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn following_sees_later_lines_and_ends_when_the_container_exits() {
+        let fake = Arc::new(FakeRuntime::default());
+        let id = running(&fake).await;
+        fake.write_log(&id, StreamType::Stdout, "before");
+        let follow = LogOptions {
+            follow: true,
+            ..LogOptions::default()
+        };
+        let mut stream = fake.logs(&id, &follow).await.unwrap();
+        assert_eq!(&stream.next().await.unwrap().unwrap()[..], b"before\n");
+        let writer = fake.clone();
+        let later = id.clone();
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            writer.write_log(&later, StreamType::Stdout, "after");
+            writer.exit_container(&later, 0, SystemTime::now());
+        });
+        assert_eq!(read_all(stream).await, "after\n");
     }
 }

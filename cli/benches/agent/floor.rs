@@ -23,6 +23,7 @@ use staticpod_core::reconcile::plan;
 use staticpod_core::source::SourceKind;
 use staticpod_core::verdicts::ProbeVerdicts;
 use staticpod_runtime::clock::SystemClock;
+use staticpod_runtime::logs::{LogOptions, LogStream};
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
     RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
@@ -188,6 +189,7 @@ enum Call {
     ListContainers,
     ExecSync,
     Watch,
+    Logs,
 }
 
 /// The real backend, each call passed on and its duration recorded.
@@ -279,5 +281,10 @@ impl ContainerRuntime for Timed {
 
     async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>> {
         self.time(Call::Watch, self.backend.watch()).await
+    }
+
+    async fn logs(&self, container_id: &str, options: &LogOptions) -> RuntimeResult<LogStream> {
+        let request = self.backend.logs(container_id, options);
+        self.time(Call::Logs, request).await
     }
 }

@@ -78,7 +78,12 @@ impl Bench {
             .enable_all()
             .build()?;
         let runtime = tokio
-            .block_on(runtimes::connect(backend, &endpoint, DEFAULT_PAUSE_IMAGE))
+            .block_on(runtimes::connect(
+                backend,
+                &endpoint,
+                DEFAULT_PAUSE_IMAGE,
+                None,
+            ))
             .with_context(|| format!("connecting to {endpoint}"))?;
         let dir = tempfile::Builder::new()
             .prefix("staticpod-bench")

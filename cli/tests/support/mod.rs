@@ -80,7 +80,12 @@ impl Node {
             .unwrap();
         let endpoint = require_endpoint(backend);
         let runtime = tokio
-            .block_on(runtimes::connect(backend, &endpoint, DEFAULT_PAUSE_IMAGE))
+            .block_on(runtimes::connect(
+                backend,
+                &endpoint,
+                DEFAULT_PAUSE_IMAGE,
+                None,
+            ))
             .unwrap_or_else(|error| panic!("connect to {backend} at {endpoint}: {error:#}"));
         let offset = NEXT_STATUS_PORT.fetch_add(1, Ordering::SeqCst);
         let status_port = 30000 + (std::process::id() % 1000) as u16 * 20 + offset;

@@ -18,6 +18,7 @@ use crate::diagnostic::{Diagnostic, Position, Severity};
 use crate::manifest::decode::typed;
 use crate::manifest::documents::Document;
 use crate::manifest::locate::{FieldIndex, without_indexes};
+use crate::quantity::Quantity;
 
 /// The API version of the only `KubeletConfiguration` there is.
 pub const API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
@@ -52,6 +53,10 @@ pub struct KubeletConfig {
     pub container_runtime_endpoint: Option<String>,
     /// `podLogsDir`.
     pub pod_logs_dir: Option<PathBuf>,
+    /// `containerLogMaxSize`, in bytes.
+    pub container_log_max_size: Option<u64>,
+    /// `containerLogMaxFiles`.
+    pub container_log_max_files: Option<u32>,
 }
 
 /// What reading a configuration file gives.
@@ -95,6 +100,8 @@ struct Raw {
     healthz_bind_address: Option<String>,
     container_runtime_endpoint: Option<String>,
     pod_logs_dir: Option<String>,
+    container_log_max_size: Option<String>,
+    container_log_max_files: Option<i64>,
 }
 
 /// The top-level fields [`Raw`] types.
@@ -111,7 +118,24 @@ const ACTED_ON: &[&str] = &[
     "healthzBindAddress",
     "containerRuntimeEndpoint",
     "podLogsDir",
+    "containerLogMaxSize",
+    "containerLogMaxFiles",
 ];
+
+/// Reads a `containerLogMaxSize` (or `--container-log-max-size`): a positive quantity of
+/// bytes (`10Mi`). The kubelet's negative size, which turns its rotation off, is refused:
+/// staticpod always rotates the CRI logs it manages.
+pub fn parse_log_max_size(text: &str) -> Result<u64, String> {
+    let quantity = Quantity::parse(text).map_err(|err| err.to_string())?;
+    u64::try_from(quantity.value())
+        .ok()
+        .filter(|bytes| *bytes > 0)
+        .ok_or_else(|| format!("{text:?} is not a positive size (as 10Mi)"))
+}
+
+/// The fewest files `containerLogMaxFiles` may keep: the current one and a rotated one, as
+/// the kubelet requires.
+pub const MIN_LOG_MAX_FILES: u32 = 2;
 
 /// A Kubernetes duration: Go's `time.ParseDuration` syntax (`20s`, `1m0s`, `300ms`); a bare
 /// number other than `0` has no unit and is refused, as the kubelet refuses it.
@@ -273,6 +297,33 @@ impl Findings<'_> {
             healthz_bind_address: self.address("healthzBindAddress", raw.healthz_bind_address),
             container_runtime_endpoint: nonempty(raw.container_runtime_endpoint),
             pod_logs_dir: nonempty(raw.pod_logs_dir).map(PathBuf::from),
+            container_log_max_size: self.log_max_size(nonempty(raw.container_log_max_size)),
+            container_log_max_files: self.log_max_files(raw.container_log_max_files),
+        }
+    }
+
+    fn log_max_size(&mut self, text: Option<String>) -> Option<u64> {
+        match parse_log_max_size(&text?) {
+            Ok(bytes) => Some(bytes),
+            Err(message) => {
+                self.add(Severity::Error, "containerLogMaxSize", message);
+                None
+            }
+        }
+    }
+
+    /// As the kubelet reads a file, 0 is the default.
+    fn log_max_files(&mut self, number: Option<i64>) -> Option<u32> {
+        let number = number.filter(|n| *n != 0)?;
+        match u32::try_from(number) {
+            Ok(files) if files >= MIN_LOG_MAX_FILES => Some(files),
+            _ => {
+                let message = format!(
+                    "{number} files: a container's log keeps at least {MIN_LOG_MAX_FILES} (the current one and a rotated one)"
+                );
+                self.add(Severity::Error, "containerLogMaxFiles", message);
+                None
+            }
         }
     }
 
@@ -365,7 +416,8 @@ mod tests {
             "staticPodURLHeader": {"b": ["again", "beautiful"], "a": ["hello"]},
             "fileCheckFrequency": "5s", "httpCheckFrequency": "1m0s", "syncFrequency": "500ms",
             "address": "0.0.0.0", "readOnlyPort": 0, "healthzPort": 0,
-            "containerRuntimeEndpoint": "unix:///run/containerd/containerd.sock"}"#;
+            "containerRuntimeEndpoint": "unix:///run/containerd/containerd.sock",
+            "containerLogMaxSize": "50Mi", "containerLogMaxFiles": 3}"#;
         let loaded = load(Path::new("config.json"), json);
         assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
         let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
@@ -388,6 +440,8 @@ mod tests {
                 healthz_bind_address: None,
                 container_runtime_endpoint: Some("unix:///run/containerd/containerd.sock".into()),
                 pod_logs_dir: None,
+                container_log_max_size: Some(50 * 1024 * 1024),
+                container_log_max_files: Some(3),
             }
         );
     }
@@ -395,12 +449,14 @@ mod tests {
     #[test]
     fn bad_values_and_the_wrong_kind_are_errors_naming_line_column_and_field() {
         check(
-            "apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfig\naddress: localhost\nreadOnlyPort: 70000\n",
+            "apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfig\naddress: localhost\nreadOnlyPort: 70000\ncontainerLogMaxSize: \"-1\"\ncontainerLogMaxFiles: 1\n",
             expect![[r#"
                 /var/lib/kubelet/config.yaml:1:1: error: apiVersion: apiVersion "kubelet.config.k8s.io/v1" is not kubelet.config.k8s.io/v1beta1
                 /var/lib/kubelet/config.yaml:2:1: error: kind: kind "KubeletConfig" is not a KubeletConfiguration
                 /var/lib/kubelet/config.yaml:3:1: error: address: "localhost" is not an IP address
                 /var/lib/kubelet/config.yaml:4:1: error: readOnlyPort: 70000 is not a port (0 to 65535)
+                /var/lib/kubelet/config.yaml:5:1: error: containerLogMaxSize: "-1" is not a positive size (as 10Mi)
+                /var/lib/kubelet/config.yaml:6:1: error: containerLogMaxFiles: 1 files: a container's log keeps at least 2 (the current one and a rotated one)
                 not used: "#]],
         );
         check(

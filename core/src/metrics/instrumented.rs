@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use staticpod_runtime::logs::{LogOptions, LogStream};
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
     RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
@@ -126,6 +127,13 @@ impl ContainerRuntime for Instrumented {
 
     async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>> {
         self.timed("get_container_events", self.runtime.watch())
+            .await
+    }
+
+    /// Counts the opening of the stream, not its reading. The kubelet has no such operation
+    /// (it reads CRI's log files itself), hence a name of our own.
+    async fn logs(&self, container_id: &str, options: &LogOptions) -> RuntimeResult<LogStream> {
+        self.timed("container_logs", self.runtime.logs(container_id, options))
             .await
     }
 }
