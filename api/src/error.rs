@@ -92,13 +92,18 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
-    /// A subresource the node will serve but does not yet.
-    #[error("{resource} is not served yet by this node: {why}")]
-    NotServedYet {
-        /// `pods/log`.
-        resource: &'static str,
-        /// What to use meanwhile.
-        why: &'static str,
+    /// A request that cannot be answered as it stands, as kube-apiserver's or the kubelet's
+    /// message says it (a log of a container that is waiting to start, ...).
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong.
+        message: String,
+    },
+    /// The runtime failed to answer (a container's log could not be opened).
+    #[error("{message}")]
+    Runtime {
+        /// The runtime's error, with its causes.
+        message: String,
     },
 }
 
@@ -142,11 +147,13 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => 404,
             ApiError::Forbidden { .. } => 403,
             ApiError::MethodNotAllowed { .. } => 405,
-            ApiError::Selector { .. } | ApiError::BadParameter { .. } => 400,
+            ApiError::Selector { .. }
+            | ApiError::BadParameter { .. }
+            | ApiError::BadRequest { .. } => 400,
             ApiError::Expired { .. } | ApiError::UnknownVersion { .. } => 410,
             ApiError::TooManyRequests { .. } => 429,
             ApiError::TooLarge { .. } => 413,
-            ApiError::NotServedYet { .. } => 503,
+            ApiError::Runtime { .. } => 500,
         }
     }
 
@@ -156,11 +163,13 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => "NotFound",
             ApiError::Forbidden { .. } => "Forbidden",
             ApiError::MethodNotAllowed { .. } => "MethodNotAllowed",
-            ApiError::Selector { .. } | ApiError::BadParameter { .. } => "BadRequest",
+            ApiError::Selector { .. }
+            | ApiError::BadParameter { .. }
+            | ApiError::BadRequest { .. } => "BadRequest",
             ApiError::Expired { .. } | ApiError::UnknownVersion { .. } => "Expired",
             ApiError::TooManyRequests { .. } => "TooManyRequests",
             ApiError::TooLarge { .. } => "RequestEntityTooLarge",
-            ApiError::NotServedYet { .. } => "ServiceUnavailable",
+            ApiError::Runtime { .. } => "InternalError",
         }
     }
 

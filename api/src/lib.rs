@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod filter;
 pub mod limits;
+pub mod logs;
 pub mod negotiate;
 pub mod nodes;
 pub mod pods;

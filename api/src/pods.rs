@@ -289,7 +289,7 @@ pub(crate) mod tests {
                     reason: "Error".into(),
                     started_at: Some(timestamp(at(600))),
                     finished_at: Some(timestamp(at(700))),
-                    message: None,
+                    ..Terminated::default()
                 }),
                 ..ContainerStateView::default()
             },
@@ -323,7 +323,7 @@ pub(crate) mod tests {
                     reason: "Completed".into(),
                     started_at: None,
                     finished_at: None,
-                    message: None,
+                    ..Terminated::default()
                 }),
                 ..ContainerStateView::default()
             },

@@ -19,6 +19,7 @@ use crate::discovery;
 use crate::error::ApiError;
 use crate::filter::Filter;
 use crate::limits::MAX_WATCH_DURATION;
+use crate::logs::{self, LogRequest};
 use crate::negotiate::{AGGREGATED_DISCOVERY, Format, Query, Since, wants_aggregated_discovery};
 use crate::resource::{List, Resource};
 use crate::route::{Kind, Route, route};
@@ -117,6 +118,8 @@ pub enum Reply {
     Body(Body),
     /// A stream of watch events.
     Watch(WatchSpec),
+    /// A container's log, streamed from the runtime.
+    Log(LogRequest),
 }
 
 impl Reply {
@@ -197,7 +200,8 @@ impl NodeApi {
             subresource,
         } = route
         {
-            return self.subresource(&status, kind, namespace, name, subresource);
+            let object = (kind, namespace, name);
+            return self.subresource(&status, object, subresource, request, now);
         }
         let verb = verb(method, &route, &query);
         let aggregated = wants_aggregated_discovery(request.accept);
@@ -359,38 +363,43 @@ impl NodeApi {
         })
     }
 
-    /// A pod's subresource: none is served yet.
+    /// A pod's subresource: its log (`GET` alone); the others are refused.
     fn subresource(
         &self,
         status: &Arc<NodeStatus>,
-        kind: Kind,
-        namespace: Option<&str>,
-        name: &str,
+        (kind, namespace, name): (Kind, Option<&str>, &str),
         subresource: &str,
+        request: &Request<'_>,
+        now: SystemTime,
     ) -> Result<Reply, ApiError> {
         let resource = kind.plural();
-        if kind == Kind::Pods
-            && self
-                .pods
-                .read(status)
-                .get(namespace.unwrap_or_default(), name)
-                .is_none()
-        {
-            return Err(ApiError::NotFound {
-                resource,
-                name: name.to_string(),
-            });
-        }
+        let pods = self.pods.read(status);
+        let pod = match kind {
+            Kind::Pods => pods.get(namespace.unwrap_or_default(), name),
+            _ => None,
+        };
+        let not_found = || ApiError::NotFound {
+            resource,
+            name: name.to_string(),
+        };
         match (kind, subresource) {
-            (Kind::Pods, "log") => Err(ApiError::NotServedYet {
-                resource: "pods/log",
-                why: "read the container's log with the runtime meanwhile (`docker logs <container id>`, the id is in `kubectl get pod -o yaml`)",
-            }),
-            (Kind::Pods, "exec" | "attach" | "portforward") => Err(ApiError::MethodNotAllowed {
-                verb: subresource.to_string(),
-                resource: "pods".to_string(),
-                why: "the node's API is read-only: use the runtime (`docker exec`, `crictl exec`, `podman exec`)",
-            }),
+            (Kind::Pods, "log") if *request.method == Method::GET => {
+                let pod = pod.ok_or_else(not_found)?;
+                Ok(Reply::Log(logs::request(pod, request.query, now)?))
+            }
+            (Kind::Pods, "log" | "exec" | "attach" | "portforward") => {
+                pod.ok_or_else(not_found)?;
+                Err(ApiError::MethodNotAllowed {
+                    verb: subresource.to_string(),
+                    resource: "pods".to_string(),
+                    why: match subresource {
+                        "log" => "a log is read with GET",
+                        _ => {
+                            "the node's API is read-only: use the runtime (`docker exec`, `crictl exec`, `podman exec`)"
+                        }
+                    },
+                })
+            }
             _ => Err(ApiError::NoRoute {
                 path: format!("{resource}/{name}/{subresource}"),
             }),
@@ -582,6 +591,7 @@ pub(crate) mod tests {
         };
         match api.respond(&request, at(60)) {
             Reply::Watch(spec) => format!("watch {spec:?}"),
+            Reply::Log(log) => format!("log {log:?}"),
             Reply::Body(Body {
                 code,
                 content_type,
@@ -802,7 +812,7 @@ pub(crate) mod tests {
             405 application/json: "MethodNotAllowed" "create is not supported on pods: the node's API is read-only: static pods change when their manifests change"
             405 application/json: "MethodNotAllowed" "patch is not supported on nodes: the node's API is read-only: static pods change when their manifests change"
             405 application/json: "MethodNotAllowed" "exec is not supported on pods: the node's API is read-only: use the runtime (`docker exec`, `crictl exec`, `podman exec`)"
-            503 application/json: "ServiceUnavailable" "pods/log is not served yet by this node: read the container's log with the runtime meanwhile (`docker logs <container id>`, the id is in `kubectl get pod -o yaml`)"
+            400 application/json: "BadRequest" "container \"web\" has no container ID yet"
             404 application/json: "NotFound" "pods \"gone\" not found"
             404 application/json: "NotFound" "pods \"gone\" not found"
             400 application/json: "BadRequest" "field label not supported: spec.foo"

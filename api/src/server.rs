@@ -14,6 +14,8 @@ use hyper::body::{Body, Bytes, Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use staticpod_core::agent::NodeStatus;
+use staticpod_core::error_chain;
+use staticpod_runtime::ContainerRuntime;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -22,6 +24,7 @@ use crate::error::ApiError;
 use crate::limits::{
     HEADER_TIMEOUT, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_WATCHES,
 };
+use crate::logs::LogRequest;
 use crate::respond::{self, Body as Whole, NodeApi, Reply};
 use crate::watch::stream as watch_stream;
 
@@ -35,16 +38,19 @@ enum Port {
     ReadOnly {
         api: Arc<NodeApi>,
         watches: Arc<Semaphore>,
+        runtime: Arc<dyn ContainerRuntime>,
     },
     /// The health port: `GET /healthz` alone.
     Health(watch::Receiver<Arc<NodeStatus>>),
 }
 
-/// Serves the read-only port on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, api: NodeApi) {
+/// Serves the read-only port on `listener` until the process ends; containers' logs are
+/// read from `runtime`.
+pub async fn serve(listener: TcpListener, api: NodeApi, runtime: Arc<dyn ContainerRuntime>) {
     let port = Port::ReadOnly {
         api: Arc::new(api),
         watches: Arc::new(Semaphore::new(MAX_WATCHES)),
+        runtime,
     };
     accept(listener, port).await
 }
@@ -116,7 +122,11 @@ impl Port {
                 (&Method::GET, "/healthz") => respond::healthz(&status.borrow()),
                 _ => Whole::text(StatusCode::NOT_FOUND, "not found: try GET /healthz\n"),
             }),
-            Port::ReadOnly { api, watches } => {
+            Port::ReadOnly {
+                api,
+                watches,
+                runtime,
+            } => {
                 let (parts, body) = request.into_parts();
                 if let Err(error) = read_body(body).await {
                     return whole(Whole::error(&error));
@@ -153,11 +163,41 @@ impl Port {
                             .body(UnsyncBoxBody::new(StreamBody::new(events)))
                             .expect("a watch response is valid")
                     }
+                    Reply::Log(log) => container_log(runtime.as_ref(), log).await,
                     Reply::Body(body) => whole(body),
                 }
             }
         }
     }
+}
+
+/// A container's log as the kubelet answers it: plain text, streamed as the runtime gives
+/// it. An error once the stream has begun ends it (the status line is sent by then), and is
+/// logged.
+async fn container_log(runtime: &dyn ContainerRuntime, log: LogRequest) -> Response<ResponseBody> {
+    let stream = match runtime.logs(&log.container_id, &log.options).await {
+        Ok(stream) => stream,
+        Err(error) => {
+            return whole(Whole::error(&ApiError::Runtime {
+                message: error_chain::describe(&error),
+            }));
+        }
+    };
+    let id = log.container_id;
+    let frames = stream.scan((), move |(), chunk| {
+        std::future::ready(match chunk {
+            Ok(bytes) => Some(Ok::<_, Infallible>(Frame::data(bytes))),
+            Err(error) => {
+                let error = error_chain::describe(&error);
+                tracing::warn!(container = %id, %error, "container log: reading ended");
+                None
+            }
+        })
+    });
+    Response::builder()
+        .header("content-type", "text/plain")
+        .body(UnsyncBoxBody::new(StreamBody::new(frames)))
+        .expect("a log response is valid")
 }
 
 /// Reads and drops a request's body (a `DELETE`'s options are not acted on), refusing one
@@ -222,7 +262,8 @@ mod tests {
         // The status feed stays open for the test's length.
         std::mem::forget(status);
         let api = Arc::into_inner(api).expect("the only reference");
-        tokio::spawn(serve(listener, api));
+        let runtime = Arc::new(staticpod_testkit::fake::FakeRuntime::default());
+        tokio::spawn(serve(listener, api, runtime));
         port
     }
 

@@ -113,7 +113,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {address} for the read-only port"))?;
         info!(%address, "read-only port: the node's API (kubectl --server http://{address}), /pods, /manifests, /healthz, /metrics");
         let api = NodeApi::new(agent.status(), agent.events(), agent.metrics());
-        tokio::spawn(server::serve(listener, api));
+        tokio::spawn(server::serve(listener, api, agent.runtime()));
     }
     if let Some(address) = settings.healthz {
         // As the kubelet, a health port that cannot be opened is an error in the log, not a

@@ -239,6 +239,12 @@ impl Agent {
         self.metrics.clone()
     }
 
+    /// The runtime the agent drives, its calls counted in [`Agent::metrics`]: what reads
+    /// containers' logs for the node's API.
+    pub fn runtime(&self) -> Arc<dyn ContainerRuntime> {
+        self.runtime.clone()
+    }
+
     /// Calls `beat` every `every` from the agent's loop, between passes: a loop stuck in a
     /// pass (a runtime call that never returns) stops calling it, which is what systemd's
     /// watchdog is for.

@@ -208,6 +208,14 @@ pub struct Terminated {
     /// What the container wrote to its `terminationMessagePath`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// `<runtime>://<id>` of the instance that ended (`kubectl logs --previous` reads its
+    /// log); unknown when it was removed.
+    #[serde(
+        default,
+        rename = "containerID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub container_id: Option<String>,
 }
 
 /// What a pod's status is computed from besides the runtime's objects: the agent's memory of
@@ -317,6 +325,7 @@ fn pod_status(
         let latest = instances.pop();
         let ended = |c: &ObservedContainer| {
             terminated(c).map(|t| Terminated {
+                container_id: Some(container_uri(inputs.runtime_name, c)),
                 message: inputs
                     .messages
                     .get(&c.info.id)
@@ -494,6 +503,11 @@ struct InstanceFacts<'a> {
     completed_long_ago: bool,
 }
 
+/// An instance as the API names it: `<runtime>://<id>`.
+fn container_uri(runtime_name: &str, c: &ObservedContainer) -> String {
+    format!("{runtime_name}://{}", c.info.id)
+}
+
 /// How an exited instance ended.
 fn terminated(c: &ObservedContainer) -> Option<Terminated> {
     let ContainerState::Exited {
@@ -518,6 +532,7 @@ fn terminated(c: &ObservedContainer) -> Option<Terminated> {
         started_at: Some(timestamp(started_at)),
         finished_at: Some(timestamp(finished_at)),
         message: None,
+        container_id: None,
     })
 }
 
@@ -566,6 +581,7 @@ fn container_status(
                 started_at: None,
                 finished_at: None,
                 message: None,
+                container_id: None,
             });
         }
         match facts.failure {
@@ -604,6 +620,7 @@ fn container_status(
             };
             let ran = finished_at.duration_since(started_at).unwrap_or_default();
             let ended = Terminated {
+                container_id: Some(container_uri(runtime_name, c)),
                 message: inputs
                     .messages
                     .get(&c.info.id)
@@ -645,7 +662,7 @@ fn container_status(
             ),
         restart_count: latest.map_or(0, |c| c.attempt),
         image: container.image.clone(),
-        container_id: latest.map(|c| format!("{runtime_name}://{}", c.info.id)),
+        container_id: latest.map(|c| container_uri(runtime_name, c)),
         started: state.running.is_some()
             && verdicts.map_or(container.startup_probe.is_none(), |v| v.started),
         state,

@@ -1100,6 +1100,69 @@ fn kubectl_watch_sees_a_new_pod() {
     node.wait_running("second", "web");
 }
 
+/// `kubectl logs` reads the containers' logs from the runtime: the default (first)
+/// container, `-c`, `--tail`, `--timestamps`, `--previous` after a restart, and `-f` that
+/// prints a line the container writes after the follow began; a container that is not in
+/// the pod is refused as kube-apiserver refuses it.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn kubectl_logs() {
+    let mut node = Node::new(backend(), "klogs");
+    let out = node.scratch("out");
+    // The first instance says `instance 1` and exits; the second says `instance 2`, then a
+    // line each time /out/more appears.
+    let app = "n=$(( $(cat /out/n 2>/dev/null || echo 0) + 1 )); echo $n > /out/n; echo instance $n; for i in 1 2 3 4 5; do echo app line $i; done; [ $n = 1 ] && exit 1; while true; do [ -e /out/more ] && rm /out/more && echo more please; sleep 0.2; done";
+    node.write_manifest(
+        "talk.yaml",
+        &format!(
+            "kind: Pod\nmetadata: {{name: talk}}\nspec:\n{}  containers:\n  - name: app\n    image: busybox:1.36\n    command: [sh, -c, '{app}']\n    volumeMounts: [{{name: out, mountPath: /out}}]\n  - name: side\n    image: busybox:1.36\n    command: [sh, -c, 'echo side says hi >&2; sleep 3600']\n",
+            order_volume(&out)
+        ),
+    );
+    node.start_agent();
+    let name = node.pod_name("talk");
+    // The restart comes after the kubelet's first back-off (10 s).
+    node.wait_for("the app's second instance to run", || {
+        let get = node.kubectl(&["get", "pods"]);
+        match get.row(&name) {
+            Some(cells) if cells[1..4] == ["2/2", "Running", "1"] => Ok(()),
+            _ => Err(format!("{get:?}")),
+        }
+    });
+    let lines = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["logs", name.as_str()];
+        all.extend(args);
+        let logs = node.kubectl(&all);
+        assert!(logs.success, "kubectl {all:?} failed: {logs:?}");
+        logs.stdout.lines().map(str::to_owned).collect()
+    };
+    let mut second = vec!["instance 2".to_string()];
+    second.extend((1..=5).map(|i| format!("app line {i}")));
+    // Without -c, kubectl takes the first container (and says so on stderr).
+    assert_eq!(lines(&[]), second);
+    assert_eq!(lines(&["-c", "app", "--tail", "2"]), second[4..]);
+    assert_eq!(lines(&["-c", "side"]), ["side says hi"]);
+    let previous = lines(&["-c", "app", "--previous"]);
+    assert_eq!(previous[0], "instance 1", "{previous:?}");
+    assert_eq!(previous[1..], second[1..]);
+    let stamped = lines(&["-c", "app", "--timestamps", "--tail", "1"]);
+    let (stamp, text) = stamped[0].split_once(' ').unwrap();
+    assert_eq!(text, "app line 5");
+    assert!(
+        stamp.len() == 30 && stamp.ends_with('Z'),
+        "RFC 3339 with nine digits, UTC: {stamp}"
+    );
+    node.kubectl(&["logs", &name, "-c", "db"])
+        .assert_refused(&format!("container db is not valid for pod {name}"));
+
+    let mut follow = node.kubectl_watch(&["logs", "-f", &name, "-c", "app"]);
+    follow.wait_line("the log so far", |l| l == "app line 5");
+    std::fs::write(out.join("more"), "").unwrap();
+    follow.wait_line("the line written after the follow began", |l| {
+        l == "more please"
+    });
+}
+
 /// What systemd reads from a `Type=notify` unit's socket, as `(when, line)`.
 struct NotifySocket {
     socket: UnixDatagram,
