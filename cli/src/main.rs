@@ -1,6 +1,7 @@
 //! `staticpod`: run Kubernetes static pods without a control plane.
 
 mod get;
+mod logs;
 mod run;
 mod settings;
 mod systemd;
@@ -32,6 +33,8 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:10255")]
         server: String,
     },
+    /// Print a container's log, as `kubectl logs` does, from a running agent's read-only port.
+    Logs(logs::LogsArgs),
     /// Check manifests (files, directories or a URL) and a kubelet configuration as `run`
     /// would read them; exit 1 on any error.
     Validate {
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Get { resource, server } => get::get(&resource, &server),
+        Command::Logs(args) => logs::logs(&args),
         Command::Validate {
             paths,
             config,

@@ -1103,7 +1103,7 @@ fn kubectl_watch_sees_a_new_pod() {
 /// `kubectl logs` reads the containers' logs from the runtime: the default (first)
 /// container, `-c`, `--tail`, `--timestamps`, `--previous` after a restart, and `-f` that
 /// prints a line the container writes after the follow began; a container that is not in
-/// the pod is refused as kube-apiserver refuses it.
+/// the pod is refused as kube-apiserver refuses it. `staticpod logs` reads the same.
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn kubectl_logs() {
@@ -1154,6 +1154,12 @@ fn kubectl_logs() {
     );
     node.kubectl(&["logs", &name, "-c", "db"])
         .assert_refused(&format!("container db is not valid for pod {name}"));
+    // `staticpod logs` asks the same, for nodes without kubectl.
+    let ours = node.staticpod(&["logs", &name, "-c", "app", "--previous", "--tail", "2"]);
+    assert!(ours.success, "{ours:?}");
+    assert_eq!(ours.stdout.lines().collect::<Vec<_>>(), previous[4..]);
+    node.staticpod(&["logs", &name])
+        .assert_refused("Error from server (BadRequest): a container name must be specified");
 
     let mut follow = node.kubectl_watch(&["logs", "-f", &name, "-c", "app"]);
     follow.wait_line("the log so far", |l| l == "app line 5");

@@ -307,15 +307,22 @@ impl Node {
 
     /// Output of `staticpod get pods` against this node's agent: (stdout, stderr).
     pub fn get_pods(&self) -> (String, String) {
+        let get = self.staticpod(&["get", "pods"]);
+        assert!(get.success, "staticpod get pods failed: {get:?}");
+        (get.stdout, get.stderr)
+    }
+
+    /// Runs `staticpod args --server <this node's read-only port>` to its end: what it
+    /// printed, as a kubectl run's.
+    pub fn staticpod(&self, args: &[&str]) -> Kubectl {
         let server = format!("http://127.0.0.1:{}", self.status_port);
-        let output = succeed(
-            Command::new(env!("CARGO_BIN_EXE_staticpod"))
-                .args(["get", "pods", "--server", &server]),
-        );
-        (
-            String::from_utf8_lossy(&output.stdout).into(),
-            String::from_utf8_lossy(&output.stderr).into(),
-        )
+        let output = Command::new(env!("CARGO_BIN_EXE_staticpod"))
+            .args(args)
+            .args(["--server", &server])
+            .stdin(Stdio::null())
+            .output()
+            .expect("the staticpod binary runs");
+        Kubectl::from(output)
     }
 
     /// `kubectl` pointed at this node's read-only port, with an empty kubeconfig and a
@@ -347,11 +354,7 @@ impl Node {
             .kubectl_command(args)
             .output()
             .unwrap_or_else(|e| panic!("cannot run {KUBECTL} (cargo xtask test installs it): {e}"));
-        Kubectl {
-            success: output.status.success(),
-            stdout: String::from_utf8_lossy(&output.stdout).into(),
-            stderr: String::from_utf8_lossy(&output.stderr).into(),
-        }
+        Kubectl::from(output)
     }
 
     /// Starts `kubectl args` that keeps running (`get pods -w`); stopped when dropped.
@@ -426,6 +429,16 @@ pub struct Kubectl {
     pub stdout: String,
     /// Its errors.
     pub stderr: String,
+}
+
+impl From<std::process::Output> for Kubectl {
+    fn from(output: std::process::Output) -> Kubectl {
+        Kubectl {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into(),
+            stderr: String::from_utf8_lossy(&output.stderr).into(),
+        }
+    }
 }
 
 impl Kubectl {
