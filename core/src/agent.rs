@@ -23,7 +23,7 @@ use crate::diagnostic::Severity;
 use crate::error_chain::describe;
 use crate::events::{Events, ObjectReference, Recorder};
 use crate::ingest::{ManifestReport, Manifests};
-use crate::manifest::defaults::CONFIG_SEEN_ANNOTATION;
+use crate::manifest::defaults::{CONFIG_SEEN_ANNOTATION, StaticPod};
 use crate::metrics::instrumented::Instrumented;
 use crate::metrics::{Gauges, Metrics};
 use crate::node::{HostFacts, NodeFacts};
@@ -36,6 +36,7 @@ use crate::reconcile::plan;
 use crate::reconcile::volumes;
 use crate::source::{Reading, Snapshot, SourceKind};
 use crate::status::{self, ContainerStatus, PodListView, PodView, StatusInputs, Transitions};
+use crate::termination;
 
 /// How the agent is set up.
 #[derive(Debug, Clone)]
@@ -511,9 +512,9 @@ impl Agent {
         // start must not kill the pods it started before the agent restarted.
         observed.retain(|_, pod| self.read.contains(&pod.source));
         self.report_exits(&observed);
-        self.read_termination_messages(&observed).await;
-        let now = self.clock.now();
         let desired = self.manifests.desired().to_vec();
+        self.read_termination_messages(&observed, &desired).await;
+        let now = self.clock.now();
         self.prober.sync(&desired, &observed, &self.config.host_ip);
         let verdicts = self.prober.verdicts();
         let plan = plan::plan(&desired, &observed, &self.history, &verdicts, now);
@@ -655,25 +656,36 @@ impl Agent {
     }
 
     /// Reads the termination message of every exited container not read yet (its file on
-    /// the node, off the async threads), and forgets those of containers that are gone.
-    async fn read_termination_messages(&mut self, observed: &BTreeMap<String, ObservedPod>) {
+    /// the node, off the async threads; its log's tail when its pod in `desired` says
+    /// `FallbackToLogsOnError`, it failed and the file is empty), and forgets those of
+    /// containers that are gone.
+    async fn read_termination_messages(
+        &mut self,
+        observed: &BTreeMap<String, ObservedPod>,
+        desired: &[Arc<StaticPod>],
+    ) {
         let mut unread = Vec::new();
         let mut exited = BTreeSet::new();
         for pod in observed.values() {
+            let spec = desired.iter().find(|d| d.uid() == pod.uid);
             for container in &pod.containers {
-                if matches!(container.info.state, ContainerState::Exited { .. }) {
-                    exited.insert(container.info.id.clone());
-                    if !self.messages.contains_key(&container.info.id) {
-                        let root = &self.config.dirs.root;
-                        let path = configs::termination_log(
-                            root,
-                            &pod.uid,
-                            &container.name,
-                            container.attempt,
-                        );
-                        unread.push((container.info.id.clone(), path));
-                    }
+                let ContainerState::Exited { exit_code, .. } = container.info.state else {
+                    continue;
+                };
+                exited.insert(container.info.id.clone());
+                if self.messages.contains_key(&container.info.id) {
+                    continue;
                 }
+                let path = configs::termination_log(
+                    &self.config.dirs.root,
+                    &pod.uid,
+                    &container.name,
+                    container.attempt,
+                );
+                let fallback = spec
+                    .and_then(|s| s.container(&container.name))
+                    .is_some_and(|c| termination::falls_back_to_logs(c, exit_code));
+                unread.push((container.info.id.clone(), path, fallback));
             }
         }
         self.messages.retain(|id, _| exited.contains(id));
@@ -683,12 +695,18 @@ impl Agent {
         let read = tokio::task::spawn_blocking(move || {
             unread
                 .into_iter()
-                .map(|(id, path)| (id, volumes::read_termination_message(&path)))
+                .map(|(id, path, fallback)| {
+                    (volumes::read_termination_message(&path), id, fallback)
+                })
                 .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
-        for (id, message) in read {
+        for (message, id, fallback) in read {
+            let message = match message {
+                None if fallback => termination::from_log(self.runtime.as_ref(), &id).await,
+                message => message,
+            };
             // An empty message is remembered too, so the file is read once.
             self.messages.insert(id, message.unwrap_or_default());
         }

@@ -17,4 +17,5 @@ pub mod quantity;
 pub mod reconcile;
 pub mod source;
 pub mod status;
+pub mod termination;
 pub mod verdicts;

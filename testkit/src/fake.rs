@@ -146,6 +146,20 @@ impl FakeRuntime {
         self.logs.changed.notify_waiters();
     }
 
+    /// Creates and starts container `web` of a new sandbox (pod `web` on `node0`), for tests
+    /// of what reads containers; returns its id.
+    pub async fn run_container(&self) -> String {
+        let pod = crate::fixtures::sandbox_config("web", "node0", "uid-1");
+        let sandbox = self.run_sandbox(&pod).await.unwrap();
+        let config = crate::fixtures::container_config("web", "nginx:1.25", &pod);
+        let id = self
+            .create_container(&sandbox, &config, &pod)
+            .await
+            .unwrap();
+        self.start_container(&id).await.unwrap();
+        id
+    }
+
     /// Makes a running container exit with `exit_code` at `finished_at`, and sends an event.
     pub fn exit_container(&self, id: &str, exit_code: i32, finished_at: SystemTime) {
         self.logs.set_running(id, false);
@@ -474,22 +488,9 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use futures_util::StreamExt;
-    use staticpod_runtime::{ContainerRuntime, SandboxConfig};
+    use staticpod_runtime::ContainerRuntime;
 
     use super::*;
-    use crate::fixtures::{container_config, sandbox_config};
-
-    async fn running(fake: &FakeRuntime) -> String {
-        let pod: SandboxConfig = sandbox_config("web", "node0", "uid-1");
-        let sandbox = fake.run_sandbox(&pod).await.unwrap();
-        let config = container_config("web", "nginx:1.25", &pod);
-        let id = fake
-            .create_container(&sandbox, &config, &pod)
-            .await
-            .unwrap();
-        fake.start_container(&id).await.unwrap();
-        id
-    }
 
     async fn read_all(mut stream: LogStream) -> String {
         let mut text = String::new();
@@ -502,7 +503,7 @@ mod tests {
     #[tokio::test]
     async fn logs_are_the_lines_written_as_the_options_ask() {
         let fake = FakeRuntime::default();
-        let id = running(&fake).await;
+        let id = fake.run_container().await;
         fake.write_log(&id, StreamType::Stdout, "one\ntwo\n");
         fake.write_log(&id, StreamType::Stderr, "three");
         let all = fake.logs(&id, &LogOptions::default()).await.unwrap();
@@ -525,7 +526,7 @@ mod tests {
     #[tokio::test]
     async fn following_sees_later_lines_and_ends_when_the_container_exits() {
         let fake = Arc::new(FakeRuntime::default());
-        let id = running(&fake).await;
+        let id = fake.run_container().await;
         fake.write_log(&id, StreamType::Stdout, "before");
         let follow = LogOptions {
             follow: true,

@@ -744,27 +744,42 @@ fn native_sidecar() {
 }
 
 /// A termination message (written to `/dev/termination-log`) and the exit code are the last
-/// state of a container after its restart.
+/// state of a container after its restart; with `FallbackToLogsOnError`, a failed
+/// container that wrote no message has its log's tail instead.
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn termination_message() {
     let mut node = Node::new(backend(), "message");
     node.write_manifest(
         "message.yaml",
-        "kind: Pod\nmetadata: {name: message}\nspec:\n  containers:\n  - name: app\n    image: busybox:1.36\n    command: [sh, -c, 'echo disk full > /dev/termination-log; sleep 1; exit 3']\n",
+        "kind: Pod\nmetadata: {name: message}\nspec:\n  containers:\n  - name: app\n    image: busybox:1.36\n    command: [sh, -c, 'echo disk full > /dev/termination-log; sleep 1; exit 3']\n  - name: logged\n    image: busybox:1.36\n    terminationMessagePolicy: FallbackToLogsOnError\n    command: [sh, -c, 'echo starting; echo cannot open /data; sleep 1; exit 2']\n",
     );
     node.start_agent();
-    let last = node.wait_for("the restarted container's last state", || {
-        let pods = node.pods();
-        let app = &pods.items[0].status.container_statuses[0];
-        app.last_state
-            .terminated
-            .clone()
-            .filter(|_| app.restart_count >= 1)
-            .ok_or_else(|| format!("{app:?}"))
-    });
-    assert_eq!(last.exit_code, 3);
-    assert_eq!(last.message.as_deref(), Some("disk full\n"));
+    let last = |container: usize| {
+        node.wait_for("the restarted container's last state", || {
+            let pods = node.pods();
+            let status = pods
+                .items
+                .first()
+                .and_then(|pod| pod.status.container_statuses.get(container))
+                .ok_or_else(|| format!("no status of container {container} yet"))?;
+            status
+                .last_state
+                .terminated
+                .clone()
+                .filter(|_| status.restart_count >= 1)
+                .ok_or_else(|| format!("{status:?}"))
+        })
+    };
+    let app = last(0);
+    assert_eq!(app.exit_code, 3);
+    assert_eq!(app.message.as_deref(), Some("disk full\n"));
+    let logged = last(1);
+    assert_eq!(logged.exit_code, 2);
+    assert_eq!(
+        logged.message.as_deref(),
+        Some("starting\ncannot open /data\n")
+    );
 }
 
 /// HTTPS and gRPC probes, run by the agent from the node against a host-network pod: an HTTPS

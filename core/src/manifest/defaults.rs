@@ -51,6 +51,15 @@ impl StaticPod {
         &self.pod.metadata.uid
     }
 
+    /// Its container (init or app) named `name`.
+    pub fn container(&self, name: &str) -> Option<&Container> {
+        let spec = &self.pod.spec;
+        spec.init_containers
+            .iter()
+            .chain(&spec.containers)
+            .find(|c| c.name == name)
+    }
+
     /// Restart policy.
     pub fn restart_policy(&self) -> RestartPolicy {
         self.pod.spec.restart_policy.unwrap_or_default()
