@@ -5,6 +5,7 @@
 mod apt;
 mod bench;
 mod cargo;
+mod cli_assets;
 mod codegen;
 mod containerd;
 mod daemon;
@@ -38,8 +39,10 @@ commands:
                                              the test binaries (e.g. a test name filter)
   demo [--runtime <name>]                    run `staticpod run` on examples/manifests (default: docker)
   bench [--runtime <name|all>] [--pods N]    benchmarks (see BENCHMARKS.md); report in target/bench/
-  codegen [--check]                          regenerate the committed CRI bindings from their .proto
-                                             (--check: fail if the committed ones differ)
+  codegen [--check]                          regenerate the committed CRI bindings from their .proto,
+                                             and the package's man pages and shell completions
+                                             from staticpod's flags (--check: fail if the
+                                             committed ones differ)
 ";
 
 fn main() {
@@ -72,8 +75,14 @@ fn run(args: Vec<String>) -> Result<()> {
             Ok(())
         }
         ["tidy"] => tidy::run(),
-        ["codegen"] => codegen::run(),
-        ["codegen", "--check"] => codegen::check_current(),
+        ["codegen"] => {
+            codegen::run()?;
+            cli_assets::run()
+        }
+        ["codegen", "--check"] => {
+            codegen::check_current()?;
+            cli_assets::check_current()
+        }
         ["test", rest @ ..] => {
             let (backend, passthrough) = parse_runtime_flag(rest, true)?;
             test::run(backend, passthrough)
