@@ -1,7 +1,9 @@
 //! `staticpod`: run Kubernetes static pods without a control plane.
 
+mod completion;
 mod get;
 mod logs;
+mod man;
 mod run;
 mod settings;
 mod systemd;
@@ -10,7 +12,7 @@ mod validate;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Run Kubernetes static pods (Pod manifests in a directory) on Docker, containerd or Podman.
 #[derive(Debug, Parser)]
@@ -51,6 +53,21 @@ enum Command {
         #[arg(long)]
         hostname_override: Option<String>,
     },
+    /// Print the shell completion script for bash, zsh, fish (or elvish, powershell), as
+    /// `kubectl completion` does: `source <(staticpod completion bash)`. The Debian package
+    /// installs the bash, zsh and fish ones.
+    Completion {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (`staticpod.1`, `staticpod-run.1`, ...) into a directory: how
+    /// `cargo xtask codegen` makes the package's.
+    #[command(hide = true)]
+    Man {
+        /// The directory to write them into (created if missing).
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -70,6 +87,8 @@ fn main() -> ExitCode {
             headers: manifest_url_header,
             node: node_name(hostname_override),
         }),
+        Command::Completion { shell } => completion::print(shell, Cli::command()),
+        Command::Man { dir } => man::write(Cli::command(), &dir),
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,5 @@
-//! The binary's behaviour that needs no runtime: clear, one-line failures and `validate`.
+//! The binary's behaviour that needs no runtime: clear, one-line failures, `validate`, and the
+//! man pages and completion scripts it writes.
 
 use std::process::Command;
 
@@ -137,4 +138,46 @@ fn validate_reports_file_line_column_and_field_and_exits_1() {
         )),
         "{stdout}"
     );
+}
+
+#[test]
+fn man_writes_a_page_per_visible_command_with_the_package_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man");
+    let (code, _, stderr) = staticpod(&["man", pages.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut names: Vec<String> = std::fs::read_dir(&pages)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    // `man` is hidden, and so has no page.
+    assert_eq!(
+        names,
+        [
+            "staticpod-completion.1",
+            "staticpod-get.1",
+            "staticpod-logs.1",
+            "staticpod-run.1",
+            "staticpod-validate.1",
+            "staticpod.1"
+        ]
+    );
+    let run = std::fs::read_to_string(pages.join("staticpod-run.1")).unwrap();
+    let version = concat!("\"staticpod ", env!("CARGO_PKG_VERSION"), "\"");
+    assert!(run.starts_with(".ie") && run.contains(version), "{run}");
+}
+
+#[test]
+fn completion_prints_a_script_that_completes_the_commands() {
+    for (shell, expect) in [
+        ("bash", "complete -F _staticpod"),
+        ("zsh", "#compdef staticpod"),
+        ("fish", "complete -c staticpod"),
+    ] {
+        let (code, stdout, stderr) = staticpod(&["completion", shell]);
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        assert!(stdout.contains(expect), "{shell}: {stdout}");
+        assert!(stdout.contains("validate"), "{shell}: {stdout}");
+    }
 }

@@ -27,3 +27,21 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Runs `cargo ARGS` in the workspace root and returns its stdout; its stderr goes straight
+/// through.
+pub fn stdout(args: &[&str]) -> Result<Vec<u8>> {
+    let cargo = program();
+    eprintln!("xtask: {cargo} {}", args.join(" "));
+    let output = Command::new(&cargo)
+        .args(args)
+        .current_dir(paths::root())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {cargo}"))?;
+    if !output.status.success() {
+        bail!("cargo {} failed ({})", args.join(" "), output.status);
+    }
+    Ok(output.stdout)
+}

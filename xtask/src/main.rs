@@ -1,13 +1,16 @@
 //! `cargo xtask`: provisions container runtimes, builds offline test images, checks the
-//! tree's conventions, runs the test suites, the demo and the benchmarks. Plain std +
-//! anyhow; see `cargo xtask help`.
+//! tree's conventions, runs the test suites, the demo and the benchmarks, and builds the
+//! Debian package. Plain std + anyhow; see `cargo xtask help`.
 
 mod apt;
 mod bench;
 mod cargo;
+mod cli_assets;
 mod codegen;
 mod containerd;
 mod daemon;
+mod deb;
+mod deb_check;
 mod demo;
 mod docker;
 mod http;
@@ -33,13 +36,21 @@ commands:
   images                                     build the offline test images under target/images/
   tidy                                       fmt, clippy, each backend alone, and the tree's
                                              conventions (//! lines, ARCHITECTURE.md, #[allow] reasons)
-  test [--runtime <name|all>] [-- ARGS]      tidy, unit tests, then integration tests on real
-                                             runtimes (default: every wired runtime); ARGS go to
-                                             the test binaries (e.g. a test name filter)
+  test [--runtime <name|all>] [-- ARGS]      tidy, unit tests, the package check (deb --check;
+                                             left out with --runtime or ARGS), then integration
+                                             tests on real runtimes (default: every wired
+                                             runtime); ARGS go to the test binaries (e.g. a test
+                                             name filter)
   demo [--runtime <name>]                    run `staticpod run` on examples/manifests (default: docker)
   bench [--runtime <name|all>] [--pods N]    benchmarks (see BENCHMARKS.md); report in target/bench/
-  codegen [--check]                          regenerate the committed CRI bindings from their .proto
-                                             (--check: fail if the committed ones differ)
+  codegen [--check]                          regenerate the committed CRI bindings from their .proto,
+                                             and the package's man pages and shell completions
+                                             from staticpod's flags (--check: fail if the
+                                             committed ones differ)
+  deb [--check]                              build the Debian package (cargo deb -p staticpod,
+                                             release profile); prints the .deb's path
+                                             (--check, as root: the package check of `test`
+                                             alone: build, lintian, dpkg -i, checks, dpkg -r/-P)
 ";
 
 fn main() {
@@ -72,8 +83,19 @@ fn run(args: Vec<String>) -> Result<()> {
             Ok(())
         }
         ["tidy"] => tidy::run(),
-        ["codegen"] => codegen::run(),
-        ["codegen", "--check"] => codegen::check_current(),
+        ["codegen"] => {
+            codegen::run()?;
+            cli_assets::run()
+        }
+        ["codegen", "--check"] => {
+            codegen::check_current()?;
+            cli_assets::check_current()
+        }
+        ["deb"] => deb::run(),
+        ["deb", "--check"] => {
+            println!("{}", deb_check::run()?);
+            Ok(())
+        }
         ["test", rest @ ..] => {
             let (backend, passthrough) = parse_runtime_flag(rest, true)?;
             test::run(backend, passthrough)

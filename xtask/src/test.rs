@@ -1,6 +1,7 @@
-//! `cargo xtask test`: `tidy` (the tree's conventions), the fast unit tests (no daemon), then
-//! the integration tests (`#[ignore = "needs a runtime: cargo xtask test"]`) against real
-//! runtimes, each endpoint handed over in its `STATICPOD_TEST_*_ENDPOINT` variable.
+//! `cargo xtask test`: `tidy` (the tree's conventions), the fast unit tests (no daemon), the
+//! Debian package's check (`deb_check`), then the integration tests
+//! (`#[ignore = "needs a runtime: cargo xtask test"]`) against real runtimes, each endpoint
+//! handed over in its `STATICPOD_TEST_*_ENDPOINT` variable.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -10,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::runtime::{Backend, Provision};
-use crate::{cargo, paths, peers, tidy};
+use crate::{cargo, deb_check, paths, peers, tidy};
 use staticpod_testkit::backend::endpoint_var;
 
 /// Counts summed from the `test result:` lines of one cargo test run.
@@ -50,6 +51,12 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
         args.extend(&extra);
     }
     phases.push(cargo_test("unit tests", &args, &[]));
+
+    // The package does not change with a runtime or a test name: a run narrowed to one
+    // leaves it out.
+    if only.is_none() && extra.is_empty() {
+        phases.push(package_check());
+    }
 
     let runtimes: Vec<Backend> = match only {
         Some(backend) => vec![backend],
@@ -162,10 +169,33 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
             runtime.backend_package()
         );
     }
+    if only.is_some() || !extra.is_empty() {
+        println!(
+            "  {:<42} {:<7} left out of a run narrowed to a runtime or to test names",
+            "Debian package", "skipped"
+        );
+    }
     if phases.iter().any(|p| !p.ok) {
         bail!("some test phases failed (see the summary above)");
     }
     Ok(())
+}
+
+/// The phase of [`deb_check`]: the Debian package built, installed, checked and purged.
+fn package_check() -> Phase {
+    eprintln!("xtask: Debian package: build, lintian, dpkg -i, checks, dpkg -r, dpkg -P");
+    let start = Instant::now();
+    let result = deb_check::run();
+    let secs = start.elapsed().as_secs_f64();
+    Phase {
+        what: "Debian package".to_string(),
+        ok: result.is_ok(),
+        detail: match result {
+            Ok(checked) => format!("{checked}; in {secs:.0} s"),
+            Err(err) => format!("{err:#}"),
+        },
+        suite: BTreeMap::new(),
+    }
 }
 
 /// The test arguments that run the behaviour suite's copy named `module` (`docker`): each

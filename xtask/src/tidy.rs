@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::runtime::Backend;
-use crate::{cargo, codegen, paths};
+use crate::{cargo, cli_assets, codegen, paths};
 
 /// One check: its name in the summary, and what runs it.
 struct Check {
@@ -35,6 +35,10 @@ const CHECKS: &[Check] = &[
     Check {
         name: "CRI bindings current",
         run: codegen::check_current,
+    },
+    Check {
+        name: "man pages and completions current",
+        run: cli_assets::check_current,
     },
     Check {
         name: "//! lines, ARCHITECTURE.md, #[allow] reasons",
