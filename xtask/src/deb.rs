@@ -11,20 +11,34 @@ use crate::cargo;
 /// The package's name, as dpkg knows it.
 pub const PACKAGE: &str = "staticpod";
 
-/// The cargo-deb releases whose `[package.metadata.deb]` keys `cli/Cargo.toml` uses.
-const CARGO_DEB: &str = "^3";
+/// The cargo-deb release the package is made with: the `[package.metadata.deb]` keys of
+/// `cli/Cargo.toml`, and `--profile dev` (which it warns may be refused in a later release)
+/// for the checked package.
+const CARGO_DEB: &str = "=3.8.0";
+
+/// Whether cargo-deb builds the binary it packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binary {
+    /// It builds it.
+    Build,
+    /// It takes the one already built (`--no-build`).
+    Built,
+}
 
 /// `cargo xtask deb`: builds the package as shipped and prints its path.
 pub fn run() -> Result<()> {
-    println!("{}", build("release", None)?.display());
+    println!("{}", build("release", None, Binary::Build)?.display());
     Ok(())
 }
 
-/// Builds the package from the cargo `profile` into `out` (default: `target/debian/`) and
-/// returns the `.deb`'s path.
-pub fn build(profile: &str, out: Option<&str>) -> Result<PathBuf> {
+/// Builds the package of the cargo `profile`'s binary into `out` (default:
+/// `target/debian/`) and returns the `.deb`'s path.
+pub fn build(profile: &str, out: Option<&str>, binary: Binary) -> Result<PathBuf> {
     ensure_cargo_deb()?;
     let mut args = vec!["deb", "-p", PACKAGE, "--locked", "--profile", profile];
+    if binary == Binary::Built {
+        args.push("--no-build");
+    }
     if let Some(out) = out {
         args.extend(["--output", out]);
     }
@@ -37,14 +51,25 @@ pub fn build(profile: &str, out: Option<&str>) -> Result<PathBuf> {
     Ok(PathBuf::from(deb.trim()))
 }
 
-/// Installs cargo-deb unless `cargo deb` already runs.
+/// Installs cargo-deb [`CARGO_DEB`] unless it is the one installed.
 fn ensure_cargo_deb() -> Result<()> {
-    if cargo::stdout(&["deb", "--version"]).is_ok() {
+    let installed = cargo::stdout(&["deb", "--version"]).unwrap_or_default();
+    if String::from_utf8_lossy(&installed).trim() == format!("cargo-deb {}", &CARGO_DEB[1..]) {
         return Ok(());
     }
-    eprintln!("xtask: cargo-deb is missing; installing it");
+    eprintln!(
+        "xtask: cargo-deb {} is missing; installing it",
+        &CARGO_DEB[1..]
+    );
     cargo::run(
-        &["install", "cargo-deb", "--locked", "--version", CARGO_DEB],
+        &[
+            "install",
+            "cargo-deb",
+            "--locked",
+            "--force",
+            "--version",
+            CARGO_DEB,
+        ],
         &[],
     )
     .context("installing cargo-deb")

@@ -1357,6 +1357,12 @@ fn a_restart_is_counted_in_the_metrics() {
         n if n > first => Ok(()),
         n => Err(format!("{n} starts")),
     });
-    let restarts = node.pods().items[0].status.container_statuses[0].restart_count;
-    assert!(restarts >= 1, "the pod's status shows the restart too");
+    // The status shows it from the pass after the start, which the counter may precede.
+    node.wait_for("the pod's status to show the restart too", || {
+        let pods = node.pods();
+        match pods.items.first().map(|p| &p.status.container_statuses[..]) {
+            Some([app, ..]) if app.restart_count >= 1 => Ok(()),
+            _ => Err(format!("{pods:?}")),
+        }
+    });
 }
