@@ -143,7 +143,7 @@ pub fn host_pid(data_dir: &Path) -> Result<u32, String> {
         let is_etcd = args
             .first()
             .is_some_and(|a| a.rsplit(|b| *b == b'/').next() == Some(b"etcd"));
-        if is_etcd && args.iter().any(|a| *a == flag.as_bytes()) {
+        if is_etcd && args.contains(&flag.as_bytes()) {
             found.push(pid);
         }
     }
