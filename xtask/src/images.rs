@@ -1,9 +1,10 @@
-//! Offline test images, built from Debian's static busybox into docker-archive tarballs
-//! that `docker load`, `podman load` and `ctr images import` all accept.
+//! Offline test images, built from Debian's static busybox (and, for etcd, Debian's
+//! `etcd-server`) into docker-archive tarballs that `docker load`, `podman load` and
+//! `ctr images import` all accept.
 //!
 //! Nothing can be pulled on our machines, so the images our manifests name are made here,
 //! named the way users name the real ones. The build is deterministic (every timestamp is
-//! busybox's mtime), so the same busybox always gives the same image IDs, and a runtime
+//! busybox's mtime), so the same host files always give the same image IDs, and a runtime
 //! that already holds an image with the right ID is not loaded again.
 
 use std::collections::BTreeSet;
@@ -16,7 +17,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::{apt, paths};
+use crate::apt::{self, Need};
+use crate::paths;
 
 /// The static busybox of Debian's `busybox-static`, the whole userland of the images.
 pub const BUSYBOX: &str = "/bin/busybox";
@@ -31,6 +33,9 @@ pub const PAUSE: &str = "registry.k8s.io/pause:3.9";
 pub const NGINX: &str = "docker.io/library/nginx:1.25";
 /// Plain busybox with `sh` as its command, for test containers that run commands.
 pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:1.36";
+/// Debian 12's etcd 3.4 under the name kubeadm v1.32's `etcd.yaml` gives its image, so that
+/// manifest runs as `kubeadm init` writes it (the behaviour case `kubeadm_etcd`).
+pub const ETCD: &str = "registry.k8s.io/etcd:3.5.16-0";
 
 /// `/pause`: stays up for ever and exits at once on SIGTERM. PID 1 ignores signals it has
 /// no handler for, hence the trap; a trapped signal interrupts `wait` immediately.
@@ -74,11 +79,23 @@ struct Spec {
     cmd: &'static [&'static str],
     /// `ExposedPorts`, as `80/tcp`.
     exposed_ports: &'static [&'static str],
-    /// Files of the image's own layer: (path, mode, contents). No files: no own layer.
+    /// Files of the image's own layer: (path, mode, contents). No files and no programs: no
+    /// own layer.
     files: &'static [(&'static str, u32, &'static str)],
+    /// Host programs copied into the image's own layer.
+    programs: &'static [HostProgram],
 }
 
-const SPECS: [Spec; 3] = [
+/// A program of a Debian package copied from the host into an image, with the shared
+/// libraries and the loader it needs (found by `ldd`, kept at the paths it names).
+struct HostProgram {
+    /// Where the image holds it, without a leading `/`.
+    at: &'static str,
+    /// The host file and the package that ships it (installed when missing).
+    from: Need,
+}
+
+const SPECS: [Spec; 4] = [
     Spec {
         name: PAUSE,
         file: "pause.tar",
@@ -86,6 +103,7 @@ const SPECS: [Spec; 3] = [
         cmd: &[],
         exposed_ports: &[],
         files: &[("pause", 0o755, PAUSE_SCRIPT)],
+        programs: &[],
     },
     Spec {
         name: NGINX,
@@ -97,6 +115,7 @@ const SPECS: [Spec; 3] = [
             ("docker-entrypoint.sh", 0o755, NGINX_ENTRYPOINT),
             ("usr/share/nginx/html/index.html", 0o644, INDEX_HTML),
         ],
+        programs: &[],
     },
     Spec {
         name: BUSYBOX_IMAGE,
@@ -105,6 +124,21 @@ const SPECS: [Spec; 3] = [
         cmd: &["sh"],
         exposed_ports: &[],
         files: &[],
+        programs: &[],
+    },
+    Spec {
+        // As the real image: etcd in /usr/local/bin (kubeadm's command is a bare `etcd`),
+        // no entrypoint, the client and peer ports exposed; busybox gives it `sh`.
+        name: ETCD,
+        file: "etcd.tar",
+        entrypoint: &[],
+        cmd: &["/usr/local/bin/etcd"],
+        exposed_ports: &["2379/tcp", "2380/tcp"],
+        files: &[],
+        programs: &[HostProgram {
+            at: "usr/local/bin/etcd",
+            from: apt::need("/usr/bin/etcd", "etcd-server"),
+        }],
     },
 ];
 
@@ -131,13 +165,22 @@ pub fn ensure_built() -> Result<Vec<Built>> {
     let fresh_after = busybox_mtime.max(exe_mtime);
     let dir = paths::images_dir();
     fs::create_dir_all(&dir)?;
+    let programs: Vec<Need> = SPECS
+        .iter()
+        .flat_map(|s| s.programs.iter().map(|p| p.from))
+        .collect();
+    apt::ensure(&programs)?;
 
     let mut base: Option<Vec<u8>> = None;
     let mut built = Vec::new();
     for spec in &SPECS {
         let tarball = dir.join(spec.file);
+        let mut spec_fresh_after = fresh_after;
+        for program in spec.programs {
+            spec_fresh_after = spec_fresh_after.max(mtime(Path::new(program.from.path))?);
+        }
         let existing = match mtime(&tarball) {
-            Ok(t) if t >= fresh_after => read_id(&tarball, spec.name),
+            Ok(t) if t >= spec_fresh_after => read_id(&tarball, spec.name),
             _ => None,
         };
         let id = match existing {
@@ -147,7 +190,8 @@ pub fn ensure_built() -> Result<Vec<Built>> {
                     base = Some(base_layer(&busybox, &applets()?, busybox_mtime)?);
                 }
                 let base = base.as_deref().expect("just built");
-                let (archive, id) = archive(spec, base, busybox_mtime)?;
+                let copied = host_programs(spec.programs)?;
+                let (archive, id) = archive(spec, base, &copied, busybox_mtime)?;
                 let tmp = tarball.with_extension("tar.tmp");
                 fs::write(&tmp, archive).with_context(|| format!("writing {}", tmp.display()))?;
                 fs::rename(&tmp, &tarball)?;
@@ -260,8 +304,68 @@ fn base_layer(busybox: &[u8], applets: &BTreeSet<String>, mtime: u64) -> Result<
     t.finish()
 }
 
+/// A file of an image's own layer: path (no leading `/`), mode, contents.
+type LayerFile = (String, u32, Vec<u8>);
+
+/// The files of `programs` and of the libraries each loads, read from the host.
+fn host_programs(programs: &[HostProgram]) -> Result<Vec<LayerFile>> {
+    let mut files = Vec::new();
+    let mut libraries = BTreeSet::new();
+    for program in programs {
+        let bytes = fs::read(program.from.path)
+            .with_context(|| format!("reading {}", program.from.path))?;
+        files.push((program.at.to_string(), 0o755, bytes));
+        libraries.extend(shared_libraries(program.from.path)?);
+    }
+    for library in libraries {
+        // `fs::read` follows the links (`libc.so.6` and the loader are links on Debian):
+        // the image holds the file itself at the path the program asks for.
+        let bytes = fs::read(&library).with_context(|| format!("reading {library}"))?;
+        let path = library.trim_start_matches('/').to_string();
+        files.push((path, 0o755, bytes));
+    }
+    Ok(files)
+}
+
+/// The absolute paths of the shared libraries and the loader `program` needs, by `ldd`
+/// (none for a static program).
+fn shared_libraries(program: &str) -> Result<BTreeSet<String>> {
+    let out = Command::new("ldd")
+        .arg(program)
+        .output()
+        .with_context(|| format!("running ldd {program}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        if text.contains("not a dynamic executable") || out.stderr.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        bail!(
+            "ldd {program} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(parse_ldd(&text))
+}
+
+/// The absolute paths in `ldd`'s output: `libc.so.6 => /lib/…/libc.so.6 (0x…)` and the
+/// loader's `/lib64/ld-linux-x86-64.so.2 (0x…)`; the kernel's `linux-vdso.so.1` has none.
+fn parse_ldd(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let path = match line.split_once("=>") {
+                Some((_, target)) => target.trim(),
+                None => line,
+            };
+            let path = path.split_whitespace().next()?;
+            path.starts_with('/').then(|| path.to_string())
+        })
+        .collect()
+}
+
 /// An image's own layer: its files and their parent directories.
-fn own_layer(files: &[(&str, u32, &str)], mtime: u64) -> Result<Vec<u8>> {
+fn own_layer(files: &[LayerFile], mtime: u64) -> Result<Vec<u8>> {
     let mut t = TarWriter::new(mtime);
     let mut dirs = BTreeSet::new();
     for (path, _, _) in files {
@@ -275,19 +379,36 @@ fn own_layer(files: &[(&str, u32, &str)], mtime: u64) -> Result<Vec<u8>> {
         t.dir(dir, 0o755)?;
     }
     for (path, mode, contents) in files {
-        t.file(path, *mode, contents.as_bytes())?;
+        t.file(path, *mode, contents)?;
     }
     t.finish()
 }
 
 /// The docker-archive tarball of one image and its ID.
-fn archive(spec: &Spec, base: &[u8], mtime: u64) -> Result<(Vec<u8>, String)> {
+/// `programs` are the files of its [`HostProgram`]s, read from the host.
+fn archive(
+    spec: &Spec,
+    base: &[u8],
+    programs: &[LayerFile],
+    mtime: u64,
+) -> Result<(Vec<u8>, String)> {
     let mut layers = vec![(
         base.to_vec(),
         "busybox-static rootfs: /bin/busybox and applet links",
     )];
-    if !spec.files.is_empty() {
-        layers.push((own_layer(spec.files, mtime)?, "test image files"));
+    let mut files: Vec<LayerFile> = spec
+        .files
+        .iter()
+        .map(|(path, mode, text)| (path.to_string(), *mode, text.as_bytes().to_vec()))
+        .collect();
+    files.extend_from_slice(programs);
+    if !files.is_empty() {
+        let what = if programs.is_empty() {
+            "test image files"
+        } else {
+            "test image files and host programs from Debian packages"
+        };
+        layers.push((own_layer(&files, mtime)?, what));
     }
     let created = rfc3339(mtime);
     let diff_ids: Vec<String> = layers.iter().map(|(l, _)| sha256(l)).collect();
@@ -487,6 +608,19 @@ mod tests {
     }
 
     #[test]
+    fn ldd_output_gives_the_libraries_and_the_loader() {
+        let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f8f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f8e)\n";
+        let found: Vec<String> = parse_ldd(text).into_iter().collect();
+        assert_eq!(
+            found,
+            [
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib64/ld-linux-x86-64.so.2"
+            ]
+        );
+    }
+
+    #[test]
     fn static_elf_detection() {
         assert!(!is_static_elf(b"#!/bin/sh\n"));
         // Any dynamically linked binary of the host has an interpreter.
@@ -497,8 +631,8 @@ mod tests {
     fn archive_layout_and_determinism() {
         let applets: BTreeSet<String> = ["sh", "sleep"].iter().map(|s| s.to_string()).collect();
         let base = base_layer(b"not really busybox", &applets, 1_700_000_000).unwrap();
-        let (a, id_a) = archive(&SPECS[1], &base, 1_700_000_000).unwrap();
-        let (b, id_b) = archive(&SPECS[1], &base, 1_700_000_000).unwrap();
+        let (a, id_a) = archive(&SPECS[1], &base, &[], 1_700_000_000).unwrap();
+        let (b, id_b) = archive(&SPECS[1], &base, &[], 1_700_000_000).unwrap();
         assert_eq!(a, b);
         assert_eq!(id_a, id_b);
 

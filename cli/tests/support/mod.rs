@@ -3,6 +3,7 @@
 //! side by side. On drop the agent is killed and every object of the test's node is removed
 //! through the runtime API, pass or fail; objects of other nodes are never touched.
 
+pub mod etcd;
 pub mod nginx;
 pub mod prometheus;
 
