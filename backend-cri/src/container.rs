@@ -136,6 +136,7 @@ mod tests {
             }],
             annotations: BTreeMap::from([("io.kubernetes.container.hash".into(), "ff".into())]),
             log_path: PathBuf::from("web/3.log"),
+            stop_signal: None,
             ..staticpod_testkit::container_config("web", "nginx:1.25", &sandbox())
         }
     }

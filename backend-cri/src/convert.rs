@@ -71,6 +71,7 @@ pub(crate) fn container_info(entry: &v1::Container, status: &v1::ContainerStatus
         id: status.id.clone(),
         sandbox_id: Some(entry.pod_sandbox_id.clone()).filter(|id| !id.is_empty()),
         image,
+        image_id: status.image_ref.clone(),
         state: container_state(status),
         created_at: time_from_nanos(status.created_at),
         labels: labels::merge(&status.labels, &status.annotations),

@@ -341,6 +341,16 @@ impl ContainerRuntime for CriRuntime {
         config: &ContainerConfig,
         sandbox: &SandboxConfig,
     ) -> RuntimeResult<String> {
+        if let Some(signal) = &config.stop_signal {
+            // CRI v1 as containerd 1.6 and 1.7 serve it has no stop signal (it came with
+            // Kubernetes 1.33's API): say so rather than stop with another signal silently.
+            tracing::warn!(
+                container = %config.name,
+                pod = %sandbox.name,
+                signal,
+                "lifecycle.stopSignal is not honoured on CRI: the runtime stops the container with its image's STOPSIGNAL, or SIGTERM"
+            );
+        }
         let request = v1::CreateContainerRequest {
             pod_sandbox_id: sandbox_id.to_owned(),
             config: Some(container::container_config(config, sandbox)),

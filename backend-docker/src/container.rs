@@ -76,6 +76,7 @@ pub(crate) fn container_body(
         user: config.security.user("Docker"),
         labels: Some(labels),
         host_config: Some(host_config),
+        stop_signal: config.stop_signal.clone(),
         ..Default::default()
     }
 }

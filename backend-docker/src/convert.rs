@@ -47,6 +47,12 @@ pub(crate) fn container_info(inspect: &ContainerInspectResponse) -> ContainerInf
             .and_then(|c| c.image.clone())
             .or_else(|| inspect.image.clone())
             .unwrap_or_default(),
+        // cri-dockerd's `imageID` for an image without a registry digest.
+        image_id: inspect
+            .image
+            .as_deref()
+            .map(|image| format!("docker://{image}"))
+            .unwrap_or_default(),
         state: container_state(inspect, &id),
         created_at: created_at(inspect, &id),
         labels,

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 use staticpod_runtime::cpu::{CPU_PERIOD_MICROS, cpu_quota, cpu_shares};
 use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig};
-use staticpod_runtime::{labels, naming};
+use staticpod_runtime::{labels, naming, signal};
 
 /// Largest log file before Podman truncates it, the kubelet's default `containerLogMaxSize`.
 const LOG_MAX_BYTES: i64 = 10 * 1024 * 1024;
@@ -56,6 +56,9 @@ pub(crate) struct ContainerSpec {
     pub systemd: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_configuration: Option<LogConfiguration>,
+    /// `lifecycle.stopSignal`, as libpod takes it: a number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<i64>,
 }
 
 /// An OCI mount.
@@ -171,6 +174,8 @@ pub(crate) fn container_spec(
             path: log_file(sandbox, config).display().to_string(),
             size: LOG_MAX_BYTES,
         }),
+        // Validation let only names with a number through.
+        stop_signal: config.stop_signal.as_deref().and_then(signal::number),
     }
 }
 
@@ -222,6 +227,7 @@ mod tests {
             attempt: 2,
             annotations: BTreeMap::from([("note".into(), "kept".into())]),
             log_path: PathBuf::from("web/2.log"),
+            stop_signal: None,
             ..staticpod_testkit::container_config("web", "nginx:1.25", &sandbox())
         }
     }

@@ -26,6 +26,9 @@ pub(crate) struct ContainerInspect {
     pub pod: Option<String>,
     #[serde(default)]
     pub image_name: Option<String>,
+    /// The image's id (hex, without `sha256:`).
+    #[serde(default)]
+    pub image: Option<String>,
     #[serde(default)]
     pub state: Option<InspectState>,
     #[serde(default)]
@@ -153,6 +156,11 @@ pub(crate) fn container_info(inspect: &ContainerInspect) -> ContainerInfo {
         sandbox_id: inspect.pod.clone().filter(|pod| !pod.is_empty()),
         // Podman records the resolved name (`docker.io/library/nginx:1.25`).
         image: inspect.image_name.clone().unwrap_or_default(),
+        image_id: inspect
+            .image
+            .as_deref()
+            .map(|id| format!("sha256:{id}"))
+            .unwrap_or_default(),
         state: container_state(inspect, created_at),
         created_at,
         labels: inspect
@@ -300,6 +308,7 @@ mod tests {
                       "StartedAt": "2024-05-01T12:00:01.5+02:00",
                       "FinishedAt": "0001-01-01T00:00:00Z"},
             "ImageName": "docker.io/library/nginx:1.25",
+            "Image": "8f2a",
             "Pod": "pod1",
             "Config": {"Labels": {"io.kubernetes.container.name": "web"}}
         })));
@@ -309,6 +318,7 @@ mod tests {
                 id: "c1".into(),
                 sandbox_id: Some("pod1".into()),
                 image: "docker.io/library/nginx:1.25".into(),
+                image_id: "sha256:8f2a".into(),
                 state: ContainerState::Running {
                     started_at: at(1_714_557_601, 500_000_000)
                 },

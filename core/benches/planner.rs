@@ -89,6 +89,7 @@ fn running_state(pods: &[Arc<StaticPod>]) -> (Vec<SandboxInfo>, Vec<ContainerInf
                 id: format!("container-{i:08}-{index}"),
                 sandbox_id: Some(sandbox_id.clone()),
                 image: config.image.clone(),
+                image_id: String::new(),
                 state: ContainerState::Running {
                     started_at: started,
                 },

@@ -583,6 +583,9 @@ pub struct Lifecycle {
     /// Run before the container is stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_stop: Option<LifecycleHandler>,
+    /// The signal that stops the container (`SIGUSR1`, ...), instead of the image's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
 }
 
 /// A lifecycle hook handler.

@@ -141,6 +141,10 @@ pub struct ContainerStatus {
     pub restart_count: u32,
     /// Image.
     pub image: String,
+    /// The image the latest instance runs, as the runtime names it (empty before one
+    /// was created).
+    #[serde(default, rename = "imageID")]
+    pub image_id: String,
     /// `<runtime>://<id>` of the latest instance.
     #[serde(
         default,
@@ -662,6 +666,7 @@ fn container_status(
             ),
         restart_count: latest.map_or(0, |c| c.attempt),
         image: container.image.clone(),
+        image_id: latest.map(|c| c.info.image_id.clone()).unwrap_or_default(),
         container_id: latest.map(|c| container_uri(runtime_name, c)),
         started: state.running.is_some()
             && verdicts.map_or(container.startup_probe.is_none(), |v| v.started),

@@ -207,6 +207,9 @@ pub struct ContainerConfig {
     pub annotations: BTreeMap<String, String>,
     /// Log file path relative to the sandbox's log directory (`<name>/<attempt>.log`).
     pub log_path: PathBuf,
+    /// The signal that stops it (`lifecycle.stopSignal`, a name [`crate::signal::number`]
+    /// knows), instead of the image's `STOPSIGNAL` or `SIGTERM`.
+    pub stop_signal: Option<String>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! shaped like CRI (sandboxes, containers, images, exec, logs, a change feed), its plain-data
 //! types, the labels and names objects carry, and the toolkit the backends share (endpoint
 //! parsing, error classification, inspection cache, event feeds, exec output, log
-//! formatting, timestamps, CPU math, back-off). Nothing here knows about manifests or plans: backends depend on this crate
+//! formatting, timestamps, CPU math, back-off, stop signals). Nothing here knows about manifests or plans: backends depend on this crate
 //! alone.
 
 pub mod backend;
@@ -19,6 +19,7 @@ pub mod inspect;
 pub mod labels;
 pub mod logs;
 pub mod naming;
+pub mod signal;
 mod state;
 pub mod timestamp;
 

@@ -73,6 +73,10 @@ pub struct ContainerInfo {
     pub sandbox_id: Option<String>,
     /// Image reference it was created from.
     pub image: String,
+    /// The image it runs, as the status' `imageID` shows it: CRI's `image_ref`, Docker's
+    /// image id as cri-dockerd names it (`docker://sha256:...`), Podman's (`sha256:...`);
+    /// empty when the runtime does not say.
+    pub image_id: String,
     /// State.
     pub state: ContainerState,
     /// Creation time.

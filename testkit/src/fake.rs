@@ -313,6 +313,7 @@ impl ContainerRuntime for FakeRuntime {
             id: id.clone(),
             sandbox_id: Some(sandbox_id.to_string()),
             image: config.image.clone(),
+            image_id: format!("fake://{}", config.image),
             state: ContainerState::Created,
             created_at: self.clock.now(),
             labels: merged(&config.labels, &config.annotations),

@@ -67,5 +67,6 @@ pub fn container_config(name: &str, image: &str, pod: &SandboxConfig) -> Contain
         labels,
         annotations: BTreeMap::new(),
         log_path: PathBuf::from(format!("{name}/0.log")),
+        stop_signal: None,
     }
 }

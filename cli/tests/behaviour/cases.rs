@@ -783,6 +783,57 @@ fn termination_message() {
     );
 }
 
+/// `lifecycle.stopSignal` is the signal a removed pod's container gets, on Docker and Podman;
+/// CRI v1 (containerd 1.6) has no stop signal, so there the container gets SIGTERM and the
+/// agent says so in its log. The status carries each container's `imageID`.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn stop_signal() {
+    let backend = backend();
+    let mut node = Node::new(backend, "stopsignal");
+    let out = node.scratch("out");
+    node.write_manifest(
+        "stop.yaml",
+        &format!(
+            "kind: Pod\nmetadata: {{name: stop}}\nspec:\n  terminationGracePeriodSeconds: 10\n{}  containers:\n  - name: app\n    image: busybox:1.36\n    command: [sh, -c, \"trap 'echo USR1 > /out/signal; exit 0' USR1; trap 'echo TERM > /out/signal; exit 0' TERM; sleep 3600 & wait\"]\n    volumeMounts: [{{name: out, mountPath: /out}}]\n    lifecycle: {{stopSignal: SIGUSR1}}\n",
+            order_volume(&out)
+        ),
+    );
+    node.start_agent();
+    node.wait_running("stop", "app");
+    let image_id = node.wait_for("the container's imageID", || {
+        let pods = node.pods();
+        pods.items
+            .first()
+            .and_then(|pod| pod.status.container_statuses.first())
+            .map(|app| app.image_id.clone())
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| format!("{pods:?}"))
+    });
+    let scheme = match backend {
+        Backend::Docker => "docker://sha256:",
+        Backend::Cri | Backend::Podman => "sha256:",
+    };
+    assert!(image_id.starts_with(scheme), "{image_id}");
+    node.remove_manifest("stop.yaml");
+    let got = node.wait_for("the container's stop signal", || {
+        read_host_file(&out.join("signal"))
+    });
+    let expected = match backend {
+        Backend::Cri => "TERM",
+        Backend::Docker | Backend::Podman => "USR1",
+    };
+    assert_eq!(got.trim(), expected);
+    if backend == Backend::Cri {
+        assert!(
+            node.log()
+                .contains("lifecycle.stopSignal is not honoured on CRI"),
+            "{}",
+            node.log()
+        );
+    }
+}
+
 /// HTTPS and gRPC probes, run by the agent from the node against a host-network pod: an HTTPS
 /// liveness probe against a self-signed certificate passes, and restarts the container once
 /// the server answers 500; a gRPC readiness probe makes the container ready and not ready.

@@ -308,7 +308,11 @@ pub const POD_SECURITY_CONTEXT: Object = Object {
 /// `Lifecycle`.
 pub const LIFECYCLE: Object = Object {
     name: "Lifecycle",
-    fields: &[("postStart", Acted), ("preStop", Acted)],
+    fields: &[
+        ("postStart", Acted),
+        ("preStop", Acted),
+        ("stopSignal", Acted),
+    ],
 };
 
 /// `LifecycleHandler`.
@@ -387,6 +391,10 @@ pub const HOST_PATH: Object = Object {
     name: "HostPathVolumeSource",
     fields: &[("path", Acted), ("type", Acted)],
 };
+
+/// Fields of Kubernetes releases after the one the table is held to (`k8s-openapi`'s
+/// `v1_32`), by object: each is a real API field of the release named.
+pub const NEWER_THAN_UPSTREAM: &[(&str, &str, &str)] = &[("Lifecycle", "stopSignal", "1.33")];
 
 /// Every object of the table.
 pub const OBJECTS: &[&Object] = &[
@@ -563,8 +571,26 @@ mod tests {
         }
     }
 
-    /// Each object of the table with the upstream type's fields and the model's.
+    /// Each object of the table with the upstream type's fields (and those of later
+    /// releases, [`NEWER_THAN_UPSTREAM`]) and the model's.
     fn objects() -> Vec<(
+        &'static Object,
+        BTreeSet<&'static str>,
+        BTreeSet<&'static str>,
+    )> {
+        let mut objects = upstream_objects();
+        for (object, upstream, _) in &mut objects {
+            upstream.extend(
+                NEWER_THAN_UPSTREAM
+                    .iter()
+                    .filter(|(name, ..)| *name == object.name)
+                    .map(|(_, field, _)| *field),
+            );
+        }
+        objects
+    }
+
+    fn upstream_objects() -> Vec<(
         &'static Object,
         BTreeSet<&'static str>,
         BTreeSet<&'static str>,

@@ -430,6 +430,16 @@ fn validate_container(
                 }
             }
         }
+        if let Some(signal) = &lifecycle.stop_signal
+            && staticpod_runtime::signal::number(signal).is_none()
+        {
+            f.error(
+                &format!("{field}.lifecycle.stopSignal"),
+                format!(
+                    "unsupported value {signal:?}: a signal name as SIGTERM, SIGUSR1, SIGRTMIN+1 (to +15) or SIGRTMAX-1 (to -14)"
+                ),
+            );
+        }
     }
 }
 

@@ -243,6 +243,10 @@ pub fn container_config(
         labels,
         annotations,
         log_path: PathBuf::from(&container.name).join(format!("{}.log", instance.attempt)),
+        stop_signal: container
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.stop_signal.clone()),
         env,
     }
 }
