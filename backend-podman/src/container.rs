@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use staticpod_runtime::cpu::{CPU_PERIOD_MICROS, cpu_quota, cpu_shares};
-use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig};
+use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig, Seccomp};
 use staticpod_runtime::{labels, naming};
 
 /// Largest log file before Podman truncates it, the kubelet's default `containerLogMaxSize`.
@@ -45,6 +45,11 @@ pub(crate) struct ContainerSpec {
     pub read_only_filesystem: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_new_privileges: bool,
+    /// `unconfined`, or a profile file; unset for Podman's default profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_limits: Option<Resources>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,6 +166,12 @@ pub(crate) fn container_spec(
         cap_drop: security.capabilities_drop.clone(),
         read_only_filesystem: security.read_only_root_filesystem,
         no_new_privileges: !security.allow_privilege_escalation,
+        seccomp_profile_path: match &security.seccomp {
+            Seccomp::Unconfined => Some("unconfined".to_owned()),
+            Seccomp::RuntimeDefault => None,
+            Seccomp::Localhost(path) => Some(path.display().to_string()),
+        },
+        oom_score_adj: config.resources.oom_score_adj,
         resource_limits: resources(&config.resources),
         pidns: sandbox.host_pid.then(host),
         ipcns: sandbox.host_ipc.then(host),
@@ -335,6 +346,7 @@ mod tests {
             capabilities_drop: vec!["ALL".into()],
             read_only_root_filesystem: true,
             allow_privilege_escalation: false,
+            ..Default::default()
         };
         let body = body(&config, &sandbox());
         assert_eq!(body["user"], "1000:3000");
@@ -368,6 +380,7 @@ mod tests {
             cpu_limit_millis: Some(500),
             cpu_request_millis: Some(250),
             memory_limit_bytes: Some(128 * 1024 * 1024),
+            ..Default::default()
         };
         assert_eq!(
             body(&config, &sandbox())["resource_limits"],
@@ -382,6 +395,7 @@ mod tests {
             cpu_limit_millis: Some(1),
             cpu_request_millis: None,
             memory_limit_bytes: None,
+            ..Default::default()
         };
         assert_eq!(
             body(&config, &sandbox())["resource_limits"],
