@@ -326,4 +326,27 @@ mod tests {
         assert_eq!(host.cpu_shares, Some(2));
         assert_eq!(host.memory, None);
     }
+
+    #[test]
+    fn seccomp_and_oom_score_reach_the_host_config() {
+        let mut config = web();
+        config.resources.oom_score_adj = Some(-997);
+        config.security.allow_privilege_escalation = false;
+        let unconfined = container_body(&config, &sandbox(), "p", &SeccompOption::Unconfined);
+        let host = unconfined.host_config.unwrap();
+        assert_eq!(host.oom_score_adj, Some(-997));
+        assert_eq!(
+            host.security_opt,
+            Some(vec![
+                "no-new-privileges".into(),
+                "seccomp=unconfined".into()
+            ])
+        );
+        let json = r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#;
+        let profile = SeccompOption::Profile(json.into());
+        let host = container_body(&config, &sandbox(), "p", &profile)
+            .host_config
+            .unwrap();
+        assert_eq!(host.security_opt.unwrap()[1], format!("seccomp={json}"));
+    }
 }

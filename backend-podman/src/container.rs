@@ -256,6 +256,8 @@ mod tests {
                 "image": "nginx:1.25",
                 "labels": labels,
                 "healthconfig": {"Test": ["NONE"]},
+                // The kubelet's default; Podman would apply its own profile without it.
+                "seccomp_profile_path": "unconfined",
                 "systemd": "false",
                 "log_configuration": {
                     "driver": "k8s-file",
@@ -263,6 +265,22 @@ mod tests {
                     "size": 10485760,
                 },
             })
+        );
+    }
+
+    #[test]
+    fn seccomp_and_oom_score_reach_the_spec() {
+        let mut config = web();
+        config.resources.oom_score_adj = Some(-997);
+        config.security.seccomp = Seccomp::RuntimeDefault;
+        let spec = container_spec(&config, &sandbox(), "p");
+        assert_eq!(spec.oom_score_adj, Some(-997));
+        assert_eq!(spec.seccomp_profile_path, None, "Podman's default profile");
+        config.security.seccomp = Seccomp::Localhost(PathBuf::from("/var/lib/s/seccomp/a.json"));
+        let spec = container_spec(&config, &sandbox(), "p");
+        assert_eq!(
+            spec.seccomp_profile_path.as_deref(),
+            Some("/var/lib/s/seccomp/a.json")
         );
     }
 
