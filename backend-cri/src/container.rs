@@ -2,7 +2,7 @@
 //! way the kubelet builds it (`kuberuntime_container_linux.go`).
 
 use staticpod_runtime::cpu::{self, CPU_PERIOD_MICROS};
-use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
+use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig, Seccomp, SecurityConfig};
 
 use crate::api::v1;
 use crate::sandbox::{hash_map, namespace_options};
@@ -85,6 +85,7 @@ pub(crate) fn resources(res: &ResourceConfig) -> v1::LinuxContainerResources {
         memory_limit_in_bytes: res
             .memory_limit_bytes
             .map_or(0, |bytes| i64::try_from(bytes).unwrap_or(i64::MAX)),
+        oom_score_adj: res.oom_score_adj.unwrap_or_default(),
         ..Default::default()
     }
 }
@@ -108,7 +109,23 @@ pub(crate) fn security_context(
         run_as_group: sec.run_as_group.map(|value| v1::Int64Value { value }),
         readonly_rootfs: sec.read_only_root_filesystem,
         no_new_privs: !sec.allow_privilege_escalation,
+        seccomp: Some(seccomp(&sec.seccomp)),
         ..Default::default()
+    }
+}
+
+/// A seccomp profile in CRI's terms, as the kubelet sends it (`Localhost` by its absolute
+/// path).
+pub(crate) fn seccomp(seccomp: &Seccomp) -> v1::SecurityProfile {
+    use v1::security_profile::ProfileType;
+    let (profile_type, localhost_ref) = match seccomp {
+        Seccomp::Unconfined => (ProfileType::Unconfined, String::new()),
+        Seccomp::RuntimeDefault => (ProfileType::RuntimeDefault, String::new()),
+        Seccomp::Localhost(path) => (ProfileType::Localhost, path.display().to_string()),
+    };
+    v1::SecurityProfile {
+        profile_type: profile_type as i32,
+        localhost_ref,
     }
 }
 
@@ -183,6 +200,7 @@ mod tests {
             cpu_limit_millis: Some(500),
             cpu_request_millis: Some(250),
             memory_limit_bytes: Some(64 * 1024 * 1024),
+            ..Default::default()
         });
         assert_eq!(res.cpu_period, 100_000);
         assert_eq!(res.cpu_quota, 50_000);
@@ -230,6 +248,7 @@ mod tests {
                 capabilities_drop: vec!["ALL".into()],
                 read_only_root_filesystem: true,
                 allow_privilege_escalation: false,
+                ..Default::default()
             },
             &sb,
         );

@@ -32,8 +32,9 @@ use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_runtime::logs::{LogOptions, LogRotation, LogStream};
 use staticpod_runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
-    RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, ImageUser,
+    PullPolicy, RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
+    grace_seconds,
 };
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
@@ -288,6 +289,27 @@ impl ContainerRuntime for CriRuntime {
         }
         self.pull(image).await?;
         Ok(ImageEnsured::Pulled)
+    }
+
+    async fn image_user(&self, image: &str) -> RuntimeResult<ImageUser> {
+        let request = v1::ImageStatusRequest {
+            image: Some(image_spec(image)),
+            verbose: false,
+        };
+        let response = self
+            .images
+            .clone()
+            .image_status(request)
+            .await
+            .map_err(|status| self.error("ImageStatus", image_subject(image), status))?;
+        let found = response.into_inner().image.ok_or(RuntimeError::NotFound {
+            kind: "image",
+            id: image.to_owned(),
+        })?;
+        Ok(ImageUser {
+            uid: found.uid.map(|uid| uid.value),
+            username: found.username,
+        })
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {

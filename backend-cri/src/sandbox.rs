@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use staticpod_runtime::{PortMapping, Protocol, SandboxConfig};
 
 use crate::api::v1;
+use crate::container::seccomp;
 
 /// The namespaces a pod shares with the node, as the kubelet sets them on the sandbox and on
 /// every container in it: the node's when `host*` is set, else the pod's own network and IPC,
@@ -57,6 +58,8 @@ pub(crate) fn pod_sandbox_config(config: &SandboxConfig) -> v1::PodSandboxConfig
             security_context: Some(v1::LinuxSandboxSecurityContext {
                 namespace_options: Some(namespace_options(config)),
                 privileged: config.privileged,
+                // The pause process's own; containerd gives it its `oom_score_adj` itself.
+                seccomp: Some(seccomp(&config.seccomp)),
                 ..Default::default()
             }),
             ..Default::default()
@@ -113,6 +116,8 @@ pub(crate) mod tests {
             ]),
             annotations: BTreeMap::from([("io.staticpod.config-hash".into(), "abc123".into())]),
             log_directory: PathBuf::from("/var/lib/staticpod/pods/d9890f08"),
+            seccomp: staticpod_runtime::Seccomp::default(),
+            oom_score_adj: None,
             ..staticpod_testkit::sandbox_config(
                 "static-web",
                 "node0",

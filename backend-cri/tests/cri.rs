@@ -482,6 +482,7 @@ async fn env_working_dir_mounts_and_limits_reach_the_process() {
         cpu_limit_millis: Some(500),
         cpu_request_millis: Some(250),
         memory_limit_bytes: Some(64 * 1024 * 1024),
+        ..Default::default()
     };
     let id = fx.start_container(&sandbox_id, &job, &sandbox).await;
     eventually(Duration::from_secs(10), "exit", || async {

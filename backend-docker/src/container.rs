@@ -31,6 +31,7 @@ pub(crate) fn container_body(
     config: &ContainerConfig,
     sandbox: &SandboxConfig,
     sandbox_id: &str,
+    seccomp: &SeccompOption,
 ) -> ContainerCreateBody {
     let labels = docker_labels(
         &config.labels,
@@ -61,7 +62,7 @@ pub(crate) fn container_body(
         log_config: Some(log_config()),
         ..Default::default()
     };
-    apply_security(&mut host_config, &config.security);
+    apply_security(&mut host_config, &config.security, seccomp);
     apply_resources(&mut host_config, &config.resources);
 
     ContainerCreateBody {
@@ -85,7 +86,7 @@ fn non_empty(list: Vec<String>) -> Option<Vec<String>> {
     (!list.is_empty()).then_some(list)
 }
 
-fn apply_security(host: &mut HostConfig, security: &SecurityConfig) {
+fn apply_security(host: &mut HostConfig, security: &SecurityConfig, seccomp: &SeccompOption) {
     if security.privileged {
         host.privileged = Some(true);
     }
@@ -94,9 +95,35 @@ fn apply_security(host: &mut HostConfig, security: &SecurityConfig) {
     if security.read_only_root_filesystem {
         host.readonly_rootfs = Some(true);
     }
+    let mut options = Vec::new();
     if !security.allow_privilege_escalation {
-        host.security_opt = Some(vec!["no-new-privileges".to_owned()]);
+        options.push("no-new-privileges".to_owned());
     }
+    options.extend(seccomp_option(seccomp));
+    host.security_opt = non_empty(options);
+}
+
+/// The `SecurityOpt` of a seccomp profile, as cri-dockerd writes it: Docker applies its
+/// default profile unless told otherwise, so `Unconfined` is asked for, and a `Localhost`
+/// profile is its file's JSON text (`seccomp_json`, read by the caller), which is what
+/// Docker's API takes.
+pub(crate) fn seccomp_option(seccomp: &SeccompOption) -> Option<String> {
+    match seccomp {
+        SeccompOption::Unconfined => Some("seccomp=unconfined".to_owned()),
+        SeccompOption::RuntimeDefault => None,
+        SeccompOption::Profile(json) => Some(format!("seccomp={json}")),
+    }
+}
+
+/// A seccomp profile as Docker takes it: a `Localhost` file already read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SeccompOption {
+    /// No filter.
+    Unconfined,
+    /// Docker's default profile.
+    RuntimeDefault,
+    /// The profile's JSON text.
+    Profile(String),
 }
 
 fn apply_resources(host: &mut HostConfig, resources: &ResourceConfig) {
@@ -113,6 +140,7 @@ fn apply_resources(host: &mut HostConfig, resources: &ResourceConfig) {
     if let Some(bytes) = resources.memory_limit_bytes {
         host.memory = Some(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
+    host.oom_score_adj = resources.oom_score_adj;
 }
 
 #[cfg(test)]
@@ -134,7 +162,12 @@ mod tests {
 
     #[test]
     fn joins_the_sandbox_and_keeps_the_image_defaults() {
-        let body = container_body(&web(), &sandbox(), "pause123");
+        let body = container_body(
+            &web(),
+            &sandbox(),
+            "pause123",
+            &SeccompOption::RuntimeDefault,
+        );
         assert_eq!(body.image.as_deref(), Some("nginx:1.25"));
         assert_eq!(body.entrypoint, None);
         assert_eq!(body.cmd, None);
@@ -163,20 +196,20 @@ mod tests {
         let mut config = web();
         config.command = vec!["sh".into(), "-c".into()];
         config.args = vec!["exit 3".into()];
-        let body = container_body(&config, &sandbox(), "p");
+        let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
         assert_eq!(body.entrypoint, Some(vec!["sh".into(), "-c".into()]));
         assert_eq!(body.cmd, Some(vec!["exit 3".into()]));
 
         // Only args: the image's entrypoint stays, its cmd is replaced.
         config.command.clear();
-        let body = container_body(&config, &sandbox(), "p");
+        let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
         assert_eq!(body.entrypoint, None);
         assert_eq!(body.cmd, Some(vec!["exit 3".into()]));
 
         // Only command: Docker drops the image's cmd along with its entrypoint.
         config.command = vec!["httpd".into(), "-f".into()];
         config.args.clear();
-        let body = container_body(&config, &sandbox(), "p");
+        let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
         assert_eq!(body.entrypoint, Some(vec!["httpd".into(), "-f".into()]));
         assert_eq!(body.cmd, None);
     }
@@ -198,7 +231,7 @@ mod tests {
                 read_only: true,
             },
         ];
-        let body = container_body(&config, &sandbox(), "p");
+        let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
         assert_eq!(body.env, Some(vec!["A=1".into(), "B=x=y".into()]));
         assert_eq!(body.working_dir.as_deref(), Some("/srv"));
         assert_eq!(
@@ -215,7 +248,9 @@ mod tests {
         let mut pod = sandbox();
         pod.host_pid = true;
         pod.host_network = true;
-        let host = container_body(&web(), &pod, "p").host_config.unwrap();
+        let host = container_body(&web(), &pod, "p", &SeccompOption::RuntimeDefault)
+            .host_config
+            .unwrap();
         assert_eq!(host.pid_mode.as_deref(), Some("host"));
         // The sandbox already holds the host network; joining it is enough.
         assert_eq!(host.network_mode.as_deref(), Some("container:p"));
@@ -232,8 +267,9 @@ mod tests {
             capabilities_drop: vec!["ALL".into()],
             read_only_root_filesystem: true,
             allow_privilege_escalation: false,
+            ..Default::default()
         };
-        let body = container_body(&config, &sandbox(), "p");
+        let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
         assert_eq!(body.user.as_deref(), Some("1000:3000"));
         let host = body.host_config.unwrap();
         assert_eq!(host.privileged, None);
@@ -248,13 +284,16 @@ mod tests {
             allow_privilege_escalation: true,
             ..Default::default()
         };
-        let body = container_body(&config, &sandbox(), "p");
+        let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
         assert_eq!(body.user.as_deref(), Some("0"));
         assert_eq!(body.host_config.unwrap().privileged, Some(true));
 
         config.security.run_as_user = None;
         config.security.run_as_group = Some(5);
-        assert_eq!(container_body(&config, &sandbox(), "p").user, None);
+        assert_eq!(
+            container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault).user,
+            None
+        );
     }
 
     #[test]
@@ -264,8 +303,9 @@ mod tests {
             cpu_limit_millis: Some(500),
             cpu_request_millis: Some(250),
             memory_limit_bytes: Some(128 * 1024 * 1024),
+            ..Default::default()
         };
-        let host = container_body(&config, &sandbox(), "p")
+        let host = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault)
             .host_config
             .unwrap();
         assert_eq!(host.cpu_period, Some(100_000));
@@ -278,12 +318,36 @@ mod tests {
             cpu_limit_millis: Some(1),
             cpu_request_millis: None,
             memory_limit_bytes: None,
+            ..Default::default()
         };
-        let host = container_body(&config, &sandbox(), "p")
+        let host = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault)
             .host_config
             .unwrap();
         assert_eq!(host.cpu_quota, Some(1_000));
         assert_eq!(host.cpu_shares, Some(2));
         assert_eq!(host.memory, None);
+    }
+
+    #[test]
+    fn seccomp_and_oom_score_reach_the_host_config() {
+        let mut config = web();
+        config.resources.oom_score_adj = Some(-997);
+        config.security.allow_privilege_escalation = false;
+        let unconfined = container_body(&config, &sandbox(), "p", &SeccompOption::Unconfined);
+        let host = unconfined.host_config.unwrap();
+        assert_eq!(host.oom_score_adj, Some(-997));
+        assert_eq!(
+            host.security_opt,
+            Some(vec![
+                "no-new-privileges".into(),
+                "seccomp=unconfined".into()
+            ])
+        );
+        let json = r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#;
+        let profile = SeccompOption::Profile(json.into());
+        let host = container_body(&config, &sandbox(), "p", &profile)
+            .host_config
+            .unwrap();
+        assert_eq!(host.security_opt.unwrap()[1], format!("seccomp={json}"));
     }
 }

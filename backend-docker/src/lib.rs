@@ -33,11 +33,13 @@ use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE, is_managed};
 use staticpod_runtime::logs::{LogOptions, LogStream};
 use staticpod_runtime::naming;
 use staticpod_runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
-    RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, ImageUser,
+    PullPolicy, RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, Seccomp,
+    grace_seconds,
 };
 use tokio::sync::mpsc;
 
+use crate::container::SeccompOption;
 use crate::error::{
     Call, DockerBackendError, DockerError, is_connection_error, is_not_found, status_code,
 };
@@ -120,6 +122,27 @@ impl DockerRuntime {
 
     fn call<'a>(&'a self, verb: &'static str, kind: &'static str, id: &'a str) -> Call<'a> {
         Call::new(&self.endpoint, verb, kind, id)
+    }
+
+    /// `seccomp` as Docker takes it: a `Localhost` profile's file is read, and one that
+    /// cannot be read refuses the creation of `name`.
+    async fn seccomp(&self, seccomp: &Seccomp, name: &str) -> RuntimeResult<SeccompOption> {
+        Ok(match seccomp {
+            Seccomp::Unconfined => SeccompOption::Unconfined,
+            Seccomp::RuntimeDefault => SeccompOption::RuntimeDefault,
+            Seccomp::Localhost(path) => match tokio::fs::read_to_string(path).await {
+                Ok(json) => SeccompOption::Profile(json),
+                Err(source) => {
+                    return Err(RuntimeError::Rejected {
+                        operation: format!("create {name}"),
+                        source: Box::new(SeccompProfileUnreadable {
+                            path: path.clone(),
+                            source,
+                        }),
+                    });
+                }
+            },
+        })
     }
 
     /// Pulls `image`, consuming Docker's progress stream; an error item fails the pull.
@@ -280,6 +303,15 @@ impl DockerRuntime {
     }
 }
 
+/// A `Localhost` seccomp profile that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the seccomp profile {}", path.display())]
+struct SeccompProfileUnreadable {
+    path: std::path::PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
 #[async_trait]
 impl ContainerRuntime for DockerRuntime {
     async fn version(&self) -> RuntimeResult<RuntimeVersion> {
@@ -312,11 +344,22 @@ impl ContainerRuntime for DockerRuntime {
         Ok(ImageEnsured::Pulled)
     }
 
+    async fn image_user(&self, image: &str) -> RuntimeResult<ImageUser> {
+        let inspected = self
+            .docker
+            .inspect_image(image)
+            .await
+            .map_err(|err| self.call("inspect", "image", image).error(err))?;
+        let user = inspected.config.and_then(|config| config.user);
+        Ok(ImageUser::parse(user.as_deref().unwrap_or_default()))
+    }
+
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {
         self.ensure_image(&self.pause_image, PullPolicy::IfNotPresent)
             .await?;
         let name = naming::sandbox_name(config);
-        let body = sandbox::sandbox_body(config, &self.pause_image);
+        let seccomp = self.seccomp(&config.seccomp, &name).await?;
+        let body = sandbox::sandbox_body(config, &self.pause_image, &seccomp);
         let id = self.create_named(&name, "sandbox", body).await?;
         if let Err(err) = self.start(&id, "sandbox").await {
             // A sandbox that never started (a hostPort already taken, say) is of no use;
@@ -345,7 +388,8 @@ impl ContainerRuntime for DockerRuntime {
         sandbox: &SandboxConfig,
     ) -> RuntimeResult<String> {
         let name = naming::container_name(config, sandbox);
-        let body = container::container_body(config, sandbox, sandbox_id);
+        let seccomp = self.seccomp(&config.security.seccomp, &name).await?;
+        let body = container::container_body(config, sandbox, sandbox_id, &seccomp);
         self.create_named(&name, "container", body).await
     }
 

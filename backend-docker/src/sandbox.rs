@@ -8,7 +8,7 @@ use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use staticpod_runtime::SandboxConfig;
 use staticpod_runtime::labels::CONTAINER_NAME;
 
-use crate::container::log_config;
+use crate::container::{SeccompOption, log_config, seccomp_option};
 use crate::labels::{DOCKER_TYPE, DOCKER_TYPE_SANDBOX, docker_labels};
 
 /// The `io.kubernetes.container.name` of every sandbox, as dockershim wrote it.
@@ -18,7 +18,11 @@ pub const SANDBOX_CONTAINER_NAME: &str = "POD";
 ///
 /// `config.log_directory` is not used: Docker keeps each container's log itself (json-file
 /// driver) and the agent reads it back through Docker.
-pub(crate) fn sandbox_body(config: &SandboxConfig, pause_image: &str) -> ContainerCreateBody {
+pub(crate) fn sandbox_body(
+    config: &SandboxConfig,
+    pause_image: &str,
+    seccomp: &SeccompOption,
+) -> ContainerCreateBody {
     let labels = docker_labels(
         &config.labels,
         &config.annotations,
@@ -34,6 +38,9 @@ pub(crate) fn sandbox_body(config: &SandboxConfig, pause_image: &str) -> Contain
         ipc_mode: Some(if config.host_ipc { "host" } else { "shareable" }.to_owned()),
         pid_mode: config.host_pid.then(|| "host".to_owned()),
         log_config: Some(log_config()),
+        // dockershim's: the pod's seccomp profile and `PodInfraOOMAdj`.
+        security_opt: seccomp_option(seccomp).map(|option| vec![option]),
+        oom_score_adj: config.oom_score_adj,
         ..Default::default()
     };
     let mut body = ContainerCreateBody {
@@ -119,7 +126,11 @@ mod tests {
 
     #[test]
     fn pod_network_sandbox_publishes_host_ports_and_shares_ipc() {
-        let body = sandbox_body(&pod(), "registry.k8s.io/pause:3.9");
+        let body = sandbox_body(
+            &pod(),
+            "registry.k8s.io/pause:3.9",
+            &SeccompOption::RuntimeDefault,
+        );
         assert_eq!(body.image.as_deref(), Some("registry.k8s.io/pause:3.9"));
         assert_eq!(body.hostname.as_deref(), Some("static-web"));
         assert_eq!(
@@ -164,7 +175,7 @@ mod tests {
         config.host_network = true;
         config.host_pid = true;
         config.host_ipc = true;
-        let body = sandbox_body(&config, "pause");
+        let body = sandbox_body(&config, "pause", &SeccompOption::RuntimeDefault);
         assert_eq!(body.hostname, None);
         assert_eq!(body.exposed_ports, None);
         let host = body.host_config.unwrap();
@@ -176,7 +187,7 @@ mod tests {
 
     #[test]
     fn body_serializes_as_docker_expects() {
-        let body = sandbox_body(&pod(), "pause");
+        let body = sandbox_body(&pod(), "pause", &SeccompOption::RuntimeDefault);
         let json = serde_json::to_value(&body).unwrap();
         assert_eq!(json["ExposedPorts"]["80/tcp"], serde_json::json!({}));
         assert_eq!(

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use staticpod_runtime::cpu::{CPU_PERIOD_MICROS, cpu_quota, cpu_shares};
-use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig};
+use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig, Seccomp};
 use staticpod_runtime::{labels, naming, signal};
 
 /// Largest log file before Podman truncates it, the kubelet's default `containerLogMaxSize`.
@@ -45,6 +45,11 @@ pub(crate) struct ContainerSpec {
     pub read_only_filesystem: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_new_privileges: bool,
+    /// `unconfined`, or a profile file; unset for Podman's default profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_limits: Option<Resources>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -164,6 +169,12 @@ pub(crate) fn container_spec(
         cap_drop: security.capabilities_drop.clone(),
         read_only_filesystem: security.read_only_root_filesystem,
         no_new_privileges: !security.allow_privilege_escalation,
+        seccomp_profile_path: match &security.seccomp {
+            Seccomp::Unconfined => Some("unconfined".to_owned()),
+            Seccomp::RuntimeDefault => None,
+            Seccomp::Localhost(path) => Some(path.display().to_string()),
+        },
+        oom_score_adj: config.resources.oom_score_adj,
         resource_limits: resources(&config.resources),
         pidns: sandbox.host_pid.then(host),
         ipcns: sandbox.host_ipc.then(host),
@@ -251,6 +262,8 @@ mod tests {
                 "image": "nginx:1.25",
                 "labels": labels,
                 "healthconfig": {"Test": ["NONE"]},
+                // The kubelet's default; Podman would apply its own profile without it.
+                "seccomp_profile_path": "unconfined",
                 "systemd": "false",
                 "log_configuration": {
                     "driver": "k8s-file",
@@ -258,6 +271,22 @@ mod tests {
                     "size": 10485760,
                 },
             })
+        );
+    }
+
+    #[test]
+    fn seccomp_and_oom_score_reach_the_spec() {
+        let mut config = web();
+        config.resources.oom_score_adj = Some(-997);
+        config.security.seccomp = Seccomp::RuntimeDefault;
+        let spec = container_spec(&config, &sandbox(), "p");
+        assert_eq!(spec.oom_score_adj, Some(-997));
+        assert_eq!(spec.seccomp_profile_path, None, "Podman's default profile");
+        config.security.seccomp = Seccomp::Localhost(PathBuf::from("/var/lib/s/seccomp/a.json"));
+        let spec = container_spec(&config, &sandbox(), "p");
+        assert_eq!(
+            spec.seccomp_profile_path.as_deref(),
+            Some("/var/lib/s/seccomp/a.json")
         );
     }
 
@@ -341,6 +370,7 @@ mod tests {
             capabilities_drop: vec!["ALL".into()],
             read_only_root_filesystem: true,
             allow_privilege_escalation: false,
+            ..Default::default()
         };
         let body = body(&config, &sandbox());
         assert_eq!(body["user"], "1000:3000");
@@ -374,6 +404,7 @@ mod tests {
             cpu_limit_millis: Some(500),
             cpu_request_millis: Some(250),
             memory_limit_bytes: Some(128 * 1024 * 1024),
+            ..Default::default()
         };
         assert_eq!(
             body(&config, &sandbox())["resource_limits"],
@@ -388,6 +419,7 @@ mod tests {
             cpu_limit_millis: Some(1),
             cpu_request_millis: None,
             memory_limit_bytes: None,
+            ..Default::default()
         };
         assert_eq!(
             body(&config, &sandbox())["resource_limits"],

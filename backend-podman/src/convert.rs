@@ -12,6 +12,23 @@ use serde::Deserialize;
 use staticpod_runtime::timestamp;
 use staticpod_runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
 
+/// The fields of libpod's image inspect answer that we read: the image's user.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ImageInspect {
+    #[serde(default)]
+    pub config: ImageInspectConfig,
+}
+
+/// `Config` of an image inspect answer.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ImageInspectConfig {
+    /// `USER` of the image: `uid[:gid]`, `name[:group]` or empty.
+    #[serde(default)]
+    pub user: String,
+}
+
 /// The fields of libpod's container inspect answer that we read.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]

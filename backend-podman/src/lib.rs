@@ -39,12 +39,13 @@ use staticpod_runtime::labels::{self, MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_runtime::logs::{LogOptions, LogStream};
 use staticpod_runtime::naming;
 use staticpod_runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
-    RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo, grace_seconds,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, ImageUser,
+    PullPolicy, RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
+    grace_seconds,
 };
 use tokio::sync::mpsc;
 
-use crate::convert::ContainerInspect;
+use crate::convert::{ContainerInspect, ImageInspect};
 use crate::error::{ApiError, Call, PodmanBackendError, pull_error};
 use crate::libpod::Libpod;
 
@@ -378,6 +379,14 @@ impl ContainerRuntime for PodmanRuntime {
         }
         self.pull(image).await?;
         Ok(ImageEnsured::Pulled)
+    }
+
+    async fn image_user(&self, image: &str) -> RuntimeResult<ImageUser> {
+        let path = format!("/images/{image}/json");
+        let inspected = within(REQUEST_TIMEOUT, self.libpod.get_json::<ImageInspect>(&path))
+            .await
+            .map_err(|err| self.call("inspect", "image", image).error(err))?;
+        Ok(ImageUser::parse(&inspected.config.user))
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {

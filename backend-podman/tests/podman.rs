@@ -261,6 +261,7 @@ async fn limits_reach_the_containers_cgroup() {
         cpu_limit_millis: Some(500),
         cpu_request_millis: Some(250),
         memory_limit_bytes: Some(64 * 1024 * 1024),
+        ..Default::default()
     };
     let state = run_to_exit(&pod, config).await;
     assert!(

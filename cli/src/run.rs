@@ -98,6 +98,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
             version.runtime_version
         ),
         resync_period: settings.sync_frequency,
+        seccomp_default: settings.seccomp_default,
     };
     info!(node = %config.node_name, "starting");
     let agent = systemd::with_watchdog(Agent::new(

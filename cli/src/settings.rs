@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// Address of the health endpoint [default: 127.0.0.1].
     #[arg(long)]
     healthz_bind_address: Option<IpAddr>,
+    /// Run containers whose pod names no seccomp profile under the runtime's default
+    /// (`RuntimeDefault`) instead of `Unconfined`, as the kubelet's flag [default: false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    seccomp_default: Option<bool>,
 }
 
 /// Everything `staticpod run` runs with.
@@ -126,6 +130,8 @@ pub struct Settings {
     pub read_only: Option<SocketAddr>,
     /// Where the health endpoint listens; `None` when it is off.
     pub healthz: Option<SocketAddr>,
+    /// `--seccomp-default`.
+    pub seccomp_default: bool,
 }
 
 impl RunArgs {
@@ -216,6 +222,10 @@ impl RunArgs {
                 self.healthz_bind_address.or(file.healthz_bind_address),
                 DEFAULT_HEALTHZ_PORT,
             ),
+            seccomp_default: self
+                .seccomp_default
+                .or(file.seccomp_default)
+                .unwrap_or(false),
         })
     }
 }

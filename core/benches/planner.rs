@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use staticpod_core::manifest::{self, defaults::StaticPod};
-use staticpod_core::reconcile::configs::{self, NodeFacts};
+use staticpod_core::reconcile::configs::{self, Dirs, NodeFacts};
 use staticpod_core::reconcile::history::History;
 use staticpod_core::reconcile::observe::{self, ContainerKind, ObservedPod};
 use staticpod_core::reconcile::plan::{self, Instance};
+use staticpod_core::reconcile::security::NodePolicy;
 use staticpod_core::source::SourceKind;
 use staticpod_core::status::{self, StatusInputs};
 use staticpod_core::verdicts::ProbeVerdicts;
@@ -64,11 +65,16 @@ fn merged(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> BTreeMa
 /// labels, as every backend returns them).
 fn running_state(pods: &[Arc<StaticPod>]) -> (Vec<SandboxInfo>, Vec<ContainerInfo>) {
     let root = Path::new("/var/lib/staticpod");
+    let dirs = Dirs {
+        root: root.to_path_buf(),
+        pod_logs: root.to_path_buf(),
+    };
+    let policy = NodePolicy::default();
     let started = SystemTime::now() - Duration::from_secs(60);
     let mut sandboxes = Vec::with_capacity(pods.len());
     let mut containers = Vec::with_capacity(pods.len());
     for (i, pod) in pods.iter().enumerate() {
-        let sandbox = configs::sandbox_config(pod, 0, root);
+        let sandbox = configs::sandbox_config(pod, 0, &dirs, &policy);
         let sandbox_id = format!("sandbox-{i:08}");
         sandboxes.push(SandboxInfo {
             id: sandbox_id.clone(),
@@ -81,6 +87,7 @@ fn running_state(pods: &[Arc<StaticPod>]) -> (Vec<SandboxInfo>, Vec<ContainerInf
             root_dir: root,
             host_ip: "192.0.2.10",
             pod_ip: "10.88.0.2",
+            policy: &policy,
         };
         for (index, container) in pod.pod.spec.containers.iter().enumerate() {
             let instance = Instance::first(ContainerKind::App, index);

@@ -33,6 +33,7 @@ use crate::reconcile::execute::{Executor, WorkError};
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{self, ObservedPod, PodKey};
 use crate::reconcile::plan;
+use crate::reconcile::security::NodePolicy;
 use crate::reconcile::volumes;
 use crate::source::{Reading, Snapshot, SourceKind};
 use crate::status::{self, ContainerStatus, PodListView, PodView, StatusInputs, Transitions};
@@ -56,6 +57,8 @@ pub struct AgentConfig {
     pub runtime_version: String,
     /// How often the runtime is read even without events.
     pub resync_period: Duration,
+    /// `--seccomp-default`: `RuntimeDefault` for containers whose pod names no profile.
+    pub seccomp_default: bool,
 }
 
 /// What the status endpoint shows.
@@ -185,7 +188,12 @@ impl Agent {
             config.host_ip.clone(),
             recorder.clone(),
             metrics.clone(),
-        );
+        )
+        .with_policy(NodePolicy {
+            seccomp_default: config.seccomp_default,
+            oom_score_adj_floor: config.host.oom_score_adj_floor,
+            memory_capacity: config.host.memory_bytes,
+        });
         let (probe_changed, probe_changes) = mpsc::channel(1);
         let prober = Prober::new(
             runtime.clone(),
@@ -867,6 +875,7 @@ mod tests {
             host: HostFacts::default(),
             runtime_version: "fake://0".into(),
             resync_period: resync,
+            seccomp_default: false,
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
         Agent::new(runtime.clone(), "fake", config, clock)
@@ -1192,6 +1201,7 @@ mod tests {
             host: HostFacts::default(),
             runtime_version: "fake://0".into(),
             resync_period: Duration::from_secs(3600),
+            seccomp_default: false,
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
         let agent = Agent::new(runtime.clone(), "fake", config, clock);

@@ -632,9 +632,9 @@ pub struct PodSecurityContext {
     /// Extra groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supplemental_groups: Vec<i64>,
-    /// Seccomp profile; recorded only.
+    /// Seccomp profile of every container that names none, and of the sandbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seccomp_profile: Option<serde_json::Value>,
+    pub seccomp_profile: Option<SeccompProfile>,
     /// Sysctls; recorded only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sysctls: Option<serde_json::Value>,
@@ -665,9 +665,32 @@ pub struct SecurityContext {
     /// Allow gaining privileges (setuid); default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_privilege_escalation: Option<bool>,
-    /// Seccomp profile; recorded only.
+    /// Seccomp profile; wins over the pod's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seccomp_profile: Option<serde_json::Value>,
+    pub seccomp_profile: Option<SeccompProfile>,
+}
+
+/// `seccompProfile`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeccompProfile {
+    /// Which profile.
+    #[serde(rename = "type")]
+    pub type_: SeccompProfileType,
+    /// The profile's file, relative to `<root-dir>/seccomp`; for `Localhost` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localhost_profile: Option<String>,
+}
+
+/// `seccompProfile.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeccompProfileType {
+    /// The runtime's default profile.
+    RuntimeDefault,
+    /// A profile file on the node.
+    Localhost,
+    /// No profile.
+    Unconfined,
 }
 
 /// `capabilities`.

@@ -30,6 +30,10 @@ pub struct HostFacts {
     pub machine_id: String,
     /// `/proc/sys/kernel/random/boot_id`.
     pub boot_id: String,
+    /// The lowest `oom_score_adj` a process started from here may be given, when there is
+    /// one: without `CAP_SYS_RESOURCE` a process cannot go below its own (the kernel's rule),
+    /// and a runtime started beside the agent is in the same place.
+    pub oom_score_adj_floor: Option<i64>,
 }
 
 impl HostFacts {
@@ -60,8 +64,29 @@ impl HostFacts {
             memory_bytes: memory_kib * 1024,
             machine_id: file("/etc/machine-id").trim().to_string(),
             boot_id: file("/proc/sys/kernel/random/boot_id").trim().to_string(),
+            oom_score_adj_floor: oom_score_adj_floor(
+                &file("/proc/self/status"),
+                &file("/proc/self/oom_score_adj"),
+            ),
         }
     }
+}
+
+/// `CAP_SYS_RESOURCE`'s bit in a capability set.
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// The floor [`HostFacts::oom_score_adj_floor`] from this process's `/proc/self/status`
+/// (its `CapEff`) and `/proc/self/oom_score_adj`: none with `CAP_SYS_RESOURCE`, else its own
+/// score.
+fn oom_score_adj_floor(status: &str, own: &str) -> Option<i64> {
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())?;
+    if effective & (1 << CAP_SYS_RESOURCE) != 0 {
+        return None;
+    }
+    own.trim().parse().ok()
 }
 
 /// Rust's name of an architecture as Go (and so Kubernetes) spells it.
@@ -263,6 +288,23 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
+
+    #[test]
+    fn without_cap_sys_resource_the_floor_is_the_agents_own_score() {
+        let status = |cap_eff: &str| format!("Name:\tstaticpod\nCapEff:\t{cap_eff}\n");
+        assert_eq!(
+            oom_score_adj_floor(&status("000001ffffffffff"), "-999\n"),
+            None
+        );
+        assert_eq!(
+            oom_score_adj_floor(&status("000001fffeffffff"), "0\n"),
+            Some(0)
+        );
+        assert_eq!(
+            oom_score_adj_floor(&status("000001fffeffffff"), "-500\n"),
+            Some(-500)
+        );
+    }
 
     #[test]
     fn the_node_says_what_it_runs_and_whether_it_is_ready() {

@@ -118,6 +118,10 @@ pub struct SandboxConfig {
     pub annotations: BTreeMap<String, String>,
     /// Directory for the pod's container logs (CRI log format), already created.
     pub log_directory: PathBuf,
+    /// The pod-level seccomp profile, for the sandbox's own (pause) process.
+    pub seccomp: Seccomp,
+    /// `oom_score_adj` of the sandbox's own (pause) process, where the runtime takes one.
+    pub oom_score_adj: Option<i64>,
 }
 
 /// A bind mount into a container.
@@ -129,6 +133,50 @@ pub struct Mount {
     pub container_path: String,
     /// Mount read-only.
     pub read_only: bool,
+}
+
+/// The seccomp profile a process runs under, resolved as the kubelet resolves
+/// `seccompProfile` (container over pod, then `--seccomp-default`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Seccomp {
+    /// No filter. The kubelet's default without `--seccomp-default`; Docker and Podman apply
+    /// their own default profile unless told this.
+    #[default]
+    Unconfined,
+    /// The runtime's default profile.
+    RuntimeDefault,
+    /// A profile file on the node (absolute: under `<root-dir>/seccomp`).
+    Localhost(PathBuf),
+}
+
+/// The user an image runs as when the manifest does not say (its `USER`), as CRI's
+/// `ImageStatus` reports it: a numeric uid, or a name that cannot be checked without the
+/// image's `/etc/passwd`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageUser {
+    /// The uid, when the image names its user by number.
+    pub uid: Option<i64>,
+    /// The user's name, when the image names it by name; empty otherwise.
+    pub username: String,
+}
+
+impl ImageUser {
+    /// The user of an image's `Config.User` (`1000`, `1000:1000`, `nobody`, `nobody:nogroup`
+    /// or empty), read as containerd's `getUserFromImage`: the group is dropped, a number is
+    /// a uid, anything else a name. An empty one is neither.
+    pub fn parse(user: &str) -> Self {
+        let user = user.split(':').next().unwrap_or_default();
+        match user.parse::<i64>() {
+            Ok(uid) => ImageUser {
+                uid: Some(uid),
+                username: String::new(),
+            },
+            Err(_) => ImageUser {
+                uid: None,
+                username: user.to_owned(),
+            },
+        }
+    }
 }
 
 /// Linux security settings of a container, already merged from pod and container level.
@@ -148,6 +196,8 @@ pub struct SecurityConfig {
     pub read_only_root_filesystem: bool,
     /// `no_new_privs` is set when this is false.
     pub allow_privilege_escalation: bool,
+    /// The seccomp profile.
+    pub seccomp: Seccomp,
 }
 
 impl SecurityConfig {
@@ -176,6 +226,8 @@ pub struct ResourceConfig {
     pub cpu_request_millis: Option<u64>,
     /// Memory limit in bytes.
     pub memory_limit_bytes: Option<u64>,
+    /// `oom_score_adj` of the container's processes; `None` leaves the runtime's.
+    pub oom_score_adj: Option<i64>,
 }
 
 /// Everything a backend needs to create one container in a sandbox.
@@ -215,6 +267,19 @@ pub struct ContainerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_user_is_a_uid_or_a_name_without_its_group() {
+        let user = |uid, name: &str| ImageUser {
+            uid,
+            username: name.to_owned(),
+        };
+        assert_eq!(ImageUser::parse(""), user(None, ""));
+        assert_eq!(ImageUser::parse("0"), user(Some(0), ""));
+        assert_eq!(ImageUser::parse("1000:1000"), user(Some(1000), ""));
+        assert_eq!(ImageUser::parse("root"), user(None, "root"));
+        assert_eq!(ImageUser::parse("nobody:nogroup"), user(None, "nobody"));
+    }
 
     #[test]
     fn only_an_absent_image_under_never_is_refused() {

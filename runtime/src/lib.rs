@@ -31,8 +31,8 @@ use tokio::sync::mpsc;
 use crate::logs::{LogOptions, LogStream};
 
 pub use config::{
-    ContainerConfig, ImageEnsured, Mount, NeverPull, PortMapping, Protocol, PullPolicy,
-    ResourceConfig, SandboxConfig, SecurityConfig,
+    ContainerConfig, ImageEnsured, ImageUser, Mount, NeverPull, PortMapping, Protocol, PullPolicy,
+    ResourceConfig, SandboxConfig, Seccomp, SecurityConfig,
 };
 pub use error::{BoxError, RuntimeError, RuntimeResult};
 pub use state::{
@@ -48,6 +48,10 @@ pub trait ContainerRuntime: Send + Sync {
 
     /// Makes sure `image` is present, pulling it when `policy` asks for it.
     async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<ImageEnsured>;
+
+    /// The user `image` (present) runs as when the manifest names none, for `runAsNonRoot`.
+    /// An image not in the store is [`RuntimeError::NotFound`].
+    async fn image_user(&self, image: &str) -> RuntimeResult<ImageUser>;
 
     /// Creates and starts a sandbox; returns its id.
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String>;

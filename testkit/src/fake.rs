@@ -14,7 +14,7 @@ use staticpod_runtime::clock::{Clock, SystemClock};
 use staticpod_runtime::logs::{LogFormat, LogMessage, LogOptions, LogStream, StreamType};
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecResult, ImageEnsured,
-    PullPolicy, RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
+    ImageUser, PullPolicy, RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
     SandboxState,
 };
 
@@ -23,6 +23,7 @@ struct State {
     sandboxes: BTreeMap<String, SandboxInfo>,
     containers: BTreeMap<String, ContainerInfo>,
     images: Vec<String>,
+    image_users: BTreeMap<String, String>,
     calls: Vec<String>,
     fail: BTreeMap<String, String>,
     down: bool,
@@ -89,6 +90,15 @@ impl FakeRuntime {
         let fake = FakeRuntime::default();
         fake.state.lock().unwrap().images = images.iter().map(|i| i.to_string()).collect();
         fake
+    }
+
+    /// Has present image `image` declare `user` (its `Config.User`); an image declares none
+    /// unless told.
+    pub fn set_image_user(&self, image: &str, user: &str) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .image_users
+            .insert(image.to_string(), user.to_string());
     }
 
     /// Every call so far, as `"operation argument"` lines.
@@ -261,6 +271,19 @@ impl ContainerRuntime for FakeRuntime {
             image: image.to_string(),
             source: "no registry in the fake".into(),
         })
+    }
+
+    async fn image_user(&self, image: &str) -> RuntimeResult<ImageUser> {
+        self.call("image_user", image)?;
+        let state = self.state.lock().unwrap();
+        if !state.images.iter().any(|i| i == image) {
+            return Err(RuntimeError::NotFound {
+                kind: "image",
+                id: image.to_string(),
+            });
+        }
+        let user = state.image_users.get(image).map_or("", String::as_str);
+        Ok(ImageUser::parse(user))
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {

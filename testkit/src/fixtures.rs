@@ -40,6 +40,8 @@ pub fn sandbox_config(name: &str, node: &str, uid: &str) -> SandboxConfig {
         ]),
         annotations: BTreeMap::from([("kubernetes.io/config.source".into(), "file".into())]),
         log_directory: PathBuf::from(format!("/var/log/pods/default_{name}_{uid}")),
+        seccomp: staticpod_runtime::Seccomp::default(),
+        oom_score_adj: None,
     }
 }
 

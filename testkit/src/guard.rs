@@ -51,6 +51,8 @@ impl<R: ContainerRuntime + Clone + 'static> TestPod<R> {
         SandboxConfig {
             port_mappings,
             log_directory: self.logs.clone(),
+            seccomp: staticpod_runtime::Seccomp::default(),
+            oom_score_adj: None,
             ..sandbox_config("sptest", &self.node, &self.uid)
         }
     }

@@ -25,8 +25,8 @@ use staticpod_core::verdicts::ProbeVerdicts;
 use staticpod_runtime::clock::SystemClock;
 use staticpod_runtime::logs::{LogOptions, LogStream};
 use staticpod_runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
-    RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, ImageUser,
+    PullPolicy, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
 };
 use tokio::sync::mpsc;
 
@@ -148,6 +148,7 @@ impl Calls {
             run_sandbox: self.ms(&[Call::RunSandbox]),
             containers: self.ms(&[
                 Call::EnsureImage,
+                Call::ImageUser,
                 Call::CreateContainer,
                 Call::StartContainer,
             ]),
@@ -178,6 +179,7 @@ pub struct CallTimes {
 enum Call {
     Version,
     EnsureImage,
+    ImageUser,
     RunSandbox,
     StopSandbox,
     RemoveSandbox,
@@ -217,6 +219,11 @@ impl ContainerRuntime for Timed {
     async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<ImageEnsured> {
         let request = self.backend.ensure_image(image, policy);
         self.time(Call::EnsureImage, request).await
+    }
+
+    async fn image_user(&self, image: &str) -> RuntimeResult<ImageUser> {
+        let request = self.backend.image_user(image);
+        self.time(Call::ImageUser, request).await
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {

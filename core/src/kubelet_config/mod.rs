@@ -57,6 +57,8 @@ pub struct KubeletConfig {
     pub container_log_max_size: Option<u64>,
     /// `containerLogMaxFiles`.
     pub container_log_max_files: Option<u32>,
+    /// `seccompDefault`: `RuntimeDefault` for containers whose pod names no profile.
+    pub seccomp_default: Option<bool>,
 }
 
 /// What reading a configuration file gives.
@@ -102,6 +104,7 @@ struct Raw {
     pod_logs_dir: Option<String>,
     container_log_max_size: Option<String>,
     container_log_max_files: Option<i64>,
+    seccomp_default: Option<bool>,
 }
 
 /// The top-level fields [`Raw`] types.
@@ -120,6 +123,7 @@ const ACTED_ON: &[&str] = &[
     "podLogsDir",
     "containerLogMaxSize",
     "containerLogMaxFiles",
+    "seccompDefault",
 ];
 
 /// Reads a `containerLogMaxSize` (or `--container-log-max-size`): a positive quantity of
@@ -299,6 +303,7 @@ impl Findings<'_> {
             pod_logs_dir: nonempty(raw.pod_logs_dir).map(PathBuf::from),
             container_log_max_size: self.log_max_size(nonempty(raw.container_log_max_size)),
             container_log_max_files: self.log_max_files(raw.container_log_max_files),
+            seccomp_default: raw.seccomp_default,
         }
     }
 
@@ -442,6 +447,7 @@ mod tests {
                 pod_logs_dir: None,
                 container_log_max_size: Some(50 * 1024 * 1024),
                 container_log_max_files: Some(3),
+                seccomp_default: None,
             }
         );
     }

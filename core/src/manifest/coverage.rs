@@ -130,12 +130,11 @@ pub const POD_SPEC: Object = Object {
         ("preemptionPolicy", NotActed(SCHEDULING)),
         (
             "priority",
-            NotActed("every static pod is critical to its node, whatever its priority"),
+            NotActed(
+                "only priorityClassName system-node-critical counts on a node (its OOM score)",
+            ),
         ),
-        (
-            "priorityClassName",
-            NotActed("every static pod is critical to its node, whatever its priority"),
-        ),
+        ("priorityClassName", Acted),
         (
             "readinessGates",
             NotActed("their conditions are set through an API server"),
@@ -277,10 +276,10 @@ pub const SECURITY_CONTEXT: Object = Object {
         ("procMount", NotActed(SECURITY_NOT_YET)),
         ("readOnlyRootFilesystem", Acted),
         ("runAsGroup", Acted),
-        ("runAsNonRoot", NotActed(SECURITY_NOT_YET)),
+        ("runAsNonRoot", Acted),
         ("runAsUser", Acted),
         ("seLinuxOptions", NotActed(SECURITY_NOT_YET)),
-        ("seccompProfile", NotActed(SECURITY_NOT_YET)),
+        ("seccompProfile", Acted),
         ("windowsOptions", NotActed("Windows only")),
     ],
 };
@@ -293,11 +292,11 @@ pub const POD_SECURITY_CONTEXT: Object = Object {
         ("fsGroup", NotActed(SECURITY_NOT_YET)),
         ("fsGroupChangePolicy", NotActed(SECURITY_NOT_YET)),
         ("runAsGroup", Acted),
-        ("runAsNonRoot", NotActed(SECURITY_NOT_YET)),
+        ("runAsNonRoot", Acted),
         ("runAsUser", Acted),
         ("seLinuxChangePolicy", NotActed(SECURITY_NOT_YET)),
         ("seLinuxOptions", NotActed(SECURITY_NOT_YET)),
-        ("seccompProfile", NotActed(SECURITY_NOT_YET)),
+        ("seccompProfile", Acted),
         ("supplementalGroups", NotActed(SECURITY_NOT_YET)),
         ("supplementalGroupsPolicy", NotActed(SECURITY_NOT_YET)),
         ("sysctls", NotActed(SECURITY_NOT_YET)),

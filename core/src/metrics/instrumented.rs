@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use staticpod_runtime::logs::{LogOptions, LogStream};
 use staticpod_runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, PullPolicy,
-    RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, ImageUser,
+    PullPolicy, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
 };
 use tokio::sync::mpsc;
 
@@ -57,6 +57,12 @@ impl ContainerRuntime for Instrumented {
         self.metrics
             .operation(operation, begin.elapsed(), result.is_err());
         result
+    }
+
+    async fn image_user(&self, image: &str) -> RuntimeResult<ImageUser> {
+        // The kubelet reads the image's user with an ImageStatus call.
+        self.timed("image_status", self.runtime.image_user(image))
+            .await
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::expand::expand;
 use super::hooks::Hook;
 use super::plan::Instance;
+use super::security::{NodePolicy, SANDBOX_OOM_SCORE_ADJ};
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, ImagePullPolicy, PortProtocol};
 use staticpod_runtime::labels;
@@ -90,8 +91,14 @@ fn pod_labels(pod: &StaticPod) -> BTreeMap<String, String> {
     ])
 }
 
-/// The sandbox config of attempt `attempt` of a pod.
-pub fn sandbox_config(pod: &StaticPod, attempt: u32, pod_logs_dir: &Path) -> SandboxConfig {
+/// The sandbox config of attempt `attempt` of a pod: its seccomp profile is the pod's, and
+/// its pause process gets dockershim's `oom_score_adj` (bounded by the node's floor).
+pub fn sandbox_config(
+    pod: &StaticPod,
+    attempt: u32,
+    dirs: &Dirs,
+    policy: &NodePolicy,
+) -> SandboxConfig {
     let spec = &pod.pod.spec;
     let mut labels = pod.pod.metadata.labels.clone();
     labels.extend(pod_labels(pod));
@@ -147,7 +154,9 @@ pub fn sandbox_config(pod: &StaticPod, attempt: u32, pod_logs_dir: &Path) -> San
         port_mappings,
         labels,
         annotations,
-        log_directory: log_dir(pod_logs_dir, pod),
+        log_directory: log_dir(&dirs.pod_logs, pod),
+        seccomp: policy.seccomp(pod, None, &dirs.root),
+        oom_score_adj: Some(policy.bounded(SANDBOX_OOM_SCORE_ADJ)),
     }
 }
 
@@ -177,6 +186,8 @@ pub struct NodeFacts<'a> {
     pub host_ip: &'a str,
     /// The pod's IP (`status.podIP`); the host IP for host-network pods.
     pub pod_ip: &'a str,
+    /// The node's seccomp default, OOM floor and memory.
+    pub policy: &'a NodePolicy,
 }
 
 /// Hash of a container's spec (the `io.kubernetes.container.hash` annotation).
@@ -238,8 +249,11 @@ pub fn container_config(
         args: expand_all(&container.args),
         working_dir: container.working_dir.clone().filter(|d| !d.is_empty()),
         mounts,
-        security: security(pod, container),
-        resources: resources(container),
+        security: security(pod, container, node),
+        resources: ResourceConfig {
+            oom_score_adj: Some(node.policy.oom_score_adj(pod, container)),
+            ..resources(container)
+        },
         labels,
         annotations,
         log_path: PathBuf::from(&container.name).join(format!("{}.log", instance.attempt)),
@@ -282,7 +296,7 @@ fn resolve_env(
     env
 }
 
-fn security(pod: &StaticPod, container: &Container) -> SecurityConfig {
+fn security(pod: &StaticPod, container: &Container, node: &NodeFacts<'_>) -> SecurityConfig {
     let pod_context = pod.pod.spec.security_context.clone().unwrap_or_default();
     let context = container.security_context.clone().unwrap_or_default();
     let capabilities = context.capabilities.unwrap_or_default();
@@ -294,6 +308,7 @@ fn security(pod: &StaticPod, container: &Container) -> SecurityConfig {
         capabilities_drop: capabilities.drop,
         read_only_root_filesystem: context.read_only_root_filesystem.unwrap_or(false),
         allow_privilege_escalation: context.allow_privilege_escalation.unwrap_or(true),
+        seccomp: node.policy.seccomp(pod, Some(container), node.root_dir),
     }
 }
 
@@ -311,6 +326,7 @@ fn resources(container: &Container) -> ResourceConfig {
             .limits
             .get("memory")
             .and_then(|q| u64::try_from(q.value()).ok()),
+        oom_score_adj: None,
     }
 }
 

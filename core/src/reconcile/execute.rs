@@ -15,6 +15,7 @@ use super::hooks::{Hook, HookTarget, MINIMUM_GRACE};
 use super::hosts::Hosts;
 use super::observe::ContainerKind;
 use super::plan::{ContainerRef, Instance, PodWork, SandboxTarget, Step, StopReason, container_of};
+use super::security::{self, NodePolicy, NonRootRefused};
 use super::volumes::{self, VolumeError};
 use crate::error_chain::describe;
 use crate::events::{ObjectReference, Recorder};
@@ -23,7 +24,7 @@ use crate::manifest::defaults::{DEFAULT_TERMINATION_MESSAGE_PATH, StaticPod};
 use crate::metrics::Metrics;
 use crate::model::{Container, LifecycleHandler};
 use staticpod_runtime::{
-    ContainerRuntime, ImageEnsured, Mount, NeverPull, RuntimeError, SandboxConfig,
+    ContainerRuntime, ImageEnsured, ImageUser, Mount, NeverPull, RuntimeError, SandboxConfig,
 };
 
 /// Why a pod's work stopped.
@@ -41,6 +42,9 @@ pub enum WorkError {
     /// A volume could not be prepared.
     #[error("CreateContainerConfigError")]
     Volume(#[from] VolumeError),
+    /// `runAsNonRoot` keeps the container from starting as the user it would run as.
+    #[error(transparent)]
+    NonRoot(#[from] NonRootRefused),
     /// The container's `postStart` hook failed; the container was stopped.
     #[error("PostStartHookError: {message}")]
     PostStartHook {
@@ -54,7 +58,7 @@ impl WorkError {
     pub fn reason(&self) -> &'static str {
         match self {
             WorkError::Runtime { reason, .. } => reason,
-            WorkError::Volume(_) => "CreateContainerConfigError",
+            WorkError::Volume(_) | WorkError::NonRoot(_) => "CreateContainerConfigError",
             WorkError::PostStartHook { .. } => "PostStartHookError",
         }
     }
@@ -85,6 +89,7 @@ pub struct Executor {
     recorder: Recorder,
     metrics: Arc<Metrics>,
     http: reqwest::Client,
+    policy: NodePolicy,
 }
 
 impl Executor {
@@ -104,7 +109,14 @@ impl Executor {
             recorder,
             metrics,
             http: handler::client(),
+            policy: NodePolicy::default(),
         }
+    }
+
+    /// The same executor, deciding seccomp profiles and OOM scores by `policy`.
+    pub fn with_policy(mut self, policy: NodePolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Runs the steps of one pod, in order, stopping at the first failure.
@@ -293,7 +305,7 @@ impl Executor {
 
     /// Creates the pod's log directory and runs its sandbox.
     async fn run_sandbox(&self, pod: &StaticPod, attempt: u32) -> Result<Target, WorkError> {
-        let config = configs::sandbox_config(pod, attempt, &self.dirs.pod_logs);
+        let config = configs::sandbox_config(pod, attempt, &self.dirs, &self.policy);
         let log_directory = config.log_directory.clone();
         blocking(move || {
             std::fs::create_dir_all(&log_directory).map_err(|source| VolumeError::Create {
@@ -343,7 +355,7 @@ impl Executor {
             SandboxTarget::Existing { id, ip } => Target {
                 id,
                 // Attempt numbers only name objects; the sandbox's own is in its labels.
-                config: configs::sandbox_config(pod, 0, &self.dirs.pod_logs),
+                config: configs::sandbox_config(pod, 0, &self.dirs, &self.policy),
                 ip,
             },
         }
@@ -400,11 +412,13 @@ impl Executor {
             root_dir: &self.dirs.root,
             host_ip: &self.host_ip,
             pod_ip,
+            policy: &self.policy,
         };
         let config = configs::container_config(pod, instance, container, mounts, &node);
         let object =
             reference(pod).container(instance.kind == ContainerKind::Init, &container.name);
         self.ensure_image(&object, container).await?;
+        self.verify_run_as_non_root(pod, container, &object).await?;
         let failed = |reason: &'static str| {
             let object = &object;
             move |error: RuntimeError| {
@@ -440,6 +454,29 @@ impl Executor {
         }
         info!(container = %container.name, attempt = instance.attempt, id = %id, "container started");
         Ok(())
+    }
+
+    /// Refuses `container` when `runAsNonRoot` forbids the user it would run as (its
+    /// `runAsUser`, else its image's), as the kubelet does before creating it.
+    async fn verify_run_as_non_root(
+        &self,
+        pod: &StaticPod,
+        container: &Container,
+        object: &ObjectReference,
+    ) -> Result<(), WorkError> {
+        let image_user = if security::needs_image_user(pod, container) {
+            self.runtime
+                .image_user(&container.image)
+                .await
+                .map_err(at("CreateContainerConfigError"))?
+        } else {
+            ImageUser::default()
+        };
+        security::verify_run_as_non_root(pod, container, &image_user).map_err(|refused| {
+            self.recorder
+                .warning(object, "Failed", &format!("Error: {refused}"));
+            WorkError::NonRoot(refused)
+        })
     }
 
     /// Runs `container`'s `postStart` hook in instance `id`; when it fails, the container is

@@ -9,6 +9,7 @@ pub mod hooks;
 pub mod hosts;
 pub mod observe;
 pub mod plan;
+pub mod security;
 #[cfg(test)]
 mod tests;
 pub mod volumes;
