@@ -181,3 +181,38 @@ fn completion_prints_a_script_that_completes_the_commands() {
         assert!(stdout.contains("validate"), "{shell}: {stdout}");
     }
 }
+
+/// kubeadm v1.32's four control-plane manifests and kube-vip's validate with no typo
+/// warning, and a warning for each field that is accepted and not acted on (every one they
+/// carry: `creationTimestamp`, `priority`, `status`), naming its line.
+#[test]
+fn kubeadm_and_kube_vip_manifests_validate_without_typo_warnings() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/kubeadm");
+    for (file, not_acted) in [
+        ("etcd.yaml", 3),
+        ("kube-apiserver.yaml", 3),
+        ("kube-controller-manager.yaml", 3),
+        ("kube-scheduler.yaml", 3),
+        ("kube-vip.yaml", 2),
+    ] {
+        let path = format!("{dir}/{file}");
+        let (code, stdout, stderr) = staticpod(&["validate", &path]);
+        assert_eq!(code, 0, "{file}: {stdout}{stderr}");
+        let warnings: Vec<&str> = stdout
+            .lines()
+            .chain(stderr.lines())
+            .filter(|line| line.contains(": warning: "))
+            .collect();
+        assert!(
+            warnings
+                .iter()
+                .all(|w| w.contains("accepted and not acted on")),
+            "{file}: {warnings:#?}"
+        );
+        assert_eq!(warnings.len(), not_acted, "{file}: {warnings:#?}");
+        assert!(
+            stdout.contains(&format!("{path}: ok: pod kube-system/")),
+            "{stdout}"
+        );
+    }
+}
