@@ -46,7 +46,7 @@ const NOT_YET: &str = "staticpod does not act on it yet";
 const SECURITY_NOT_YET: &str =
     "not applied by staticpod yet: the container runs without it, as if it were not set";
 const VOLUME_PLUGIN: &str =
-    "volume plugins are not available to a static pod here: use hostPath or emptyDir";
+    "volume plugins are not available to a static pod here: use hostPath, emptyDir or downwardAPI";
 
 /// `Pod`.
 pub const POD: Object = Object {
@@ -232,7 +232,7 @@ pub const VOLUME: Object = Object {
         ("cinder", Refused(VOLUME_PLUGIN)),
         ("configMap", Refused("ConfigMaps are API objects")),
         ("csi", Refused(VOLUME_PLUGIN)),
-        ("downwardAPI", Refused(NOT_YET)),
+        ("downwardAPI", Acted),
         ("emptyDir", Acted),
         (
             "ephemeral",
@@ -255,7 +255,7 @@ pub const VOLUME: Object = Object {
         ),
         ("photonPersistentDisk", Refused(VOLUME_PLUGIN)),
         ("portworxVolume", Refused(VOLUME_PLUGIN)),
-        ("projected", Refused("projected sources are API objects")),
+        ("projected", Acted),
         ("quobyte", Refused(VOLUME_PLUGIN)),
         ("rbd", Refused(VOLUME_PLUGIN)),
         ("scaleIO", Refused(VOLUME_PLUGIN)),
@@ -382,7 +382,7 @@ pub const RESOURCE_REQUIREMENTS: Object = Object {
 /// `EmptyDirVolumeSource`.
 pub const EMPTY_DIR: Object = Object {
     name: "EmptyDirVolumeSource",
-    fields: &[("medium", Acted), ("sizeLimit", NotActed(NOT_YET))],
+    fields: &[("medium", Acted), ("sizeLimit", Acted)],
 };
 
 /// `HostPathVolumeSource`.
