@@ -385,6 +385,53 @@ pub const EMPTY_DIR: Object = Object {
     fields: &[("medium", Acted), ("sizeLimit", Acted)],
 };
 
+/// `DownwardAPIVolumeSource`.
+pub const DOWNWARD_API: Object = Object {
+    name: "DownwardAPIVolumeSource",
+    fields: &[("defaultMode", Acted), ("items", Acted)],
+};
+
+/// `DownwardAPIVolumeFile`.
+pub const DOWNWARD_API_FILE: Object = Object {
+    name: "DownwardAPIVolumeFile",
+    fields: &[
+        ("fieldRef", Acted),
+        ("mode", Acted),
+        ("path", Acted),
+        ("resourceFieldRef", Acted),
+    ],
+};
+
+/// `ProjectedVolumeSource`.
+pub const PROJECTED: Object = Object {
+    name: "ProjectedVolumeSource",
+    fields: &[("defaultMode", Acted), ("sources", Acted)],
+};
+
+/// `VolumeProjection`.
+pub const VOLUME_PROJECTION: Object = Object {
+    name: "VolumeProjection",
+    fields: &[
+        (
+            "clusterTrustBundle",
+            Refused("ClusterTrustBundles are API objects"),
+        ),
+        ("configMap", Refused("ConfigMaps are API objects")),
+        ("downwardAPI", Acted),
+        ("secret", Refused("Secrets are API objects")),
+        (
+            "serviceAccountToken",
+            Refused("ServiceAccount tokens come from an API server"),
+        ),
+    ],
+};
+
+/// `DownwardAPIProjection`.
+pub const DOWNWARD_API_PROJECTION: Object = Object {
+    name: "DownwardAPIProjection",
+    fields: &[("items", Acted)],
+};
+
 /// `HostPathVolumeSource`.
 pub const HOST_PATH: Object = Object {
     name: "HostPathVolumeSource",
@@ -413,6 +460,11 @@ pub const OBJECTS: &[&Object] = &[
     &HTTP_GET_ACTION,
     &RESOURCE_REQUIREMENTS,
     &EMPTY_DIR,
+    &DOWNWARD_API,
+    &DOWNWARD_API_FILE,
+    &PROJECTED,
+    &VOLUME_PROJECTION,
+    &DOWNWARD_API_PROJECTION,
     &HOST_PATH,
 ];
 
@@ -439,6 +491,12 @@ fn object_of(parent: &str) -> Option<&'static Object> {
         "spec.volumes[]" => &VOLUME,
         "spec.volumes[].emptyDir" => &EMPTY_DIR,
         "spec.volumes[].hostPath" => &HOST_PATH,
+        "spec.volumes[].downwardAPI" => &DOWNWARD_API,
+        "spec.volumes[].downwardAPI.items[]"
+        | "spec.volumes[].projected.sources[].downwardAPI.items[]" => &DOWNWARD_API_FILE,
+        "spec.volumes[].projected" => &PROJECTED,
+        "spec.volumes[].projected.sources[]" => &VOLUME_PROJECTION,
+        "spec.volumes[].projected.sources[].downwardAPI" => &DOWNWARD_API_PROJECTION,
         _ => {
             let rest = parent
                 .strip_prefix("spec.containers[]")
@@ -658,6 +716,31 @@ mod tests {
                 &EMPTY_DIR,
                 names::<api::EmptyDirVolumeSource>(),
                 names::<model::EmptyDirVolumeSource>(),
+            ),
+            (
+                &DOWNWARD_API,
+                names::<api::DownwardAPIVolumeSource>(),
+                names::<model::DownwardApiVolumeSource>(),
+            ),
+            (
+                &DOWNWARD_API_FILE,
+                names::<api::DownwardAPIVolumeFile>(),
+                names::<model::DownwardApiVolumeFile>(),
+            ),
+            (
+                &PROJECTED,
+                names::<api::ProjectedVolumeSource>(),
+                names::<model::ProjectedVolumeSource>(),
+            ),
+            (
+                &VOLUME_PROJECTION,
+                names::<api::VolumeProjection>(),
+                names::<model::VolumeProjection>(),
+            ),
+            (
+                &DOWNWARD_API_PROJECTION,
+                names::<api::DownwardAPIProjection>(),
+                names::<model::DownwardApiProjection>(),
             ),
             (
                 &HOST_PATH,
