@@ -193,6 +193,8 @@ impl Agent {
             seccomp_default: config.seccomp_default,
             oom_score_adj_floor: config.host.oom_score_adj_floor,
             memory_capacity: config.host.memory_bytes,
+            cpu_capacity: config.host.cpus,
+            ephemeral_storage_capacity: crate::node::filesystem_bytes(&config.dirs.root),
         });
         let (probe_changed, probe_changes) = mpsc::channel(1);
         let prober = Prober::new(

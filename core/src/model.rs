@@ -302,9 +302,9 @@ pub struct EnvVarSource {
     /// A field of the pod (`metadata.name`, `status.podIP`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_ref: Option<ObjectFieldSelector>,
-    /// A container's resource; accepted in the model, rejected by validation for now.
+    /// A container's resource limit or request (`limits.cpu`, ...), in units of `divisor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource_field_ref: Option<serde_json::Value>,
+    pub resource_field_ref: Option<ResourceFieldSelector>,
     /// Not allowed for static pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map_key_ref: Option<serde_json::Value>,
@@ -322,6 +322,21 @@ pub struct ObjectFieldSelector {
     pub api_version: Option<String>,
     /// The field path.
     pub field_path: String,
+}
+
+/// `resourceFieldRef`: a container's resource, as the downward API gives it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceFieldSelector {
+    /// The container whose resource it is; the env's own container when unset (required
+    /// in volumes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// `limits.cpu`, `limits.memory`, `limits.ephemeral-storage`, `requests.*`.
+    pub resource: String,
+    /// The unit of the value (`1` when unset), which is rounded up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divisor: Option<Quantity>,
 }
 
 /// A container port.
@@ -398,16 +413,92 @@ pub struct Volume {
     /// Not allowed for static pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent_volume_claim: Option<serde_json::Value>,
-    /// Not allowed for static pods.
+    /// Files projected from several sources; only `downwardAPI` sources are allowed for
+    /// static pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub projected: Option<serde_json::Value>,
-    /// Not acted on yet: refused (the JSON name is `downwardAPI`, not camelCase's).
+    pub projected: Option<ProjectedVolumeSource>,
+    /// Files holding fields of the pod (the JSON name is `downwardAPI`, not camelCase's).
     #[serde(
         default,
         rename = "downwardAPI",
         skip_serializing_if = "Option::is_none"
     )]
-    pub downward_api: Option<serde_json::Value>,
+    pub downward_api: Option<DownwardApiVolumeSource>,
+}
+
+/// `downwardAPI` (a volume).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownwardApiVolumeSource {
+    /// The files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<DownwardApiVolumeFile>,
+    /// Mode of the files without their own (0644 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<i32>,
+}
+
+/// One file of a downward API volume or projection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownwardApiVolumeFile {
+    /// Relative path of the file in the volume.
+    pub path: String,
+    /// A field of the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<ObjectFieldSelector>,
+    /// A container's resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+    /// The file's mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<i32>,
+}
+
+/// `projected`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectedVolumeSource {
+    /// The sources, merged into one directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<VolumeProjection>,
+    /// Mode of the files without their own (0644 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<i32>,
+}
+
+/// One source of a projected volume.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeProjection {
+    /// Fields of the pod.
+    #[serde(
+        default,
+        rename = "downwardAPI",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub downward_api: Option<DownwardApiProjection>,
+    /// Not allowed for static pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<serde_json::Value>,
+    /// Not allowed for static pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<serde_json::Value>,
+    /// Not allowed for static pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_token: Option<serde_json::Value>,
+    /// Not allowed for static pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_trust_bundle: Option<serde_json::Value>,
+}
+
+/// `projected.sources[].downwardAPI`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownwardApiProjection {
+    /// The files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<DownwardApiVolumeFile>,
 }
 
 /// `hostPath`.

@@ -72,6 +72,15 @@ impl HostFacts {
     }
 }
 
+/// The size in bytes of the filesystem that holds `path` (the kubelet's ephemeral-storage
+/// capacity is its root directory's), or of its nearest ancestor while it does not exist
+/// yet; 0 when none can be read.
+pub fn filesystem_bytes(path: &std::path::Path) -> u64 {
+    path.ancestors()
+        .find_map(|at| rustix::fs::statvfs(at).ok())
+        .map_or(0, |fs| fs.f_blocks.saturating_mul(fs.f_frsize))
+}
+
 /// `CAP_SYS_RESOURCE`'s bit in a capability set.
 const CAP_SYS_RESOURCE: u32 = 24;
 

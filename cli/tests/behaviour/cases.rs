@@ -1709,3 +1709,114 @@ fn oom_score_adj() {
         assert_eq!(score, wanted.to_string(), "oom_score_adj of {container}");
     }
 }
+
+/// The pod's environment from the downward API, as the kubelet gives it: `resourceFieldRef`
+/// env (the GOMAXPROCS / GOMEMLIMIT idiom, rounded up, an unset limit being the node's),
+/// `downwardAPI` and `projected` files written through a `..data` link and mounted
+/// read-only, and a Memory emptyDir that is a tmpfs of its `sizeLimit` in the container,
+/// unmounted from the node when the pod is removed.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn downward_api_and_memory_empty_dir() {
+    let mut node = Node::new(backend(), "downward");
+    let out = node.scratch("out");
+    let script = [
+        "grep ' /cache ' /proc/mounts > /out/mounts",
+        "echo $GOMAXPROCS $GOMEMLIMIT $REQUEST_MILLICPU $NODE_CPUS $TIER > /out/env",
+        "cat /info/name > /out/name",
+        "cat /info/labels > /out/labels",
+        "cat /info/memory > /out/memory",
+        "cat /projected/tier > /out/tier",
+        "ls -a /info > /out/listing",
+        "touch /info/x 2> /dev/null || echo read-only > /out/readonly",
+        "echo ok > /out/done",
+        "sleep 3600",
+    ]
+    .join("; ");
+    let resource = |name: &str, resource: &str, extra: &str| {
+        format!(
+            "    - {{name: {name}, valueFrom: {{resourceFieldRef: {{resource: {resource}{extra}}}}}}}\n"
+        )
+    };
+    let manifest = format!(
+        "kind: Pod
+metadata:
+  name: downward
+  labels: {{tier: web, app: shop}}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: app
+    image: busybox:1.36
+    command: [sh, -c, \"{script}\"]
+    resources: {{limits: {{cpu: 1500m, memory: 64Mi}}, requests: {{cpu: 250m}}}}
+    env:
+{}{}{}{}    - {{name: TIER, valueFrom: {{fieldRef: {{fieldPath: \"metadata.labels['tier']\"}}}}}}
+    volumeMounts:
+    - {{name: out, mountPath: /out}}
+    - {{name: cache, mountPath: /cache}}
+    - {{name: info, mountPath: /info}}
+    - {{name: projected, mountPath: /projected}}
+  - name: bare
+    image: busybox:1.36
+    command: [sleep, '3600']
+{}  - {{name: cache, emptyDir: {{medium: Memory, sizeLimit: 16Mi}}}}
+  - name: info
+    downwardAPI:
+      items:
+      - {{path: name, fieldRef: {{fieldPath: metadata.name}}}}
+      - {{path: labels, fieldRef: {{fieldPath: metadata.labels}}}}
+      - {{path: memory, resourceFieldRef: {{containerName: app, resource: limits.memory, divisor: 1Mi}}}}
+  - name: projected
+    projected:
+      sources:
+      - downwardAPI: {{items: [{{path: tier, fieldRef: {{fieldPath: \"metadata.labels['tier']\"}}}}]}}
+",
+        resource("GOMAXPROCS", "limits.cpu", ""),
+        resource("GOMEMLIMIT", "limits.memory", ""),
+        resource("REQUEST_MILLICPU", "requests.cpu", ", divisor: 1m"),
+        resource("NODE_CPUS", "limits.cpu", ", containerName: bare"),
+        order_volume(&out),
+    );
+    node.write_manifest("downward.yaml", &manifest);
+    node.start_agent();
+    node.wait_for("the container's report", || {
+        read_host_file(&out.join("done"))
+    });
+    let read = |name: &str| read_host_file(&out.join(name)).unwrap();
+    let mounts = read("mounts");
+    assert!(
+        mounts.starts_with("tmpfs /cache tmpfs ") && mounts.contains("size=16384k"),
+        "{mounts}"
+    );
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(read("env"), format!("2 67108864 250 {cpus} web\n"));
+    assert_eq!(read("name"), node.pod_name("downward"));
+    assert_eq!(read("labels"), "app=\"shop\"\ntier=\"web\"");
+    assert_eq!(read("memory"), "64");
+    assert_eq!(read("tier"), "web");
+    let listing = read("listing");
+    assert!(listing.lines().any(|l| l == "..data"), "{listing}");
+    assert_eq!(read("readonly"), "read-only\n");
+
+    let uid = node.wait_running("downward", "app").labels[labels::POD_UID].clone();
+    let volume = format!("{uid}/volumes/kubernetes.io~empty-dir/cache ");
+    let on_node = |mounts: &str| {
+        mounts
+            .lines()
+            .filter(|l| l.contains(&volume))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let host_mounts = || std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert_eq!(on_node(&host_mounts()).len(), 1, "the tmpfs is the node's");
+    node.remove_manifest("downward.yaml");
+    node.wait_for("the pod's removal to unmount its tmpfs", || {
+        let left = on_node(&host_mounts());
+        if left.is_empty() && node.containers().is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{left:?}"))
+        }
+    });
+}

@@ -415,6 +415,14 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill_agent();
         self.clean();
+        // A Memory emptyDir the agent did not get to unmount (a failed case) is not left
+        // mounted in the node's directory.
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        for point in mounts.lines().filter_map(|l| l.split(' ').nth(1)) {
+            if Path::new(point).starts_with(&self.root) {
+                let _ = Command::new("umount").arg(point).status();
+            }
+        }
         if std::thread::panicking() {
             eprintln!("--- agent log of {} ---\n{}", self.name, self.log());
         }

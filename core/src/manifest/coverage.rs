@@ -46,7 +46,7 @@ const NOT_YET: &str = "staticpod does not act on it yet";
 const SECURITY_NOT_YET: &str =
     "not applied by staticpod yet: the container runs without it, as if it were not set";
 const VOLUME_PLUGIN: &str =
-    "volume plugins are not available to a static pod here: use hostPath or emptyDir";
+    "volume plugins are not available to a static pod here: use hostPath, emptyDir or downwardAPI";
 
 /// `Pod`.
 pub const POD: Object = Object {
@@ -232,7 +232,7 @@ pub const VOLUME: Object = Object {
         ("cinder", Refused(VOLUME_PLUGIN)),
         ("configMap", Refused("ConfigMaps are API objects")),
         ("csi", Refused(VOLUME_PLUGIN)),
-        ("downwardAPI", Refused(NOT_YET)),
+        ("downwardAPI", Acted),
         ("emptyDir", Acted),
         (
             "ephemeral",
@@ -255,7 +255,7 @@ pub const VOLUME: Object = Object {
         ),
         ("photonPersistentDisk", Refused(VOLUME_PLUGIN)),
         ("portworxVolume", Refused(VOLUME_PLUGIN)),
-        ("projected", Refused("projected sources are API objects")),
+        ("projected", Acted),
         ("quobyte", Refused(VOLUME_PLUGIN)),
         ("rbd", Refused(VOLUME_PLUGIN)),
         ("scaleIO", Refused(VOLUME_PLUGIN)),
@@ -382,7 +382,54 @@ pub const RESOURCE_REQUIREMENTS: Object = Object {
 /// `EmptyDirVolumeSource`.
 pub const EMPTY_DIR: Object = Object {
     name: "EmptyDirVolumeSource",
-    fields: &[("medium", Acted), ("sizeLimit", NotActed(NOT_YET))],
+    fields: &[("medium", Acted), ("sizeLimit", Acted)],
+};
+
+/// `DownwardAPIVolumeSource`.
+pub const DOWNWARD_API: Object = Object {
+    name: "DownwardAPIVolumeSource",
+    fields: &[("defaultMode", Acted), ("items", Acted)],
+};
+
+/// `DownwardAPIVolumeFile`.
+pub const DOWNWARD_API_FILE: Object = Object {
+    name: "DownwardAPIVolumeFile",
+    fields: &[
+        ("fieldRef", Acted),
+        ("mode", Acted),
+        ("path", Acted),
+        ("resourceFieldRef", Acted),
+    ],
+};
+
+/// `ProjectedVolumeSource`.
+pub const PROJECTED: Object = Object {
+    name: "ProjectedVolumeSource",
+    fields: &[("defaultMode", Acted), ("sources", Acted)],
+};
+
+/// `VolumeProjection`.
+pub const VOLUME_PROJECTION: Object = Object {
+    name: "VolumeProjection",
+    fields: &[
+        (
+            "clusterTrustBundle",
+            Refused("ClusterTrustBundles are API objects"),
+        ),
+        ("configMap", Refused("ConfigMaps are API objects")),
+        ("downwardAPI", Acted),
+        ("secret", Refused("Secrets are API objects")),
+        (
+            "serviceAccountToken",
+            Refused("ServiceAccount tokens come from an API server"),
+        ),
+    ],
+};
+
+/// `DownwardAPIProjection`.
+pub const DOWNWARD_API_PROJECTION: Object = Object {
+    name: "DownwardAPIProjection",
+    fields: &[("items", Acted)],
 };
 
 /// `HostPathVolumeSource`.
@@ -413,6 +460,11 @@ pub const OBJECTS: &[&Object] = &[
     &HTTP_GET_ACTION,
     &RESOURCE_REQUIREMENTS,
     &EMPTY_DIR,
+    &DOWNWARD_API,
+    &DOWNWARD_API_FILE,
+    &PROJECTED,
+    &VOLUME_PROJECTION,
+    &DOWNWARD_API_PROJECTION,
     &HOST_PATH,
 ];
 
@@ -439,6 +491,12 @@ fn object_of(parent: &str) -> Option<&'static Object> {
         "spec.volumes[]" => &VOLUME,
         "spec.volumes[].emptyDir" => &EMPTY_DIR,
         "spec.volumes[].hostPath" => &HOST_PATH,
+        "spec.volumes[].downwardAPI" => &DOWNWARD_API,
+        "spec.volumes[].downwardAPI.items[]"
+        | "spec.volumes[].projected.sources[].downwardAPI.items[]" => &DOWNWARD_API_FILE,
+        "spec.volumes[].projected" => &PROJECTED,
+        "spec.volumes[].projected.sources[]" => &VOLUME_PROJECTION,
+        "spec.volumes[].projected.sources[].downwardAPI" => &DOWNWARD_API_PROJECTION,
         _ => {
             let rest = parent
                 .strip_prefix("spec.containers[]")
@@ -658,6 +716,31 @@ mod tests {
                 &EMPTY_DIR,
                 names::<api::EmptyDirVolumeSource>(),
                 names::<model::EmptyDirVolumeSource>(),
+            ),
+            (
+                &DOWNWARD_API,
+                names::<api::DownwardAPIVolumeSource>(),
+                names::<model::DownwardApiVolumeSource>(),
+            ),
+            (
+                &DOWNWARD_API_FILE,
+                names::<api::DownwardAPIVolumeFile>(),
+                names::<model::DownwardApiVolumeFile>(),
+            ),
+            (
+                &PROJECTED,
+                names::<api::ProjectedVolumeSource>(),
+                names::<model::ProjectedVolumeSource>(),
+            ),
+            (
+                &VOLUME_PROJECTION,
+                names::<api::VolumeProjection>(),
+                names::<model::VolumeProjection>(),
+            ),
+            (
+                &DOWNWARD_API_PROJECTION,
+                names::<api::DownwardAPIProjection>(),
+                names::<model::DownwardApiProjection>(),
             ),
             (
                 &HOST_PATH,

@@ -41,6 +41,20 @@ impl Loaded {
     }
 }
 
+/// The one pod of a valid manifest `text` (file `/m/web.yaml` on `node0`), for tests.
+#[cfg(test)]
+pub(crate) fn test_pod(text: &str) -> defaults::StaticPod {
+    let loaded = load(
+        Path::new("/m/web.yaml"),
+        SourceKind::File,
+        text,
+        "node0",
+        "t",
+    );
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    loaded.pods.into_iter().next().unwrap()
+}
+
 /// Decodes, validates and defaults every pod of one manifest file (or URL body) of a `kind`
 /// of source. A file is taken whole or not at all: one error anywhere and no pod of it is
 /// used, so a half-edited file never starts half of its pods.
@@ -151,6 +165,22 @@ mod tests {
                 /etc/kubernetes/manifests/web.yaml:9:5: error: spec.containers[1].image: is required
                 /etc/kubernetes/manifests/web.yaml:11:7: error: spec.containers[1].ports[0].containerPort: must be between 1 and 65535, got 70000
                 /etc/kubernetes/manifests/web.yaml:14:18: error: spec.containers[1].resources.requests.cpu: request 1 is more than the limit 100m"#]],
+        );
+    }
+
+    #[test]
+    fn the_downward_api_is_checked_as_the_api_checks_it() {
+        check(
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    env:\n    - {name: A, valueFrom: {resourceFieldRef: {resource: limits.gpu}}}\n    - {name: B, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1Mi}}}\n    - {name: C, valueFrom: {resourceFieldRef: {resource: requests.memory, divisor: 1Mi, containerName: other}}}\n    - {name: D, valueFrom: {fieldRef: {fieldPath: \"metadata.labels['tier']\"}}}\n    volumeMounts: [{name: info, mountPath: /info}]\n  volumes:\n  - name: info\n    downwardAPI:\n      defaultMode: 1000\n      items:\n      - {path: ../up, fieldRef: {fieldPath: metadata.name}}\n      - {path: ip, fieldRef: {fieldPath: status.podIP}}\n      - {path: cpu, resourceFieldRef: {resource: limits.cpu}}\n  - name: p\n    projected:\n      sources:\n      - secret: {name: s}\n  - {name: m, emptyDir: {medium: Memory, sizeLimit: 1Mi}}\n",
+            expect![[r#"
+                /etc/kubernetes/manifests/web.yaml:8:48: error: spec.containers[0].env[0].valueFrom.resourceFieldRef.resource: unsupported resource "limits.gpu": supported are limits.cpu, limits.memory, limits.ephemeral-storage, requests.cpu, requests.memory, requests.ephemeral-storage
+                /etc/kubernetes/manifests/web.yaml:9:70: error: spec.containers[0].env[1].valueFrom.resourceFieldRef.divisor: must be one of 1m, 1 for cpu
+                /etc/kubernetes/manifests/web.yaml:10:89: error: spec.containers[0].env[2].valueFrom.resourceFieldRef.containerName: no container of the pod is named "other"
+                /etc/kubernetes/manifests/web.yaml:16:7: error: spec.volumes[0].downwardAPI.defaultMode: must be a file mode from 0 to 0777 (511), got 1000
+                /etc/kubernetes/manifests/web.yaml:18:10: error: spec.volumes[0].downwardAPI.items[0].path: must be a relative path without '..' and not starting with '..', got "../up"
+                /etc/kubernetes/manifests/web.yaml:19:31: error: spec.volumes[0].downwardAPI.items[1].fieldRef.fieldPath: unsupported field "status.podIP": supported are metadata.name, metadata.namespace, metadata.uid, metadata.labels, metadata.annotations, metadata.labels['<key>'], metadata.annotations['<key>']
+                /etc/kubernetes/manifests/web.yaml:20:21: error: spec.volumes[0].downwardAPI.items[2].resourceFieldRef.containerName: is required in a volume
+                /etc/kubernetes/manifests/web.yaml:24:9: error: spec.volumes[1].projected.sources[0].secret: static pods may not reference API objects (Secrets): there is no API server to read them from"#]],
         );
     }
 

@@ -8,7 +8,11 @@ use std::path::Path;
 use super::coverage::{self, Coverage};
 use super::decode::DecodedPod;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::model::{Container, EnvVar, PodSpec, Probe, Volume};
+use crate::model::{
+    Container, DownwardApiVolumeFile, EnvVar, PodSpec, Probe, ResourceFieldSelector,
+};
+use crate::quantity::Quantity;
+use crate::reconcile::downward;
 
 /// Pod fields an environment variable may take with `valueFrom.fieldRef` on a static pod.
 pub const ENV_FIELD_PATHS: &[&str] = &[
@@ -139,7 +143,7 @@ fn validate_spec(f: &mut Findings<'_>, spec: &PodSpec) {
     {
         f.error("spec.terminationGracePeriodSeconds", "must be 0 or more");
     }
-    let volumes = validate_volumes(f, &spec.volumes);
+    let volumes = validate_volumes(f, spec);
     let mut names = BTreeSet::new();
     let mut host_ports = BTreeMap::new();
     let groups = [
@@ -155,7 +159,7 @@ fn validate_spec(f: &mut Findings<'_>, spec: &PodSpec) {
                     format!("duplicate container name {:?}", container.name),
                 );
             }
-            validate_container(f, &field, container, &volumes, spec.host_network);
+            validate_container(f, &field, container, &volumes, spec);
             let init = group == "spec.initContainers";
             if !init && container.restart_policy.is_some() {
                 f.error(
@@ -196,7 +200,8 @@ fn validate_spec(f: &mut Findings<'_>, spec: &PodSpec) {
     }
 }
 
-fn validate_volumes(f: &mut Findings<'_>, volumes: &[Volume]) -> BTreeSet<String> {
+fn validate_volumes(f: &mut Findings<'_>, spec: &PodSpec) -> BTreeSet<String> {
+    let volumes = &spec.volumes;
     let mut names = BTreeSet::new();
     for (i, volume) in volumes.iter().enumerate() {
         let field = format!("spec.volumes[{i}]");
@@ -217,20 +222,8 @@ fn validate_volumes(f: &mut Findings<'_>, volumes: &[Volume]) -> BTreeSet<String
                 volume.persistent_volume_claim.is_some(),
                 "PersistentVolumeClaims",
             ),
-            ("projected", volume.projected.is_some(), "projected sources"),
-            (
-                "downwardAPI",
-                volume.downward_api.is_some(),
-                "the downward API",
-            ),
         ];
-        let mut sources = 0;
-        for (key, present, what) in api_sources {
-            if present {
-                sources += 1;
-                f.api_object(&format!("{field}.{key}"), what);
-            }
-        }
+        let mut sources = refuse_api_sources(f, &field, &api_sources);
         if let Some(host_path) = &volume.host_path {
             sources += 1;
             if !host_path.path.starts_with('/') {
@@ -240,14 +233,47 @@ fn validate_volumes(f: &mut Findings<'_>, volumes: &[Volume]) -> BTreeSet<String
                 );
             }
         }
+        if let Some(downward_api) = &volume.downward_api {
+            sources += 1;
+            let field = format!("{field}.downwardAPI");
+            validate_mode(
+                f,
+                &format!("{field}.defaultMode"),
+                downward_api.default_mode,
+            );
+            validate_downward_files(f, &field, &downward_api.items, spec);
+        }
+        if let Some(projected) = &volume.projected {
+            sources += 1;
+            let field = format!("{field}.projected");
+            validate_mode(f, &format!("{field}.defaultMode"), projected.default_mode);
+            for (j, source) in projected.sources.iter().enumerate() {
+                let field = format!("{field}.sources[{j}]");
+                let api_sources = [
+                    ("configMap", source.config_map.is_some(), "ConfigMaps"),
+                    ("secret", source.secret.is_some(), "Secrets"),
+                    (
+                        "serviceAccountToken",
+                        source.service_account_token.is_some(),
+                        "ServiceAccounts",
+                    ),
+                    (
+                        "clusterTrustBundle",
+                        source.cluster_trust_bundle.is_some(),
+                        "ClusterTrustBundles",
+                    ),
+                ];
+                refuse_api_sources(f, &field, &api_sources);
+                if let Some(downward_api) = &source.downward_api {
+                    let field = format!("{field}.downwardAPI");
+                    validate_downward_files(f, &field, &downward_api.items, spec);
+                }
+            }
+        }
         if let Some(empty_dir) = &volume.empty_dir {
             sources += 1;
             match empty_dir.medium.as_deref() {
-                None | Some("") => {}
-                Some("Memory") => f.warn(
-                    &format!("{field}.emptyDir.medium"),
-                    "Memory is served from disk under --root-dir by staticpod",
-                ),
+                None | Some("") | Some("Memory") => {}
                 Some(other) => f.error(
                     &format!("{field}.emptyDir.medium"),
                     format!("must be \"\" or \"Memory\", got {other:?}"),
@@ -255,7 +281,10 @@ fn validate_volumes(f: &mut Findings<'_>, volumes: &[Volume]) -> BTreeSet<String
             }
         }
         match sources {
-            0 => f.error(&field, "a volume needs a source: hostPath or emptyDir"),
+            0 => f.error(
+                &field,
+                "a volume needs a source: hostPath, emptyDir, downwardAPI or projected",
+            ),
             1 => {}
             _ => f.error(&field, "a volume may have only one source"),
         }
@@ -268,8 +297,9 @@ fn validate_container(
     field: &str,
     container: &Container,
     volumes: &BTreeSet<String>,
-    host_network: bool,
+    spec: &PodSpec,
 ) {
+    let host_network = spec.host_network;
     if container.name.is_empty() {
         f.error(&format!("{field}.name"), "is required");
     } else if let Err(why) = dns1123_label(&container.name) {
@@ -286,7 +316,7 @@ fn validate_container(
         f.api_object(&format!("{field}.envFrom"), "ConfigMaps or Secrets");
     }
     for (i, env) in container.env.iter().enumerate() {
-        validate_env(f, &format!("{field}.env[{i}]"), env);
+        validate_env(f, &format!("{field}.env[{i}]"), env, spec);
     }
     let mut port_names = BTreeSet::new();
     for (i, port) in container.ports.iter().enumerate() {
@@ -468,7 +498,7 @@ fn warn_not_acted_on(f: &mut Findings<'_>) {
     }
 }
 
-fn validate_env(f: &mut Findings<'_>, field: &str, env: &EnvVar) {
+fn validate_env(f: &mut Findings<'_>, field: &str, env: &EnvVar, spec: &PodSpec) {
     if env.name.is_empty() || env.name.contains('=') || env.name.chars().any(|c| c.is_control()) {
         f.error(
             &format!("{field}.name"),
@@ -490,21 +520,24 @@ fn validate_env(f: &mut Findings<'_>, field: &str, env: &EnvVar) {
     if source.secret_key_ref.is_some() {
         f.api_object(&format!("{field}.valueFrom.secretKeyRef"), "Secrets");
     }
-    if source.resource_field_ref.is_some() {
-        f.error(
-            &format!("{field}.valueFrom.resourceFieldRef"),
-            "is not supported by staticpod yet",
-        );
+    if let Some(selector) = &source.resource_field_ref {
+        let field = format!("{field}.valueFrom.resourceFieldRef");
+        validate_resource_field(f, &field, selector, spec, false);
     }
     match &source.field_ref {
-        Some(field_ref) if !ENV_FIELD_PATHS.contains(&field_ref.field_path.as_str()) => f.error(
+        Some(field_ref)
+            if !ENV_FIELD_PATHS.contains(&field_ref.field_path.as_str())
+                && !is_subscript(&field_ref.field_path) =>
+        {
+            f.error(
             &format!("{field}.valueFrom.fieldRef.fieldPath"),
             format!(
-                "unsupported field {:?}: supported are {}",
-                field_ref.field_path,
-                ENV_FIELD_PATHS.join(", ")
-            ),
-        ),
+                    "unsupported field {:?}: supported are {}, metadata.labels['<key>'], metadata.annotations['<key>']",
+                    field_ref.field_path,
+                    ENV_FIELD_PATHS.join(", ")
+                ),
+            )
+        }
         Some(_) => {}
         None if source.config_map_key_ref.is_none()
             && source.secret_key_ref.is_none()
@@ -513,6 +546,159 @@ fn validate_env(f: &mut Findings<'_>, field: &str, env: &EnvVar) {
             f.error(&format!("{field}.valueFrom"), "needs fieldRef")
         }
         None => {}
+    }
+}
+
+/// `metadata.labels['k']` or `metadata.annotations['k']`.
+fn is_subscript(path: &str) -> bool {
+    matches!(
+        downward::subscript(path),
+        Some(("metadata.labels" | "metadata.annotations", key)) if !key.is_empty()
+    )
+}
+
+/// Pod fields a downward API volume file may hold.
+const VOLUME_FIELD_PATHS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "metadata.labels",
+    "metadata.annotations",
+];
+
+/// Divisors the API allows for CPU, and for memory and storage.
+const CPU_DIVISORS: &[&str] = &["1m", "1"];
+const BYTE_DIVISORS: &[&str] = &[
+    "1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei",
+];
+
+fn validate_resource_field(
+    f: &mut Findings<'_>,
+    field: &str,
+    selector: &ResourceFieldSelector,
+    spec: &PodSpec,
+    in_volume: bool,
+) {
+    let exists = |name: &str| {
+        spec.containers
+            .iter()
+            .chain(&spec.init_containers)
+            .any(|c| c.name == name)
+    };
+    match selector.container_name.as_deref().filter(|n| !n.is_empty()) {
+        None if in_volume => f.error(&format!("{field}.containerName"), "is required in a volume"),
+        Some(name) if !exists(name) => f.error(
+            &format!("{field}.containerName"),
+            format!("no container of the pod is named {name:?}"),
+        ),
+        _ => {}
+    }
+    let resource = selector
+        .resource
+        .split_once('.')
+        .filter(|(kind, name)| {
+            matches!(*kind, "limits" | "requests") && downward::RESOURCES.contains(name)
+        })
+        .map(|(_, name)| name);
+    let Some(resource) = resource else {
+        f.error(
+            &format!("{field}.resource"),
+            format!(
+                "unsupported resource {:?}: supported are limits.cpu, limits.memory, limits.ephemeral-storage, requests.cpu, requests.memory, requests.ephemeral-storage",
+                selector.resource
+            ),
+        );
+        return;
+    };
+    let Some(divisor) = &selector.divisor else {
+        return;
+    };
+    let allowed = if resource == "cpu" {
+        CPU_DIVISORS
+    } else {
+        BYTE_DIVISORS
+    };
+    let valid = allowed
+        .iter()
+        .filter_map(|d| Quantity::parse(d).ok())
+        .any(|d| d.millis() == divisor.millis());
+    if !valid && divisor.millis() != 0 {
+        f.error(
+            &format!("{field}.divisor"),
+            format!("must be one of {} for {resource}", allowed.join(", ")),
+        );
+    }
+}
+
+/// Refuses each source of `sources` (key, set, what it references) that is set, as a
+/// reference to an API object; how many were set.
+fn refuse_api_sources(f: &mut Findings<'_>, field: &str, sources: &[(&str, bool, &str)]) -> usize {
+    let set: Vec<_> = sources.iter().filter(|(_, present, _)| *present).collect();
+    for (key, _, what) in &set {
+        f.api_object(&format!("{field}.{key}"), what);
+    }
+    set.len()
+}
+
+fn validate_mode(f: &mut Findings<'_>, field: &str, mode: Option<i32>) {
+    if let Some(mode) = mode
+        && !(0..=0o777).contains(&mode)
+    {
+        f.error(
+            field,
+            format!("must be a file mode from 0 to 0777 (511), got {mode}"),
+        );
+    }
+}
+
+fn validate_downward_files(
+    f: &mut Findings<'_>,
+    field: &str,
+    items: &[DownwardApiVolumeFile],
+    spec: &PodSpec,
+) {
+    let mut paths = BTreeSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("{field}.items[{i}]");
+        let parts: Vec<&str> = item.path.split('/').collect();
+        if item.path.is_empty()
+            || item.path.starts_with('/')
+            || item.path.starts_with("..")
+            || parts.contains(&"..")
+        {
+            f.error(
+                &format!("{field}.path"),
+                format!(
+                    "must be a relative path without '..' and not starting with '..', got {:?}",
+                    item.path
+                ),
+            );
+        } else if !paths.insert(item.path.clone()) {
+            f.error(
+                &format!("{field}.path"),
+                format!("duplicate path {:?}", item.path),
+            );
+        }
+        validate_mode(f, &format!("{field}.mode"), item.mode);
+        match (&item.field_ref, &item.resource_field_ref) {
+            (Some(field_ref), None) => {
+                let path = field_ref.field_path.as_str();
+                if !VOLUME_FIELD_PATHS.contains(&path) && !is_subscript(path) {
+                    f.error(
+                        &format!("{field}.fieldRef.fieldPath"),
+                        format!(
+                            "unsupported field {path:?}: supported are {}, metadata.labels['<key>'], metadata.annotations['<key>']",
+                            VOLUME_FIELD_PATHS.join(", ")
+                        ),
+                    );
+                }
+            }
+            (None, Some(selector)) => {
+                let field = format!("{field}.resourceFieldRef");
+                validate_resource_field(f, &field, selector, spec, true);
+            }
+            _ => f.error(&field, "needs exactly one of fieldRef and resourceFieldRef"),
+        }
     }
 }
 

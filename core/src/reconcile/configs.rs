@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::downward;
 use super::expand::expand;
 use super::hooks::Hook;
 use super::plan::Instance;
@@ -65,8 +66,18 @@ pub const MAX_TERMINATION_MESSAGE: u64 = 4096;
 
 /// Directory of an emptyDir volume.
 pub fn empty_dir(root_dir: &Path, uid: &str, volume: &str) -> PathBuf {
+    volume_dir(root_dir, uid, EMPTY_DIR_PLUGIN, volume)
+}
+
+/// The kubelet's name of the emptyDir plugin, the directory of a pod's emptyDir volumes.
+pub const EMPTY_DIR_PLUGIN: &str = "kubernetes.io~empty-dir";
+
+/// Directory of volume `volume` of plugin `plugin` (`kubernetes.io~empty-dir`, ...), as the
+/// kubelet lays them out: `pods/<uid>/volumes/<plugin>/<volume>`.
+pub fn volume_dir(root_dir: &Path, uid: &str, plugin: &str, volume: &str) -> PathBuf {
     pod_dir(root_dir, uid)
-        .join("volumes/kubernetes.io~empty-dir")
+        .join("volumes")
+        .join(plugin)
         .join(volume)
 }
 
@@ -271,18 +282,16 @@ fn resolve_env(
     node: &NodeFacts<'_>,
 ) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::with_capacity(container.env.len());
+    let addresses = downward::Addresses {
+        pod_ip: node.pod_ip,
+        host_ip: node.host_ip,
+    };
     for var in &container.env {
-        let value = if let Some(field) = var.value_from.as_ref().and_then(|f| f.field_ref.as_ref())
-        {
-            match field.field_path.as_str() {
-                "metadata.name" => pod.full_name().to_string(),
-                "metadata.namespace" => pod.namespace().to_string(),
-                "metadata.uid" => pod.uid().to_string(),
-                "spec.nodeName" => pod.pod.spec.node_name.clone().unwrap_or_default(),
-                "status.podIP" => node.pod_ip.to_string(),
-                "status.hostIP" => node.host_ip.to_string(),
-                _ => String::new(),
-            }
+        let source = var.value_from.as_ref();
+        let value = if let Some(field) = source.and_then(|f| f.field_ref.as_ref()) {
+            downward::field_value(pod, &field.field_path, addresses).unwrap_or_default()
+        } else if let Some(selector) = source.and_then(|f| f.resource_field_ref.as_ref()) {
+            downward::resource_value(pod, container, selector, node.policy).unwrap_or_default()
         } else {
             let vars: HashMap<&str, &str> =
                 env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -335,10 +344,8 @@ fn resources(container: &Container) -> ResourceConfig {
 pub struct MountRequest {
     /// The volume's directory or file on the node.
     pub volume_path: PathBuf,
-    /// `hostPath.type`, for hostPath volumes.
-    pub host_path_type: Option<crate::model::HostPathType>,
-    /// True for emptyDir volumes (the directory is created).
-    pub empty_dir: bool,
+    /// What the volume is made of.
+    pub source: VolumeSource,
     /// `subPath` within the volume.
     pub sub_path: Option<String>,
     /// Path in the container.
@@ -347,37 +354,119 @@ pub struct MountRequest {
     pub read_only: bool,
 }
 
+/// How a volume's directory on the node is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeSource {
+    /// A path of the node, checked or created as `hostPath.type` says.
+    HostPath(Option<crate::model::HostPathType>),
+    /// An emptyDir on disk: a directory under `--root-dir`.
+    EmptyDir,
+    /// An emptyDir of medium `Memory`: a tmpfs mounted on its directory, of at most `size`
+    /// bytes.
+    Tmpfs {
+        /// The tmpfs's `size=`.
+        size: Option<u64>,
+    },
+    /// A downward API volume or projection: files the agent writes, as the kubelet's
+    /// atomic writer does.
+    Files(Vec<downward::File>),
+}
+
 /// The mounts a container asks for, with their volumes resolved.
 pub fn mount_requests(
     pod: &StaticPod,
     container: &Container,
     root_dir: &Path,
+    policy: &NodePolicy,
 ) -> Vec<MountRequest> {
     container
         .volume_mounts
         .iter()
         .filter_map(|mount| {
             let volume = pod.pod.spec.volumes.iter().find(|v| v.name == mount.name)?;
-            let (volume_path, host_path_type, empty_dir) =
-                match (&volume.host_path, &volume.empty_dir) {
-                    (Some(host_path), _) => {
-                        (PathBuf::from(&host_path.path), host_path.type_, false)
+            let dir = |plugin| volume_dir(root_dir, pod.uid(), plugin, &volume.name);
+            let mut read_only = mount.read_only;
+            let (volume_path, source) = if let Some(host_path) = &volume.host_path {
+                (
+                    PathBuf::from(&host_path.path),
+                    VolumeSource::HostPath(host_path.type_),
+                )
+            } else if let Some(empty_dir) = &volume.empty_dir {
+                let source = if empty_dir.medium.as_deref() == Some("Memory") {
+                    VolumeSource::Tmpfs {
+                        size: memory_volume_size(pod, empty_dir, policy),
                     }
-                    (None, Some(_)) => (
-                        self::empty_dir(root_dir, pod.uid(), &volume.name),
-                        None,
-                        true,
-                    ),
-                    (None, None) => return None,
+                } else {
+                    VolumeSource::EmptyDir
                 };
+                (dir(EMPTY_DIR_PLUGIN), source)
+            } else if let Some(downward_api) = &volume.downward_api {
+                // The kubelet mounts downward API volumes read-only.
+                read_only = true;
+                let files = downward::volume_files(
+                    pod,
+                    &downward_api.items,
+                    downward_api.default_mode,
+                    policy,
+                );
+                (
+                    dir("kubernetes.io~downward-api"),
+                    VolumeSource::Files(files),
+                )
+            } else if let Some(projected) = &volume.projected {
+                read_only = true;
+                let items: Vec<_> = projected
+                    .sources
+                    .iter()
+                    .filter_map(|s| s.downward_api.as_ref())
+                    .flat_map(|d| d.items.iter().cloned())
+                    .collect();
+                let files = downward::volume_files(pod, &items, projected.default_mode, policy);
+                (dir("kubernetes.io~projected"), VolumeSource::Files(files))
+            } else {
+                return None;
+            };
             Some(MountRequest {
                 volume_path,
-                host_path_type,
-                empty_dir,
+                source,
                 sub_path: mount.sub_path.clone().filter(|s| !s.is_empty()),
                 container_path: mount.mount_path.clone(),
-                read_only: mount.read_only,
+                read_only,
             })
         })
         .collect()
+}
+
+/// The size of a Memory emptyDir, as the kubelet's `calculateEmptyDirMemorySize`: the pod's
+/// memory limit (the sum of its app containers' when each has one, else the node's
+/// memory), bounded by `sizeLimit`.
+fn memory_volume_size(
+    pod: &StaticPod,
+    empty_dir: &crate::model::EmptyDirVolumeSource,
+    policy: &NodePolicy,
+) -> Option<u64> {
+    let limits: Option<u64> = pod
+        .pod
+        .spec
+        .containers
+        .iter()
+        .map(|c| {
+            c.resources
+                .as_ref()
+                .and_then(|r| r.limits.get("memory"))
+                .and_then(|q| u64::try_from(q.value()).ok())
+        })
+        .sum();
+    let pod_limit = limits
+        .or(Some(policy.memory_capacity))
+        .filter(|bytes| *bytes > 0);
+    let size_limit = empty_dir
+        .size_limit
+        .as_ref()
+        .and_then(|q| u64::try_from(q.value()).ok())
+        .filter(|bytes| *bytes > 0);
+    match (pod_limit, size_limit) {
+        (Some(pod), Some(size)) => Some(pod.min(size)),
+        (pod, size) => size.or(pod),
+    }
 }

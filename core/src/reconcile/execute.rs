@@ -370,7 +370,7 @@ impl Executor {
         target: &Target,
     ) -> Result<(), WorkError> {
         let container = container_of(pod, instance.kind, instance.index);
-        let requests = configs::mount_requests(pod, container, &self.dirs.root);
+        let requests = configs::mount_requests(pod, container, &self.dirs.root, &self.policy);
         let (root, uid, name) = (&self.dirs.root, pod.uid(), &container.name);
         let log = configs::termination_log(root, uid, name, instance.attempt);
         // The instance two before this one is no longer kept: its message is not needed.
@@ -635,9 +635,14 @@ async fn blocking<T: Send + 'static>(
         .map_err(WorkError::Volume)
 }
 
-/// Removes the pod directory (emptyDir volumes) and the log directories of pod `uid`.
+/// Removes the pod directory (emptyDir volumes, their tmpfs unmounted) and the log directories of pod `uid`.
 fn remove_pod_files(dirs: &Dirs, uid: &str) {
     let pod_dir = configs::pod_dir(&dirs.root, uid);
+    // A Memory emptyDir is a tmpfs on its directory: unmounted first, as the kubelet does.
+    let empty_dirs = pod_dir.join("volumes").join(configs::EMPTY_DIR_PLUGIN);
+    for error in volumes::unmount_tmpfs_volumes(&empty_dirs) {
+        tracing::warn!(error = %describe(&error), "cannot remove a Memory emptyDir");
+    }
     if let Err(error) = std::fs::remove_dir_all(&pod_dir)
         && error.kind() != std::io::ErrorKind::NotFound
     {

@@ -20,8 +20,14 @@ pub struct NodePolicy {
     /// give any. A value below it is raised to it, as containerd's `restrict_oom_score_adj`
     /// and rootless Podman do, rather than failing every container.
     pub oom_score_adj_floor: Option<i64>,
-    /// The node's memory in bytes, for a Burstable container's score.
+    /// The node's memory in bytes, for a Burstable container's score, the downward API's
+    /// unset `limits.memory` and the size of a Memory emptyDir without limits.
     pub memory_capacity: u64,
+    /// The node's CPUs, the downward API's unset `limits.cpu`.
+    pub cpu_capacity: u64,
+    /// The bytes of the filesystem of `--root-dir`, the downward API's unset
+    /// `limits.ephemeral-storage`.
+    pub ephemeral_storage_capacity: u64,
 }
 
 /// `oom_score_adj` of a node-critical pod's and of a Guaranteed pod's containers.
@@ -230,19 +236,11 @@ mod tests {
 
     use super::*;
     use crate::manifest;
-    use crate::source::SourceKind;
 
     fn pod(spec: &str) -> StaticPod {
-        let text = format!("kind: Pod\nmetadata: {{name: web, uid: u1}}\nspec:\n{spec}");
-        let loaded = manifest::load(
-            Path::new("/m/web.yaml"),
-            SourceKind::File,
-            &text,
-            "node0",
-            "t",
-        );
-        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
-        loaded.pods.into_iter().next().unwrap()
+        manifest::test_pod(&format!(
+            "kind: Pod\nmetadata: {{name: web, uid: u1}}\nspec:\n{spec}"
+        ))
     }
 
     fn seccomp_of(spec: &str, policy: NodePolicy) -> (Seccomp, Seccomp) {

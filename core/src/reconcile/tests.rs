@@ -32,15 +32,7 @@ const WEB: &str = "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - {
 const TWO_INITS: &str = "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers:\n  - {name: one, image: busybox:1.36}\n  - {name: two, image: busybox:1.36}\n  containers: [{name: web, image: nginx:1.25}]\n";
 
 fn pod(text: &str) -> Arc<StaticPod> {
-    let loaded = manifest::load(
-        Path::new("/m/web.yaml"),
-        SourceKind::File,
-        text,
-        "node0",
-        "t",
-    );
-    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
-    Arc::new(loaded.pods.into_iter().next().unwrap())
+    Arc::new(manifest::test_pod(text))
 }
 
 struct World {
