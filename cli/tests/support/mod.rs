@@ -89,7 +89,9 @@ impl Node {
             ))
             .unwrap_or_else(|error| panic!("connect to {backend} at {endpoint}: {error:#}"));
         let offset = NEXT_STATUS_PORT.fetch_add(1, Ordering::SeqCst);
-        let status_port = 30000 + (std::process::id() % 1000) as u16 * 20 + offset;
+        // Below Linux's ephemeral ports (32768 and up), which any outgoing connection of
+        // the machine may hold, and above the cases' hostPorts: 200 a test process.
+        let status_port = 24000 + (std::process::id() % 40) as u16 * 200 + offset;
         let node = Node {
             backend,
             endpoint,
