@@ -167,7 +167,8 @@ impl CriRuntime {
         runtime_error(&self.endpoint, method, subject, status)
     }
 
-    async fn image_present(&self, image: &str) -> RuntimeResult<bool> {
+    /// The runtime's record of `image`, if it holds it (`ImageStatus`).
+    async fn image_status(&self, image: &str) -> RuntimeResult<Option<v1::Image>> {
         let request = v1::ImageStatusRequest {
             image: Some(image_spec(image)),
             verbose: false,
@@ -178,7 +179,11 @@ impl CriRuntime {
             .image_status(request)
             .await
             .map_err(|status| self.error("ImageStatus", image_subject(image), status))?;
-        Ok(response.into_inner().image.is_some())
+        Ok(response.into_inner().image)
+    }
+
+    async fn image_present(&self, image: &str) -> RuntimeResult<bool> {
+        Ok(self.image_status(image).await?.is_some())
     }
 
     async fn pull(&self, image: &str) -> RuntimeResult<()> {
@@ -292,20 +297,13 @@ impl ContainerRuntime for CriRuntime {
     }
 
     async fn image_user(&self, image: &str) -> RuntimeResult<ImageUser> {
-        let request = v1::ImageStatusRequest {
-            image: Some(image_spec(image)),
-            verbose: false,
-        };
-        let response = self
-            .images
-            .clone()
-            .image_status(request)
-            .await
-            .map_err(|status| self.error("ImageStatus", image_subject(image), status))?;
-        let found = response.into_inner().image.ok_or(RuntimeError::NotFound {
-            kind: "image",
-            id: image.to_owned(),
-        })?;
+        let found = self
+            .image_status(image)
+            .await?
+            .ok_or(RuntimeError::NotFound {
+                kind: "image",
+                id: image.to_owned(),
+            })?;
         Ok(ImageUser {
             uid: found.uid.map(|uid| uid.value),
             username: found.username,
