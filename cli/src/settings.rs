@@ -13,6 +13,7 @@ use staticpod::runtimes;
 use staticpod_core::diagnostic::Severity;
 use staticpod_core::kubelet_config::{self, KubeletConfig};
 use staticpod_core::reconcile::configs::Dirs;
+use staticpod_core::reconcile::dns::{DEFAULT_RESOLV_CONF, NodeDns};
 use staticpod_core::source::http::{REQUEST_TIMEOUT, UrlSource, parse_headers};
 use staticpod_runtime::backend::Backend;
 use staticpod_runtime::logs::{DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, LogRotation};
@@ -103,6 +104,18 @@ pub struct RunArgs {
     /// (`RuntimeDefault`) instead of `Unconfined`, as the kubelet's flag [default: false].
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     seccomp_default: Option<bool>,
+    /// The node's resolver file, the base of the pods' `/etc/resolv.conf` (`Default` DNS
+    /// policy, and `ClusterFirst` without `--cluster-dns`); "" for none: the node's loopback
+    /// is the pods' nameserver [default: /etc/resolv.conf].
+    #[arg(long)]
+    resolv_conf: Option<String>,
+    /// The cluster's DNS servers for `ClusterFirst` pods, comma-separated IPs [default:
+    /// none: such pods fall back to the node's resolver, with a `MissingClusterDNS` event].
+    #[arg(long, value_delimiter = ',')]
+    cluster_dns: Vec<IpAddr>,
+    /// The cluster's domain, searched by `ClusterFirst` pods (`cluster.local`).
+    #[arg(long)]
+    cluster_domain: Option<String>,
 }
 
 /// Everything `staticpod run` runs with.
@@ -132,6 +145,8 @@ pub struct Settings {
     pub healthz: Option<SocketAddr>,
     /// `--seccomp-default`.
     pub seccomp_default: bool,
+    /// `--resolv-conf`, `--cluster-dns`, `--cluster-domain`.
+    pub dns: NodeDns,
 }
 
 impl RunArgs {
@@ -226,6 +241,22 @@ impl RunArgs {
                 .seccomp_default
                 .or(file.seccomp_default)
                 .unwrap_or(false),
+            dns: NodeDns {
+                resolv_conf: match self.resolv_conf.or(file.resolv_conf) {
+                    Some(path) if path.is_empty() => None,
+                    Some(path) => Some(path.into()),
+                    None => Some(DEFAULT_RESOLV_CONF.into()),
+                },
+                cluster_dns: if self.cluster_dns.is_empty() {
+                    file.cluster_dns
+                } else {
+                    self.cluster_dns
+                },
+                cluster_domain: self
+                    .cluster_domain
+                    .filter(|d| !d.is_empty())
+                    .or(file.cluster_domain),
+            },
         })
     }
 }

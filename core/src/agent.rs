@@ -29,6 +29,7 @@ use crate::metrics::{Gauges, Metrics};
 use crate::node::{HostFacts, NodeFacts};
 use crate::probe::Prober;
 use crate::reconcile::configs::{self, Dirs};
+use crate::reconcile::dns::NodeDns;
 use crate::reconcile::execute::{Executor, WorkError};
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{self, ObservedPod, PodKey};
@@ -59,6 +60,9 @@ pub struct AgentConfig {
     pub resync_period: Duration,
     /// `--seccomp-default`: `RuntimeDefault` for containers whose pod names no profile.
     pub seccomp_default: bool,
+    /// `--resolv-conf`, `--cluster-dns` and `--cluster-domain`: what the pods' resolver
+    /// files are made from.
+    pub dns: NodeDns,
 }
 
 /// What the status endpoint shows.
@@ -195,7 +199,8 @@ impl Agent {
             memory_capacity: config.host.memory_bytes,
             cpu_capacity: config.host.cpus,
             ephemeral_storage_capacity: crate::node::filesystem_bytes(&config.dirs.root),
-        });
+        })
+        .with_dns(config.dns.clone());
         let (probe_changed, probe_changes) = mpsc::channel(1);
         let prober = Prober::new(
             runtime.clone(),
@@ -822,6 +827,7 @@ mod tests {
     use super::{Agent, AgentConfig, NodeStatus};
     use crate::node::HostFacts;
     use crate::reconcile::configs::{self, Dirs};
+    use crate::reconcile::dns::NodeDns;
     use crate::source::skip::SkipReason;
     use crate::source::{ReadError, Reading, Scan, ScannedFile, Snapshot, SourceKind};
 
@@ -878,6 +884,7 @@ mod tests {
             runtime_version: "fake://0".into(),
             resync_period: resync,
             seccomp_default: false,
+            dns: NodeDns::default(),
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
         Agent::new(runtime.clone(), "fake", config, clock)
@@ -1204,6 +1211,7 @@ mod tests {
             runtime_version: "fake://0".into(),
             resync_period: Duration::from_secs(3600),
             seccomp_default: false,
+            dns: NodeDns::default(),
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
         let agent = Agent::new(runtime.clone(), "fake", config, clock);

@@ -123,9 +123,12 @@ pub struct PodSpec {
     /// Priority; recorded only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
-    /// DNS policy; recorded only.
+    /// How the containers' `/etc/resolv.conf` is made; `ClusterFirst` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dns_policy: Option<String>,
+    pub dns_policy: Option<DnsPolicy>,
+    /// Nameservers, search domains and options added to what the policy gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_config: Option<PodDnsConfig>,
     /// Tolerations; meaningless without a scheduler, accepted so real manifests load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerations: Option<serde_json::Value>,
@@ -159,6 +162,46 @@ pub enum RestartPolicy {
     OnFailure,
     /// Never restart.
     Never,
+}
+
+/// `spec.dnsPolicy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DnsPolicy {
+    /// The cluster's DNS (`clusterDNS`), or the node's resolver when there is none; the
+    /// node's for a host-network pod.
+    #[default]
+    ClusterFirst,
+    /// The cluster's DNS, for a host-network pod too.
+    ClusterFirstWithHostNet,
+    /// The node's resolver (`resolvConf`).
+    Default,
+    /// Only what `dnsConfig` gives.
+    None,
+}
+
+/// `spec.dnsConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodDnsConfig {
+    /// Nameserver IPs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<String>,
+    /// Search domains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub searches: Vec<String>,
+    /// Resolver options.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<PodDnsConfigOption>,
+}
+
+/// One resolver option of `dnsConfig`: `ndots` with value `2`, or `edns0` alone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodDnsConfigOption {
+    /// Its name.
+    #[serde(default)]
+    pub name: String,
+    /// Its value, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// One `hostAliases` entry: an IP and the names that resolve to it.

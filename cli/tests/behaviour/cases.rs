@@ -937,6 +937,72 @@ fn host_aliases() {
     );
 }
 
+/// The pods' `/etc/resolv.conf`, made as the kubelet makes it from `dnsPolicy` and
+/// `dnsConfig` with the node's `--resolv-conf`, `--cluster-dns` and `--cluster-domain`: the
+/// cluster's DNS for a `ClusterFirst` pod, the node's file for a host-network one, the pod's
+/// config alone for `None`, merged into the node's for `Default`.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn dns_config() {
+    let mut node = Node::new(backend(), "dns");
+    let out = node.scratch("out");
+    let resolv_conf = node.scratch("resolv.conf");
+    std::fs::write(
+        &resolv_conf,
+        "# the node's\nnameserver 192.0.2.1\nsearch corp.test\noptions timeout:2 attempts:3\n",
+    )
+    .unwrap();
+    let resolv_conf = resolv_conf.display().to_string();
+    node.add_flags(&["--resolv-conf", &resolv_conf]);
+    node.add_flags(&[
+        "--cluster-dns",
+        "192.0.2.10",
+        "--cluster-domain",
+        "cluster.local",
+    ]);
+    let pod = |name: &str, spec: &str| {
+        format!(
+            "kind: Pod\nmetadata: {{name: {name}}}\nspec:\n{spec}{}  containers:\n  - name: app\n    image: busybox:1.36\n    command: [sh, -c, 'cp /etc/resolv.conf /out/{name}; sleep 3600']\n    volumeMounts: [{{name: out, mountPath: /out}}]\n",
+            order_volume(&out)
+        )
+    };
+    let cases = [
+        (
+            "cluster",
+            "",
+            "search default.svc.cluster.local svc.cluster.local cluster.local corp.test\nnameserver 192.0.2.10\noptions ndots:5\n",
+        ),
+        (
+            "hostnet",
+            "  hostNetwork: true\n",
+            "search corp.test\nnameserver 192.0.2.1\noptions timeout:2 attempts:3\n",
+        ),
+        (
+            "none",
+            "  dnsPolicy: None\n  dnsConfig:\n    nameservers: [192.0.2.53]\n    searches: [ns1.example]\n    options: [{name: ndots, value: '2'}, {name: edns0}]\n",
+            "search ns1.example\nnameserver 192.0.2.53\noptions ndots:2 edns0\n",
+        ),
+        (
+            "default",
+            "  dnsPolicy: Default\n  dnsConfig:\n    searches: [extra.test]\n    options: [{name: timeout, value: '5'}]\n",
+            "search corp.test extra.test\nnameserver 192.0.2.1\noptions timeout:5 attempts:3\n",
+        ),
+    ];
+    for (name, spec, _) in &cases {
+        node.write_manifest(&format!("{name}.yaml"), &pod(name, spec));
+    }
+    node.start_agent();
+    for (name, _, expected) in cases {
+        let seen = node.wait_for(&format!("{name}'s resolv.conf"), || {
+            read_host_file(&out.join(name)).and_then(|text| match text.is_empty() {
+                true => Err("empty: being copied".to_string()),
+                false => Ok(text),
+            })
+        });
+        assert_eq!(seen, expected, "pod {name}");
+    }
+}
+
 /// A node for test `case` running `static-web` on hostPort number `port`, started: the node
 /// and the pod's full name, once kubectl shows it running.
 fn kubectl_node(case: &str, port: u16) -> (Node, String) {

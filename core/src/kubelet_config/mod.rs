@@ -59,6 +59,12 @@ pub struct KubeletConfig {
     pub container_log_max_files: Option<u32>,
     /// `seccompDefault`: `RuntimeDefault` for containers whose pod names no profile.
     pub seccomp_default: Option<bool>,
+    /// `resolvConf`: the node's resolver file; `Some("")` for none.
+    pub resolv_conf: Option<String>,
+    /// `clusterDNS`: the cluster's DNS servers.
+    pub cluster_dns: Vec<IpAddr>,
+    /// `clusterDomain`.
+    pub cluster_domain: Option<String>,
 }
 
 /// What reading a configuration file gives.
@@ -105,6 +111,10 @@ struct Raw {
     container_log_max_size: Option<String>,
     container_log_max_files: Option<i64>,
     seccomp_default: Option<bool>,
+    resolv_conf: Option<String>,
+    #[serde(rename = "clusterDNS")]
+    cluster_dns: Option<Vec<String>>,
+    cluster_domain: Option<String>,
 }
 
 /// The top-level fields [`Raw`] types.
@@ -124,6 +134,9 @@ const ACTED_ON: &[&str] = &[
     "containerLogMaxSize",
     "containerLogMaxFiles",
     "seccompDefault",
+    "resolvConf",
+    "clusterDNS",
+    "clusterDomain",
 ];
 
 /// Reads a `containerLogMaxSize` (or `--container-log-max-size`): a positive quantity of
@@ -304,7 +317,19 @@ impl Findings<'_> {
             container_log_max_size: self.log_max_size(nonempty(raw.container_log_max_size)),
             container_log_max_files: self.log_max_files(raw.container_log_max_files),
             seccomp_default: raw.seccomp_default,
+            // Unlike the other strings, an empty resolvConf means something: no file.
+            resolv_conf: raw.resolv_conf,
+            cluster_dns: self.addresses("clusterDNS", raw.cluster_dns.unwrap_or_default()),
+            cluster_domain: nonempty(raw.cluster_domain),
         }
+    }
+
+    fn addresses(&mut self, field: &str, texts: Vec<String>) -> Vec<IpAddr> {
+        texts
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, text)| self.address(&format!("{field}[{i}]"), Some(text)))
+            .collect()
     }
 
     fn log_max_size(&mut self, text: Option<String>) -> Option<u64> {
@@ -386,7 +411,7 @@ mod tests {
         check(
             KUBEADM,
             expect![
-                "not used: authentication, authorization, cgroupDriver, clusterDNS, clusterDomain, cpuManagerReconcilePeriod, crashLoopBackOff, evictionPressureTransitionPeriod, imageMaximumGCAge, imageMinimumGCAge, logging, memorySwap, nodeStatusReportFrequency, nodeStatusUpdateFrequency, resolvConf, rotateCertificates, runtimeRequestTimeout, shutdownGracePeriod, shutdownGracePeriodCriticalPods, streamingConnectionIdleTimeout, volumeStatsAggPeriod"
+                "not used: authentication, authorization, cgroupDriver, cpuManagerReconcilePeriod, crashLoopBackOff, evictionPressureTransitionPeriod, imageMaximumGCAge, imageMinimumGCAge, logging, memorySwap, nodeStatusReportFrequency, nodeStatusUpdateFrequency, rotateCertificates, runtimeRequestTimeout, shutdownGracePeriod, shutdownGracePeriodCriticalPods, streamingConnectionIdleTimeout, volumeStatsAggPeriod"
             ],
         );
         let config = load(Path::new("config.yaml"), KUBEADM).config;
@@ -396,6 +421,9 @@ mod tests {
                 static_pod_path: Some("/etc/kubernetes/manifests".into()),
                 healthz_port: Some(10248),
                 healthz_bind_address: Some("127.0.0.1".parse().unwrap()),
+                resolv_conf: Some("/run/systemd/resolve/resolv.conf".into()),
+                cluster_dns: vec!["10.96.0.10".parse().unwrap()],
+                cluster_domain: Some("cluster.local".into()),
                 ..KubeletConfig::default()
             },
             "0s durations and the empty endpoint leave the defaults"
@@ -422,7 +450,8 @@ mod tests {
             "fileCheckFrequency": "5s", "httpCheckFrequency": "1m0s", "syncFrequency": "500ms",
             "address": "0.0.0.0", "readOnlyPort": 0, "healthzPort": 0,
             "containerRuntimeEndpoint": "unix:///run/containerd/containerd.sock",
-            "containerLogMaxSize": "50Mi", "containerLogMaxFiles": 3}"#;
+            "containerLogMaxSize": "50Mi", "containerLogMaxFiles": 3,
+            "resolvConf": "", "clusterDNS": ["10.96.0.10", "fd00::a"], "clusterDomain": "k8s.test"}"#;
         let loaded = load(Path::new("config.json"), json);
         assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
         let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
@@ -448,6 +477,9 @@ mod tests {
                 container_log_max_size: Some(50 * 1024 * 1024),
                 container_log_max_files: Some(3),
                 seccomp_default: None,
+                resolv_conf: Some(String::new()),
+                cluster_dns: vec!["10.96.0.10".parse().unwrap(), "fd00::a".parse().unwrap()],
+                cluster_domain: Some("k8s.test".into()),
             }
         );
     }
@@ -455,7 +487,7 @@ mod tests {
     #[test]
     fn bad_values_and_the_wrong_kind_are_errors_naming_line_column_and_field() {
         check(
-            "apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfig\naddress: localhost\nreadOnlyPort: 70000\ncontainerLogMaxSize: \"-1\"\ncontainerLogMaxFiles: 1\n",
+            "apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfig\naddress: localhost\nreadOnlyPort: 70000\ncontainerLogMaxSize: \"-1\"\ncontainerLogMaxFiles: 1\nclusterDNS: [10.96.0.10, kube-dns]\n",
             expect![[r#"
                 /var/lib/kubelet/config.yaml:1:1: error: apiVersion: apiVersion "kubelet.config.k8s.io/v1" is not kubelet.config.k8s.io/v1beta1
                 /var/lib/kubelet/config.yaml:2:1: error: kind: kind "KubeletConfig" is not a KubeletConfiguration
@@ -463,6 +495,7 @@ mod tests {
                 /var/lib/kubelet/config.yaml:4:1: error: readOnlyPort: 70000 is not a port (0 to 65535)
                 /var/lib/kubelet/config.yaml:5:1: error: containerLogMaxSize: "-1" is not a positive size (as 10Mi)
                 /var/lib/kubelet/config.yaml:6:1: error: containerLogMaxFiles: 1 files: a container's log keeps at least 2 (the current one and a rotated one)
+                /var/lib/kubelet/config.yaml:7:26: error: clusterDNS[1]: "kube-dns" is not an IP address
                 not used: "#]],
         );
         check(

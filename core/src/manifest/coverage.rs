@@ -99,8 +99,8 @@ pub const POD_SPEC: Object = Object {
             NotActed("there is no service account token without an API server"),
         ),
         ("containers", Acted),
-        ("dnsConfig", NotActed(NOT_YET)),
-        ("dnsPolicy", NotActed(NOT_YET)),
+        ("dnsConfig", Acted),
+        ("dnsPolicy", Acted),
         (
             "enableServiceLinks",
             NotActed("there are no Services without an API server"),
@@ -432,6 +432,22 @@ pub const DOWNWARD_API_PROJECTION: Object = Object {
     fields: &[("items", Acted)],
 };
 
+/// `PodDNSConfig`.
+pub const POD_DNS_CONFIG: Object = Object {
+    name: "PodDNSConfig",
+    fields: &[
+        ("nameservers", Acted),
+        ("options", Acted),
+        ("searches", Acted),
+    ],
+};
+
+/// `PodDNSConfigOption`.
+pub const POD_DNS_CONFIG_OPTION: Object = Object {
+    name: "PodDNSConfigOption",
+    fields: &[("name", Acted), ("value", Acted)],
+};
+
 /// `HostPathVolumeSource`.
 pub const HOST_PATH: Object = Object {
     name: "HostPathVolumeSource",
@@ -466,6 +482,8 @@ pub const OBJECTS: &[&Object] = &[
     &VOLUME_PROJECTION,
     &DOWNWARD_API_PROJECTION,
     &HOST_PATH,
+    &POD_DNS_CONFIG,
+    &POD_DNS_CONFIG_OPTION,
 ];
 
 /// The object a field path points into and the field's name: `spec.containers[0].tty` is
@@ -488,6 +506,8 @@ fn object_of(parent: &str) -> Option<&'static Object> {
         "metadata" => &OBJECT_META,
         "spec" => &POD_SPEC,
         "spec.securityContext" => &POD_SECURITY_CONTEXT,
+        "spec.dnsConfig" => &POD_DNS_CONFIG,
+        "spec.dnsConfig.options[]" => &POD_DNS_CONFIG_OPTION,
         "spec.volumes[]" => &VOLUME,
         "spec.volumes[].emptyDir" => &EMPTY_DIR,
         "spec.volumes[].hostPath" => &HOST_PATH,
@@ -746,6 +766,16 @@ mod tests {
                 &HOST_PATH,
                 names::<api::HostPathVolumeSource>(),
                 names::<model::HostPathVolumeSource>(),
+            ),
+            (
+                &POD_DNS_CONFIG,
+                names::<api::PodDNSConfig>(),
+                names::<model::PodDnsConfig>(),
+            ),
+            (
+                &POD_DNS_CONFIG_OPTION,
+                names::<api::PodDNSConfigOption>(),
+                names::<model::PodDnsConfigOption>(),
             ),
         ]
     }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::model::{Container, ImagePullPolicy, Pod, PortProtocol, Probe, RestartPolicy};
+use crate::model::{
+    Container, DnsPolicy, ImagePullPolicy, Pod, PortProtocol, Probe, RestartPolicy,
+};
 use crate::source::SourceKind;
 
 /// Annotation naming where the pod came from: `file` or `http`.
@@ -106,6 +108,7 @@ pub fn apply(
     let spec = &mut pod.spec;
     spec.node_name = Some(node_name.to_string());
     spec.restart_policy.get_or_insert(RestartPolicy::Always);
+    spec.dns_policy.get_or_insert(DnsPolicy::ClusterFirst);
     spec.termination_grace_period_seconds
         .get_or_insert(DEFAULT_GRACE_SECONDS);
     for container in spec

@@ -114,6 +114,30 @@ mod tests {
     }
 
     #[test]
+    fn dns_settings_are_checked_as_the_api_server_checks_them() {
+        check(
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  dnsPolicy: None\n  dnsConfig:\n    nameservers: [192.0.2.1, resolver.example]\n    searches: [ok.example., Bad_Domain]\n    options: [{value: '2'}, {name: edns0, vaule: x}]\n  containers: [{name: web, image: nginx:1.25}]\n",
+            expect![[r#"
+                /etc/kubernetes/manifests/web.yaml:6:30: error: spec.dnsConfig.nameservers[1]: "resolver.example" is not an IP address
+                /etc/kubernetes/manifests/web.yaml:7:29: error: spec.dnsConfig.searches[1]: "Bad_Domain" is not a valid DNS-1123 subdomain: at most 253 lower-case letters, digits, '-' or '.', starting and ending with a letter or digit
+                /etc/kubernetes/manifests/web.yaml:8:15: error: spec.dnsConfig.options[0].name: must not be empty
+                /etc/kubernetes/manifests/web.yaml:8:43: warning: spec.dnsConfig.options[1].vaule: unknown field, ignored (is it misspelled?)"#]],
+        );
+        check(
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  dnsPolicy: None\n  containers: [{name: web, image: nginx:1.25}]\n",
+            expect![
+                "/etc/kubernetes/manifests/web.yaml:4:3: error: spec.dnsPolicy: dnsPolicy None needs a dnsConfig with at least one nameserver"
+            ],
+        );
+        check(
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  dnsPolicy: Cluster\n  containers: [{name: web, image: nginx:1.25}]\n",
+            expect![
+                "/etc/kubernetes/manifests/web.yaml:4:14: error: spec.dnsPolicy: unknown variant `Cluster`, expected one of ClusterFirst, ClusterFirstWithHostNet, Default, None"
+            ],
+        );
+    }
+
+    #[test]
     fn typos_are_warnings_with_their_place() {
         check(
             "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    workdir: /srv\n  restartpolicy: Never\n",

@@ -51,6 +51,11 @@ pub fn hosts_file(root_dir: &Path, uid: &str) -> PathBuf {
     pod_dir(root_dir, uid).join("etc-hosts")
 }
 
+/// The pod's resolver file, mounted at `/etc/resolv.conf`: `pods/<uid>/etc-resolv.conf`.
+pub fn resolv_conf_file(root_dir: &Path, uid: &str) -> PathBuf {
+    pod_dir(root_dir, uid).join("etc-resolv.conf")
+}
+
 /// The file on the node that instance `attempt` of container `name` writes its termination
 /// message to (mounted at its `terminationMessagePath`): `pods/<uid>/containers/<name>/<n>`.
 pub fn termination_log(root_dir: &Path, uid: &str, name: &str, attempt: u32) -> PathBuf {

@@ -2,7 +2,7 @@
 //! Pods are executed concurrently by the agent; a failed step ends the pod's work and is
 //! reported with the kubelet's reason word, so the status can show it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, info, info_span};
 
 use super::configs::{self, Dirs, NodeFacts};
+use super::dns::{self, DnsError, NodeDns, SYSTEMD_RESOLVED_UPSTREAM};
 use super::hooks::{Hook, HookTarget, MINIMUM_GRACE};
 use super::hosts::Hosts;
 use super::observe::ContainerKind;
@@ -42,6 +43,9 @@ pub enum WorkError {
     /// A volume could not be prepared.
     #[error("CreateContainerConfigError")]
     Volume(#[from] VolumeError),
+    /// The pod's resolver file could not be made.
+    #[error("CreatePodSandboxError")]
+    Dns(#[from] DnsError),
     /// `runAsNonRoot` keeps the container from starting as the user it would run as.
     #[error(transparent)]
     NonRoot(#[from] NonRootRefused),
@@ -60,6 +64,7 @@ impl WorkError {
             WorkError::Runtime { reason, .. } => reason,
             WorkError::Volume(_) | WorkError::NonRoot(_) => "CreateContainerConfigError",
             WorkError::PostStartHook { .. } => "PostStartHookError",
+            WorkError::Dns(_) => "CreatePodSandboxError",
         }
     }
 
@@ -71,6 +76,8 @@ impl WorkError {
 
 /// Where the kubelet-managed hosts file is mounted, and the node's own.
 const ETC_HOSTS: &str = "/etc/hosts";
+/// Where the pod's resolver file is mounted.
+const ETC_RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// How long a `postStart` hook may run: the kubelet sets no limit; this one only keeps a
 /// wedged hook from holding the pod's work forever.
@@ -90,6 +97,7 @@ pub struct Executor {
     metrics: Arc<Metrics>,
     http: reqwest::Client,
     policy: NodePolicy,
+    dns: NodeDns,
 }
 
 impl Executor {
@@ -110,12 +118,19 @@ impl Executor {
             metrics,
             http: handler::client(),
             policy: NodePolicy::default(),
+            dns: NodeDns::default(),
         }
     }
 
     /// The same executor, deciding seccomp profiles and OOM scores by `policy`.
     pub fn with_policy(mut self, policy: NodePolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// The same executor, making the pods' resolver files from `dns`.
+    pub fn with_dns(mut self, dns: NodeDns) -> Self {
+        self.dns = dns;
         self
     }
 
@@ -315,6 +330,12 @@ impl Executor {
         })
         .await?;
         let object = reference(pod);
+        if let Err(error) = self.write_resolv_conf(pod).await {
+            let message = format!("Failed to create pod sandbox: {}", describe(&error));
+            self.recorder
+                .warning(&object, "FailedCreatePodSandBox", &message);
+            return Err(error);
+        }
         if attempt > 0 {
             let message = "Pod sandbox changed, it will be killed and re-created.";
             self.recorder.normal(&object, "SandboxChanged", message);
@@ -388,6 +409,15 @@ impl Executor {
         .then(|| self.hosts(pod, target));
         let node_hosts = Path::new(ETC_HOSTS);
         let hosts_file = configs::hosts_file(root, uid);
+        let resolv_file = configs::resolv_conf_file(root, uid);
+        let mounts_resolv_conf = container
+            .volume_mounts
+            .iter()
+            .any(|m| m.mount_path == ETC_RESOLV_CONF);
+        // A sandbox made before staticpod wrote resolver files has none yet.
+        if !mounts_resolv_conf && !blocking(exists(resolv_file.clone())).await? {
+            self.write_resolv_conf(pod).await?;
+        }
         let mounts = blocking(move || {
             let mut mounts = volumes::prepare(&requests)?;
             volumes::termination_log(&log, stale.as_deref())?;
@@ -404,7 +434,14 @@ impl Executor {
                     read_only: false,
                 });
             }
-            Ok(mounts)
+            if !mounts_resolv_conf {
+                mounts.push(Mount {
+                    host_path: resolv_file,
+                    container_path: ETC_RESOLV_CONF.to_string(),
+                    read_only: false,
+                });
+            }
+            Ok::<_, VolumeError>(mounts)
         })
         .await?;
         let pod_ip = target.ip.as_deref().unwrap_or(&self.host_ip);
@@ -517,6 +554,26 @@ impl Executor {
         Err(WorkError::PostStartHook { message })
     }
 
+    /// Writes the pod's resolver file, `pods/<uid>/etc-resolv.conf`, from its DNS policy and
+    /// the node's settings, telling the pod's events what had to be changed to make it.
+    async fn write_resolv_conf(&self, pod: &StaticPod) -> Result<(), WorkError> {
+        let node = self.dns.clone();
+        let own_network = !pod.pod.spec.host_network;
+        let host =
+            blocking(move || node.host_config(own_network, Path::new(SYSTEMD_RESOLVED_UPSTREAM)))
+                .await?;
+        let node_ipv6 = self.host_ip.contains(':');
+        let formed = dns::pod_dns(pod, &self.dns, host, node_ipv6);
+        let object = reference(pod);
+        for warning in &formed.warnings {
+            self.recorder
+                .warning(&object, warning.reason, &warning.message);
+        }
+        let path = configs::resolv_conf_file(&self.dirs.root, pod.uid());
+        let text = formed.conf.text();
+        blocking(move || volumes::write_file(&path, &text)).await
+    }
+
     /// What the pod's hosts file holds: the pod's IP and hostname for a pod with its own
     /// network (in `target`), the node's own file for a host-network pod; the aliases after.
     fn hosts(&self, pod: &StaticPod, target: &Target) -> Hosts {
@@ -626,13 +683,21 @@ struct Target {
 }
 
 /// Runs blocking filesystem work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, VolumeError> + Send + 'static,
+async fn blocking<T: Send + 'static, E: Into<WorkError> + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, WorkError> {
     tokio::task::spawn_blocking(work)
         .await
         .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
-        .map_err(WorkError::Volume)
+        .map_err(Into::into)
+}
+
+/// Whether `path` exists, as blocking work.
+fn exists(path: PathBuf) -> impl FnOnce() -> Result<bool, VolumeError> {
+    move || {
+        path.try_exists()
+            .map_err(|source| VolumeError::Read { path, source })
+    }
 }
 
 /// Removes the pod directory (emptyDir volumes, their tmpfs unmounted) and the log directories of pod `uid`.

@@ -2,6 +2,7 @@
 //! agent loop are the only parts that touch the runtime.
 
 pub mod configs;
+pub mod dns;
 pub mod downward;
 pub mod execute;
 pub mod expand;

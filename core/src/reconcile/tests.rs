@@ -812,6 +812,7 @@ async fn the_executor_tells_what_it_does_as_the_kubelets_events() {
     check(
         render_events(&world.events),
         expect![[r#"
+            Warning MissingClusterDNS web-node0: pod: "web-node0_default(8a60aeea113f364073667ab7bf383622)". The node has no clusterDNS configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.
             Normal Pulled spec.containers{web}: Container image "nginx:1.25" already present on machine
             Normal Created spec.containers{web}: Created container web
             Normal Started spec.containers{web}: Started container web
@@ -820,6 +821,7 @@ async fn the_executor_tells_what_it_does_as_the_kubelets_events() {
             Normal Started spec.containers{sidecar}: Started container sidecar
             Normal Killing spec.containers{sidecar}: Stopping container sidecar
             Normal Killing spec.containers{web}: Stopping container web
+            Warning MissingClusterDNS broken-node0: pod: "broken-node0_default(11d52b4e745ca00a5865a558598df547)". The node has no clusterDNS configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.
             Warning ErrImageNeverPull spec.containers{app}: Container image "nginx:9.9" is not present with pull policy of Never"#]],
     );
 }
