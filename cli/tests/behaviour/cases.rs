@@ -573,14 +573,14 @@ fn configuration_file() {
         &static_web(case_port(backend, 7), "hello"),
     );
     node.use_config(&format!(
-        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nstaticPodPath: {}\nfileCheckFrequency: 0s\nsyncFrequency: 0s\ncgroupDriver: systemd\nclusterDomain: cluster.local\n",
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nstaticPodPath: {}\nfileCheckFrequency: 0s\nsyncFrequency: 0s\ncgroupDriver: systemd\nevictionHard: {{memory.available: 100Mi}}\n",
         node.manifests.display()
     ));
     node.start_agent();
     node.wait_running("static-web", "web");
     let log = node.log();
     assert!(
-        log.contains("configuration fields not used by staticpod: cgroupDriver, clusterDomain"),
+        log.contains("configuration fields not used by staticpod: cgroupDriver, evictionHard"),
         "{log}"
     );
     assert!(!log.contains("misspelled"), "{log}");
