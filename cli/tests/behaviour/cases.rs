@@ -946,7 +946,7 @@ fn host_aliases() {
 fn dns_config() {
     let mut node = Node::new(backend(), "dns");
     let out = node.scratch("out");
-    let resolv_conf = node.scratch("resolv.conf");
+    let resolv_conf = node.scratch("etc").join("resolv.conf");
     std::fs::write(
         &resolv_conf,
         "# the node's\nnameserver 192.0.2.1\nsearch corp.test\noptions timeout:2 attempts:3\n",
