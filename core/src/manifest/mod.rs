@@ -206,6 +206,28 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_key_is_named() {
+        check(
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: nginx:1.25}]\n  \"\": 1\n",
+            expect![[r#"
+                /etc/kubernetes/manifests/web.yaml:5:3: warning: spec."": unknown field, ignored (is it misspelled?)
+                pod default/web-node0 uid=32"#]],
+        );
+    }
+
+    /// Found by the `manifest` and `url_body` fuzz targets (`fuzz/regressions/`): a lone
+    /// `\r` is a line break to YAML, and a finding after one was placed lines too early.
+    #[test]
+    fn a_lone_carriage_return_is_a_line_break() {
+        check(
+            "kind: Pod\rmetadata: {name: a}\rspec: {containers: [{name: a, image: busybox:1.36}]}\n---\nkind: Pod\nmetadata: {name: b\nspec: {}\n",
+            expect![
+                "/etc/kubernetes/manifests/web.yaml:7:5: error: while parsing a flow mapping, did not find expected ',' or '}'"
+            ],
+        );
+    }
+
+    #[test]
     fn a_missing_kind_is_an_error() {
         check(
             "metadata: {name: x}\nspec: {containers: []}\n",
