@@ -27,13 +27,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(method) = Method::from_bytes(method.as_bytes()) else {
         return;
     };
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let request = Request {
-        method: &method,
-        path,
-        query,
-        accept,
-    };
+    let request = Request::new(&method, target, accept);
     let reply = API.respond(&request, now());
     assert_well_formed(&request, &reply);
 });

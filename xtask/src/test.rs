@@ -182,38 +182,32 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
     Ok(())
 }
 
-/// The short run of every fuzz target ([`fuzz::short`]).
-fn short_fuzz() -> Phase {
-    eprintln!("xtask: fuzz targets, {} s each", fuzz::SHORT_SECONDS);
+/// A phase that runs `run` once and says what it did and how long it took.
+fn timed(what: &str, run: impl FnOnce() -> Result<String>) -> Phase {
+    eprintln!("xtask: {what}");
     let start = Instant::now();
-    let result = fuzz::short();
+    let result = run();
     let secs = start.elapsed().as_secs_f64();
     Phase {
-        what: "fuzz targets (short run)".to_string(),
+        what: what.to_string(),
         ok: result.is_ok(),
         detail: match result {
-            Ok(ran) => format!("{ran}; in {secs:.0} s with the build"),
+            Ok(done) => format!("{done}; in {secs:.0} s"),
             Err(err) => format!("{err:#}"),
         },
         suite: BTreeMap::new(),
     }
 }
 
-/// The phase of [`deb_check`]: the Debian package built, installed, checked and purged.
+/// The short run of every fuzz target ([`fuzz::short`]), its build included.
+fn short_fuzz() -> Phase {
+    timed("fuzz targets (short run)", fuzz::short)
+}
+
+/// The phase of [`deb_check`]: the Debian package built, installed, checked and purged
+/// (build, lintian, dpkg -i, checks, dpkg -r, dpkg -P).
 fn package_check() -> Phase {
-    eprintln!("xtask: Debian package: build, lintian, dpkg -i, checks, dpkg -r, dpkg -P");
-    let start = Instant::now();
-    let result = deb_check::run();
-    let secs = start.elapsed().as_secs_f64();
-    Phase {
-        what: "Debian package".to_string(),
-        ok: result.is_ok(),
-        detail: match result {
-            Ok(checked) => format!("{checked}; in {secs:.0} s"),
-            Err(err) => format!("{err:#}"),
-        },
-        suite: BTreeMap::new(),
-    }
+    timed("Debian package", deb_check::run)
 }
 
 /// The test arguments that run the behaviour suite's copy named `module` (`docker`): each

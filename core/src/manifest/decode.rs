@@ -181,7 +181,9 @@ fn error_message(error: &serde_saphyr::Error, text: &str, at: Option<Position>) 
         let line = documents::lines(text)
             .nth(usize::try_from(at.line).ok()?.checked_sub(1)?)?
             .trim_end_matches(['\n', '\r']);
-        let rest = line.get(usize::try_from(at.column).ok()?.checked_sub(1)?..)?;
+        // The parser counts columns in characters.
+        let column = usize::try_from(at.column).ok()?.checked_sub(1)?;
+        let rest: String = line.chars().skip(column).collect();
         let token = rest.split(" #").next()?.trim();
         (!token.is_empty()).then(|| token.to_string())
     });

@@ -24,8 +24,9 @@ pub fn split(text: &str) -> Vec<Document<'_>> {
             content == "---" || content.starts_with("--- ") || content.starts_with("---\t");
         if is_marker {
             push_document(&mut documents, &text[start..offset], start_line);
-            // The marker line may carry content after it (`--- {a: 1}`): keep it, blanked.
-            start = offset + 3;
+            // The document keeps its marker, which the parser reads as its start: content
+            // after it (`--- {a: 1}`) keeps its columns.
+            start = offset;
             start_line = line_number;
         }
         offset += line.len();
@@ -55,7 +56,8 @@ pub fn lines(text: &str) -> impl Iterator<Item = &str> {
 }
 
 fn push_document<'a>(documents: &mut Vec<Document<'a>>, text: &'a str, line_offset: u64) {
-    let has_content = lines(text).any(|line| {
+    let after_marker = text.strip_prefix("---").unwrap_or(text);
+    let has_content = lines(after_marker).any(|line| {
         let line = line.trim();
         !line.is_empty() && !line.starts_with('#') && line != "..."
     });
@@ -80,9 +82,9 @@ mod tests {
                 line_offset: 0
             }
         );
-        assert_eq!(docs[1].text, "\nb: 2\n");
+        assert_eq!(docs[1].text, "---\nb: 2\n");
         assert_eq!(docs[1].line_offset, 1);
-        assert_eq!(docs[2].text, "\nc: |\n  ---\n  x\n");
+        assert_eq!(docs[2].text, "---\nc: |\n  ---\n  x\n");
         assert_eq!(docs[2].line_offset, 5);
     }
 
@@ -92,7 +94,7 @@ mod tests {
         assert_eq!(lines, ["a\r", "b\r\n", "c\n", "d"]);
         let docs = split("a: 1\r---\rb: 2\r");
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[1].text, "\rb: 2\r");
+        assert_eq!(docs[1].text, "---\rb: 2\r");
         assert_eq!(docs[1].line_offset, 1);
     }
 

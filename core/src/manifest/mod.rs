@@ -227,6 +227,28 @@ mod tests {
         );
     }
 
+    /// Found writing the position property of the `manifest` fuzz target: a document on
+    /// its marker's line was parsed without the marker, and placed three columns early.
+    #[test]
+    fn a_document_on_its_markers_line_is_placed_in_the_file() {
+        check(
+            "--- {kind: Pod, metadata: {name: web}, spec: {containers: [{name: web, image: nginx, ports: [{containerPort: eighty}]}]}}\n",
+            expect![
+                "/etc/kubernetes/manifests/web.yaml:1:110: error: spec.containers[0].ports[0].containerPort: invalid i32, found eighty}]}]}}"
+            ],
+        );
+    }
+
+    /// Found writing the quoted-token property of the fuzz targets' `assert_placed_inside`:
+    /// the parser counts columns in characters, the token was cut at a byte offset.
+    #[test]
+    fn what_a_type_error_found_is_quoted_after_wide_characters() {
+        check(
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - {name: web, image: nginx, env: [{name: ÉTÉ, value: été}], ports: [{containerPort: eighty}]}\n",
+            expect!["/etc/kubernetes/manifests/web.yaml:5:87: error: spec.containers[0].ports[0].containerPort: invalid i32, found eighty}]}"],
+        );
+    }
+
     #[test]
     fn a_missing_kind_is_an_error() {
         check(
