@@ -245,7 +245,9 @@ mod tests {
     fn what_a_type_error_found_is_quoted_after_wide_characters() {
         check(
             "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - {name: web, image: nginx, env: [{name: ÉTÉ, value: été}], ports: [{containerPort: eighty}]}\n",
-            expect!["/etc/kubernetes/manifests/web.yaml:5:87: error: spec.containers[0].ports[0].containerPort: invalid i32, found eighty}]}"],
+            expect![
+                "/etc/kubernetes/manifests/web.yaml:5:87: error: spec.containers[0].ports[0].containerPort: invalid i32, found eighty}]}"
+            ],
         );
     }
 
