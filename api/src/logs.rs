@@ -36,7 +36,11 @@ pub fn request(pod: &PodView, query: &str, now: SystemTime) -> Result<LogRequest
     let pod_name = pod.metadata.name.as_str();
     let status = container_status(pod, query.container.as_deref())?;
     let since = match (query.since_seconds, query.since_time) {
-        (Some(seconds), None) => Some(now - Duration::from_secs(seconds)),
+        // Further back than the clock goes is the whole log.
+        (Some(seconds), None) => Some(
+            now.checked_sub(Duration::from_secs(seconds))
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        ),
         (None, time) => time,
         (Some(_), Some(_)) => {
             return Err(bad_request(
@@ -307,6 +311,14 @@ mod tests {
             400 invalid value for sinceTime: "yesterday" (an RFC 3339 time)
             400 at most one of `sinceTime` or `sinceSeconds` may be specified"#]]
         .assert_eq(&lines.join("\n"));
+    }
+
+    /// Before the start of time is all of the log, as the kubelet takes a `sinceSeconds`
+    /// larger than the node's clock: `now - sinceSeconds` panicked once it did not fit.
+    #[test]
+    fn a_since_before_the_start_of_time_is_the_whole_log() {
+        let web = pod(&[("web", running(), ContainerStateView::default())]);
+        expect_test::expect!["web-now LogOptions { follow: false, tail_lines: None, since: Some(SystemTime { tv_sec: 0, tv_nsec: 0 }), timestamps: false, limit_bytes: None }"].assert_eq(&asked(&web, "sinceSeconds=18446744073709551615"));
     }
 
     #[test]

@@ -39,6 +39,20 @@ pub struct Request<'a> {
     pub accept: &'a str,
 }
 
+impl<'a> Request<'a> {
+    /// A request for `target` as a request line gives it: the path, then the query after a
+    /// `?`.
+    pub fn new(method: &'a Method, target: &'a str, accept: &'a str) -> Self {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Request {
+            method,
+            path,
+            query,
+            accept,
+        }
+    }
+}
+
 /// What can be watched: the node is listed, not watched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Watched {
@@ -582,14 +596,7 @@ pub(crate) mod tests {
     /// `method path accept` answered, in one line: code, content type, and the body (a
     /// Table rendered, an object's kind and name, a Status's message).
     fn ask(api: &NodeApi, method: Method, target: &str, accept: &str) -> String {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let request = Request {
-            method: &method,
-            path,
-            query,
-            accept,
-        };
-        match api.respond(&request, at(60)) {
+        match api.respond(&Request::new(&method, target, accept), at(60)) {
             Reply::Watch(spec) => format!("watch {spec:?}"),
             Reply::Log(log) => format!("log {log:?}"),
             Reply::Body(Body {

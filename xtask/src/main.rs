@@ -13,6 +13,7 @@ mod deb;
 mod deb_check;
 mod demo;
 mod docker;
+mod fuzz;
 mod http;
 mod images;
 mod paths;
@@ -43,6 +44,10 @@ commands:
                                              name filter)
   demo [--runtime <name>]                    run `staticpod run` on examples/manifests (default: docker)
   bench [--runtime <name|all>] [--pods N]    benchmarks (see BENCHMARKS.md); report in target/bench/
+  fuzz [--seconds N] [--target T]            build the fuzz targets of fuzz/ (libFuzzer, stable
+                                             toolchain) and run each for N s (default 600; `test`
+                                             runs each for 12 s); prints executions, coverage,
+                                             crashes (see RELIABILITY.md)
   codegen [--check]                          regenerate the committed CRI bindings from their .proto,
                                              and the package's man pages and shell completions
                                              from staticpod's flags (--check: fail if the
@@ -108,6 +113,7 @@ fn run(args: Vec<String>) -> Result<()> {
             demo::run(backend.unwrap_or(Backend::Docker))
         }
         ["bench", rest @ ..] => bench::run(rest),
+        ["fuzz", rest @ ..] => fuzz::command(rest),
         [] | ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())

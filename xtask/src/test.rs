@@ -1,7 +1,7 @@
-//! `cargo xtask test`: `tidy` (the tree's conventions), the fast unit tests (no daemon), the
-//! Debian package's check (`deb_check`), then the integration tests
-//! (`#[ignore = "needs a runtime: cargo xtask test"]`) against real runtimes, each endpoint
-//! handed over in its `STATICPOD_TEST_*_ENDPOINT` variable.
+//! `cargo xtask test`: `tidy` (the tree's conventions), the fast unit tests (no daemon), a
+//! short run of the fuzz targets (`fuzz`), the Debian package's check (`deb_check`), then the
+//! integration tests (`#[ignore = "needs a runtime: cargo xtask test"]`) against real
+//! runtimes, each endpoint handed over in its `STATICPOD_TEST_*_ENDPOINT` variable.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::runtime::{Backend, Provision};
-use crate::{cargo, deb_check, paths, peers, tidy};
+use crate::{cargo, deb_check, fuzz, paths, peers, tidy};
 use staticpod_testkit::backend::endpoint_var;
 
 /// Counts summed from the `test result:` lines of one cargo test run.
@@ -52,9 +52,10 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
     }
     phases.push(cargo_test("unit tests", &args, &[]));
 
-    // The package does not change with a runtime or a test name: a run narrowed to one
-    // leaves it out.
+    // Neither the fuzz targets nor the package change with a runtime or a test name: a run
+    // narrowed to one leaves them out.
     if only.is_none() && extra.is_empty() {
+        phases.push(short_fuzz());
         phases.push(package_check());
     }
 
@@ -181,21 +182,32 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
     Ok(())
 }
 
-/// The phase of [`deb_check`]: the Debian package built, installed, checked and purged.
-fn package_check() -> Phase {
-    eprintln!("xtask: Debian package: build, lintian, dpkg -i, checks, dpkg -r, dpkg -P");
+/// A phase that runs `run` once and says what it did and how long it took.
+fn timed(what: &str, run: impl FnOnce() -> Result<String>) -> Phase {
+    eprintln!("xtask: {what}");
     let start = Instant::now();
-    let result = deb_check::run();
+    let result = run();
     let secs = start.elapsed().as_secs_f64();
     Phase {
-        what: "Debian package".to_string(),
+        what: what.to_string(),
         ok: result.is_ok(),
         detail: match result {
-            Ok(checked) => format!("{checked}; in {secs:.0} s"),
+            Ok(done) => format!("{done}; in {secs:.0} s"),
             Err(err) => format!("{err:#}"),
         },
         suite: BTreeMap::new(),
     }
+}
+
+/// The short run of every fuzz target ([`fuzz::short`]), its build included.
+fn short_fuzz() -> Phase {
+    timed("fuzz targets (short run)", fuzz::short)
+}
+
+/// The phase of [`deb_check`]: the Debian package built, installed, checked and purged
+/// (build, lintian, dpkg -i, checks, dpkg -r, dpkg -P).
+fn package_check() -> Phase {
+    timed("Debian package", deb_check::run)
 }
 
 /// The test arguments that run the behaviour suite's copy named `module` (`docker`): each

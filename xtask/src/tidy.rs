@@ -21,7 +21,7 @@ struct Check {
 /// returns an error that says what is wrong and what to do).
 const CHECKS: &[Check] = &[
     Check {
-        name: "cargo fmt --all --check",
+        name: "cargo fmt --all --check (and fuzz/)",
         run: formatting,
     },
     Check {
@@ -78,9 +78,24 @@ fn indent(text: &str) -> String {
         .to_string()
 }
 
+/// The workspace and the fuzz crate, which is a workspace of its own.
 fn formatting() -> Result<()> {
     cargo::run(&["fmt", "--all", "--check"], &[])
-        .context("the code in the diff above is not as rustfmt writes it: run `cargo fmt --all`")
+        .context("the code in the diff above is not as rustfmt writes it: run `cargo fmt --all`")?;
+    cargo::run(
+        &[
+            "fmt",
+            "--all",
+            "--check",
+            "--manifest-path",
+            "fuzz/Cargo.toml",
+        ],
+        &[],
+    )
+    .context(
+        "the fuzz targets in the diff above are not as rustfmt writes them: run \
+         `cargo fmt --all --manifest-path fuzz/Cargo.toml`",
+    )
 }
 
 fn clippy() -> Result<()> {

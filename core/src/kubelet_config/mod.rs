@@ -406,6 +406,24 @@ mod tests {
         expected.assert_eq(&out.join("\n"));
     }
 
+    /// Found by the `kubelet_config` fuzz target (`fuzz/regressions/kubelet_config/`): `?`
+    /// is a map whose one key is null, and the error named an empty field.
+    #[test]
+    fn an_empty_key_is_named() {
+        check(
+            "?",
+            expect![[r#"
+            /var/lib/kubelet/config.yaml:1:2: error: "": cannot deserialize null into string; use Option<String>
+            not used: "#]],
+        );
+        check(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\"\": 1\n",
+            expect![[r#"
+                /var/lib/kubelet/config.yaml:3:1: warning: "": unknown field, ignored (is it misspelled?)
+                not used: "#]],
+        );
+    }
+
     #[test]
     fn kubeadms_configuration_gives_no_typo_warning_and_its_zero_durations_are_defaults() {
         check(

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::coverage::{self, Coverage};
 use super::documents::{self, Document};
-use super::locate::FieldIndex;
+use super::locate::{FieldIndex, child_path};
 use crate::diagnostic::{Diagnostic, Position, Severity};
 use crate::model::{Pod, PodList};
 
@@ -178,10 +178,12 @@ fn error_message(error: &serde_saphyr::Error, text: &str, at: Option<Position>) 
         None => first_line,
     };
     let found = at.and_then(|at| {
-        let line = text
-            .lines()
-            .nth(usize::try_from(at.line).ok()?.checked_sub(1)?)?;
-        let rest = line.get(usize::try_from(at.column).ok()?.checked_sub(1)?..)?;
+        let line = documents::lines(text)
+            .nth(usize::try_from(at.line).ok()?.checked_sub(1)?)?
+            .trim_end_matches(['\n', '\r']);
+        // The parser counts columns in characters.
+        let column = usize::try_from(at.column).ok()?.checked_sub(1)?;
+        let rest: String = line.chars().skip(column).collect();
         let token = rest.split(" #").next()?.trim();
         (!token.is_empty()).then(|| token.to_string())
     });
@@ -223,14 +225,7 @@ fn field_path(path: &serde_ignored::Path<'_>) -> String {
     match path {
         Path::Root => String::new(),
         Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
-        Path::Map { parent, key } => {
-            let parent = field_path(parent);
-            if parent.is_empty() {
-                key.clone()
-            } else {
-                format!("{parent}.{key}")
-            }
-        }
+        Path::Map { parent, key } => child_path(&field_path(parent), key),
         Path::Some { parent }
         | Path::NewtypeStruct { parent }
         | Path::NewtypeVariant { parent } => field_path(parent),

@@ -18,14 +18,15 @@ pub fn split(text: &str) -> Vec<Document<'_>> {
     let mut start = 0;
     let mut start_line = 0u64;
     let mut offset = 0;
-    for (line_number, line) in (0u64..).zip(text.split_inclusive('\n')) {
+    for (line_number, line) in (0u64..).zip(lines(text)) {
         let content = line.trim_end_matches(['\n', '\r']);
         let is_marker =
             content == "---" || content.starts_with("--- ") || content.starts_with("---\t");
         if is_marker {
             push_document(&mut documents, &text[start..offset], start_line);
-            // The marker line may carry content after it (`--- {a: 1}`): keep it, blanked.
-            start = offset + 3;
+            // The document keeps its marker, which the parser reads as its start: content
+            // after it (`--- {a: 1}`) keeps its columns.
+            start = offset;
             start_line = line_number;
         }
         offset += line.len();
@@ -34,8 +35,29 @@ pub fn split(text: &str) -> Vec<Document<'_>> {
     documents
 }
 
+/// The lines of `text` as YAML breaks them, each with its break: a line ends after `\n`,
+/// `\r\n` or a lone `\r` (YAML's three line breaks). The parser counts lines so, and so must
+/// every position we compute: a lone `\r` counted as no break put later findings lines off.
+pub fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = match rest.find(['\n', '\r']) {
+            Some(at) if rest[at..].starts_with("\r\n") => at + 2,
+            Some(at) => at + 1,
+            None => rest.len(),
+        };
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        Some(line)
+    })
+}
+
 fn push_document<'a>(documents: &mut Vec<Document<'a>>, text: &'a str, line_offset: u64) {
-    let has_content = text.lines().any(|line| {
+    let after_marker = text.strip_prefix("---").unwrap_or(text);
+    let has_content = lines(after_marker).any(|line| {
         let line = line.trim();
         !line.is_empty() && !line.starts_with('#') && line != "..."
     });
@@ -60,10 +82,20 @@ mod tests {
                 line_offset: 0
             }
         );
-        assert_eq!(docs[1].text, "\nb: 2\n");
+        assert_eq!(docs[1].text, "---\nb: 2\n");
         assert_eq!(docs[1].line_offset, 1);
-        assert_eq!(docs[2].text, "\nc: |\n  ---\n  x\n");
+        assert_eq!(docs[2].text, "---\nc: |\n  ---\n  x\n");
         assert_eq!(docs[2].line_offset, 5);
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_line_as_yaml_says() {
+        let lines: Vec<&str> = lines("a\rb\r\nc\nd").collect();
+        assert_eq!(lines, ["a\r", "b\r\n", "c\n", "d"]);
+        let docs = split("a: 1\r---\rb: 2\r");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].text, "---\rb: 2\r");
+        assert_eq!(docs[1].line_offset, 1);
     }
 
     #[test]

@@ -70,11 +70,7 @@ impl FieldIndex {
         match node {
             Node::Map(entries) => {
                 for (key, value) in entries {
-                    let child = if path.is_empty() {
-                        key.value.clone()
-                    } else {
-                        format!("{path}.{}", key.value)
-                    };
+                    let child = child_path(&path, &key.value);
                     self.positions
                         .insert(child.clone(), shift(&key.referenced, line_offset));
                     self.insert_node(child, &value.value, line_offset);
@@ -90,6 +86,18 @@ impl FieldIndex {
             }
             Node::Scalar(_) => {}
         }
+    }
+}
+
+/// The path of field `key` of the object at `parent` (`spec`, `containers`:
+/// `spec.containers`), without a dot at the root. An empty key (YAML allows `"": 1`, and `?`
+/// alone is a key that is null) is written `""`, so that a finding about it names a field.
+pub fn child_path(parent: &str, key: &str) -> String {
+    let key = if key.is_empty() { "\"\"" } else { key };
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
     }
 }
 

@@ -230,6 +230,52 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_key_is_named() {
+        check(
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: nginx:1.25}]\n  \"\": 1\n",
+            expect![[r#"
+                /etc/kubernetes/manifests/web.yaml:5:3: warning: spec."": unknown field, ignored (is it misspelled?)
+                pod default/web-node0 uid=32"#]],
+        );
+    }
+
+    /// Found by the `manifest` and `url_body` fuzz targets (`fuzz/regressions/`): a lone
+    /// `\r` is a line break to YAML, and a finding after one was placed lines too early.
+    #[test]
+    fn a_lone_carriage_return_is_a_line_break() {
+        check(
+            "kind: Pod\rmetadata: {name: a}\rspec: {containers: [{name: a, image: busybox:1.36}]}\n---\nkind: Pod\nmetadata: {name: b\nspec: {}\n",
+            expect![
+                "/etc/kubernetes/manifests/web.yaml:7:5: error: while parsing a flow mapping, did not find expected ',' or '}'"
+            ],
+        );
+    }
+
+    /// Found writing the position property of the `manifest` fuzz target: a document on
+    /// its marker's line was parsed without the marker, and placed three columns early.
+    #[test]
+    fn a_document_on_its_markers_line_is_placed_in_the_file() {
+        check(
+            "--- {kind: Pod, metadata: {name: web}, spec: {containers: [{name: web, image: nginx, ports: [{containerPort: eighty}]}]}}\n",
+            expect![
+                "/etc/kubernetes/manifests/web.yaml:1:110: error: spec.containers[0].ports[0].containerPort: invalid i32, found eighty}]}]}}"
+            ],
+        );
+    }
+
+    /// Found writing the quoted-token property of the fuzz targets' `assert_placed_inside`:
+    /// the parser counts columns in characters, the token was cut at a byte offset.
+    #[test]
+    fn what_a_type_error_found_is_quoted_after_wide_characters() {
+        check(
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - {name: web, image: nginx, env: [{name: ÉTÉ, value: été}], ports: [{containerPort: eighty}]}\n",
+            expect![
+                "/etc/kubernetes/manifests/web.yaml:5:87: error: spec.containers[0].ports[0].containerPort: invalid i32, found eighty}]}"
+            ],
+        );
+    }
+
+    #[test]
     fn a_missing_kind_is_an_error() {
         check(
             "metadata: {name: x}\nspec: {containers: []}\n",

@@ -79,7 +79,7 @@ pub fn scan(path: &Path) -> std::io::Result<Scan> {
 
 fn read_text(path: &Path) -> Result<String, FileProblem> {
     match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| FileProblem::NotText),
+        Ok(bytes) => super::manifest_text(bytes),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             Err(FileProblem::Unreadable("not found".to_string()))
         }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::{
     HttpAnswer, MAX_MANIFEST_BYTES, ReadError, Reading, Scan, ScannedFile, Snapshot, SourceKind,
+    manifest_text,
 };
 
 /// How long one poll may take, body included.
@@ -156,21 +157,29 @@ impl Poller {
         if body.is_empty() {
             tracing::warn!(url = %self.source.url, "the manifest URL answered an empty body: it declares no pods");
         }
-        let file = ScannedFile {
-            path: self.source.url.clone().into(),
-            content: String::from_utf8(body).map_err(|_| super::FileProblem::NotText),
-        };
         let answer = answer(&validators);
         self.last_good = validators;
-        let scan = Scan {
-            files: vec![file],
-            skipped: Vec::new(),
-        };
-        Ok((Reading::Complete(scan), Some(answer)))
+        Ok((
+            Reading::Complete(body_scan(&self.source.url, body)),
+            Some(answer),
+        ))
     }
 
     fn has_validators(&self) -> bool {
         self.last_good.etag.is_some() || self.last_good.last_modified.is_some()
+    }
+}
+
+/// The complete reading of `url` when it answers `body` (a whole 200): one manifest file
+/// named by the URL, its text read as a directory's file is read. Public so that the body's
+/// reading can be driven without a server (the `url_body` fuzz target).
+pub fn body_scan(url: &str, body: Vec<u8>) -> Scan {
+    Scan {
+        files: vec![ScannedFile {
+            path: url.into(),
+            content: manifest_text(body),
+        }],
+        skipped: Vec::new(),
     }
 }
 

@@ -45,6 +45,11 @@ pub enum FileProblem {
     Unreadable(String),
 }
 
+/// A manifest's bytes as its text: a manifest is UTF-8, from a file or the URL alike.
+pub fn manifest_text(bytes: Vec<u8>) -> Result<String, FileProblem> {
+    String::from_utf8(bytes).map_err(|_| FileProblem::NotText)
+}
+
 /// Which kind of source a pod came from: the kubelet's `kubernetes.io/config.source` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
