@@ -34,15 +34,19 @@ pub(crate) fn pod_create_opts(config: &SandboxConfig, pause_image: &str) -> PodC
     with_network(builder, config).build()
 }
 
-/// The namespaces the pod's containers join. The PID namespace stays each container's own,
-/// Kubernetes' default without `shareProcessNamespace`; a `hostIPC` pod's containers use the
-/// node's IPC namespace instead of the pod's.
+/// The namespaces the pod's containers join. The PID namespace is each container's own,
+/// Kubernetes' default, unless `shareProcessNamespace` (and no `hostPID`) makes it the pod's;
+/// a `hostIPC` pod's containers use the node's IPC namespace instead of the pod's.
 fn shared_namespaces(config: &SandboxConfig) -> Vec<&'static str> {
-    if config.host_ipc {
-        vec!["net", "uts"]
-    } else {
-        vec!["ipc", "net", "uts"]
+    let mut shared = Vec::with_capacity(4);
+    if !config.host_ipc {
+        shared.push("ipc");
     }
+    shared.extend(["net", "uts"]);
+    if config.share_process_namespace && !config.host_pid {
+        shared.push("pid");
+    }
+    shared
 }
 
 fn with_network(builder: PodCreateOptsBuilder, config: &SandboxConfig) -> PodCreateOptsBuilder {
@@ -135,6 +139,19 @@ mod tests {
                 ],
             })
         );
+    }
+
+    #[test]
+    fn a_shared_process_namespace_is_the_pods_unless_the_hosts() {
+        let mut config = pod();
+        config.share_process_namespace = true;
+        assert_eq!(
+            body(&config)["shared_namespaces"],
+            json!(["ipc", "net", "uts", "pid"])
+        );
+        config.host_pid = true;
+        config.host_ipc = true;
+        assert_eq!(body(&config)["shared_namespaces"], json!(["net", "uts"]));
     }
 
     #[test]

@@ -99,6 +99,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         ),
         resync_period: settings.sync_frequency,
         seccomp_default: settings.seccomp_default,
+        cluster_domain: settings.cluster_domain.clone(),
     };
     info!(node = %config.node_name, "starting");
     let agent = systemd::with_watchdog(Agent::new(

@@ -103,6 +103,10 @@ pub struct RunArgs {
     /// (`RuntimeDefault`) instead of `Unconfined`, as the kubelet's flag [default: false].
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     seccomp_default: Option<bool>,
+    /// The cluster's domain: a pod with a `subdomain` is named
+    /// `<hostname>.<subdomain>.<namespace>.svc.<domain>`, as the kubelet's flag [default: none].
+    #[arg(long)]
+    cluster_domain: Option<String>,
 }
 
 /// Everything `staticpod run` runs with.
@@ -132,6 +136,8 @@ pub struct Settings {
     pub healthz: Option<SocketAddr>,
     /// `--seccomp-default`.
     pub seccomp_default: bool,
+    /// `--cluster-domain`; empty when neither the flag nor the file gives one.
+    pub cluster_domain: String,
 }
 
 impl RunArgs {
@@ -226,6 +232,10 @@ impl RunArgs {
                 .seccomp_default
                 .or(file.seccomp_default)
                 .unwrap_or(false),
+            cluster_domain: self
+                .cluster_domain
+                .or(file.cluster_domain)
+                .unwrap_or_default(),
         })
     }
 }
@@ -254,4 +264,50 @@ fn read_config(path: &Path) -> anyhow::Result<KubeletConfig> {
         );
     }
     Ok(loaded.config)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Flags over the `--config` file over the defaults.
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn settings(config: &str, flags: &[&str]) -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        let text = format!(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n{config}"
+        );
+        std::fs::write(&path, text).unwrap();
+        let config_flag = format!("--config={}", path.display());
+        let args = ["staticpod", "--runtime=docker", config_flag.as_str()]
+            .into_iter()
+            .chain(flags.iter().copied());
+        Command::parse_from(args).run.resolve().unwrap()
+    }
+
+    #[test]
+    fn the_seccomp_default_flag_wins_over_the_files_either_way() {
+        assert!(settings("seccompDefault: true\n", &[]).seccomp_default);
+        assert!(!settings("seccompDefault: true\n", &["--seccomp-default=false"]).seccomp_default);
+        assert!(settings("seccompDefault: false\n", &["--seccomp-default"]).seccomp_default);
+        assert!(!settings("", &[]).seccomp_default, "off by default");
+    }
+
+    #[test]
+    fn the_cluster_domain_flag_wins_over_the_files() {
+        let file = "clusterDomain: cluster.local\n";
+        assert_eq!(settings(file, &[]).cluster_domain, "cluster.local");
+        let flag = settings(file, &["--cluster-domain=example.internal"]);
+        assert_eq!(flag.cluster_domain, "example.internal");
+        assert_eq!(settings("", &[]).cluster_domain, "");
+    }
 }

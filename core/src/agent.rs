@@ -59,6 +59,8 @@ pub struct AgentConfig {
     pub resync_period: Duration,
     /// `--seccomp-default`: `RuntimeDefault` for containers whose pod names no profile.
     pub seccomp_default: bool,
+    /// `--cluster-domain`: the domain of pods with a `subdomain`.
+    pub cluster_domain: String,
 }
 
 /// What the status endpoint shows.
@@ -190,11 +192,13 @@ impl Agent {
             metrics.clone(),
         )
         .with_policy(NodePolicy {
+            cluster_domain: config.cluster_domain.clone(),
             seccomp_default: config.seccomp_default,
             oom_score_adj_floor: config.host.oom_score_adj_floor,
             memory_capacity: config.host.memory_bytes,
             cpu_capacity: config.host.cpus,
             ephemeral_storage_capacity: crate::node::filesystem_bytes(&config.dirs.root),
+            apparmor_enabled: crate::reconcile::security::host_apparmor_enabled(),
         });
         let (probe_changed, probe_changes) = mpsc::channel(1);
         let prober = Prober::new(
@@ -878,6 +882,7 @@ mod tests {
             runtime_version: "fake://0".into(),
             resync_period: resync,
             seccomp_default: false,
+            cluster_domain: String::new(),
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
         Agent::new(runtime.clone(), "fake", config, clock)
@@ -1204,6 +1209,7 @@ mod tests {
             runtime_version: "fake://0".into(),
             resync_period: Duration::from_secs(3600),
             seccomp_default: false,
+            cluster_domain: String::new(),
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
         let agent = Agent::new(runtime.clone(), "fake", config, clock);

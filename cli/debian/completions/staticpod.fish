@@ -58,6 +58,7 @@ complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l healthz-port
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l healthz-bind-address -d 'Address of the health endpoint [default: 127.0.0.1]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l seccomp-default -d 'Run containers whose pod names no seccomp profile under the runtime\'s default (`RuntimeDefault`) instead of `Unconfined`, as the kubelet\'s flag [default: false]' -r -f -a "true\t''
 false\t''"
+complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l cluster-domain -d 'The cluster\'s domain: a pod with a `subdomain` is named `<hostname>.<subdomain>.<namespace>.svc.<domain>`, as the kubelet\'s flag [default: none]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c staticpod -n "__fish_staticpod_using_subcommand get" -l server -d 'The agent\'s status endpoint' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand get" -s h -l help -d 'Print help'

@@ -59,6 +59,8 @@ pub struct KubeletConfig {
     pub container_log_max_files: Option<u32>,
     /// `seccompDefault`: `RuntimeDefault` for containers whose pod names no profile.
     pub seccomp_default: Option<bool>,
+    /// `clusterDomain`: the domain of a pod with a `subdomain`.
+    pub cluster_domain: Option<String>,
 }
 
 /// What reading a configuration file gives.
@@ -105,6 +107,7 @@ struct Raw {
     container_log_max_size: Option<String>,
     container_log_max_files: Option<i64>,
     seccomp_default: Option<bool>,
+    cluster_domain: Option<String>,
 }
 
 /// The top-level fields [`Raw`] types.
@@ -124,6 +127,7 @@ const ACTED_ON: &[&str] = &[
     "containerLogMaxSize",
     "containerLogMaxFiles",
     "seccompDefault",
+    "clusterDomain",
 ];
 
 /// Reads a `containerLogMaxSize` (or `--container-log-max-size`): a positive quantity of
@@ -304,6 +308,7 @@ impl Findings<'_> {
             container_log_max_size: self.log_max_size(nonempty(raw.container_log_max_size)),
             container_log_max_files: self.log_max_files(raw.container_log_max_files),
             seccomp_default: raw.seccomp_default,
+            cluster_domain: nonempty(raw.cluster_domain),
         }
     }
 
@@ -386,7 +391,7 @@ mod tests {
         check(
             KUBEADM,
             expect![
-                "not used: authentication, authorization, cgroupDriver, clusterDNS, clusterDomain, cpuManagerReconcilePeriod, crashLoopBackOff, evictionPressureTransitionPeriod, imageMaximumGCAge, imageMinimumGCAge, logging, memorySwap, nodeStatusReportFrequency, nodeStatusUpdateFrequency, resolvConf, rotateCertificates, runtimeRequestTimeout, shutdownGracePeriod, shutdownGracePeriodCriticalPods, streamingConnectionIdleTimeout, volumeStatsAggPeriod"
+                "not used: authentication, authorization, cgroupDriver, clusterDNS, cpuManagerReconcilePeriod, crashLoopBackOff, evictionPressureTransitionPeriod, imageMaximumGCAge, imageMinimumGCAge, logging, memorySwap, nodeStatusReportFrequency, nodeStatusUpdateFrequency, resolvConf, rotateCertificates, runtimeRequestTimeout, shutdownGracePeriod, shutdownGracePeriodCriticalPods, streamingConnectionIdleTimeout, volumeStatsAggPeriod"
             ],
         );
         let config = load(Path::new("config.yaml"), KUBEADM).config;
@@ -396,6 +401,7 @@ mod tests {
                 static_pod_path: Some("/etc/kubernetes/manifests".into()),
                 healthz_port: Some(10248),
                 healthz_bind_address: Some("127.0.0.1".parse().unwrap()),
+                cluster_domain: Some("cluster.local".into()),
                 ..KubeletConfig::default()
             },
             "0s durations and the empty endpoint leave the defaults"
@@ -448,6 +454,7 @@ mod tests {
                 container_log_max_size: Some(50 * 1024 * 1024),
                 container_log_max_files: Some(3),
                 seccomp_default: None,
+                cluster_domain: None,
             }
         );
     }

@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+mod security;
+
 use super::coverage::{self, Coverage};
 use super::decode::DecodedPod;
 use crate::diagnostic::{Diagnostic, Severity};
@@ -20,8 +22,11 @@ pub const ENV_FIELD_PATHS: &[&str] = &[
     "metadata.namespace",
     "metadata.uid",
     "spec.nodeName",
+    "spec.serviceAccountName",
     "status.podIP",
+    "status.podIPs",
     "status.hostIP",
+    "status.hostIPs",
 ];
 
 /// Collects the findings about one pod.
@@ -138,11 +143,17 @@ fn validate_spec(f: &mut Findings<'_>, spec: &PodSpec) {
     {
         f.error("spec.hostname", why);
     }
+    if let Some(subdomain) = &spec.subdomain
+        && let Err(why) = dns1123_label(subdomain)
+    {
+        f.error("spec.subdomain", why);
+    }
     if let Some(grace) = spec.termination_grace_period_seconds
         && grace < 0
     {
         f.error("spec.terminationGracePeriodSeconds", "must be 0 or more");
     }
+    security::validate_pod(f, spec);
     let volumes = validate_volumes(f, spec);
     let mut names = BTreeSet::new();
     let mut host_ports = BTreeMap::new();
@@ -160,6 +171,7 @@ fn validate_spec(f: &mut Findings<'_>, spec: &PodSpec) {
                 );
             }
             validate_container(f, &field, container, &volumes, spec);
+            security::validate_container(f, &field, container);
             let init = group == "spec.initContainers";
             if !init && container.restart_policy.is_some() {
                 f.error(
@@ -380,12 +392,26 @@ fn validate_container(
                 format!("{:?} is mounted twice", mount.mount_path),
             );
         }
-        if let Some(sub_path) = &mount.sub_path
-            && (sub_path.starts_with('/') || sub_path.split('/').any(|part| part == ".."))
+        let sub_paths = [
+            ("subPath", &mount.sub_path),
+            ("subPathExpr", &mount.sub_path_expr),
+        ];
+        for (name, sub_path) in sub_paths {
+            if let Some(sub_path) = sub_path
+                && (sub_path.starts_with('/') || sub_path.split('/').any(|part| part == ".."))
+            {
+                f.error(
+                    &format!("{mfield}.{name}"),
+                    "must be a relative path without '..'",
+                );
+            }
+        }
+        if mount.sub_path.as_ref().is_some_and(|s| !s.is_empty())
+            && mount.sub_path_expr.as_ref().is_some_and(|s| !s.is_empty())
         {
             f.error(
-                &format!("{mfield}.subPath"),
-                "must be a relative path without '..'",
+                &format!("{mfield}.subPathExpr"),
+                "subPathExpr and subPath are mutually exclusive",
             );
         }
     }
