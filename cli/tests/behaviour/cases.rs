@@ -1833,8 +1833,9 @@ spec:
 /// other, `status.podIPs`, `status.hostIPs` and `spec.serviceAccountName` reach the env,
 /// `subPathExpr` mounts the directory its env names, `supplementalGroups` and `fsGroup` are
 /// the process's groups and `fsGroup` owns the emptyDir (setgid), and the pod's `sysctls` are
-/// set in its namespaces. A pod asking for AppArmor on a host without it is refused in the
-/// kubelet's words.
+/// set in its namespaces. The sandbox's process, PID 1 of the shared namespace, runs under the
+/// pod's seccomp profile and its OOM score. A pod asking for AppArmor on a host without it is
+/// refused in the kubelet's words.
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn names_processes_groups_and_sysctls() {
@@ -1845,6 +1846,8 @@ fn names_processes_groups_and_sysctls() {
         "hostname > /out/hostname",
         "cp /etc/hosts /out/hosts",
         "echo $$ > /out/ownpid",
+        "cat /proc/1/oom_score_adj > /out/pause.oom",
+        "cp /proc/1/status /out/pause.status",
         "echo $IPS $HOSTS sa=$SA. > /out/env",
         "id -G > /out/groups",
         "stat -c '%g %a' /cache > /out/cache",
@@ -1944,6 +1947,18 @@ spec:
         "1\n",
         "the sandbox is PID 1 of a shared namespace"
     );
+    // The sandbox's own process runs under the pod's seccomp profile (none named: the
+    // kubelet's Unconfined) and, where the agent sets it, dockershim's -998; containerd
+    // gives its sandboxes that score itself, bounded by its own.
+    let pause = out.join("pause.status");
+    assert_eq!(
+        status_field(&pause, "Seccomp").unwrap(),
+        "0",
+        "the pause's seccomp"
+    );
+    if backend() != Backend::Cri {
+        assert_eq!(read("pause.oom"), format!("{}\n", oom_floor(-998)));
+    }
     node.wait_for("the other container's process", || {
         read_host_file(&out.join("pid"))
     });
@@ -1960,4 +1975,79 @@ spec:
         Some("Cannot enforce AppArmor: AppArmor is not enabled on the host")
     );
     assert!(node.running("armored", "app").is_empty());
+}
+
+/// Runs `command` on the node (a case's own mounts), failing the case when it fails.
+fn on_node(command: &[&str]) {
+    let status = std::process::Command::new(command[0])
+        .args(&command[1..])
+        .status()
+        .unwrap();
+    assert!(status.success(), "{command:?}: {status}");
+}
+
+/// `mountPropagation` as the kubelet asks for it: with `HostToContainer` a mount the node
+/// makes under the volume after the container started shows in the container (`rslave`);
+/// with `Bidirectional` a privileged container's mount shows on the node (`rshared`). The
+/// node's directory is a shared mount, as systemd makes `/` and as every runtime requires.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn mount_propagation() {
+    let mut node = Node::new(backend(), "propagation");
+    let out = node.scratch("out");
+    let shared = node.scratch("shared");
+    let shared_path = shared.display().to_string();
+    on_node(&["mount", "--bind", &shared_path, &shared_path]);
+    on_node(&["mount", "--make-rshared", &shared_path]);
+    let manifest = format!(
+        "kind: Pod
+metadata: {{name: propagation}}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: watcher
+    image: busybox:1.36
+    command: [sh, -c, \"echo started > /out/watcher; until grep -q ' /shared/from-node ' /proc/mounts; do sleep 0.2; done; echo seen > /out/seen; sleep 3600\"]
+    volumeMounts:
+    - {{name: out, mountPath: /out}}
+    - {{name: shared, mountPath: /shared, mountPropagation: HostToContainer}}
+  - name: maker
+    image: busybox:1.36
+    securityContext: {{privileged: true}}
+    command: [sh, -c, \"mkdir -p /shared/from-pod && mount -t tmpfs tmpfs /shared/from-pod && echo mounted > /out/mounted; sleep 3600\"]
+    volumeMounts:
+    - {{name: out, mountPath: /out}}
+    - {{name: shared, mountPath: /shared, mountPropagation: Bidirectional}}
+{}  - {{name: shared, hostPath: {{path: {shared_path}}}}}
+",
+        order_volume(&out),
+    );
+    node.write_manifest("propagation.yaml", &manifest);
+    node.start_agent();
+    node.wait_for("the watcher to start", || {
+        read_host_file(&out.join("watcher"))
+    });
+    let from_node = shared.join("from-node");
+    std::fs::create_dir_all(&from_node).unwrap();
+    on_node(&[
+        "mount",
+        "-t",
+        "tmpfs",
+        "tmpfs",
+        &from_node.display().to_string(),
+    ]);
+    node.wait_for("the node's mount in the container", || {
+        read_host_file(&out.join("seen"))
+    });
+    node.wait_for("the container's mount", || {
+        read_host_file(&out.join("mounted"))
+    });
+    let from_pod = shared.join("from-pod").display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some(from_pod.as_str())),
+        "the privileged container's tmpfs is on the node: {mounts}"
+    );
 }
