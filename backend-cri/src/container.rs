@@ -2,7 +2,9 @@
 //! way the kubelet builds it (`kuberuntime_container_linux.go`).
 
 use staticpod_runtime::cpu::{self, CPU_PERIOD_MICROS};
-use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig, Seccomp, SecurityConfig};
+use staticpod_runtime::{
+    AppArmor, ContainerConfig, Propagation, ResourceConfig, SandboxConfig, Seccomp, SecurityConfig,
+};
 
 use crate::api::v1;
 use crate::sandbox::{hash_map, namespace_options};
@@ -43,7 +45,7 @@ pub(crate) fn container_config(
                 container_path: mount.container_path.clone(),
                 host_path: mount.host_path.to_string_lossy().into_owned(),
                 readonly: mount.read_only,
-                propagation: v1::MountPropagation::PropagationPrivate as i32,
+                propagation: propagation(mount.propagation) as i32,
                 ..Default::default()
             })
             .collect(),
@@ -91,6 +93,8 @@ pub(crate) fn resources(res: &ResourceConfig) -> v1::LinuxContainerResources {
 }
 
 /// The Linux security context; the namespaces match the sandbox's, as CRI requires.
+// The kubelet still sends the deprecated `apparmor_profile`: containerd 1.6 reads no other.
+#[allow(deprecated)]
 pub(crate) fn security_context(
     sec: &SecurityConfig,
     sandbox: &SandboxConfig,
@@ -110,8 +114,44 @@ pub(crate) fn security_context(
         readonly_rootfs: sec.read_only_root_filesystem,
         no_new_privs: !sec.allow_privilege_escalation,
         seccomp: Some(seccomp(&sec.seccomp)),
+        supplemental_groups: sec.supplemental_groups.clone(),
+        apparmor: apparmor(&sec.apparmor).map(|(profile, _)| profile),
+        apparmor_profile: apparmor(&sec.apparmor)
+            .map(|(_, name)| name)
+            .unwrap_or_default(),
         ..Default::default()
     }
+}
+
+/// A mount's propagation in CRI's terms.
+fn propagation(propagation: Propagation) -> v1::MountPropagation {
+    match propagation {
+        Propagation::Private => v1::MountPropagation::PropagationPrivate,
+        Propagation::HostToContainer => v1::MountPropagation::PropagationHostToContainer,
+        Propagation::Bidirectional => v1::MountPropagation::PropagationBidirectional,
+    }
+}
+
+/// An AppArmor profile as the kubelet sends it: the `apparmor` field and, for runtimes that
+/// read only that one (containerd 1.6), the older `apparmor_profile` name (`runtime/default`,
+/// `unconfined`, `localhost/<name>`). Nothing when the pod names none.
+fn apparmor(apparmor: &AppArmor) -> Option<(v1::SecurityProfile, String)> {
+    use v1::security_profile::ProfileType;
+    let (profile_type, localhost_ref, name) = match apparmor {
+        AppArmor::Unset => return None,
+        AppArmor::RuntimeDefault => (ProfileType::RuntimeDefault, "", "runtime/default".into()),
+        AppArmor::Unconfined => (ProfileType::Unconfined, "", "unconfined".into()),
+        AppArmor::Localhost(profile) => (
+            ProfileType::Localhost,
+            profile.as_str(),
+            format!("localhost/{profile}"),
+        ),
+    };
+    let profile = v1::SecurityProfile {
+        profile_type: profile_type as i32,
+        localhost_ref: localhost_ref.to_string(),
+    };
+    Some((profile, name))
 }
 
 /// A seccomp profile in CRI's terms, as the kubelet sends it (`Localhost` by its absolute
@@ -150,6 +190,7 @@ mod tests {
                 host_path: PathBuf::from("/srv/www"),
                 container_path: "/www".into(),
                 read_only: true,
+                propagation: Default::default(),
             }],
             annotations: BTreeMap::from([("io.kubernetes.container.hash".into(), "ff".into())]),
             log_path: PathBuf::from("web/3.log"),
@@ -271,6 +312,41 @@ mod tests {
         assert_eq!(
             default.namespace_options.unwrap().network,
             v1::NamespaceMode::Pod as i32
+        );
+    }
+
+    // The deprecated `apparmor_profile` is read to check what containerd 1.6 gets.
+    #[allow(deprecated)]
+    #[test]
+    fn groups_apparmor_and_propagation_are_sent_as_the_kubelet_sends_them() {
+        let mut config = web();
+        config.security.supplemental_groups = vec![1000, 2000];
+        config.security.apparmor = AppArmor::Localhost("k8s-nginx".into());
+        config.mounts[0].propagation = Propagation::HostToContainer;
+        let cri = container_config(&config, &sandbox());
+        assert_eq!(
+            cri.mounts[0].propagation,
+            v1::MountPropagation::PropagationHostToContainer as i32
+        );
+        let sec = cri.linux.unwrap().security_context.unwrap();
+        assert_eq!(sec.supplemental_groups, [1000, 2000]);
+        assert_eq!(sec.apparmor_profile, "localhost/k8s-nginx");
+        let profile = sec.apparmor.unwrap();
+        assert_eq!(
+            (profile.profile_type, profile.localhost_ref.as_str()),
+            (
+                v1::security_profile::ProfileType::Localhost as i32,
+                "k8s-nginx"
+            )
+        );
+        let unset = security_context(&web().security, &sandbox());
+        assert_eq!(
+            (unset.apparmor, unset.apparmor_profile.as_str()),
+            (None, "")
+        );
+        assert_eq!(
+            propagation(Propagation::Bidirectional),
+            v1::MountPropagation::PropagationBidirectional
         );
     }
 }

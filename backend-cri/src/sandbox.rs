@@ -10,7 +10,7 @@ use crate::container::seccomp;
 
 /// The namespaces a pod shares with the node, as the kubelet sets them on the sandbox and on
 /// every container in it: the node's when `host*` is set, else the pod's own network and IPC,
-/// and a PID namespace per container (the kubelet's default: `shareProcessNamespace` off).
+/// and a PID namespace per container unless `shareProcessNamespace` makes it the pod's.
 pub(crate) fn namespace_options(config: &SandboxConfig) -> v1::NamespaceOption {
     let mode = |host: bool, own: v1::NamespaceMode| {
         if host {
@@ -21,7 +21,14 @@ pub(crate) fn namespace_options(config: &SandboxConfig) -> v1::NamespaceOption {
     };
     v1::NamespaceOption {
         network: mode(config.host_network, v1::NamespaceMode::Pod),
-        pid: mode(config.host_pid, v1::NamespaceMode::Container),
+        pid: mode(
+            config.host_pid,
+            if config.share_process_namespace {
+                v1::NamespaceMode::Pod
+            } else {
+                v1::NamespaceMode::Container
+            },
+        ),
         ipc: mode(config.host_ipc, v1::NamespaceMode::Pod),
         ..Default::default()
     }
@@ -62,6 +69,7 @@ pub(crate) fn pod_sandbox_config(config: &SandboxConfig) -> v1::PodSandboxConfig
                 seccomp: Some(seccomp(&config.seccomp)),
                 ..Default::default()
             }),
+            sysctls: hash_map(&config.sysctls),
             ..Default::default()
         }),
         windows: None,
@@ -173,6 +181,26 @@ pub(crate) mod tests {
         assert_eq!(ns.network, v1::NamespaceMode::Pod as i32);
         assert_eq!(ns.pid, v1::NamespaceMode::Container as i32);
         assert_eq!(ns.ipc, v1::NamespaceMode::Pod as i32);
+    }
+
+    #[test]
+    fn a_shared_process_namespace_and_the_sysctls_are_the_sandboxs() {
+        let mut config = sandbox();
+        config.share_process_namespace = true;
+        config.sysctls = BTreeMap::from([("kernel.shm_rmid_forced".into(), "1".into())]);
+        let linux = pod_sandbox_config(&config).linux.unwrap();
+        assert_eq!(
+            linux.sysctls,
+            HashMap::from([("kernel.shm_rmid_forced".into(), "1".into())])
+        );
+        let ns = linux.security_context.unwrap().namespace_options.unwrap();
+        assert_eq!(ns.pid, v1::NamespaceMode::Pod as i32);
+        config.host_pid = true;
+        assert_eq!(
+            namespace_options(&config).pid,
+            v1::NamespaceMode::Node as i32,
+            "hostPID wins"
+        );
     }
 
     #[test]

@@ -477,6 +477,7 @@ async fn env_working_dir_mounts_and_limits_reach_the_process() {
         host_path: data.clone(),
         container_path: "/data".into(),
         read_only: true,
+        propagation: Default::default(),
     }];
     job.resources = staticpod_runtime::ResourceConfig {
         cpu_limit_millis: Some(500),

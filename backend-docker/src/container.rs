@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use staticpod_runtime::cpu::{CPU_PERIOD_MICROS, cpu_quota, cpu_shares};
-use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig, SecurityConfig};
+use staticpod_runtime::{
+    AppArmor, ContainerConfig, Mount, Propagation, ResourceConfig, SandboxConfig, SecurityConfig,
+};
 
 use crate::labels::{DOCKER_TYPE, DOCKER_TYPE_CONTAINER, SANDBOX_ID, docker_labels};
 
@@ -22,8 +24,8 @@ pub(crate) fn log_config() -> HostConfigLogConfig {
 }
 
 /// The create body of `config`, joined to the network and IPC namespaces of the pause
-/// container `sandbox_id`; the PID namespace is the host's for a `hostPID` pod and the
-/// container's own otherwise (Kubernetes' default, without `shareProcessNamespace`).
+/// container `sandbox_id`; the PID namespace is the host's for a `hostPID` pod, the pause
+/// container's with `shareProcessNamespace`, and the container's own otherwise.
 ///
 /// `config.log_path` is not honoured: Docker's json-file driver keeps the log, which the
 /// agent reads back through Docker.
@@ -45,20 +47,8 @@ pub(crate) fn container_body(
     let mut host_config = HostConfig {
         network_mode: Some(join.clone()),
         ipc_mode: Some(join),
-        pid_mode: sandbox.host_pid.then(|| "host".to_owned()),
-        binds: non_empty(
-            config
-                .mounts
-                .iter()
-                .map(|m| {
-                    let mut bind = format!("{}:{}", m.host_path.display(), m.container_path);
-                    if m.read_only {
-                        bind.push_str(":ro");
-                    }
-                    bind
-                })
-                .collect(),
-        ),
+        pid_mode: pid_mode(sandbox, sandbox_id),
+        binds: non_empty(config.mounts.iter().map(bind).collect()),
         log_config: Some(log_config()),
         ..Default::default()
     };
@@ -82,6 +72,37 @@ pub(crate) fn container_body(
     }
 }
 
+/// The node's PID namespace for a `hostPID` pod, the pause container's with
+/// `shareProcessNamespace` (as dockershim did), else the container's own.
+fn pid_mode(sandbox: &SandboxConfig, sandbox_id: &str) -> Option<String> {
+    if sandbox.host_pid {
+        Some("host".to_owned())
+    } else if sandbox.share_process_namespace {
+        Some(format!("container:{sandbox_id}"))
+    } else {
+        None
+    }
+}
+
+/// A bind as Docker takes it: `src:dst[:ro][,rslave|,rshared]` (Docker's default is the
+/// kubelet's `rprivate`).
+fn bind(mount: &Mount) -> String {
+    let mut options = Vec::new();
+    if mount.read_only {
+        options.push("ro");
+    }
+    match mount.propagation {
+        Propagation::Private => {}
+        Propagation::HostToContainer => options.push("rslave"),
+        Propagation::Bidirectional => options.push("rshared"),
+    }
+    let bind = format!("{}:{}", mount.host_path.display(), mount.container_path);
+    match options.is_empty() {
+        true => bind,
+        false => format!("{bind}:{}", options.join(",")),
+    }
+}
+
 fn non_empty(list: Vec<String>) -> Option<Vec<String>> {
     (!list.is_empty()).then_some(list)
 }
@@ -95,11 +116,19 @@ fn apply_security(host: &mut HostConfig, security: &SecurityConfig, seccomp: &Se
     if security.read_only_root_filesystem {
         host.readonly_rootfs = Some(true);
     }
+    host.group_add = non_empty(
+        security
+            .supplemental_groups
+            .iter()
+            .map(i64::to_string)
+            .collect(),
+    );
     let mut options = Vec::new();
     if !security.allow_privilege_escalation {
         options.push("no-new-privileges".to_owned());
     }
     options.extend(seccomp_option(seccomp));
+    options.extend(apparmor_option(&security.apparmor));
     host.security_opt = non_empty(options);
 }
 
@@ -112,6 +141,16 @@ pub(crate) fn seccomp_option(seccomp: &SeccompOption) -> Option<String> {
         SeccompOption::Unconfined => Some("seccomp=unconfined".to_owned()),
         SeccompOption::RuntimeDefault => None,
         SeccompOption::Profile(json) => Some(format!("seccomp={json}")),
+    }
+}
+
+/// The `SecurityOpt` of an AppArmor profile, as dockershim wrote it; none keeps Docker's
+/// `docker-default` where the host has AppArmor.
+fn apparmor_option(apparmor: &AppArmor) -> Option<String> {
+    match apparmor {
+        AppArmor::Unset | AppArmor::RuntimeDefault => None,
+        AppArmor::Unconfined => Some("apparmor=unconfined".to_owned()),
+        AppArmor::Localhost(name) => Some(format!("apparmor={name}")),
     }
 }
 
@@ -147,7 +186,6 @@ fn apply_resources(host: &mut HostConfig, resources: &ResourceConfig) {
 mod tests {
     use std::path::PathBuf;
 
-    use staticpod_runtime::Mount;
     use staticpod_runtime::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
 
     use super::*;
@@ -224,11 +262,25 @@ mod tests {
                 host_path: PathBuf::from("/var/lib/staticpod/pods/u/volumes/data"),
                 container_path: "/data".into(),
                 read_only: false,
+                propagation: Default::default(),
             },
             Mount {
                 host_path: PathBuf::from("/etc/config"),
                 container_path: "/config".into(),
                 read_only: true,
+                propagation: Default::default(),
+            },
+            Mount {
+                host_path: PathBuf::from("/mnt/disks"),
+                container_path: "/disks".into(),
+                read_only: true,
+                propagation: Propagation::HostToContainer,
+            },
+            Mount {
+                host_path: PathBuf::from("/var/lib/csi"),
+                container_path: "/csi".into(),
+                read_only: false,
+                propagation: Propagation::Bidirectional,
             },
         ];
         let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
@@ -239,8 +291,42 @@ mod tests {
             Some(vec![
                 "/var/lib/staticpod/pods/u/volumes/data:/data".into(),
                 "/etc/config:/config:ro".into(),
+                "/mnt/disks:/disks:ro,rslave".into(),
+                "/var/lib/csi:/csi:rshared".into(),
             ])
         );
+    }
+
+    #[test]
+    fn a_shared_process_namespace_is_the_pause_containers_unless_the_hosts() {
+        let mut pod = sandbox();
+        pod.share_process_namespace = true;
+        let pid_mode = |pod: &SandboxConfig| {
+            container_body(&web(), pod, "pause123", &SeccompOption::RuntimeDefault)
+                .host_config
+                .unwrap()
+                .pid_mode
+        };
+        assert_eq!(pid_mode(&pod).as_deref(), Some("container:pause123"));
+        pod.host_pid = true;
+        assert_eq!(pid_mode(&pod).as_deref(), Some("host"));
+    }
+
+    #[test]
+    fn groups_and_apparmor_reach_the_host_config() {
+        let mut config = web();
+        config.security.supplemental_groups = vec![1000, 2000];
+        config.security.apparmor = AppArmor::Localhost("k8s-nginx".into());
+        let host = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault)
+            .host_config
+            .unwrap();
+        assert_eq!(host.group_add, Some(vec!["1000".into(), "2000".into()]));
+        assert_eq!(host.security_opt, Some(vec!["apparmor=k8s-nginx".into()]));
+        config.security.apparmor = AppArmor::RuntimeDefault;
+        let host = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault)
+            .host_config
+            .unwrap();
+        assert_eq!(host.security_opt, None, "Docker's docker-default");
     }
 
     #[test]

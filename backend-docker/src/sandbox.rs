@@ -41,6 +41,9 @@ pub(crate) fn sandbox_body(
         // dockershim's: the pod's seccomp profile and `PodInfraOOMAdj`.
         security_opt: seccomp_option(seccomp).map(|option| vec![option]),
         oom_score_adj: config.oom_score_adj,
+        // The pause container owns the namespaces the pod's sysctls are of, as dockershim
+        // set them.
+        sysctls: (!config.sysctls.is_empty()).then(|| config.sysctls.clone().into_iter().collect()),
         ..Default::default()
     };
     let mut body = ContainerCreateBody {
@@ -183,6 +186,26 @@ mod tests {
         assert_eq!(host.ipc_mode.as_deref(), Some("host"));
         assert_eq!(host.pid_mode.as_deref(), Some("host"));
         assert_eq!(host.port_bindings, None);
+    }
+
+    #[test]
+    fn the_pods_sysctls_are_the_pause_containers() {
+        let mut config = pod();
+        let body = sandbox_body(&config, "pause", &SeccompOption::RuntimeDefault);
+        assert_eq!(body.host_config.unwrap().sysctls, None);
+        config.sysctls = [(
+            "net.ipv4.ip_unprivileged_port_start".to_string(),
+            "0".to_string(),
+        )]
+        .into();
+        let body = sandbox_body(&config, "pause", &SeccompOption::RuntimeDefault);
+        assert_eq!(
+            body.host_config.unwrap().sysctls,
+            Some(HashMap::from([(
+                "net.ipv4.ip_unprivileged_port_start".to_string(),
+                "0".to_string()
+            )]))
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use serde::Serialize;
 use staticpod_runtime::cpu::{CPU_PERIOD_MICROS, cpu_quota, cpu_shares};
-use staticpod_runtime::{ContainerConfig, ResourceConfig, SandboxConfig, Seccomp};
+use staticpod_runtime::{
+    AppArmor, ContainerConfig, Mount, Propagation, ResourceConfig, SandboxConfig, Seccomp,
+};
 use staticpod_runtime::{labels, naming, signal};
 
 /// Largest log file before Podman truncates it, the kubelet's default `containerLogMaxSize`.
@@ -48,6 +50,15 @@ pub(crate) struct ContainerSpec {
     /// `unconfined`, or a profile file; unset for Podman's default profile.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seccomp_profile_path: Option<String>,
+    /// The supplemental groups, as numbers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// `unconfined` or a loaded profile's name; unset for Podman's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apparmor_profile: Option<String>,
+    /// The pod's sysctls, set by every container in the namespaces it shares with the pod.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctl: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oom_score_adj: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,7 +171,7 @@ pub(crate) fn container_spec(
                 destination: mount.container_path.clone(),
                 source: mount.host_path.display().to_string(),
                 kind: "bind",
-                options: vec!["rbind", if mount.read_only { "ro" } else { "rw" }],
+                options: mount_options(mount),
             })
             .collect(),
         privileged: security.privileged,
@@ -174,6 +185,17 @@ pub(crate) fn container_spec(
             Seccomp::RuntimeDefault => None,
             Seccomp::Localhost(path) => Some(path.display().to_string()),
         },
+        groups: security
+            .supplemental_groups
+            .iter()
+            .map(i64::to_string)
+            .collect(),
+        apparmor_profile: match &security.apparmor {
+            AppArmor::Unset | AppArmor::RuntimeDefault => None,
+            AppArmor::Unconfined => Some("unconfined".to_owned()),
+            AppArmor::Localhost(name) => Some(name.clone()),
+        },
+        sysctl: sandbox.sysctls.clone(),
         oom_score_adj: config.resources.oom_score_adj,
         resource_limits: resources(&config.resources),
         pidns: sandbox.host_pid.then(host),
@@ -188,6 +210,18 @@ pub(crate) fn container_spec(
         // Validation let only names with a number through.
         stop_signal: config.stop_signal.as_deref().and_then(signal::number),
     }
+}
+
+/// A bind mount's options: recursive, read-only or not, and its propagation (`rslave` or
+/// `rshared`; Podman's own default is the kubelet's `rprivate`).
+fn mount_options(mount: &Mount) -> Vec<&'static str> {
+    let mut options = vec!["rbind", if mount.read_only { "ro" } else { "rw" }];
+    match mount.propagation {
+        Propagation::Private => {}
+        Propagation::HostToContainer => options.push("rslave"),
+        Propagation::Bidirectional => options.push("rshared"),
+    }
+    options
 }
 
 /// The container's log file: `log_directory/<name>/<attempt>.log`.
@@ -224,8 +258,8 @@ mod tests {
     use std::path::PathBuf;
 
     use serde_json::json;
+    use staticpod_runtime::SecurityConfig;
     use staticpod_runtime::labels::{CONTAINER_NAME, MANAGED_BY, MANAGED_BY_VALUE};
-    use staticpod_runtime::{Mount, SecurityConfig};
 
     use super::*;
 
@@ -324,11 +358,13 @@ mod tests {
                 host_path: PathBuf::from("/var/lib/staticpod/pods/u/volumes/data"),
                 container_path: "/data".into(),
                 read_only: false,
+                propagation: Default::default(),
             },
             Mount {
                 host_path: PathBuf::from("/etc/config"),
                 container_path: "/config".into(),
                 read_only: true,
+                propagation: Default::default(),
             },
         ];
         let body = body(&config, &sandbox());
@@ -344,6 +380,29 @@ mod tests {
                  "type": "bind", "options": ["rbind", "ro"]},
             ])
         );
+    }
+
+    #[test]
+    fn propagation_groups_apparmor_and_sysctls_reach_the_spec() {
+        let mut config = web();
+        config.mounts = vec![Mount {
+            host_path: PathBuf::from("/mnt/disks"),
+            container_path: "/disks".into(),
+            read_only: false,
+            propagation: Propagation::Bidirectional,
+        }];
+        config.security.supplemental_groups = vec![1000, 2000];
+        config.security.apparmor = AppArmor::Unconfined;
+        let mut pod = sandbox();
+        pod.sysctls = [("net.ipv4.tcp_syncookies".to_string(), "1".to_string())].into();
+        let body = body(&config, &pod);
+        assert_eq!(
+            body["mounts"][0]["options"],
+            json!(["rbind", "rw", "rshared"])
+        );
+        assert_eq!(body["groups"], json!(["1000", "2000"]));
+        assert_eq!(body["apparmor_profile"], "unconfined");
+        assert_eq!(body["sysctl"], json!({"net.ipv4.tcp_syncookies": "1"}));
     }
 
     #[test]

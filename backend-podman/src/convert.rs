@@ -68,6 +68,9 @@ pub(crate) struct InspectState {
     pub exit_code: i32,
     #[serde(default, rename = "OOMKilled")]
     pub oom_killed: bool,
+    /// The container's process on the service's host; 0 when it runs none.
+    #[serde(default)]
+    pub pid: i64,
     #[serde(default)]
     pub started_at: Option<String>,
     #[serde(default)]

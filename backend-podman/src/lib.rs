@@ -15,6 +15,7 @@ mod events;
 mod exec;
 #[cfg(test)]
 mod fake_libpod;
+mod infra;
 mod libpod;
 mod logs;
 mod sandbox;
@@ -39,8 +40,8 @@ use staticpod_runtime::labels::{self, MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_runtime::logs::{LogOptions, LogStream};
 use staticpod_runtime::naming;
 use staticpod_runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, ImageUser,
-    PullPolicy, RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
+    BoxError, ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured,
+    ImageUser, PullPolicy, RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
     grace_seconds,
 };
 use tokio::sync::mpsc;
@@ -214,6 +215,22 @@ impl PodmanRuntime {
         }
         .map_err(|err| call.error(err))?;
         Ok(created.id().to_string())
+    }
+
+    /// Gives pod `pod_id`'s infra process the sandbox's `oom_score_adj` (see [`infra`]).
+    async fn set_infra_oom_score_adj(&self, pod_id: &str, score: i64) -> Result<(), BoxError> {
+        let pod = within(REQUEST_TIMEOUT, self.podman.pods().get(pod_id).inspect()).await?;
+        let infra_id = pod.infra_container_id.unwrap_or_default();
+        let pid = self
+            .inspect(&infra_id)
+            .await?
+            .state
+            .map_or(0, |state| state.pid);
+        tokio::task::spawn_blocking(move || {
+            infra::set_oom_score_adj(Path::new("/proc"), pid, &infra_id, score)
+        })
+        .await??;
+        Ok(())
     }
 
     async fn remove_leftover_pod(&self, name: &str, call: Call<'_>) -> RuntimeResult<()> {
@@ -411,6 +428,11 @@ impl ContainerRuntime for PodmanRuntime {
                 tracing::warn!(name, id, error = %cleanup, "could not remove a pod that failed to start");
             }
             return Err(err);
+        }
+        if let Some(score) = config.oom_score_adj
+            && let Err(error) = self.set_infra_oom_score_adj(&id, score).await
+        {
+            tracing::warn!(name, id, score, %error, "the infra process keeps its oom_score_adj");
         }
         tracing::debug!(name, id, "pod running");
         Ok(id)

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use podman_api::models::{Namespace, PortMapping};
 use podman_api::opts::{PodCreateOpts, PodCreateOptsBuilder};
-use staticpod_runtime::SandboxConfig;
+use staticpod_runtime::{SandboxConfig, Seccomp};
 use staticpod_runtime::{labels, naming};
 
 /// The create options of a pod's sandbox, with `pause_image` as its infra image.
@@ -31,18 +31,36 @@ pub(crate) fn pod_create_opts(config: &SandboxConfig, pause_image: &str) -> PodC
         // when its last container exits.
         .exit_policy("continue")
         .shared_namespaces(shared_namespaces(config));
+    let builder = match infra_seccomp(&config.seccomp) {
+        Some(option) => builder.security_opt([option]),
+        None => builder,
+    };
     with_network(builder, config).build()
 }
 
-/// The namespaces the pod's containers join. The PID namespace stays each container's own,
-/// Kubernetes' default without `shareProcessNamespace`; a `hostIPC` pod's containers use the
-/// node's IPC namespace instead of the pod's.
-fn shared_namespaces(config: &SandboxConfig) -> Vec<&'static str> {
-    if config.host_ipc {
-        vec!["net", "uts"]
-    } else {
-        vec!["ipc", "net", "uts"]
+/// The pod-level seccomp profile as the infra container's `security_opt`, as the kubelet
+/// gives it to a sandbox's own process; none keeps Podman's default profile.
+fn infra_seccomp(seccomp: &Seccomp) -> Option<String> {
+    match seccomp {
+        Seccomp::Unconfined => Some("seccomp=unconfined".to_owned()),
+        Seccomp::RuntimeDefault => None,
+        Seccomp::Localhost(path) => Some(format!("seccomp={}", path.display())),
     }
+}
+
+/// The namespaces the pod's containers join. The PID namespace is each container's own,
+/// Kubernetes' default, unless `shareProcessNamespace` (and no `hostPID`) makes it the pod's;
+/// a `hostIPC` pod's containers use the node's IPC namespace instead of the pod's.
+fn shared_namespaces(config: &SandboxConfig) -> Vec<&'static str> {
+    let mut shared = Vec::with_capacity(4);
+    if !config.host_ipc {
+        shared.push("ipc");
+    }
+    shared.extend(["net", "uts"]);
+    if config.share_process_namespace && !config.host_pid {
+        shared.push("pid");
+    }
+    shared
 }
 
 fn with_network(builder: PodCreateOptsBuilder, config: &SandboxConfig) -> PodCreateOptsBuilder {
@@ -127,6 +145,8 @@ mod tests {
                 "infra_image": "registry.k8s.io/pause:3.9",
                 "exit_policy": "continue",
                 "shared_namespaces": ["ipc", "net", "uts"],
+                // The kubelet's default for the sandbox; Podman would apply its own profile.
+                "security_opt": ["seccomp=unconfined"],
                 "hostname": "static-web",
                 "portmappings": [
                     {"container_port": 80, "host_port": 8080, "protocol": "tcp"},
@@ -135,6 +155,31 @@ mod tests {
                 ],
             })
         );
+    }
+
+    #[test]
+    fn the_infra_container_runs_under_the_pods_seccomp_profile() {
+        let mut config = pod();
+        config.seccomp = Seccomp::RuntimeDefault;
+        assert_eq!(body(&config).get("security_opt"), None, "Podman's default");
+        config.seccomp = Seccomp::Localhost("/var/lib/staticpod/seccomp/audit.json".into());
+        assert_eq!(
+            body(&config)["security_opt"],
+            json!(["seccomp=/var/lib/staticpod/seccomp/audit.json"])
+        );
+    }
+
+    #[test]
+    fn a_shared_process_namespace_is_the_pods_unless_the_hosts() {
+        let mut config = pod();
+        config.share_process_namespace = true;
+        assert_eq!(
+            body(&config)["shared_namespaces"],
+            json!(["ipc", "net", "uts", "pid"])
+        );
+        config.host_pid = true;
+        config.host_ipc = true;
+        assert_eq!(body(&config)["shared_namespaces"], json!(["net", "uts"]));
     }
 
     #[test]

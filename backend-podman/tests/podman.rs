@@ -214,6 +214,7 @@ async fn settings_reach_the_container() {
         host_path: data.clone(),
         container_path: "/data".into(),
         read_only: false,
+        propagation: Default::default(),
     }];
     config.security = SecurityConfig {
         run_as_user: Some(1000),

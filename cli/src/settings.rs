@@ -113,7 +113,9 @@ pub struct RunArgs {
     /// none: such pods fall back to the node's resolver, with a `MissingClusterDNS` event].
     #[arg(long, value_delimiter = ',')]
     cluster_dns: Vec<IpAddr>,
-    /// The cluster's domain, searched by `ClusterFirst` pods (`cluster.local`).
+    /// The cluster's domain (`cluster.local`): searched by `ClusterFirst` pods, and a pod
+    /// with a `subdomain` is named `<hostname>.<subdomain>.<namespace>.svc.<domain>`
+    /// [default: none].
     #[arg(long)]
     cluster_domain: Option<String>,
 }
@@ -285,4 +287,78 @@ fn read_config(path: &Path) -> anyhow::Result<KubeletConfig> {
         );
     }
     Ok(loaded.config)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Flags over the `--config` file over the defaults.
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn settings(config: &str, flags: &[&str]) -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        let text = format!(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n{config}"
+        );
+        std::fs::write(&path, text).unwrap();
+        let config_flag = format!("--config={}", path.display());
+        let args = ["staticpod", "--runtime=docker", config_flag.as_str()]
+            .into_iter()
+            .chain(flags.iter().copied());
+        Command::parse_from(args).run.resolve().unwrap()
+    }
+
+    #[test]
+    fn the_seccomp_default_flag_wins_over_the_files_either_way() {
+        assert!(settings("seccompDefault: true\n", &[]).seccomp_default);
+        assert!(!settings("seccompDefault: true\n", &["--seccomp-default=false"]).seccomp_default);
+        assert!(settings("seccompDefault: false\n", &["--seccomp-default"]).seccomp_default);
+        assert!(!settings("", &[]).seccomp_default, "off by default");
+    }
+
+    #[test]
+    fn the_dns_flags_win_over_the_files() {
+        let file = "clusterDomain: cluster.local\nclusterDNS: [10.96.0.10]\nresolvConf: /run/systemd/resolve/resolv.conf\n";
+        let from_file = settings(file, &[]).dns;
+        assert_eq!(from_file.cluster_domain.as_deref(), Some("cluster.local"));
+        assert_eq!(
+            from_file.cluster_dns,
+            ["10.96.0.10".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            from_file.resolv_conf.as_deref(),
+            Some(Path::new("/run/systemd/resolve/resolv.conf"))
+        );
+        let flags = [
+            "--cluster-domain=example.internal",
+            "--cluster-dns=192.0.2.1,192.0.2.2",
+            "--resolv-conf=",
+        ];
+        let from_flags = settings(file, &flags).dns;
+        assert_eq!(
+            from_flags.cluster_domain.as_deref(),
+            Some("example.internal")
+        );
+        assert_eq!(from_flags.cluster_dns.len(), 2);
+        assert_eq!(
+            from_flags.resolv_conf, None,
+            "an empty --resolv-conf is no file"
+        );
+        let defaults = settings("", &[]).dns;
+        assert_eq!(defaults.cluster_domain, None);
+        assert!(defaults.cluster_dns.is_empty());
+        assert_eq!(
+            defaults.resolv_conf.as_deref(),
+            Some(Path::new(DEFAULT_RESOLV_CONF))
+        );
+    }
 }

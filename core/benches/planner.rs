@@ -74,7 +74,7 @@ fn running_state(pods: &[Arc<StaticPod>]) -> (Vec<SandboxInfo>, Vec<ContainerInf
     let mut sandboxes = Vec::with_capacity(pods.len());
     let mut containers = Vec::with_capacity(pods.len());
     for (i, pod) in pods.iter().enumerate() {
-        let sandbox = configs::sandbox_config(pod, 0, &dirs, &policy);
+        let sandbox = configs::sandbox_config(pod, 0, &dirs, &policy).expect("a short hostname");
         let sandbox_id = format!("sandbox-{i:08}");
         sandboxes.push(SandboxInfo {
             id: sandbox_id.clone(),

@@ -108,6 +108,20 @@ pub struct PodSpec {
     /// Hostname inside the pod; the pod name when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// The pod's domain under its namespace: its FQDN is
+    /// `<hostname>.<subdomain>.<namespace>.svc.<clusterDomain>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdomain: Option<String>,
+    /// The kernel's hostname is the pod's FQDN rather than its short name.
+    #[serde(
+        default,
+        rename = "setHostnameAsFQDN",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub set_hostname_as_fqdn: Option<bool>,
+    /// The pod's containers share one PID namespace, the sandbox's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_process_namespace: Option<bool>,
     /// Seconds between SIGTERM and SIGKILL; 30 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination_grace_period_seconds: Option<i64>,
@@ -430,9 +444,24 @@ pub struct VolumeMount {
     /// Path within the volume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_path: Option<String>,
-    /// `None`, `HostToContainer`, `Bidirectional`; recorded only.
+    /// Path within the volume with `$(VAR)` references to the container's environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mount_propagation: Option<String>,
+    pub sub_path_expr: Option<String>,
+    /// How mounts propagate between the node and the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_propagation: Option<MountPropagation>,
+}
+
+/// `volumeMounts[].mountPropagation`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MountPropagation {
+    /// Private (`rprivate`): the kubelet's default.
+    #[default]
+    None,
+    /// Mounts of the node reach the container (`rslave`).
+    HostToContainer,
+    /// Both ways (`rshared`); privileged containers only.
+    Bidirectional,
 }
 
 /// A pod volume. Exactly one source must be set.
@@ -760,18 +789,87 @@ pub struct PodSecurityContext {
     /// Refuse to run as UID 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as_non_root: Option<bool>,
-    /// Group owning the volumes.
+    /// Group owning the pod's emptyDir and downward API volumes, and one of every
+    /// container's supplemental groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fs_group: Option<i64>,
+    /// `Always` (the default) or `OnRootMismatch`: when the volumes' ownership is changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_group_change_policy: Option<FsGroupChangePolicy>,
     /// Extra groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supplemental_groups: Vec<i64>,
+    /// `Merge` (the default: with the image's `/etc/group`) or `Strict`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supplemental_groups_policy: Option<SupplementalGroupsPolicy>,
     /// Seccomp profile of every container that names none, and of the sandbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<SeccompProfile>,
-    /// Sysctls; recorded only.
+    /// AppArmor profile of every container that names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sysctls: Option<serde_json::Value>,
+    pub app_armor_profile: Option<AppArmorProfile>,
+    /// Namespaced kernel parameters of the pod.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sysctls: Vec<Sysctl>,
+}
+
+/// `fsGroupChangePolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FsGroupChangePolicy {
+    /// Change the ownership of every file at every mount.
+    Always,
+    /// Only when the volume's root does not have the group and permissions already.
+    OnRootMismatch,
+}
+
+/// `supplementalGroupsPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SupplementalGroupsPolicy {
+    /// The image's groups of the user too.
+    Merge,
+    /// Only the groups the pod names.
+    Strict,
+}
+
+/// One of `sysctls`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sysctl {
+    /// Its name (`net.ipv4.ip_local_port_range`, or with `/` for `.`).
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// `appArmorProfile`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppArmorProfile {
+    /// Which profile.
+    #[serde(rename = "type")]
+    pub type_: AppArmorProfileType,
+    /// The loaded profile's name; for `Localhost` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localhost_profile: Option<String>,
+}
+
+/// `appArmorProfile.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppArmorProfileType {
+    /// The runtime's default profile.
+    RuntimeDefault,
+    /// A profile loaded on the node.
+    Localhost,
+    /// No profile.
+    Unconfined,
+}
+
+/// `procMount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProcMountType {
+    /// The runtime's masked and read-only paths of `/proc`.
+    Default,
+    /// None of them.
+    Unmasked,
 }
 
 /// Container `securityContext`.
@@ -802,6 +900,12 @@ pub struct SecurityContext {
     /// Seccomp profile; wins over the pod's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<SeccompProfile>,
+    /// AppArmor profile; wins over the pod's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_armor_profile: Option<AppArmorProfile>,
+    /// `Default` or `Unmasked` `/proc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proc_mount: Option<ProcMountType>,
 }
 
 /// `seccompProfile`.

@@ -122,6 +122,11 @@ pub struct SandboxConfig {
     pub seccomp: Seccomp,
     /// `oom_score_adj` of the sandbox's own (pause) process, where the runtime takes one.
     pub oom_score_adj: Option<i64>,
+    /// `shareProcessNamespace`: the containers share the sandbox's PID namespace (unless
+    /// `host_pid`, which wins).
+    pub share_process_namespace: bool,
+    /// The pod's `sysctls`, set in the sandbox's namespaces.
+    pub sysctls: BTreeMap<String, String>,
 }
 
 /// A bind mount into a container.
@@ -133,6 +138,34 @@ pub struct Mount {
     pub container_path: String,
     /// Mount read-only.
     pub read_only: bool,
+    /// How mounts propagate between the node and the container.
+    pub propagation: Propagation,
+}
+
+/// Mount propagation of a bind mount, as `mountPropagation` asks for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Propagation {
+    /// `rprivate`: the kubelet's default (`None`).
+    #[default]
+    Private,
+    /// `rslave`: the node's later mounts under the path reach the container.
+    HostToContainer,
+    /// `rshared`: and the container's reach the node (privileged containers only).
+    Bidirectional,
+}
+
+/// The AppArmor profile of a container, as `appArmorProfile` asks for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AppArmor {
+    /// None asked for: the runtime's default where the host has AppArmor.
+    #[default]
+    Unset,
+    /// The runtime's default profile, asked for.
+    RuntimeDefault,
+    /// No profile.
+    Unconfined,
+    /// A profile loaded on the node, by name.
+    Localhost(String),
 }
 
 /// The seccomp profile a process runs under, resolved as the kubelet resolves
@@ -198,6 +231,10 @@ pub struct SecurityConfig {
     pub allow_privilege_escalation: bool,
     /// The seccomp profile.
     pub seccomp: Seccomp,
+    /// Groups the process is in besides its own (`supplementalGroups`, then `fsGroup`).
+    pub supplemental_groups: Vec<i64>,
+    /// The AppArmor profile.
+    pub apparmor: AppArmor,
 }
 
 impl SecurityConfig {

@@ -31,8 +31,8 @@ use tokio::sync::mpsc;
 use crate::logs::{LogOptions, LogStream};
 
 pub use config::{
-    ContainerConfig, ImageEnsured, ImageUser, Mount, NeverPull, PortMapping, Protocol, PullPolicy,
-    ResourceConfig, SandboxConfig, Seccomp, SecurityConfig,
+    AppArmor, ContainerConfig, ImageEnsured, ImageUser, Mount, NeverPull, PortMapping, Propagation,
+    Protocol, PullPolicy, ResourceConfig, SandboxConfig, Seccomp, SecurityConfig,
 };
 pub use error::{BoxError, RuntimeError, RuntimeResult};
 pub use state::{

@@ -42,6 +42,8 @@ pub fn sandbox_config(name: &str, node: &str, uid: &str) -> SandboxConfig {
         log_directory: PathBuf::from(format!("/var/log/pods/default_{name}_{uid}")),
         seccomp: staticpod_runtime::Seccomp::default(),
         oom_score_adj: None,
+        share_process_namespace: false,
+        sysctls: BTreeMap::new(),
     }
 }
 

@@ -60,7 +60,7 @@ complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l seccomp-defa
 false\t''"
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l resolv-conf -d 'The node\'s resolver file, the base of the pods\' `/etc/resolv.conf` (`Default` DNS policy, and `ClusterFirst` without `--cluster-dns`); "" for none: the node\'s loopback is the pods\' nameserver [default: /etc/resolv.conf]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l cluster-dns -d 'The cluster\'s DNS servers for `ClusterFirst` pods, comma-separated IPs [default: none: such pods fall back to the node\'s resolver, with a `MissingClusterDNS` event]' -r
-complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l cluster-domain -d 'The cluster\'s domain, searched by `ClusterFirst` pods (`cluster.local`)' -r
+complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l cluster-domain -d 'The cluster\'s domain (`cluster.local`): searched by `ClusterFirst` pods, and a pod with a `subdomain` is named `<hostname>.<subdomain>.<namespace>.svc.<domain>` [default: none]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c staticpod -n "__fish_staticpod_using_subcommand get" -l server -d 'The agent\'s status endpoint' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand get" -s h -l help -d 'Print help'

@@ -1684,19 +1684,7 @@ fn run_as_non_root() {
     node.start_agent();
     node.wait_running("user", "app");
     let root = node.pod_name("root");
-    let waiting = node.wait_for("the root pod's status to say why it waits", || {
-        let pods = node.pods();
-        let waiting = pods
-            .items
-            .iter()
-            .find(|p| p.metadata.name == root)
-            .and_then(|p| p.status.container_statuses.first().cloned())
-            .and_then(|c| c.state.waiting);
-        match waiting {
-            Some(w) if w.reason == "CreateContainerConfigError" => Ok(w),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    let waiting = waiting_for(&node, "root", "CreateContainerConfigError");
     let uid = node
         .pods()
         .items
@@ -1717,6 +1705,24 @@ fn run_as_non_root() {
         node.running("root", "app").is_empty(),
         "a refused container is never started"
     );
+}
+
+/// The waiting state of `pod`'s first container, once its reason is `reason`.
+fn waiting_for(node: &Node, pod: &str, reason: &str) -> staticpod_core::status::Waiting {
+    let name = node.pod_name(pod);
+    node.wait_for(&format!("{pod}'s status to say {reason}"), || {
+        let waiting = node
+            .pods()
+            .items
+            .into_iter()
+            .find(|p| p.metadata.name == name)
+            .and_then(|p| p.status.container_statuses.first().cloned())
+            .and_then(|c| c.state.waiting);
+        match waiting {
+            Some(w) if w.reason == reason => Ok(w),
+            other => Err(format!("{other:?}")),
+        }
+    })
 }
 
 /// The lowest `oom_score_adj` a container can get here: -997, or this process's own score
@@ -1885,4 +1891,229 @@ spec:
             Err(format!("{left:?}"))
         }
     });
+}
+
+/// What a pod's spec makes of its names, processes, groups and kernel settings, as the
+/// kubelet makes them: `subdomain` with `setHostnameAsFQDN` names it by its FQDN (the
+/// hosts file's line too), `shareProcessNamespace` shows one container's processes to the
+/// other, `status.podIPs`, `status.hostIPs` and `spec.serviceAccountName` reach the env,
+/// `subPathExpr` mounts the directory its env names, `supplementalGroups` and `fsGroup` are
+/// the process's groups and `fsGroup` owns the emptyDir (setgid), and the pod's `sysctls` are
+/// set in its namespaces. The sandbox's process, PID 1 of the shared namespace, runs under the
+/// pod's seccomp profile and its OOM score. A pod asking for AppArmor on a host without it is
+/// refused in the kubelet's words.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn names_processes_groups_and_sysctls() {
+    let mut node = Node::new(backend(), "fields");
+    let out = node.scratch("out");
+    node.add_flags(&["--cluster-domain=cluster.test"]);
+    let script = [
+        "hostname > /out/hostname",
+        "cp /etc/hosts /out/hosts",
+        "echo $$ > /out/ownpid",
+        "cat /proc/1/oom_score_adj > /out/pause.oom",
+        "cp /proc/1/status /out/pause.status",
+        "echo $IPS $HOSTS sa=$SA. > /out/env",
+        "id -G > /out/groups",
+        "stat -c '%g %a' /cache > /out/cache",
+        "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shm_rmid_forced > /out/sysctls",
+        "echo written > /sub/marker",
+        "echo ok > /out/done",
+        // The pattern does not match grep's own command line.
+        "until grep -q '360[1]' /proc/[0-9]*/cmdline 2> /dev/null; do sleep 0.2; done",
+        "echo shared > /out/pid",
+        "sleep 3600",
+    ]
+    .join("; ");
+    let field = |name: &str, path: &str| {
+        format!("    - {{name: {name}, valueFrom: {{fieldRef: {{fieldPath: {path}}}}}}}\n")
+    };
+    let manifest = format!(
+        "kind: Pod
+metadata: {{name: fields}}
+spec:
+  terminationGracePeriodSeconds: 2
+  hostname: db-0
+  subdomain: db
+  setHostnameAsFQDN: true
+  shareProcessNamespace: true
+  securityContext:
+    supplementalGroups: [3000]
+    fsGroup: 2000
+    sysctls:
+    - {{name: net.ipv4.ip_unprivileged_port_start, value: '0'}}
+    - {{name: kernel.shm_rmid_forced, value: '1'}}
+  containers:
+  - name: app
+    image: busybox:1.36
+    command: [sh, -c, \"{script}\"]
+    env:
+{}{}{}{}    volumeMounts:
+    - {{name: out, mountPath: /out}}
+    - {{name: out, mountPath: /sub, subPathExpr: $(POD_NAME)}}
+    - {{name: cache, mountPath: /cache}}
+  - name: other
+    image: busybox:1.36
+    command: [sleep, '3601']
+{}  - {{name: cache, emptyDir: {{}}}}
+",
+        field("POD_NAME", "metadata.name"),
+        field("IPS", "status.podIPs"),
+        field("HOSTS", "status.hostIPs"),
+        field("SA", "spec.serviceAccountName"),
+        order_volume(&out),
+    );
+    node.write_manifest("fields.yaml", &manifest);
+    node.write_manifest(
+        "armored.yaml",
+        "kind: Pod\nmetadata: {name: armored}\nspec:\n  securityContext: {appArmorProfile: {type: RuntimeDefault}}\n  containers:\n  - {name: app, image: busybox:1.36, command: [sleep, '3600']}\n",
+    );
+    node.start_agent();
+    node.wait_for("the container's report", || {
+        read_host_file(&out.join("done"))
+    });
+    let read = |name: &str| read_host_file(&out.join(name)).unwrap();
+    let fqdn = "db-0.db.default.svc.cluster.test";
+    assert_eq!(read("hostname"), format!("{fqdn}\n"));
+    let pod = node
+        .pods()
+        .items
+        .into_iter()
+        .find(|p| p.metadata.name == node.pod_name("fields"))
+        .expect("the pod");
+    let pod_ip = pod.status.pod_ip.clone().expect("the pod's IP");
+    let host_ip = pod.status.host_ip.clone().expect("the node's IP");
+    let hosts = read("hosts");
+    assert!(
+        hosts.contains(&format!("\n{pod_ip}\t{fqdn}\tdb-0\n")),
+        "{hosts}"
+    );
+    assert_eq!(read("env"), format!("{pod_ip} {host_ip} sa=.\n"));
+    let groups: Vec<String> = read("groups")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    for group in ["3000", "2000"] {
+        assert!(groups.iter().any(|g| g == group), "{group} in {groups:?}");
+    }
+    let cache = read("cache");
+    let (gid, mode) = cache.trim().split_once(' ').expect("gid and mode");
+    assert_eq!(gid, "2000", "fsGroup owns the emptyDir: {cache}");
+    let mode = u32::from_str_radix(mode, 8).unwrap();
+    assert_eq!(mode & 0o2070, 0o2070, "setgid and group rwx: {cache}");
+    assert_eq!(read("sysctls"), "0\n1\n");
+    assert_eq!(
+        read_host_file(&out.join(node.pod_name("fields")).join("marker")).unwrap(),
+        "written\n",
+        "subPathExpr is the pod's name"
+    );
+    assert_ne!(
+        read("ownpid"),
+        "1\n",
+        "the sandbox is PID 1 of a shared namespace"
+    );
+    // The sandbox's own process runs under the pod's seccomp profile (none named: the
+    // kubelet's Unconfined) and, where the agent sets it, dockershim's -998; containerd
+    // gives its sandboxes that score itself, bounded by its own.
+    let pause = out.join("pause.status");
+    assert_eq!(
+        status_field(&pause, "Seccomp").unwrap(),
+        "0",
+        "the pause's seccomp"
+    );
+    if backend() != Backend::Cri {
+        assert_eq!(read("pause.oom"), format!("{}\n", oom_floor(-998)));
+    }
+    node.wait_for("the other container's process", || {
+        read_host_file(&out.join("pid"))
+    });
+
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|enabled| enabled.trim() == "Y");
+    if apparmor {
+        node.wait_running("armored", "app");
+        return;
+    }
+    let waiting = waiting_for(&node, "armored", "AppArmor");
+    assert_eq!(
+        waiting.message.as_deref(),
+        Some("Cannot enforce AppArmor: AppArmor is not enabled on the host")
+    );
+    assert!(node.running("armored", "app").is_empty());
+}
+
+/// Runs `command` on the node (a case's own mounts), failing the case when it fails.
+fn on_node(command: &[&str]) {
+    let status = std::process::Command::new(command[0])
+        .args(&command[1..])
+        .status()
+        .unwrap();
+    assert!(status.success(), "{command:?}: {status}");
+}
+
+/// `mountPropagation` as the kubelet asks for it: with `HostToContainer` a mount the node
+/// makes under the volume after the container started shows in the container (`rslave`);
+/// with `Bidirectional` a privileged container's mount shows on the node (`rshared`). The
+/// node's directory is a shared mount, as systemd makes `/` and as every runtime requires.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn mount_propagation() {
+    let mut node = Node::new(backend(), "propagation");
+    let out = node.scratch("out");
+    let shared = node.scratch("shared");
+    let shared_path = shared.display().to_string();
+    on_node(&["mount", "--bind", &shared_path, &shared_path]);
+    on_node(&["mount", "--make-rshared", &shared_path]);
+    let manifest = format!(
+        "kind: Pod
+metadata: {{name: propagation}}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: watcher
+    image: busybox:1.36
+    command: [sh, -c, \"echo started > /out/watcher; until grep -q ' /shared/from-node ' /proc/mounts; do sleep 0.2; done; echo seen > /out/seen; sleep 3600\"]
+    volumeMounts:
+    - {{name: out, mountPath: /out}}
+    - {{name: shared, mountPath: /shared, mountPropagation: HostToContainer}}
+  - name: maker
+    image: busybox:1.36
+    securityContext: {{privileged: true}}
+    command: [sh, -c, \"mkdir -p /shared/from-pod && mount -t tmpfs tmpfs /shared/from-pod && echo mounted > /out/mounted; sleep 3600\"]
+    volumeMounts:
+    - {{name: out, mountPath: /out}}
+    - {{name: shared, mountPath: /shared, mountPropagation: Bidirectional}}
+{}  - {{name: shared, hostPath: {{path: {shared_path}}}}}
+",
+        order_volume(&out),
+    );
+    node.write_manifest("propagation.yaml", &manifest);
+    node.start_agent();
+    node.wait_for("the watcher to start", || {
+        read_host_file(&out.join("watcher"))
+    });
+    let from_node = shared.join("from-node");
+    std::fs::create_dir_all(&from_node).unwrap();
+    on_node(&[
+        "mount",
+        "-t",
+        "tmpfs",
+        "tmpfs",
+        &from_node.display().to_string(),
+    ]);
+    node.wait_for("the node's mount in the container", || {
+        read_host_file(&out.join("seen"))
+    });
+    node.wait_for("the container's mount", || {
+        read_host_file(&out.join("mounted"))
+    });
+    let from_pod = shared.join("from-pod").display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some(from_pod.as_str())),
+        "the privileged container's tmpfs is on the node: {mounts}"
+    );
 }

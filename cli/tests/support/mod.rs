@@ -417,12 +417,13 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill_agent();
         self.clean();
-        // A Memory emptyDir the agent did not get to unmount (a failed case) is not left
-        // mounted in the node's directory.
+        // A Memory emptyDir the agent did not get to unmount (a failed case), or a case's own
+        // mount in its scratch directories, is not left mounted: the latest first, so that
+        // nested ones go before what holds them.
         let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-        for point in mounts.lines().filter_map(|l| l.split(' ').nth(1)) {
-            if Path::new(point).starts_with(&self.root) {
-                let _ = Command::new("umount").arg(point).status();
+        for point in mounts.lines().rev().filter_map(|l| l.split(' ').nth(1)) {
+            if Path::new(point).starts_with(self._dir.path()) {
+                let _ = Command::new("umount").args(["-l", point]).status();
             }
         }
         if std::thread::panicking() {

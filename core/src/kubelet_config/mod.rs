@@ -63,7 +63,8 @@ pub struct KubeletConfig {
     pub resolv_conf: Option<String>,
     /// `clusterDNS`: the cluster's DNS servers.
     pub cluster_dns: Vec<IpAddr>,
-    /// `clusterDomain`.
+    /// `clusterDomain`: searched by `ClusterFirst` pods, the domain of a pod with a
+    /// `subdomain`.
     pub cluster_domain: Option<String>,
 }
 

@@ -209,6 +209,59 @@ mod tests {
     }
 
     #[test]
+    fn security_fields_are_checked_as_the_api_and_the_kubelet_check_them() {
+        check(
+            "kind: Pod
+metadata: {name: web}
+spec:
+  subdomain: Db_1
+  securityContext:
+    seccompProfile: {type: Localhost}
+    appArmorProfile: {type: RuntimeDefault, localhostProfile: x}
+    sysctls:
+    - {name: net.ipv4.ip_forward, value: '1'}
+    - {name: net/ipv4/tcp_syncookies, value: '1'}
+    - {name: net.ipv4.tcp_syncookies, value: '0'}
+  containers:
+  - name: web
+    image: nginx:1.25
+    securityContext:
+      seccompProfile: {type: Localhost, localhostProfile: ../../etc/profile.json}
+      appArmorProfile: {type: Localhost}
+      procMount: Unmasked
+    volumeMounts:
+    - {name: data, mountPath: /data, mountPropagation: Bidirectional}
+    - {name: data, mountPath: /logs, subPath: a, subPathExpr: $(POD)}
+    - {name: data, mountPath: /up, subPathExpr: ../$(POD)}
+  volumes:
+  - {name: data, emptyDir: {}}
+",
+            expect![[r#"
+                /etc/kubernetes/manifests/web.yaml:4:3: error: spec.subdomain: "Db_1" is not a valid DNS-1123 label: at most 63 lower-case letters, digits or '-', starting and ending with a letter or digit
+                /etc/kubernetes/manifests/web.yaml:6:5: error: spec.securityContext.seccompProfile.localhostProfile: must be set when seccomp type is Localhost
+                /etc/kubernetes/manifests/web.yaml:7:45: error: spec.securityContext.appArmorProfile.localhostProfile: can only be set when AppArmor type is Localhost
+                /etc/kubernetes/manifests/web.yaml:9:8: error: spec.securityContext.sysctls[0].name: forbidden sysctl: "net.ipv4.ip_forward" not allowlisted (the kubelet's safe sysctls are kernel.shm_rmid_forced, net.ipv4.ip_local_port_range, net.ipv4.tcp_syncookies, net.ipv4.ping_group_range, net.ipv4.ip_unprivileged_port_start, net.ipv4.ip_local_reserved_ports, net.ipv4.tcp_keepalive_time, net.ipv4.tcp_fin_timeout, net.ipv4.tcp_keepalive_intvl, net.ipv4.tcp_keepalive_probes, net.ipv4.tcp_rmem, net.ipv4.tcp_wmem)
+                /etc/kubernetes/manifests/web.yaml:11:8: error: spec.securityContext.sysctls[2].name: duplicate sysctl "net.ipv4.tcp_syncookies"
+                /etc/kubernetes/manifests/web.yaml:16:41: error: spec.containers[0].securityContext.seccompProfile.localhostProfile: must not contain '..', got "../../etc/profile.json"
+                /etc/kubernetes/manifests/web.yaml:17:7: error: spec.containers[0].securityContext.appArmorProfile.localhostProfile: must be set when AppArmor type is Localhost
+                /etc/kubernetes/manifests/web.yaml:18:7: error: spec.containers[0].securityContext.procMount: Unmasked needs the pod's own user namespace (`hostUsers` must be false to use `Unmasked`), which staticpod does not set up
+                /etc/kubernetes/manifests/web.yaml:20:38: error: spec.containers[0].volumeMounts[0].mountPropagation: Bidirectional mount propagation is available only to privileged containers
+                /etc/kubernetes/manifests/web.yaml:21:50: error: spec.containers[0].volumeMounts[1].subPathExpr: subPathExpr and subPath are mutually exclusive
+                /etc/kubernetes/manifests/web.yaml:22:36: error: spec.containers[0].volumeMounts[2].subPathExpr: must be a relative path without '..'"#]],
+        );
+    }
+
+    #[test]
+    fn a_host_network_pod_may_not_set_net_sysctls() {
+        check(
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  hostNetwork: true\n  hostIPC: true\n  securityContext:\n    sysctls:\n    - {name: net.ipv4.ip_unprivileged_port_start, value: '0'}\n    - {name: kernel.shm_rmid_forced, value: '1'}\n  containers: [{name: web, image: nginx:1.25}]\n",
+            expect![[r#"
+                /etc/kubernetes/manifests/web.yaml:8:8: error: spec.securityContext.sysctls[0].name: may not be specified when 'hostNetwork' is true
+                /etc/kubernetes/manifests/web.yaml:9:8: error: spec.securityContext.sysctls[1].name: may not be specified when 'hostIPC' is true"#]],
+        );
+    }
+
+    #[test]
     fn a_pod_list_and_multiple_documents_yield_one_pod_each() {
         check(
             "kind: PodList\napiVersion: v1\nitems:\n- metadata: {name: a}\n  spec: {containers: [{name: a, image: busybox:1.36}]}\n- metadata: {name: b}\n  spec: {containers: [{name: b, image: busybox:1.36}]}\n---\nkind: Pod\nmetadata: {name: c}\nspec: {containers: [{name: c, image: busybox:1.36}]}\n",

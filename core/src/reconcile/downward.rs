@@ -40,6 +40,15 @@ pub fn field_value(pod: &StaticPod, path: &str, addresses: Addresses<'_>) -> Opt
         "metadata.labels" => format_map(&metadata.labels),
         "metadata.annotations" => format_map(&metadata.annotations),
         "spec.nodeName" => pod.pod.spec.node_name.clone().unwrap_or_default(),
+        // Always empty: validation refuses a static pod's service account, as an API
+        // server refuses it for a mirror pod.
+        "spec.serviceAccountName" => pod
+            .pod
+            .spec
+            .service_account_name
+            .clone()
+            .unwrap_or_default(),
+        // One address each: a pod here has one IP, and the node one address.
         "status.podIP" | "status.podIPs" => addresses.pod_ip.to_string(),
         "status.hostIP" | "status.hostIPs" => addresses.host_ip.to_string(),
         _ => return None,
@@ -274,6 +283,9 @@ spec:
                 .contains("note=\"say \\\"hi\\\"\""),
         );
         assert_eq!(field("status.podIP").as_deref(), Some("10.0.0.2"));
+        assert_eq!(field("status.podIPs").as_deref(), Some("10.0.0.2"));
+        assert_eq!(field("status.hostIPs").as_deref(), Some("192.168.1.1"));
+        assert_eq!(field("spec.serviceAccountName").as_deref(), Some(""));
         assert_eq!(field("spec.schedulerName"), None);
     }
 }

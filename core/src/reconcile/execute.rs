@@ -13,10 +13,11 @@ use tracing::{Instrument, info, info_span};
 use super::configs::{self, Dirs, NodeFacts};
 use super::dns::{self, DnsError, NodeDns, SYSTEMD_RESOLVED_UPSTREAM};
 use super::hooks::{Hook, HookTarget, MINIMUM_GRACE};
+use super::hostname::{self, FqdnTooLong};
 use super::hosts::Hosts;
 use super::observe::ContainerKind;
 use super::plan::{ContainerRef, Instance, PodWork, SandboxTarget, Step, StopReason, container_of};
-use super::security::{self, NodePolicy, NonRootRefused};
+use super::security::{self, AppArmorRefused, NodePolicy, NonRootRefused};
 use super::volumes::{self, VolumeError};
 use crate::error_chain::describe;
 use crate::events::{ObjectReference, Recorder};
@@ -49,6 +50,12 @@ pub enum WorkError {
     /// `runAsNonRoot` keeps the container from starting as the user it would run as.
     #[error(transparent)]
     NonRoot(#[from] NonRootRefused),
+    /// The container asks for AppArmor on a host without it.
+    #[error(transparent)]
+    AppArmor(#[from] AppArmorRefused),
+    /// The pod's FQDN is too long for its hostname (`setHostnameAsFQDN`).
+    #[error("CreatePodSandboxError")]
+    Hostname(#[from] FqdnTooLong),
     /// The container's `postStart` hook failed; the container was stopped.
     #[error("PostStartHookError: {message}")]
     PostStartHook {
@@ -64,7 +71,8 @@ impl WorkError {
             WorkError::Runtime { reason, .. } => reason,
             WorkError::Volume(_) | WorkError::NonRoot(_) => "CreateContainerConfigError",
             WorkError::PostStartHook { .. } => "PostStartHookError",
-            WorkError::Dns(_) => "CreatePodSandboxError",
+            WorkError::Dns(_) | WorkError::Hostname(_) => "CreatePodSandboxError",
+            WorkError::AppArmor(_) => "AppArmor",
         }
     }
 
@@ -180,7 +188,7 @@ impl Executor {
                     }
                     Step::StartContainer { instance, sandbox } => {
                         let pod = desired(&work.pod);
-                        let target = self.target(pod, sandbox, new_sandbox.as_ref()).await;
+                        let target = self.target(pod, sandbox, new_sandbox.as_ref()).await?;
                         let result = self.start_container(pod, &instance, &target).await;
                         let init = instance.kind == ContainerKind::Init;
                         let error = result.as_ref().err().map(WorkError::reason);
@@ -320,7 +328,14 @@ impl Executor {
 
     /// Creates the pod's log directory and runs its sandbox.
     async fn run_sandbox(&self, pod: &StaticPod, attempt: u32) -> Result<Target, WorkError> {
-        let config = configs::sandbox_config(pod, attempt, &self.dirs, &self.policy);
+        let object = reference(pod);
+        let config =
+            configs::sandbox_config(pod, attempt, &self.dirs, &self.policy).map_err(|refused| {
+                let message = format!("Failed to create pod sandbox: {refused}");
+                self.recorder
+                    .warning(&object, "FailedCreatePodSandBox", &message);
+                WorkError::Hostname(refused)
+            })?;
         let log_directory = config.log_directory.clone();
         blocking(move || {
             std::fs::create_dir_all(&log_directory).map_err(|source| VolumeError::Create {
@@ -329,7 +344,6 @@ impl Executor {
             })
         })
         .await?;
-        let object = reference(pod);
         if let Err(error) = self.write_resolv_conf(pod).await {
             let message = format!("Failed to create pod sandbox: {}", describe(&error));
             self.recorder
@@ -364,8 +378,8 @@ impl Executor {
         pod: &StaticPod,
         sandbox: SandboxTarget,
         new_sandbox: Option<&Target>,
-    ) -> Target {
-        match sandbox {
+    ) -> Result<Target, WorkError> {
+        Ok(match sandbox {
             SandboxTarget::New => {
                 let new = new_sandbox.expect("RunSandbox precedes StartContainer");
                 Target {
@@ -376,10 +390,10 @@ impl Executor {
             SandboxTarget::Existing { id, ip } => Target {
                 id,
                 // Attempt numbers only name objects; the sandbox's own is in its labels.
-                config: configs::sandbox_config(pod, 0, &self.dirs, &self.policy),
+                config: configs::sandbox_config(pod, 0, &self.dirs, &self.policy)?,
                 ip,
             },
-        }
+        })
     }
 
     /// Prepares the container's volumes, makes sure its image is there, creates it in
@@ -391,7 +405,22 @@ impl Executor {
         target: &Target,
     ) -> Result<(), WorkError> {
         let container = container_of(pod, instance.kind, instance.index);
-        let requests = configs::mount_requests(pod, container, &self.dirs.root, &self.policy);
+        let object =
+            reference(pod).container(instance.kind == ContainerKind::Init, &container.name);
+        self.verify_apparmor(pod, container, &object)?;
+        let pod_ip = target.ip.as_deref().unwrap_or(&self.host_ip);
+        let node = NodeFacts {
+            root_dir: &self.dirs.root,
+            host_ip: &self.host_ip,
+            pod_ip,
+            policy: &self.policy,
+        };
+        let env = configs::resolve_env(pod, container, &node);
+        let requests = configs::mount_requests(pod, container, &env, &self.dirs.root, &self.policy)
+            .inspect_err(|refused| {
+                let message = format!("Error: {refused}");
+                self.recorder.warning(&object, "Failed", &message);
+            })?;
         let (root, uid, name) = (&self.dirs.root, pod.uid(), &container.name);
         let log = configs::termination_log(root, uid, name, instance.attempt);
         // The instance two before this one is no longer kept: its message is not needed.
@@ -425,6 +454,7 @@ impl Executor {
                 host_path: log,
                 container_path: message_path,
                 read_only: false,
+                propagation: Default::default(),
             });
             if let Some(hosts) = hosts {
                 volumes::write_file(&hosts_file, &hosts.text(node_hosts)?)?;
@@ -432,6 +462,7 @@ impl Executor {
                     host_path: hosts_file,
                     container_path: ETC_HOSTS.to_string(),
                     read_only: false,
+                    propagation: Default::default(),
                 });
             }
             if !mounts_resolv_conf {
@@ -439,21 +470,13 @@ impl Executor {
                     host_path: resolv_file,
                     container_path: ETC_RESOLV_CONF.to_string(),
                     read_only: false,
+                    propagation: Default::default(),
                 });
             }
             Ok::<_, VolumeError>(mounts)
         })
         .await?;
-        let pod_ip = target.ip.as_deref().unwrap_or(&self.host_ip);
-        let node = NodeFacts {
-            root_dir: &self.dirs.root,
-            host_ip: &self.host_ip,
-            pod_ip,
-            policy: &self.policy,
-        };
         let config = configs::container_config(pod, instance, container, mounts, &node);
-        let object =
-            reference(pod).container(instance.kind == ContainerKind::Init, &container.name);
         self.ensure_image(&object, container).await?;
         self.verify_run_as_non_root(pod, container, &object).await?;
         let failed = |reason: &'static str| {
@@ -513,6 +536,21 @@ impl Executor {
             self.recorder
                 .warning(object, "Failed", &format!("Error: {refused}"));
             WorkError::NonRoot(refused)
+        })
+    }
+
+    /// Refuses `container` when it asks for AppArmor on a host without it, as the kubelet's
+    /// admission does (its event's reason is `AppArmor`).
+    fn verify_apparmor(
+        &self,
+        pod: &StaticPod,
+        container: &Container,
+        object: &ObjectReference,
+    ) -> Result<(), WorkError> {
+        security::verify_apparmor(pod, container, self.policy.apparmor_enabled).map_err(|refused| {
+            self.recorder
+                .warning(object, "AppArmor", &refused.to_string());
+            WorkError::AppArmor(refused)
         })
     }
 
@@ -582,9 +620,11 @@ impl Executor {
         if spec.host_network {
             return Hosts::HostNetwork { aliases };
         }
+        let names = hostname::of(pod, &self.policy.cluster_domain);
         Hosts::Pod {
             ip: target.ip.clone().unwrap_or_else(|| self.host_ip.clone()),
-            hostname: target.config.hostname.clone(),
+            fqdn: names.fqdn(),
+            hostname: names.hostname,
             aliases,
         }
     }
@@ -650,7 +690,7 @@ impl Executor {
                         e.value_from
                             .as_ref()
                             .and_then(|f| f.field_ref.as_ref())
-                            .is_some_and(|f| f.field_path == "status.podIP")
+                            .is_some_and(|f| f.field_path.starts_with("status.podIP"))
                     })
                 });
         if !wants_ip {

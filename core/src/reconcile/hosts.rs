@@ -1,6 +1,6 @@
 //! The kubelet-managed `/etc/hosts` of a pod's containers (`pkg/kubelet/kubelet_pods.go`):
 //! for a pod with its own network, the kubelet's header, the localhost lines, the pod's IP
-//! with its hostname, then the `hostAliases`; for a host-network pod, the node's own hosts
+//! with its hostname (its FQDN first when it has a `subdomain`), then the `hostAliases`; for a host-network pod, the node's own hosts
 //! file with the aliases after it. One file per pod, bind-mounted into every container.
 
 use std::path::Path;
@@ -15,8 +15,10 @@ pub enum Hosts {
     Pod {
         /// Its IP.
         ip: String,
-        /// Its hostname.
+        /// Its short hostname.
         hostname: String,
+        /// Its FQDN, when it has a `subdomain`.
+        fqdn: Option<String>,
         /// Its `hostAliases`.
         aliases: Vec<HostAlias>,
     },
@@ -35,8 +37,9 @@ impl Hosts {
             Hosts::Pod {
                 ip,
                 hostname,
+                fqdn,
                 aliases,
-            } => Ok(pod_hosts(ip, hostname, aliases)),
+            } => Ok(pod_hosts(ip, hostname, fqdn.as_deref(), aliases)),
             Hosts::HostNetwork { aliases } => {
                 let node =
                     std::fs::read_to_string(node_hosts).map_err(|source| VolumeError::Read {
@@ -49,8 +52,8 @@ impl Hosts {
     }
 }
 
-/// The hosts file of a pod with its own network at `pod_ip`, named `hostname`.
-fn pod_hosts(pod_ip: &str, hostname: &str, aliases: &[HostAlias]) -> String {
+/// The hosts file of a pod with its own network at `pod_ip`, named `hostname` (and `fqdn`).
+fn pod_hosts(pod_ip: &str, hostname: &str, fqdn: Option<&str>, aliases: &[HostAlias]) -> String {
     let mut text = String::from("# Kubernetes-managed hosts file.\n");
     text.push_str("127.0.0.1\tlocalhost\n");
     text.push_str("::1\tlocalhost ip6-localhost ip6-loopback\n");
@@ -58,7 +61,10 @@ fn pod_hosts(pod_ip: &str, hostname: &str, aliases: &[HostAlias]) -> String {
     text.push_str("fe00::0\tip6-mcastprefix\n");
     text.push_str("fe00::1\tip6-allnodes\n");
     text.push_str("fe00::2\tip6-allrouters\n");
-    text.push_str(&format!("{pod_ip}\t{hostname}\n"));
+    match fqdn {
+        Some(fqdn) => text.push_str(&format!("{pod_ip}\t{fqdn}\t{hostname}\n")),
+        None => text.push_str(&format!("{pod_ip}\t{hostname}\n")),
+    }
     text.push_str(&alias_lines(aliases));
     text
 }
@@ -110,7 +116,19 @@ mod tests {
             # Entries added by HostAliases.
             192.0.2.100	kubernetes	kube-vip
         "#]]
-        .assert_eq(&pod_hosts("10.88.0.2", "web", &kubernetes()));
+        .assert_eq(&pod_hosts("10.88.0.2", "web", None, &kubernetes()));
+    }
+
+    #[test]
+    fn a_pod_with_a_subdomain_is_named_by_its_fqdn_first() {
+        let text = pod_hosts(
+            "10.88.0.2",
+            "db-0",
+            Some("db-0.db.shop.svc.cluster.local"),
+            &[],
+        );
+        let own: Vec<&str> = text.lines().filter(|l| l.starts_with("10.88")).collect();
+        assert_eq!(own, ["10.88.0.2\tdb-0.db.shop.svc.cluster.local\tdb-0"]);
     }
 
     #[test]

@@ -8,8 +8,10 @@ pub mod execute;
 pub mod expand;
 pub mod history;
 pub mod hooks;
+pub mod hostname;
 pub mod hosts;
 pub mod observe;
+pub mod ownership;
 pub mod plan;
 pub mod security;
 #[cfg(test)]

@@ -6,13 +6,18 @@
 use std::path::Path;
 
 use crate::manifest::defaults::StaticPod;
-use crate::model::{Container, SeccompProfile, SeccompProfileType};
+use crate::model::{
+    AppArmorProfile, AppArmorProfileType, Container, PodSecurityContext, SeccompProfile,
+    SeccompProfileType, SecurityContext,
+};
 use crate::status::qos_class;
-use staticpod_runtime::{ImageUser, Seccomp};
+use staticpod_runtime::{AppArmor, ImageUser, Seccomp};
 
-/// What the node decides about every pod's security, from the kubelet's flags and the host.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the node decides about every pod, from the kubelet's flags and the host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodePolicy {
+    /// `--cluster-domain` (`clusterDomain`): the domain of a pod with a `subdomain`.
+    pub cluster_domain: String,
     /// `--seccomp-default` (`seccompDefault`): `RuntimeDefault` for a container whose pod
     /// names no profile, instead of `Unconfined`.
     pub seccomp_default: bool,
@@ -28,6 +33,8 @@ pub struct NodePolicy {
     /// The bytes of the filesystem of `--root-dir`, the downward API's unset
     /// `limits.ephemeral-storage`.
     pub ephemeral_storage_capacity: u64,
+    /// The host's kernel enforces AppArmor (`/sys/module/apparmor/parameters/enabled`).
+    pub apparmor_enabled: bool,
 }
 
 /// `oom_score_adj` of a node-critical pod's and of a Guaranteed pod's containers.
@@ -76,16 +83,13 @@ impl NodePolicy {
         container: Option<&Container>,
         root_dir: &Path,
     ) -> Seccomp {
-        let of_container = container
-            .and_then(|c| c.security_context.as_ref())
-            .and_then(|s| s.seccomp_profile.as_ref());
-        let of_pod = pod
-            .pod
-            .spec
-            .security_context
-            .as_ref()
-            .and_then(|s| s.seccomp_profile.as_ref());
-        match of_container.or(of_pod) {
+        let profile = container_or_pod(
+            pod,
+            container,
+            |c| c.seccomp_profile.as_ref(),
+            |p| p.seccomp_profile.as_ref(),
+        );
+        match profile {
             Some(profile) => resolve(profile, root_dir),
             None if self.seccomp_default => Seccomp::RuntimeDefault,
             None => Seccomp::Unconfined,
@@ -102,6 +106,72 @@ fn resolve(profile: &SeccompProfile, root_dir: &Path) -> Seccomp {
             seccomp_root(root_dir).join(profile.localhost_profile.as_deref().unwrap_or_default()),
         ),
     }
+}
+
+/// The AppArmor profile of `container`: its `appArmorProfile`, else the pod's.
+pub fn apparmor(pod: &StaticPod, container: &Container) -> AppArmor {
+    match apparmor_profile(pod, container) {
+        None => AppArmor::Unset,
+        Some(profile) => match profile.type_ {
+            AppArmorProfileType::RuntimeDefault => AppArmor::RuntimeDefault,
+            AppArmorProfileType::Unconfined => AppArmor::Unconfined,
+            AppArmorProfileType::Localhost => {
+                AppArmor::Localhost(profile.localhost_profile.clone().unwrap_or_default())
+            }
+        },
+    }
+}
+
+fn apparmor_profile<'a>(
+    pod: &'a StaticPod,
+    container: &'a Container,
+) -> Option<&'a AppArmorProfile> {
+    container_or_pod(
+        pod,
+        Some(container),
+        |c| c.app_armor_profile.as_ref(),
+        |p| p.app_armor_profile.as_ref(),
+    )
+}
+
+/// A setting of `container`'s `securityContext` (none for the sandbox), else the pod's.
+fn container_or_pod<'a, T>(
+    pod: &'a StaticPod,
+    container: Option<&'a Container>,
+    of_container: impl Fn(&'a SecurityContext) -> Option<T>,
+    of_pod: impl Fn(&'a PodSecurityContext) -> Option<T>,
+) -> Option<T> {
+    let own = container
+        .and_then(|c| c.security_context.as_ref())
+        .and_then(of_container);
+    own.or_else(|| pod.pod.spec.security_context.as_ref().and_then(of_pod))
+}
+
+/// A pod that asks for AppArmor on a host without it, which the kubelet's AppArmor
+/// admission refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Cannot enforce AppArmor: AppArmor is not enabled on the host")]
+pub struct AppArmorRefused;
+
+/// Whether `container` may start on a host where AppArmor is (or is not) `enabled`: the
+/// kubelet refuses a profile other than `Unconfined` without it.
+pub fn verify_apparmor(
+    pod: &StaticPod,
+    container: &Container,
+    enabled: bool,
+) -> Result<(), AppArmorRefused> {
+    let required = apparmor_profile(pod, container)
+        .is_some_and(|profile| profile.type_ != AppArmorProfileType::Unconfined);
+    match required && !enabled {
+        true => Err(AppArmorRefused),
+        false => Ok(()),
+    }
+}
+
+/// Whether the host's kernel enforces AppArmor, as the kubelet's `IsAppArmorEnabled` reads it.
+pub fn host_apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|text| text.trim() == "Y")
 }
 
 /// Where `Localhost` seccomp profiles live: `<root-dir>/seccomp`, as the kubelet's.
@@ -163,31 +233,17 @@ pub fn needs_image_user(pod: &StaticPod, container: &Container) -> bool {
 }
 
 fn run_as_non_root(pod: &StaticPod, container: &Container) -> bool {
-    let of_container = container
-        .security_context
-        .as_ref()
-        .and_then(|s| s.run_as_non_root);
-    let of_pod = pod
-        .pod
-        .spec
-        .security_context
-        .as_ref()
-        .and_then(|s| s.run_as_non_root);
-    of_container.or(of_pod).unwrap_or(false)
+    container_or_pod(
+        pod,
+        Some(container),
+        |c| c.run_as_non_root,
+        |p| p.run_as_non_root,
+    )
+    .unwrap_or(false)
 }
 
 fn run_as_user(pod: &StaticPod, container: &Container) -> Option<i64> {
-    let of_container = container
-        .security_context
-        .as_ref()
-        .and_then(|s| s.run_as_user);
-    let of_pod = pod
-        .pod
-        .spec
-        .security_context
-        .as_ref()
-        .and_then(|s| s.run_as_user);
-    of_container.or(of_pod)
+    container_or_pod(pod, Some(container), |c| c.run_as_user, |p| p.run_as_user)
 }
 
 /// Why `runAsNonRoot` refused a container.
@@ -243,7 +299,7 @@ mod tests {
         ))
     }
 
-    fn seccomp_of(spec: &str, policy: NodePolicy) -> (Seccomp, Seccomp) {
+    fn seccomp_of(spec: &str, policy: &NodePolicy) -> (Seccomp, Seccomp) {
         let pod = pod(spec);
         let root = Path::new("/var/lib/staticpod");
         let container = &pod.pod.spec.containers[0];
@@ -258,7 +314,7 @@ mod tests {
         let default = NodePolicy::default();
         let plain = "  containers: [{name: web, image: nginx:1.25}]\n";
         assert_eq!(
-            seccomp_of(plain, default),
+            seccomp_of(plain, &default),
             (Seccomp::Unconfined, Seccomp::Unconfined)
         );
         let seccomp_default = NodePolicy {
@@ -266,12 +322,12 @@ mod tests {
             ..default
         };
         assert_eq!(
-            seccomp_of(plain, seccomp_default),
+            seccomp_of(plain, &seccomp_default),
             (Seccomp::RuntimeDefault, Seccomp::RuntimeDefault)
         );
         let both = "  securityContext: {seccompProfile: {type: RuntimeDefault}}\n  containers:\n  - name: web\n    image: nginx:1.25\n    securityContext: {seccompProfile: {type: Localhost, localhostProfile: profiles/audit.json}}\n";
         assert_eq!(
-            seccomp_of(both, seccomp_default),
+            seccomp_of(both, &seccomp_default),
             (
                 Seccomp::Localhost(PathBuf::from(
                     "/var/lib/staticpod/seccomp/profiles/audit.json"
@@ -281,7 +337,7 @@ mod tests {
         );
         let unconfined = "  securityContext: {seccompProfile: {type: Unconfined}}\n  containers: [{name: web, image: nginx:1.25}]\n";
         assert_eq!(
-            seccomp_of(unconfined, seccomp_default),
+            seccomp_of(unconfined, &seccomp_default),
             (Seccomp::Unconfined, Seccomp::Unconfined)
         );
     }
@@ -366,7 +422,7 @@ mod tests {
         assert_eq!(score(big, &policy), 3);
         let floored = NodePolicy {
             oom_score_adj_floor: Some(0),
-            ..policy
+            ..policy.clone()
         };
         assert_eq!(score(critical, &floored), 0);
         assert_eq!(score(best_effort, &floored), 1000);

@@ -1054,3 +1054,55 @@ async fn conditions_say_why_a_pod_is_not_ready() {
             PodScheduled True "#]],
     );
 }
+
+#[tokio::test]
+async fn a_pod_the_node_cannot_give_what_it_asks_for_is_refused_before_the_runtime_is_asked() {
+    let mut world = World::new();
+    let long = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  hostname: a-hostname-long-enough-to-make-the-pods-fqdn-overflow\n  subdomain: db\n  setHostnameAsFQDN: true\n  containers: [{name: web, image: nginx:1.25}]\n",
+    );
+    let armored = pod(
+        "kind: Pod\nmetadata: {name: armored}\nspec:\n  securityContext: {appArmorProfile: {type: RuntimeDefault}}\n  containers: [{name: app, image: busybox:1.36}]\n",
+    );
+    // The World's node has no AppArmor, as NodePolicy's default says.
+    let now = SystemTime::now();
+    world.step(&[long.clone(), armored.clone()], now).await;
+    let key = |name: &str| crate::reconcile::observe::PodKey {
+        namespace: "default".into(),
+        name: format!("{name}-node0"),
+    };
+    let reason = |name: &str, pod: &StaticPod| {
+        world
+            .history
+            .failure(&key(name), Some(pod.uid()))
+            .map(|f| f.reason)
+    };
+    assert_eq!(reason("web", &long), Some("CreatePodSandboxError"));
+    assert_eq!(reason("armored", &armored), Some("AppArmor"));
+    let mut told: Vec<String> = world
+        .events
+        .list()
+        .into_iter()
+        .filter(|e| e.reason == "FailedCreatePodSandBox" || e.reason == "AppArmor")
+        .map(|e| format!("{}: {}", e.reason, e.message))
+        .collect();
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            "AppArmor: Cannot enforce AppArmor: AppArmor is not enabled on the host",
+            "FailedCreatePodSandBox: Failed to create pod sandbox: failed to construct FQDN from pod hostname and cluster domain, FQDN a-hostname-long-enough-to-make-the-pods-fqdn-overflow.db.default.svc. is too long (64 characters is the max, 69 characters requested)",
+        ]
+    );
+    let calls = world.runtime.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("run_sandbox") && c.contains("web")),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| c.starts_with("create_container")),
+        "{calls:?}"
+    );
+}

@@ -43,6 +43,14 @@ pub enum VolumeError {
         #[source]
         source: std::io::Error,
     },
+    /// A `subPathExpr` names no path the container may mount.
+    #[error("subPathExpr {sub_path:?}: {why}")]
+    SubPath {
+        /// The expression.
+        sub_path: String,
+        /// The kubelet's words.
+        why: String,
+    },
     /// Creating a directory or file failed.
     #[error("cannot create {path}")]
     Create {
@@ -68,6 +76,9 @@ fn prepare_one(request: &MountRequest) -> Result<Mount, VolumeError> {
         VolumeSource::Tmpfs { size } => mount_tmpfs(path, *size)?,
         VolumeSource::Files(files) => write_atomically(path, files)?,
     }
+    if let Some(ownership) = &request.ownership {
+        ownership.apply(path)?;
+    }
     let host_path = match &request.sub_path {
         Some(sub_path) => {
             let joined = path.join(sub_path);
@@ -83,6 +94,7 @@ fn prepare_one(request: &MountRequest) -> Result<Mount, VolumeError> {
         host_path,
         container_path: request.container_path.clone(),
         read_only: request.read_only,
+        propagation: request.propagation,
     })
 }
 
@@ -330,6 +342,8 @@ mod tests {
             sub_path: sub_path.map(str::to_string),
             container_path: "/data".to_string(),
             read_only: true,
+            propagation: Default::default(),
+            ownership: None,
         }
     }
 

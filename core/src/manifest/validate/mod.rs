@@ -5,11 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+mod dns;
+mod security;
+
 use super::coverage::{self, Coverage};
 use super::decode::DecodedPod;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::{
-    Container, DnsPolicy, DownwardApiVolumeFile, EnvVar, PodSpec, Probe, ResourceFieldSelector,
+    Container, DownwardApiVolumeFile, EnvVar, PodSpec, Probe, ResourceFieldSelector,
 };
 use crate::quantity::Quantity;
 use crate::reconcile::downward;
@@ -20,8 +23,11 @@ pub const ENV_FIELD_PATHS: &[&str] = &[
     "metadata.namespace",
     "metadata.uid",
     "spec.nodeName",
+    "spec.serviceAccountName",
     "status.podIP",
+    "status.podIPs",
     "status.hostIP",
+    "status.hostIPs",
 ];
 
 /// Collects the findings about one pod.
@@ -138,12 +144,18 @@ fn validate_spec(f: &mut Findings<'_>, spec: &PodSpec) {
     {
         f.error("spec.hostname", why);
     }
+    if let Some(subdomain) = &spec.subdomain
+        && let Err(why) = dns1123_label(subdomain)
+    {
+        f.error("spec.subdomain", why);
+    }
     if let Some(grace) = spec.termination_grace_period_seconds
         && grace < 0
     {
         f.error("spec.terminationGracePeriodSeconds", "must be 0 or more");
     }
-    validate_dns(f, spec);
+    dns::validate(f, spec);
+    security::validate_pod(f, spec);
     let volumes = validate_volumes(f, spec);
     let mut names = BTreeSet::new();
     let mut host_ports = BTreeMap::new();
@@ -161,6 +173,7 @@ fn validate_spec(f: &mut Findings<'_>, spec: &PodSpec) {
                 );
             }
             validate_container(f, &field, container, &volumes, spec);
+            security::validate_container(f, &field, container);
             let init = group == "spec.initContainers";
             if !init && container.restart_policy.is_some() {
                 f.error(
@@ -197,66 +210,6 @@ fn validate_spec(f: &mut Findings<'_>, spec: &PodSpec) {
                     }
                 }
             }
-        }
-    }
-}
-
-/// The API server's rules for `dnsConfig`: what `dnsPolicy: None` needs, and the
-/// resolver's limits (3 nameservers, 32 search domains in 2048 characters).
-fn validate_dns(f: &mut Findings<'_>, spec: &PodSpec) {
-    let none = spec.dns_policy == Some(DnsPolicy::None);
-    let Some(config) = &spec.dns_config else {
-        if none {
-            f.error(
-                "spec.dnsPolicy",
-                "dnsPolicy None needs a dnsConfig with at least one nameserver",
-            );
-        }
-        return;
-    };
-    if none && config.nameservers.is_empty() {
-        f.error(
-            "spec.dnsConfig",
-            "must provide at least one DNS nameserver when dnsPolicy is None",
-        );
-    }
-    if config.nameservers.len() > 3 {
-        f.error(
-            "spec.dnsConfig.nameservers",
-            "must not have more than 3 nameservers",
-        );
-    }
-    for (i, server) in config.nameservers.iter().enumerate() {
-        if server.parse::<std::net::IpAddr>().is_err() {
-            let message = format!("{server:?} is not an IP address");
-            f.error(&format!("spec.dnsConfig.nameservers[{i}]"), message);
-        }
-    }
-    if config.searches.len() > 32 {
-        f.error(
-            "spec.dnsConfig.searches",
-            "must not have more than 32 search paths",
-        );
-    }
-    if config.searches.join(" ").len() > 2048 {
-        f.error(
-            "spec.dnsConfig.searches",
-            "must not have more than 2048 characters (including spaces) in the search list",
-        );
-    }
-    for (i, search) in config.searches.iter().enumerate() {
-        if search != "."
-            && let Err(why) = dns1123_subdomain(search.strip_suffix('.').unwrap_or(search))
-        {
-            f.error(&format!("spec.dnsConfig.searches[{i}]"), why);
-        }
-    }
-    for (i, option) in config.options.iter().enumerate() {
-        if option.name.is_empty() {
-            f.error(
-                &format!("spec.dnsConfig.options[{i}].name"),
-                "must not be empty",
-            );
         }
     }
 }
@@ -441,12 +394,26 @@ fn validate_container(
                 format!("{:?} is mounted twice", mount.mount_path),
             );
         }
-        if let Some(sub_path) = &mount.sub_path
-            && (sub_path.starts_with('/') || sub_path.split('/').any(|part| part == ".."))
+        let sub_paths = [
+            ("subPath", &mount.sub_path),
+            ("subPathExpr", &mount.sub_path_expr),
+        ];
+        for (name, sub_path) in sub_paths {
+            if let Some(sub_path) = sub_path
+                && (sub_path.starts_with('/') || sub_path.split('/').any(|part| part == ".."))
+            {
+                f.error(
+                    &format!("{mfield}.{name}"),
+                    "must be a relative path without '..'",
+                );
+            }
+        }
+        if mount.sub_path.as_ref().is_some_and(|s| !s.is_empty())
+            && mount.sub_path_expr.as_ref().is_some_and(|s| !s.is_empty())
         {
             f.error(
-                &format!("{mfield}.subPath"),
-                "must be a relative path without '..'",
+                &format!("{mfield}.subPathExpr"),
+                "subPathExpr and subPath are mutually exclusive",
             );
         }
     }

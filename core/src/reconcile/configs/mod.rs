@@ -7,16 +7,19 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::downward;
-use super::expand::expand;
+use super::expand::{self, expand};
 use super::hooks::Hook;
+use super::hostname::{self, FqdnTooLong};
+use super::ownership::Ownership;
 use super::plan::Instance;
-use super::security::{NodePolicy, SANDBOX_OOM_SCORE_ADJ};
+use super::security::{self, NodePolicy, SANDBOX_OOM_SCORE_ADJ};
+use super::volumes::VolumeError;
 use crate::manifest::defaults::StaticPod;
-use crate::model::{Container, ImagePullPolicy, PortProtocol};
+use crate::model::{Container, ImagePullPolicy, MountPropagation, PortProtocol};
 use staticpod_runtime::labels;
 use staticpod_runtime::{
-    ContainerConfig, Mount, PortMapping, Protocol, PullPolicy, ResourceConfig, SandboxConfig,
-    SecurityConfig,
+    ContainerConfig, Mount, PortMapping, Propagation, Protocol, PullPolicy, ResourceConfig,
+    SandboxConfig, SecurityConfig,
 };
 
 /// Where the agent keeps pods' files on the node.
@@ -107,14 +110,15 @@ fn pod_labels(pod: &StaticPod) -> BTreeMap<String, String> {
     ])
 }
 
-/// The sandbox config of attempt `attempt` of a pod: its seccomp profile is the pod's, and
-/// its pause process gets dockershim's `oom_score_adj` (bounded by the node's floor).
+/// The sandbox config of attempt `attempt` of a pod: its hostname is the kernel's name of
+/// [`hostname::of`] (refused when an FQDN is too long), its seccomp profile is the pod's,
+/// and its pause process gets dockershim's `oom_score_adj` (bounded by the node's floor).
 pub fn sandbox_config(
     pod: &StaticPod,
     attempt: u32,
     dirs: &Dirs,
     policy: &NodePolicy,
-) -> SandboxConfig {
+) -> Result<SandboxConfig, FqdnTooLong> {
     let spec = &pod.pod.spec;
     let mut labels = pod.pod.metadata.labels.clone();
     labels.extend(pod_labels(pod));
@@ -144,16 +148,18 @@ pub fn sandbox_config(
         })
         .collect();
     let base_name = pod.pod.metadata.name.clone();
-    SandboxConfig {
+    let hostname = if spec.host_network {
+        String::new()
+    } else {
+        hostname::of(pod, &policy.cluster_domain)
+            .for_kernel(spec.set_hostname_as_fqdn.unwrap_or(false))?
+    };
+    Ok(SandboxConfig {
         name: base_name.clone(),
         namespace: pod.namespace().to_string(),
         uid: pod.uid().to_string(),
         attempt,
-        hostname: if spec.host_network {
-            String::new()
-        } else {
-            spec.hostname.clone().unwrap_or(hostname_of(pod))
-        },
+        hostname,
         host_network: spec.host_network,
         host_pid: spec.host_pid,
         host_ipc: spec.host_ipc,
@@ -173,15 +179,32 @@ pub fn sandbox_config(
         log_directory: log_dir(&dirs.pod_logs, pod),
         seccomp: policy.seccomp(pod, None, &dirs.root),
         oom_score_adj: Some(policy.bounded(SANDBOX_OOM_SCORE_ADJ)),
-    }
+        share_process_namespace: spec.share_process_namespace.unwrap_or(false),
+        sysctls: spec
+            .security_context
+            .iter()
+            .flat_map(|context| &context.sysctls)
+            .map(|sysctl| (dotted(&sysctl.name), sysctl.value.clone()))
+            .collect(),
+    })
 }
 
-/// The kubelet uses the pod's name as its hostname, cut to 63 characters.
-fn hostname_of(pod: &StaticPod) -> String {
-    let name = pod.full_name();
-    name[..name.len().min(63)]
-        .trim_end_matches(['-', '.'])
-        .to_string()
+/// A sysctl's name with dots between its parts: one written with slashes
+/// (`net/ipv4/conf/eno2.100/rp_filter`) has its dots and slashes swapped, as the kubelet's
+/// `ConvertSysctlVariableToDotsSeparator` does.
+pub fn dotted(name: &str) -> String {
+    let first = name.find(['.', '/']);
+    match first.map(|at| &name[at..=at]) {
+        Some("/") => name
+            .chars()
+            .map(|c| match c {
+                '/' => '.',
+                '.' => '/',
+                c => c,
+            })
+            .collect(),
+        _ => name.to_string(),
+    }
 }
 
 /// Pull policy in runtime terms.
@@ -281,7 +304,9 @@ pub fn container_config(
     }
 }
 
-fn resolve_env(
+/// The container's environment, in order: `value` with `$(VAR)` references expanded from
+/// the variables before it, or `valueFrom`'s pod field or resource.
+pub fn resolve_env(
     pod: &StaticPod,
     container: &Container,
     node: &NodeFacts<'_>,
@@ -323,6 +348,13 @@ fn security(pod: &StaticPod, container: &Container, node: &NodeFacts<'_>) -> Sec
         read_only_root_filesystem: context.read_only_root_filesystem.unwrap_or(false),
         allow_privilege_escalation: context.allow_privilege_escalation.unwrap_or(true),
         seccomp: node.policy.seccomp(pod, Some(container), node.root_dir),
+        supplemental_groups: pod_context
+            .supplemental_groups
+            .iter()
+            .copied()
+            .chain(pod_context.fs_group)
+            .collect(),
+        apparmor: security::apparmor(pod, container),
     }
 }
 
@@ -351,12 +383,16 @@ pub struct MountRequest {
     pub volume_path: PathBuf,
     /// What the volume is made of.
     pub source: VolumeSource,
-    /// `subPath` within the volume.
+    /// `subPath` within the volume (or `subPathExpr`, expanded).
     pub sub_path: Option<String>,
     /// Path in the container.
     pub container_path: String,
     /// Read-only.
     pub read_only: bool,
+    /// Its `mountPropagation`.
+    pub propagation: Propagation,
+    /// The pod's `fsGroup`, for a volume the agent makes (not a hostPath).
+    pub ownership: Option<Ownership>,
 }
 
 /// How a volume's directory on the node is made.
@@ -377,69 +413,122 @@ pub enum VolumeSource {
     Files(Vec<downward::File>),
 }
 
-/// The mounts a container asks for, with their volumes resolved.
+/// The mounts a container asks for, with their volumes resolved and each `subPathExpr`
+/// expanded from the container's `env` (refused as the kubelet refuses it: a reference
+/// without a value, an absolute path, or `..`).
 pub fn mount_requests(
     pod: &StaticPod,
     container: &Container,
+    env: &[(String, String)],
     root_dir: &Path,
     policy: &NodePolicy,
-) -> Vec<MountRequest> {
-    container
-        .volume_mounts
-        .iter()
-        .filter_map(|mount| {
-            let volume = pod.pod.spec.volumes.iter().find(|v| v.name == mount.name)?;
-            let dir = |plugin| volume_dir(root_dir, pod.uid(), plugin, &volume.name);
-            let mut read_only = mount.read_only;
-            let (volume_path, source) = if let Some(host_path) = &volume.host_path {
-                (
-                    PathBuf::from(&host_path.path),
-                    VolumeSource::HostPath(host_path.type_),
-                )
-            } else if let Some(empty_dir) = &volume.empty_dir {
-                let source = if empty_dir.medium.as_deref() == Some("Memory") {
-                    VolumeSource::Tmpfs {
-                        size: memory_volume_size(pod, empty_dir, policy),
-                    }
-                } else {
-                    VolumeSource::EmptyDir
-                };
-                (dir(EMPTY_DIR_PLUGIN), source)
-            } else if let Some(downward_api) = &volume.downward_api {
-                // The kubelet mounts downward API volumes read-only.
-                read_only = true;
-                let files = downward::volume_files(
-                    pod,
-                    &downward_api.items,
-                    downward_api.default_mode,
-                    policy,
-                );
-                (
-                    dir("kubernetes.io~downward-api"),
-                    VolumeSource::Files(files),
-                )
-            } else if let Some(projected) = &volume.projected {
-                read_only = true;
-                let items: Vec<_> = projected
-                    .sources
-                    .iter()
-                    .filter_map(|s| s.downward_api.as_ref())
-                    .flat_map(|d| d.items.iter().cloned())
-                    .collect();
-                let files = downward::volume_files(pod, &items, projected.default_mode, policy);
-                (dir("kubernetes.io~projected"), VolumeSource::Files(files))
-            } else {
-                return None;
-            };
-            Some(MountRequest {
-                volume_path,
-                source,
-                sub_path: mount.sub_path.clone().filter(|s| !s.is_empty()),
-                container_path: mount.mount_path.clone(),
-                read_only,
-            })
-        })
-        .collect()
+) -> Result<Vec<MountRequest>, VolumeError> {
+    let vars: HashMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut requests = Vec::with_capacity(container.volume_mounts.len());
+    for mount in &container.volume_mounts {
+        let sub_path = match mount.sub_path_expr.as_deref().filter(|e| !e.is_empty()) {
+            Some(expr) => Some(sub_path_of(expr, &vars)?),
+            None => mount.sub_path.clone().filter(|s| !s.is_empty()),
+        };
+        requests.extend(mount_request(pod, mount, sub_path, root_dir, policy));
+    }
+    Ok(requests)
+}
+
+/// The subPath a `subPathExpr` names, as the kubelet's `makeMounts` checks it.
+fn sub_path_of(expr: &str, vars: &HashMap<&str, &str>) -> Result<String, VolumeError> {
+    let refused = |why: String| VolumeError::SubPath {
+        sub_path: expr.to_string(),
+        why,
+    };
+    let sub_path = expand::expand_strict(expr, vars)
+        .map_err(|missing| refused(format!("missing value for {}", missing.join(", "))))?;
+    if sub_path.starts_with('/') {
+        return Err(refused(format!(
+            "error SubPath `{sub_path}` must not be an absolute path"
+        )));
+    }
+    if sub_path.split('/').any(|part| part == "..") {
+        return Err(refused(format!(
+            "unable to provision SubPath `{sub_path}`: must not contain '..'"
+        )));
+    }
+    Ok(sub_path)
+}
+
+fn mount_request(
+    pod: &StaticPod,
+    mount: &crate::model::VolumeMount,
+    sub_path: Option<String>,
+    root_dir: &Path,
+    policy: &NodePolicy,
+) -> Option<MountRequest> {
+    let volume = pod.pod.spec.volumes.iter().find(|v| v.name == mount.name)?;
+    let dir = |plugin| volume_dir(root_dir, pod.uid(), plugin, &volume.name);
+    let mut read_only = mount.read_only;
+    let (volume_path, source) = if let Some(host_path) = &volume.host_path {
+        (
+            PathBuf::from(&host_path.path),
+            VolumeSource::HostPath(host_path.type_),
+        )
+    } else if let Some(empty_dir) = &volume.empty_dir {
+        let source = if empty_dir.medium.as_deref() == Some("Memory") {
+            VolumeSource::Tmpfs {
+                size: memory_volume_size(pod, empty_dir, policy),
+            }
+        } else {
+            VolumeSource::EmptyDir
+        };
+        (dir(EMPTY_DIR_PLUGIN), source)
+    } else if let Some(downward_api) = &volume.downward_api {
+        // The kubelet mounts downward API volumes read-only.
+        read_only = true;
+        let files =
+            downward::volume_files(pod, &downward_api.items, downward_api.default_mode, policy);
+        (
+            dir("kubernetes.io~downward-api"),
+            VolumeSource::Files(files),
+        )
+    } else if let Some(projected) = &volume.projected {
+        read_only = true;
+        let items: Vec<_> = projected
+            .sources
+            .iter()
+            .filter_map(|s| s.downward_api.as_ref())
+            .flat_map(|d| d.items.iter().cloned())
+            .collect();
+        let files = downward::volume_files(pod, &items, projected.default_mode, policy);
+        (dir("kubernetes.io~projected"), VolumeSource::Files(files))
+    } else {
+        return None;
+    };
+    Some(MountRequest {
+        ownership: fs_group(pod, &source, read_only),
+        volume_path,
+        source,
+        sub_path,
+        container_path: mount.mount_path.clone(),
+        read_only,
+        propagation: match mount.mount_propagation.unwrap_or_default() {
+            MountPropagation::None => Propagation::Private,
+            MountPropagation::HostToContainer => Propagation::HostToContainer,
+            MountPropagation::Bidirectional => Propagation::Bidirectional,
+        },
+    })
+}
+
+/// The `fsGroup` a volume of `source` is given: every kind but a hostPath.
+fn fs_group(pod: &StaticPod, source: &VolumeSource, read_only: bool) -> Option<Ownership> {
+    if matches!(source, VolumeSource::HostPath(_)) {
+        return None;
+    }
+    let context = pod.pod.spec.security_context.as_ref()?;
+    Some(Ownership {
+        gid: u32::try_from(context.fs_group?).ok()?,
+        on_root_mismatch: context.fs_group_change_policy
+            == Some(crate::model::FsGroupChangePolicy::OnRootMismatch),
+        read_only,
+    })
 }
 
 /// The size of a Memory emptyDir, as the kubelet's `calculateEmptyDirMemorySize`: the pod's
@@ -475,3 +564,6 @@ fn memory_volume_size(
         (pod, size) => size.or(pod),
     }
 }
+
+#[cfg(test)]
+mod tests;
