@@ -8,6 +8,7 @@ pub mod expand;
 pub mod history;
 pub mod hooks;
 pub mod hosts;
+pub mod init;
 pub mod observe;
 pub mod plan;
 pub mod security;

@@ -638,6 +638,61 @@ async fn completed_init_containers_are_not_run_again_once_the_app_has_started() 
     check(fresh.step(&[web], now).await, expect![""]);
 }
 
+#[tokio::test]
+async fn an_initializing_pod_goes_on_from_its_last_init_container_whatever_is_left_before_it() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers:\n  - {name: init1, image: busybox:1.36}\n  - {name: init2, image: busybox:1.36}\n  - {name: init3, image: busybox:1.36}\n  containers: [{name: web, image: nginx:1.25}]\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    for init in ["init1", "init2"] {
+        world.exit(init, "0", 0, now);
+        world.step(&[web.clone()], now).await;
+    }
+    // init3 runs; the completed init1 and init2 are removed behind the agent's back.
+    for init in ["init1", "init2"] {
+        let id = world.container_id(init, "0");
+        world.runtime.remove_container(&id).await.unwrap();
+    }
+    check(world.step(&[web.clone()], now).await, expect![""]);
+    check(
+        world.describe(&web, now).await,
+        expect![[r#"
+            STATUS Init:2/3
+            init1 restarts=0 state=terminated Completed 0 last=-
+            init2 restarts=0 state=terminated Completed 0 last=-
+            init3 restarts=0 state=running last=-
+            web restarts=0 state=waiting PodInitializing last=-"#]],
+    );
+    world.exit("init3", "0", 0, now);
+    check(
+        world.step(&[web.clone()], now).await,
+        expect!["start web #0"],
+    );
+}
+
+#[tokio::test]
+async fn a_removed_sidecar_of_an_initialized_pod_is_started_again() {
+    let mut world = World::new();
+    let web = with_sidecar("Always");
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    world.step(&[web.clone()], now).await;
+    world.exit("migrate", "0", 0, now);
+    world.step(&[web.clone()], now).await;
+    for init in ["log", "migrate"] {
+        let id = world.container_id(init, "0");
+        world
+            .runtime
+            .stop_container(&id, Duration::ZERO)
+            .await
+            .unwrap();
+        world.runtime.remove_container(&id).await.unwrap();
+    }
+    check(world.step(&[web], now).await, expect!["start log #0"]);
+}
+
 /// `STATUS` and, per container, its state and last state, as `kubectl describe` reads them.
 fn describe_status(pod: &PodView) -> String {
     let status = &pod.status;

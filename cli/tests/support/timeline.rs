@@ -1,0 +1,202 @@
+//! The kubelet's node e2e style of telling what containers did: each container logs
+//! `<time> <name> Starting|Started|Exiting` to a file shared by the pod's containers (a
+//! hostPath here, so it outlives every container and the agent), and the test compares
+//! the orderings (`test/e2e_node/container_lifecycle_pod_construction.go`'s `ExecCommand`
+//! and `containerOutputList`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Where a pod's containers write their lines, inside each container.
+const LOG: &str = "/persistent/log";
+
+/// What a container of the kubelet's `ExecCommand` does (its `execCommand`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Exec {
+    /// Its exit status.
+    pub exit_code: i32,
+    /// Seconds between `Starting` and `Started`.
+    pub start_delay: u32,
+    /// Seconds between `Started` and `Exiting`.
+    pub delay: u32,
+    /// Logs `Looping` every second after the delay, until stopped.
+    pub loop_forever: bool,
+    /// Seconds it takes to exit once it gets SIGTERM.
+    pub termination_seconds: u32,
+}
+
+impl Exec {
+    /// A container that runs `delay` seconds and exits with `exit_code`.
+    pub fn exits(exit_code: i32, delay: u32) -> Exec {
+        Exec {
+            exit_code,
+            delay,
+            ..Exec::default()
+        }
+    }
+
+    /// The `sh -c` script of container `name`: `Starting`, the start delay, `Started`, the
+    /// delay, `Exiting`, the exit; SIGTERM logs `Exiting` after the termination seconds.
+    /// Sleeps run in the background so that the shell handles the signal at once.
+    pub fn script(&self, name: &str) -> String {
+        let mut s = format!(
+            "log() {{ read up _ < /proc/uptime; echo \"$up {name} $1\" >> {LOG}; }}; log Starting; "
+        );
+        let sleep = |s: &mut String, seconds: u32| {
+            write!(s, "sleep {seconds} & wait $!; ").unwrap();
+        };
+        s.push_str("_term() { ");
+        sleep(&mut s, self.termination_seconds);
+        write!(
+            s,
+            "log Exiting; exit {}; }}; trap _term TERM; ",
+            self.exit_code
+        )
+        .unwrap();
+        if self.start_delay > 0 {
+            sleep(&mut s, self.start_delay);
+        }
+        s.push_str("log Started; ");
+        if self.delay > 0 {
+            sleep(&mut s, self.delay);
+        }
+        if self.loop_forever {
+            s.push_str("while true; do log Looping; sleep 1 & wait $!; done; ");
+        }
+        write!(s, "log Exiting; exit {}", self.exit_code).unwrap();
+        s
+    }
+
+    /// A container of a manifest, `name` running this, with the kubelet's `preparePod`
+    /// resources and the `persistent` volume mounted; `extra` is more of its fields, each
+    /// line indented by four spaces.
+    pub fn container(&self, name: &str, extra: &str) -> String {
+        format!(
+            "  - name: {name}\n    image: busybox:1.36\n    command: [sh, -c, '{}']\n    resources: {{requests: {{memory: 15Mi}}, limits: {{memory: 35Mi}}}}\n    volumeMounts: [{{name: persistent, mountPath: /persistent}}]\n{extra}",
+            self.script(name)
+        )
+    }
+}
+
+/// The `persistent` volume of a pod's manifest: the host directory `dir`.
+pub fn volume(dir: &Path) -> String {
+    format!(
+        "  volumes:\n  - {{name: persistent, hostPath: {{path: {}, type: DirectoryOrCreate}}}}\n",
+        dir.display()
+    )
+}
+
+/// One line of the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Seconds since the node booted.
+    pub at: f64,
+    /// The container.
+    pub name: String,
+    /// `Starting`, `Started`, `Exiting`, `Looping`.
+    pub word: String,
+}
+
+/// A pod's log, in the order its lines were written.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    entries: Vec<Entry>,
+}
+
+impl std::fmt::Display for Timeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.entries.iter().enumerate() {
+            writeln!(f, "{i}) {:.2} {} {}", e.at, e.name, e.word)?;
+        }
+        Ok(())
+    }
+}
+
+impl Timeline {
+    /// Reads the log that the containers of a pod whose volume is `dir` wrote.
+    pub fn read(dir: &Path) -> Timeline {
+        let text = std::fs::read_to_string(log_file(dir)).unwrap_or_default();
+        let entries = text
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                Some(Entry {
+                    at: words.next()?.parse().ok()?,
+                    name: words.next()?.to_string(),
+                    word: words.next()?.to_string(),
+                })
+            })
+            .collect();
+        Timeline { entries }
+    }
+
+    /// The index of the first `word` of `name` at or after `from`.
+    pub fn find(&self, name: &str, word: &str, from: usize) -> Option<usize> {
+        self.entries
+            .iter()
+            .skip(from)
+            .position(|e| e.name == name && e.word == word)
+            .map(|i| i + from)
+    }
+
+    /// The index of the first `word` of `name` at or after `from`, or an error with the
+    /// whole timeline.
+    pub fn index(&self, name: &str, word: &str, from: usize) -> Result<usize, String> {
+        self.find(name, word, from)
+            .ok_or_else(|| format!("no `{name} {word}` from line {from} on in\n{self}"))
+    }
+
+    /// How many times `name` logged `word`.
+    pub fn count(&self, name: &str, word: &str) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.name == name && e.word == word)
+            .count()
+    }
+
+    /// `lhs` started, and `rhs` was starting after that (the kubelet's `StartsBefore`).
+    pub fn starts_before(&self, lhs: &str, rhs: &str) -> Result<(), String> {
+        let started = self.index(lhs, "Started", 0)?;
+        self.index(rhs, "Starting", started + 1).map(drop)
+    }
+
+    /// `lhs` exited, and `rhs` exited after that (the kubelet's `ExitsBefore`).
+    pub fn exits_before(&self, lhs: &str, rhs: &str) -> Result<(), String> {
+        let exited = self.index(lhs, "Exiting", 0)?;
+        self.index(rhs, "Exiting", exited + 1).map(drop)
+    }
+
+    /// `name` was starting exactly once (the kubelet's `HasNotRestarted`).
+    pub fn has_not_restarted(&self, name: &str) -> Result<(), String> {
+        match self.count(name, "Starting") {
+            1 => Ok(()),
+            n => Err(format!("{name} was starting {n} times in\n{self}")),
+        }
+    }
+}
+
+/// The log file in a pod's volume directory `dir`.
+fn log_file(dir: &Path) -> PathBuf {
+    dir.join(Path::new(LOG).strip_prefix("/persistent").unwrap())
+}
+
+/// A pod manifest as the kubelet's `preparePod` makes one: containers of [`Exec`], all
+/// with the `persistent` volume, here the host directory `dir`.
+pub fn pod(
+    name: &str,
+    policy: &str,
+    dir: &Path,
+    inits: &[String],
+    containers: &[String],
+) -> String {
+    let mut text =
+        format!("kind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: {policy}\n");
+    if !inits.is_empty() {
+        text.push_str("  initContainers:\n");
+        text.extend(inits.iter().map(String::as_str));
+    }
+    text.push_str("  containers:\n");
+    text.extend(containers.iter().map(String::as_str));
+    text.push_str(&volume(dir));
+    text
+}
