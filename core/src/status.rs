@@ -664,13 +664,19 @@ fn container_status(
     let latest = facts.latest;
     ContainerStatus {
         name: container.name.clone(),
-        // A probed container is ready and started only once its probes say so; until its
-        // worker has run, a container with a readiness or startup probe is neither.
-        ready: state.running.is_some()
-            && verdicts.map_or(
-                container.readiness_probe.is_none() && container.startup_probe.is_none(),
-                |v| v.ready && v.started,
-            ),
+        // A plain init container is ready once it completed, not while it runs (the
+        // kubelet's prober manager). A probed container is ready and started only once its
+        // probes say so; until its worker has run, one with a readiness or startup probe is
+        // neither.
+        ready: if facts.init && !container.is_sidecar() {
+            state.terminated.as_ref().is_some_and(|t| t.exit_code == 0)
+        } else {
+            state.running.is_some()
+                && verdicts.map_or(
+                    container.readiness_probe.is_none() && container.startup_probe.is_none(),
+                    |v| v.ready && v.started,
+                )
+        },
         restart_count: latest.map_or(0, |c| c.attempt),
         image: container.image.clone(),
         image_id: latest.map(|c| c.info.image_id.clone()).unwrap_or_default(),

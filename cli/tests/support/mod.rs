@@ -5,6 +5,7 @@
 
 pub mod etcd;
 pub mod nginx;
+pub mod pod_watch;
 pub mod prometheus;
 pub mod timeline;
 
@@ -237,6 +238,13 @@ impl Node {
         self.tokio
             .block_on(self.runtime.stop_container(id, Duration::ZERO))
             .expect("stop the container");
+    }
+
+    /// Stops sandbox `id` behind the agent's back, as a node's reboot would.
+    pub fn stop_sandbox(&self, id: &str) {
+        self.tokio
+            .block_on(self.runtime.stop_sandbox(id))
+            .expect("stop the sandbox");
     }
 
     /// This node's sandboxes as the runtime reports them.

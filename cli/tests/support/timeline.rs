@@ -56,7 +56,8 @@ impl Exec {
         if self.start_delay > 0 {
             sleep(&mut s, self.start_delay);
         }
-        s.push_str("log Started; ");
+        // A startup probe can look for it (`test -f started`), as the kubelet's tests do.
+        s.push_str("touch started; log Started; ");
         if self.delay > 0 {
             sleep(&mut s, self.delay);
         }
@@ -71,10 +72,21 @@ impl Exec {
     /// resources and the `persistent` volume mounted; `extra` is more of its fields, each
     /// line indented by four spaces.
     pub fn container(&self, name: &str, extra: &str) -> String {
+        self.container_of("busybox:1.36", name, extra)
+    }
+
+    /// [`Exec::container`] with image `image`.
+    pub fn container_of(&self, image: &str, name: &str, extra: &str) -> String {
         format!(
-            "  - name: {name}\n    image: busybox:1.36\n    command: [sh, -c, '{}']\n    resources: {{requests: {{memory: 15Mi}}, limits: {{memory: 35Mi}}}}\n    volumeMounts: [{{name: persistent, mountPath: /persistent}}]\n{extra}",
-            self.script(name)
+            "  - name: {name}\n    image: '{image}'\n    command: {}\n    resources: {{requests: {{memory: 15Mi}}, limits: {{memory: 35Mi}}}}\n    volumeMounts: [{{name: persistent, mountPath: /persistent}}]\n{extra}",
+            self.command(name)
         )
+    }
+
+    /// The command of `name` running this, as a YAML flow sequence (for a container or an
+    /// exec hook or probe).
+    pub fn command(&self, name: &str) -> String {
+        format!("[sh, -c, '{}']", self.script(name))
     }
 }
 
@@ -166,6 +178,55 @@ impl Timeline {
         self.index(rhs, "Exiting", exited + 1).map(drop)
     }
 
+    /// `name` started (the kubelet's `Starts`).
+    pub fn starts(&self, name: &str) -> Result<(), String> {
+        self.index(name, "Started", 0).map(drop)
+    }
+
+    /// `name` exited (the kubelet's `Exits`).
+    pub fn exits(&self, name: &str) -> Result<(), String> {
+        self.index(name, "Exiting", 0).map(drop)
+    }
+
+    /// `name` never started (the kubelet's `DoesntStart`).
+    pub fn doesnt_start(&self, name: &str) -> Result<(), String> {
+        match self.find(name, "Started", 0) {
+            None => Ok(()),
+            Some(i) => Err(format!("{name} started at line {i} in\n{self}")),
+        }
+    }
+
+    /// `lhs` and `rhs` ran together, `rhs` starting after `lhs` (the kubelet's
+    /// `RunTogether`).
+    pub fn run_together(&self, lhs: &str, rhs: &str) -> Result<(), String> {
+        let lhs_start = self.index(lhs, "Started", 0)?;
+        let rhs_start = self.index(rhs, "Started", lhs_start + 1)?;
+        let lhs_exit = self.index(lhs, "Exiting", lhs_start + 1)?;
+        if rhs_start > lhs_exit {
+            return Err(format!("{rhs} started after {lhs} exited in\n{self}"));
+        }
+        let rhs_exit = self.index(rhs, "Exiting", rhs_start + 1)?;
+        if lhs_start > rhs_exit {
+            return Err(format!("{lhs} started after {rhs} exited in\n{self}"));
+        }
+        Ok(())
+    }
+
+    /// `lhs` and `rhs` ran together, whichever started first (the kubelet's symmetric
+    /// `RunTogether`, beside `RunTogetherLhsFirst`, which is [`Timeline::run_together`]).
+    pub fn run_together_either_first(&self, lhs: &str, rhs: &str) -> Result<(), String> {
+        self.run_together(lhs, rhs)
+            .or_else(|_| self.run_together(rhs, lhs))
+    }
+
+    /// `name` was starting more than once (the kubelet's `HasRestarted`).
+    pub fn has_restarted(&self, name: &str) -> Result<(), String> {
+        match self.count(name, "Starting") {
+            0 | 1 => Err(format!("{name} never restarted in\n{self}")),
+            _ => Ok(()),
+        }
+    }
+
     /// `name` was starting exactly once (the kubelet's `HasNotRestarted`).
     pub fn has_not_restarted(&self, name: &str) -> Result<(), String> {
         match self.count(name, "Starting") {
@@ -181,16 +242,10 @@ fn log_file(dir: &Path) -> PathBuf {
 }
 
 /// A pod manifest as the kubelet's `preparePod` makes one: containers of [`Exec`], all
-/// with the `persistent` volume, here the host directory `dir`.
-pub fn pod(
-    name: &str,
-    policy: &str,
-    dir: &Path,
-    inits: &[String],
-    containers: &[String],
-) -> String {
-    let mut text =
-        format!("kind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: {policy}\n");
+/// with the `persistent` volume, here the host directory `dir`; `spec` is the pod's
+/// `restartPolicy` line and any more of its fields, each line indented by two spaces.
+pub fn pod(name: &str, spec: &str, dir: &Path, inits: &[String], containers: &[String]) -> String {
+    let mut text = format!("kind: Pod\nmetadata: {{name: {name}}}\nspec:\n{spec}");
     if !inits.is_empty() {
         text.push_str("  initContainers:\n");
         text.extend(inits.iter().map(String::as_str));

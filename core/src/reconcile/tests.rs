@@ -665,6 +665,15 @@ async fn an_initializing_pod_goes_on_from_its_last_init_container_whatever_is_le
             init3 restarts=0 state=running last=-
             web restarts=0 state=waiting PodInitializing last=-"#]],
     );
+    // A completed init container is ready, as the kubelet's prober manager has it.
+    let status = world.status(&web, now, None).await;
+    let ready: Vec<bool> = status
+        .status
+        .init_container_statuses
+        .iter()
+        .map(|c| c.ready)
+        .collect();
+    assert_eq!(ready, [true, true, false]);
     world.exit("init3", "0", 0, now);
     check(
         world.step(&[web.clone()], now).await,
