@@ -184,11 +184,9 @@ fn completed_init_containers_are_not_run_again_after_an_agent_restart() {
         let [one, two, three] = pod.inits[..] else {
             unreachable!("three init containers")
         };
-        timeline.starts_before(one, two).unwrap();
-        timeline.exits_before(one, two).unwrap();
-        timeline.starts_before(two, three).unwrap();
+        timeline.ran_one_after_another(&[one, two]).unwrap();
         if pod.running == "regular-1" {
-            timeline.exits_before(two, three).unwrap();
+            timeline.ran_one_after_another(&[two, three]).unwrap();
             timeline.starts_before(three, "regular-1").unwrap();
         }
     }
@@ -201,6 +199,14 @@ fn init_container_pod(policy: &str, inits: [&str; 2], run1: &str) -> String {
         "kind: Pod\nmetadata: {{name: pod-init, labels: {{name: foo}}}}\nspec:\n  restartPolicy: {policy}\n  initContainers:\n  - {{name: init1, image: busybox:1.36, command: [{}]}}\n  - {{name: init2, image: busybox:1.36, command: [{}]}}\n  containers:\n  - {{name: run1, {run1}}}\n",
         inits[0], inits[1]
     )
+}
+
+/// A node running the pod of [`init_container_pod`] for case `case`.
+fn init_container_node(case: &str, policy: &str, inits: [&str; 2], run1: &str) -> Node {
+    let mut node = Node::new(backend(), case);
+    node.write_manifest("pod-init.yaml", &init_container_pod(policy, inits, run1));
+    node.start_agent();
+    node
 }
 
 /// `init_container.go`'s app container of its RestartAlways pods: the pause image, with a
@@ -237,14 +243,12 @@ fn assert_inits_completed(pod: &PodView) {
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn init_containers_run_on_a_restart_never_pod() {
-    let mut node = Node::new(backend(), "e2e-init-never");
-    let manifest = init_container_pod(
+    let node = init_container_node(
+        "e2e-init-never",
         "Never",
         ["/bin/true", "/bin/true"],
         "image: busybox:1.36, command: [/bin/true]",
     );
-    node.write_manifest("pod-init.yaml", &manifest);
-    node.start_agent();
     let statuses = pod_watch::until(&node, "pod-init", |p| Ok(completed(p)));
     pod_watch::check_init_invariant(&statuses);
     let end = statuses.last().unwrap();
@@ -257,15 +261,34 @@ fn init_containers_run_on_a_restart_never_pod() {
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn init_containers_run_on_a_restart_always_pod() {
-    let mut node = Node::new(backend(), "e2e-init-always");
-    let manifest = init_container_pod("Always", ["/bin/true", "/bin/true"], PAUSE_RUN1);
-    node.write_manifest("pod-init.yaml", &manifest);
-    node.start_agent();
+    let node = init_container_node(
+        "e2e-init-always",
+        "Always",
+        ["/bin/true", "/bin/true"],
+        PAUSE_RUN1,
+    );
     let statuses = pod_watch::until(&node, "pod-init", |p| Ok(p.status.phase == "Running"));
     pod_watch::check_init_invariant(&statuses);
     let end = statuses.last().unwrap();
     assert_eq!(initialized_condition(end).0, "True");
     assert_inits_completed(end);
+}
+
+/// Holds `statuses` to the init invariant; the last one is in `phase`, not initialized for
+/// the kubelet's reason and with `incomplete` (`[init1 init2]`) in its message. Returns it.
+fn not_initialized<'a>(statuses: &'a [PodView], phase: &str, incomplete: &str) -> &'a PodView {
+    pod_watch::check_init_invariant(statuses);
+    let end = statuses.last().unwrap();
+    assert_eq!(end.status.phase, phase);
+    assert_eq!(
+        initialized_condition(end),
+        (
+            "False".to_string(),
+            Some("ContainersNotInitialized".to_string()),
+            Some(format!("containers with incomplete status: {incomplete}"))
+        )
+    );
+    end
 }
 
 /// The kubelet's `conditions.PodCompleted`: the pod succeeded or failed.
@@ -295,10 +318,12 @@ fn apps_wait_initializing(pod: &PodView) -> Result<(), String> {
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn app_containers_do_not_start_while_an_init_container_fails_on_a_restart_always_pod() {
-    let mut node = Node::new(backend(), "e2e-init-fail-always");
-    let manifest = init_container_pod("Always", ["/bin/false", "/bin/true"], PAUSE_RUN1);
-    node.write_manifest("pod-init.yaml", &manifest);
-    node.start_agent();
+    let node = init_container_node(
+        "e2e-init-fail-always",
+        "Always",
+        ["/bin/false", "/bin/true"],
+        PAUSE_RUN1,
+    );
     let mut restarted_once = false;
     let statuses = pod_watch::until(&node, "pod-init", |pod| {
         let inits = &pod.status.init_container_statuses;
@@ -321,17 +346,7 @@ fn app_containers_do_not_start_while_an_init_container_fails_on_a_restart_always
         }
         Ok(inits[0].restart_count >= 3)
     });
-    pod_watch::check_init_invariant(&statuses);
-    let end = statuses.last().unwrap();
-    assert_eq!(end.status.phase, "Pending");
-    assert_eq!(
-        initialized_condition(end),
-        (
-            "False".to_string(),
-            Some("ContainersNotInitialized".to_string()),
-            Some("containers with incomplete status: [init1 init2]".to_string())
-        )
-    );
+    let end = not_initialized(&statuses, "Pending", "[init1 init2]");
     assert_eq!(end.status.init_container_statuses.len(), 2);
 }
 
@@ -340,14 +355,12 @@ fn app_containers_do_not_start_while_an_init_container_fails_on_a_restart_always
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn a_failed_init_container_fails_a_restart_never_pod() {
-    let mut node = Node::new(backend(), "e2e-init-fail-never");
-    let manifest = init_container_pod(
+    let node = init_container_node(
+        "e2e-init-fail-never",
         "Never",
         ["/bin/true", "/bin/false"],
         "image: busybox:1.36, command: [/bin/true], resources: {limits: {cpu: 100m}}",
     );
-    node.write_manifest("pod-init.yaml", &manifest);
-    node.start_agent();
     let mut second_failed = false;
     let statuses = pod_watch::until(&node, "pod-init", |pod| {
         let inits = &pod.status.init_container_statuses;
@@ -373,17 +386,7 @@ fn a_failed_init_container_fails_a_restart_never_pod() {
         }
         Ok(completed(pod))
     });
-    pod_watch::check_init_invariant(&statuses);
-    let end = statuses.last().unwrap();
-    assert_eq!(end.status.phase, "Failed");
-    assert_eq!(
-        initialized_condition(end),
-        (
-            "False".to_string(),
-            Some("ContainersNotInitialized".to_string()),
-            Some("containers with incomplete status: [init2]".to_string())
-        )
-    );
+    let end = not_initialized(&statuses, "Failed", "[init2]");
     assert_eq!(end.status.init_container_statuses.len(), 2);
     assert!(end.status.container_statuses[0].state.waiting.is_some());
 }
@@ -434,6 +437,14 @@ impl Lifecycle {
     }
 }
 
+/// The kubelet's `init-1`, `init-2` and `init-3`, each running `delay` seconds.
+fn three_inits(delay: u32) -> Vec<String> {
+    ["init-1", "init-2", "init-3"]
+        .iter()
+        .map(|n| Exec::exits(0, delay).container(n, ""))
+        .collect()
+}
+
 /// `name` running `exec`, with a `postStart` exec hook that runs `hook` as
 /// `PostStart-<name>`.
 fn with_post_start(name: &str, exec: Exec, hook: Exec) -> String {
@@ -459,10 +470,7 @@ fn policy(policy: &str) -> String {
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn init_containers_run_serially_before_a_regular_container() {
-    let inits: Vec<String> = ["init-1", "init-2", "init-3"]
-        .iter()
-        .map(|n| Exec::exits(0, 1).container(n, ""))
-        .collect();
+    let inits = three_inits(1);
     let regular = Exec {
         start_delay: 5,
         ..Exec::exits(0, 1)
@@ -480,14 +488,8 @@ fn init_containers_run_serially_before_a_regular_container() {
     );
     case.wait_finished(MINUTE);
     let t = case.timeline();
-    for (lhs, rhs) in [
-        ("init-1", "init-2"),
-        ("init-2", "init-3"),
-        ("init-3", "regular-1"),
-    ] {
-        t.starts_before(lhs, rhs).unwrap();
-        t.exits_before(lhs, rhs).unwrap();
-    }
+    t.ran_one_after_another(&["init-1", "init-2", "init-3", "regular-1"])
+        .unwrap();
 }
 
 /// `container_lifecycle_test.go`, restartPolicy=Never: "should not launch regular
@@ -527,8 +529,8 @@ fn init_containers_complete_before_a_post_start_hook() {
     );
     case.wait_finished(MINUTE);
     let t = case.timeline();
-    t.starts_before("init-1", "PostStart-regular-1").unwrap();
-    t.exits_before("init-1", "PostStart-regular-1").unwrap();
+    t.ran_one_after_another(&["init-1", "PostStart-regular-1"])
+        .unwrap();
     t.run_together("regular-1", "PostStart-regular-1").unwrap();
 }
 
@@ -550,8 +552,8 @@ fn a_failing_container_is_restarted_under_restart_policy_always() {
     });
     let t = case.timeline();
     t.starts("regular-1").unwrap();
-    t.starts_before("regular-1", "regular-1").unwrap();
-    t.exits_before("regular-1", "regular-1").unwrap();
+    t.ran_one_after_another(&["regular-1", "regular-1"])
+        .unwrap();
 }
 
 /// `container_lifecycle_test.go`, restartPolicy=Never: "should not launch second container
@@ -570,8 +572,8 @@ fn the_second_container_waits_for_the_first_ones_post_start_hook() {
     );
     case.wait_finished(MINUTE);
     let t = case.timeline();
-    t.starts_before("PostStart-regular-1", "regular-2").unwrap();
-    t.exits_before("PostStart-regular-1", "regular-2").unwrap();
+    t.ran_one_after_another(&["PostStart-regular-1", "regular-2"])
+        .unwrap();
 }
 
 /// `container_lifecycle_test.go`, restartPolicy=Never: "an init container fails to start
@@ -604,10 +606,7 @@ fn an_init_container_with_a_bad_image_starts_nothing() {
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn init_containers_are_not_restarted_with_a_regular_container() {
-    let inits: Vec<String> = ["init-1", "init-2", "init-3"]
-        .iter()
-        .map(|n| Exec::exits(0, 1).container(n, ""))
-        .collect();
+    let inits = three_inits(1);
     let regular = Exec::exits(-1, 10).container("regular-1", "");
     let case = Lifecycle::start(
         "e2e-no-init-restart",
@@ -620,14 +619,8 @@ fn init_containers_are_not_restarted_with_a_regular_container() {
         Ok(p.status.container_statuses[0].restart_count >= 3)
     });
     let t = case.timeline();
-    for (lhs, rhs) in [
-        ("init-1", "init-2"),
-        ("init-2", "init-3"),
-        ("init-3", "regular-1"),
-    ] {
-        t.starts_before(lhs, rhs).unwrap();
-        t.exits_before(lhs, rhs).unwrap();
-    }
+    t.ran_one_after_another(&["init-1", "init-2", "init-3", "regular-1"])
+        .unwrap();
     for init in ["init-1", "init-2", "init-3"] {
         t.has_not_restarted(init).unwrap();
     }
@@ -777,10 +770,7 @@ fn readiness_but_not_liveness_is_probed_during_pre_stop() {
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn containers_restart_in_order_after_a_node_reboot() {
-    let inits: Vec<String> = ["init-1", "init-2", "init-3"]
-        .iter()
-        .map(|n| Exec::exits(0, 5).container(n, ""))
-        .collect();
+    let inits = three_inits(5);
     let regular = Exec::exits(0, 30).container("regular-1", "");
     let mut case = Lifecycle::start(
         "e2e-reboot",
@@ -848,11 +838,11 @@ fn init_and_restartable_init_containers_start_serially() {
     let end = case.wait_finished(5 * MINUTE);
     assert_eq!(end.status.phase, "Succeeded");
     let t = case.timeline();
-    t.starts_before("init-1", "restartable-init-1").unwrap();
-    t.exits_before("init-1", "restartable-init-1").unwrap();
+    t.ran_one_after_another(&["init-1", "restartable-init-1"])
+        .unwrap();
     t.run_together("restartable-init-1", "init-2").unwrap();
-    t.starts_before("init-2", "restartable-init-2").unwrap();
-    t.exits_before("init-2", "restartable-init-2").unwrap();
+    t.ran_one_after_another(&["init-2", "restartable-init-2"])
+        .unwrap();
     t.starts_before("restartable-init-2", "init-3").unwrap();
     for (lhs, rhs) in [
         ("restartable-init-1", "restartable-init-2"),
@@ -863,8 +853,7 @@ fn init_and_restartable_init_containers_start_serially() {
     ] {
         t.run_together_either_first(lhs, rhs).unwrap();
     }
-    t.starts_before("init-3", "regular-1").unwrap();
-    t.exits_before("init-3", "regular-1").unwrap();
+    t.ran_one_after_another(&["init-3", "regular-1"]).unwrap();
 }
 
 /// `container_lifecycle_test.go` (SidecarContainers), "a restartable init container runs

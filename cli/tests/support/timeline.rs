@@ -178,6 +178,16 @@ impl Timeline {
         self.index(rhs, "Exiting", exited + 1).map(drop)
     }
 
+    /// Each of `names` started and exited before the next one (the kubelet's
+    /// `StartsBefore` and `ExitsBefore` of each pair in turn).
+    pub fn ran_one_after_another(&self, names: &[&str]) -> Result<(), String> {
+        for pair in names.windows(2) {
+            self.starts_before(pair[0], pair[1])?;
+            self.exits_before(pair[0], pair[1])?;
+        }
+        Ok(())
+    }
+
     /// `name` started (the kubelet's `Starts`).
     pub fn starts(&self, name: &str) -> Result<(), String> {
         self.index(name, "Started", 0).map(drop)

@@ -141,6 +141,15 @@ impl World {
             .exit_container(&self.container_id(name, attempt), code, at);
     }
 
+    /// Runs the pod of [`with_sidecar`] until its app container starts: the sidecar, then
+    /// `migrate` to its end, then the app.
+    async fn initialize_with_sidecar(&mut self, web: &Arc<StaticPod>, now: SystemTime) {
+        self.step(&[web.clone()], now).await;
+        self.step(&[web.clone()], now).await;
+        self.exit("migrate", "0", 0, now);
+        self.step(&[web.clone()], now).await;
+    }
+
     /// The pod's status, rendered by [`describe_status`], with no previous pass.
     async fn describe(&self, pod: &Arc<StaticPod>, now: SystemTime) -> String {
         describe_status(&self.status(pod, now, None).await)
@@ -686,10 +695,7 @@ async fn a_removed_sidecar_of_an_initialized_pod_is_started_again() {
     let mut world = World::new();
     let web = with_sidecar("Always");
     let now = SystemTime::now();
-    world.step(&[web.clone()], now).await;
-    world.step(&[web.clone()], now).await;
-    world.exit("migrate", "0", 0, now);
-    world.step(&[web.clone()], now).await;
+    world.initialize_with_sidecar(&web, now).await;
     for init in ["log", "migrate"] {
         let id = world.container_id(init, "0");
         world
@@ -976,10 +982,7 @@ async fn a_killed_pod_stops_its_app_containers_before_its_sidecars() {
     let mut world = World::new();
     let web = with_sidecar("Always");
     let now = SystemTime::now();
-    world.step(&[web.clone()], now).await;
-    world.step(&[web.clone()], now).await;
-    world.exit("migrate", "0", 0, now);
-    world.step(&[web.clone()], now).await;
+    world.initialize_with_sidecar(&web, now).await;
     let (log, web_id) = (
         world.container_id("log", "0"),
         world.container_id("web", "0"),
