@@ -15,6 +15,11 @@ use super::backend;
 use crate::support::timeline::{self, Exec, Timeline};
 use crate::support::{Node, pod_watch};
 
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// The e2e framework's `PodStartTimeout`, how long `init_container.go` watches a pod.
+const POD_START_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
 /// The kubelet's `gomega.Consistently` window for "no completed init container should be
 /// restarted" after its restart.
 const CONSISTENTLY: Duration = Duration::from_secs(60);
@@ -249,7 +254,7 @@ fn init_containers_run_on_a_restart_never_pod() {
         ["/bin/true", "/bin/true"],
         "image: busybox:1.36, command: [/bin/true]",
     );
-    let statuses = pod_watch::until(&node, "pod-init", |p| Ok(completed(p)));
+    let statuses = pod_watch::within(&node, "pod-init", POD_START_TIMEOUT, |p| Ok(completed(p)));
     pod_watch::check_init_invariant(&statuses);
     let end = statuses.last().unwrap();
     assert_eq!(end.status.phase, "Succeeded");
@@ -267,7 +272,9 @@ fn init_containers_run_on_a_restart_always_pod() {
         ["/bin/true", "/bin/true"],
         PAUSE_RUN1,
     );
-    let statuses = pod_watch::until(&node, "pod-init", |p| Ok(p.status.phase == "Running"));
+    let statuses = pod_watch::within(&node, "pod-init", POD_START_TIMEOUT, |p| {
+        Ok(p.status.phase == "Running")
+    });
     pod_watch::check_init_invariant(&statuses);
     let end = statuses.last().unwrap();
     assert_eq!(initialized_condition(end).0, "True");
@@ -325,7 +332,7 @@ fn app_containers_do_not_start_while_an_init_container_fails_on_a_restart_always
         PAUSE_RUN1,
     );
     let mut restarted_once = false;
-    let statuses = pod_watch::until(&node, "pod-init", |pod| {
+    let statuses = pod_watch::within(&node, "pod-init", POD_START_TIMEOUT, |pod| {
         let inits = &pod.status.init_container_statuses;
         if !restarted_once {
             apps_wait_initializing(pod)?;
@@ -362,7 +369,7 @@ fn a_failed_init_container_fails_a_restart_never_pod() {
         "image: busybox:1.36, command: [/bin/true], resources: {limits: {cpu: 100m}}",
     );
     let mut second_failed = false;
-    let statuses = pod_watch::until(&node, "pod-init", |pod| {
+    let statuses = pod_watch::within(&node, "pod-init", POD_START_TIMEOUT, |pod| {
         let inits = &pod.status.init_container_statuses;
         if !second_failed {
             apps_wait_initializing(pod)?;
@@ -457,8 +464,6 @@ fn with_post_start(name: &str, exec: Exec, hook: Exec) -> String {
         ),
     )
 }
-
-const MINUTE: Duration = Duration::from_secs(60);
 
 /// The `spec` lines of a pod with restart policy `policy`.
 fn policy(policy: &str) -> String {

@@ -6,20 +6,11 @@ use std::time::{Duration, Instant};
 
 use staticpod_core::status::{ContainerStatus, PodView};
 
-use super::{Node, PATIENCE};
+use super::Node;
 
 /// Polls `/pods` for pod `pod` of `node` until `done` says so (or fails), and returns every
-/// distinct status seen, the last one being the one `done` accepted. Fails after
-/// [`PATIENCE`] with the last status.
-pub fn until(
-    node: &Node,
-    pod: &str,
-    done: impl FnMut(&PodView) -> Result<bool, String>,
-) -> Vec<PodView> {
-    within(node, pod, PATIENCE, done)
-}
-
-/// [`until`], failing after `timeout` (a kubelet test's own).
+/// distinct status seen, the last one being the one `done` accepted. Fails after `timeout`
+/// (a kubelet test's own) with the last status.
 pub fn within(
     node: &Node,
     pod: &str,
@@ -77,7 +68,9 @@ struct Init {
 }
 
 /// The kubelet's `initialized`: the init containers in order, none out of waiting after one
-/// that has not completed.
+/// that has not completed. (Its code tests `allInit` where it means `!allInit`, and
+/// `init_container.go` drops `checkInvariants`' result and records no events, so there it
+/// checks nothing; this is the invariant its messages describe.)
 fn initialized(statuses: &[ContainerStatus]) -> Result<Init, String> {
     let mut state = Init {
         all_init: true,

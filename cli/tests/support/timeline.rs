@@ -19,8 +19,6 @@ pub struct Exec {
     pub start_delay: u32,
     /// Seconds between `Started` and `Exiting`.
     pub delay: u32,
-    /// Logs `Looping` every second after the delay, until stopped.
-    pub loop_forever: bool,
     /// Seconds it takes to exit once it gets SIGTERM.
     pub termination_seconds: u32,
 }
@@ -39,8 +37,13 @@ impl Exec {
     /// delay, `Exiting`, the exit; SIGTERM logs `Exiting` after the termination seconds.
     /// Sleeps run in the background so that the shell handles the signal at once.
     pub fn script(&self, name: &str) -> String {
+        self.script_logging_to(name, LOG)
+    }
+
+    /// [`Exec::script`], its lines appended to `log`.
+    fn script_logging_to(&self, name: &str, log: &str) -> String {
         let mut s = format!(
-            "log() {{ read up _ < /proc/uptime; echo \"$up {name} $1\" >> {LOG}; }}; log Starting; "
+            "log() {{ read up _ < /proc/uptime; echo \"$up {name} $1\" >> {log}; }}; log Starting; "
         );
         let sleep = |s: &mut String, seconds: u32| {
             write!(s, "sleep {seconds} & wait $!; ").unwrap();
@@ -60,9 +63,6 @@ impl Exec {
         s.push_str("touch started; log Started; ");
         if self.delay > 0 {
             sleep(&mut s, self.delay);
-        }
-        if self.loop_forever {
-            s.push_str("while true; do log Looping; sleep 1 & wait $!; done; ");
         }
         write!(s, "log Exiting; exit {}", self.exit_code).unwrap();
         s
@@ -105,7 +105,7 @@ pub struct Entry {
     pub at: f64,
     /// The container.
     pub name: String,
-    /// `Starting`, `Started`, `Exiting`, `Looping`.
+    /// `Starting`, `Started`, `Exiting`.
     pub word: String,
 }
 
@@ -264,4 +264,111 @@ pub fn pod(name: &str, spec: &str, dir: &Path, inits: &[String], containers: &[S
     text.extend(containers.iter().map(String::as_str));
     text.push_str(&volume(dir));
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    /// Runs `exec`'s script for `name` with the node's `sh`, logging to `dir/log`.
+    fn run(exec: Exec, name: &str, dir: &Path) -> std::process::Child {
+        let log = log_file(dir);
+        Command::new("sh")
+            .args([
+                "-c",
+                &exec.script_logging_to(name, &log.display().to_string()),
+            ])
+            .current_dir(dir)
+            .spawn()
+            .expect("sh runs")
+    }
+
+    #[test]
+    fn a_container_logs_starting_started_and_exiting_and_exits_with_its_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let exec = Exec {
+            start_delay: 1,
+            ..Exec::exits(3, 1)
+        };
+        let status = run(exec, "init-1", dir.path()).wait().unwrap();
+        assert_eq!(status.code(), Some(3));
+        let t = Timeline::read(dir.path());
+        let words: Vec<&str> = t.entries.iter().map(|e| e.word.as_str()).collect();
+        assert_eq!(words, ["Starting", "Started", "Exiting"], "{t}");
+        assert!(
+            t.entries[1].at - t.entries[0].at >= 0.9,
+            "the start delay: {t}"
+        );
+        assert!(dir.path().join("started").exists(), "for a startup probe");
+        t.ran_one_after_another(&["init-1"]).unwrap();
+        t.has_not_restarted("init-1").unwrap();
+    }
+
+    #[test]
+    fn sigterm_logs_exiting_after_the_termination_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let exec = Exec {
+            termination_seconds: 1,
+            ..Exec::exits(0, 600)
+        };
+        let mut child = run(exec, "regular-1", dir.path());
+        let started = Instant::now();
+        while Timeline::read(dir.path())
+            .find("regular-1", "Started", 0)
+            .is_none()
+        {
+            assert!(started.elapsed() < Duration::from_secs(10), "never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let term = Instant::now();
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+        assert!(
+            term.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            term.elapsed()
+        );
+        Timeline::read(dir.path()).exits("regular-1").unwrap();
+    }
+
+    #[test]
+    fn the_kubelets_ordering_checks() {
+        let line = |at: f64, name: &str, word: &str| Entry {
+            at,
+            name: name.to_string(),
+            word: word.to_string(),
+        };
+        let t = Timeline {
+            entries: vec![
+                line(1.0, "a", "Starting"),
+                line(1.1, "a", "Started"),
+                line(1.2, "b", "Starting"),
+                line(1.3, "b", "Started"),
+                line(2.0, "a", "Exiting"),
+                line(3.0, "b", "Exiting"),
+                line(4.0, "b", "Starting"),
+            ],
+        };
+        t.starts_before("a", "b").unwrap();
+        t.exits_before("a", "b").unwrap();
+        t.run_together("a", "b").unwrap();
+        assert!(t.run_together("b", "a").is_err(), "b started after a");
+        t.run_together_either_first("b", "a").unwrap();
+        assert!(t.ran_one_after_another(&["a", "b"]).is_ok());
+        t.has_restarted("b").unwrap();
+        assert!(t.has_not_restarted("b").is_err());
+        t.has_not_restarted("a").unwrap();
+        assert!(t.doesnt_start("a").is_err());
+        t.doesnt_start("c").unwrap();
+        assert!(t.starts("c").is_err() && t.exits("c").is_err());
+    }
 }
