@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, Pod, RestartPolicy};
 use crate::reconcile::history::History;
+use crate::reconcile::init;
 use crate::reconcile::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
 use crate::reconcile::plan::{self, restart_delay};
 use crate::verdicts::{ProbeVerdicts, Verdicts};
@@ -294,13 +295,17 @@ fn pod_status(
         })
     };
     // The app containers have started: the pod is initialized, whatever is left of its
-    // init containers (the planner's rule).
+    // init containers; and an init container before one that began completed once (the
+    // planner's rules, `reconcile::init`).
     let app_started = current.is_some_and(|o| {
         o.containers
             .iter()
             .filter(in_sandbox)
             .any(|c| c.kind == ContainerKind::App)
     });
+    let last_begun = current
+        .zip(sandbox)
+        .and_then(|(o, s)| init::last_begun(pod, o, &s.info.id));
     let failure_now = failure.map(|f| {
         let fresh = inputs.previous_pass.is_none_or(|previous| f.at > previous);
         let reason = match f.reason {
@@ -315,7 +320,7 @@ fn pod_status(
     // A completed pod's sidecars were stopped for good, not to be restarted.
     let finished =
         current.is_some_and(|o| plan::completed(pod, o, sandbox.map(|s| s.info.id.as_str())));
-    let status_of = |kind, container: &Container| {
+    let status_of = |kind, index: usize, container: &Container| {
         let mut instances: Vec<&ObservedContainer> = current
             .map(|o| {
                 o.containers
@@ -350,7 +355,7 @@ fn pod_status(
             initializing: has_init,
             completed_long_ago: kind == ContainerKind::Init
                 && !container.is_sidecar()
-                && app_started,
+                && (app_started || last_begun.is_some_and(|last| index < last)),
         };
         container_status(pod, container, &facts, inputs)
     };
@@ -358,7 +363,8 @@ fn pod_status(
     let init_container_statuses: Vec<ContainerStatus> = spec
         .init_containers
         .iter()
-        .map(|c| status_of(ContainerKind::Init, c))
+        .enumerate()
+        .map(|(i, c)| status_of(ContainerKind::Init, i, c))
         .collect();
     // Initialized once every init container completed, a sidecar counting once started;
     // and for good once the app containers have started.
@@ -377,7 +383,8 @@ fn pod_status(
     let container_statuses: Vec<ContainerStatus> = spec
         .containers
         .iter()
-        .map(|c| status_of(ContainerKind::App, c))
+        .enumerate()
+        .map(|(i, c)| status_of(ContainerKind::App, i, c))
         .collect();
     let plain_inits: Vec<ContainerStatus> = spec
         .init_containers
@@ -657,13 +664,19 @@ fn container_status(
     let latest = facts.latest;
     ContainerStatus {
         name: container.name.clone(),
-        // A probed container is ready and started only once its probes say so; until its
-        // worker has run, a container with a readiness or startup probe is neither.
-        ready: state.running.is_some()
-            && verdicts.map_or(
-                container.readiness_probe.is_none() && container.startup_probe.is_none(),
-                |v| v.ready && v.started,
-            ),
+        // A plain init container is ready once it completed, not while it runs (the
+        // kubelet's prober manager). A probed container is ready and started only once its
+        // probes say so; until its worker has run, one with a readiness or startup probe is
+        // neither.
+        ready: if facts.init && !container.is_sidecar() {
+            state.terminated.as_ref().is_some_and(|t| t.exit_code == 0)
+        } else {
+            state.running.is_some()
+                && verdicts.map_or(
+                    container.readiness_probe.is_none() && container.startup_probe.is_none(),
+                    |v| v.ready && v.started,
+                )
+        },
         restart_count: latest.map_or(0, |c| c.attempt),
         image: container.image.clone(),
         image_id: latest.map(|c| c.info.image_id.clone()).unwrap_or_default(),

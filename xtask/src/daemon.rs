@@ -53,7 +53,8 @@ impl Daemon {
     }
 
     /// Starts the daemon in a session of its own (`setsid`), stdin from /dev/null and
-    /// stdout+stderr appended to its log: it must never hold our caller's pipes open.
+    /// stdout+stderr appended to its log: it must never hold our caller's pipes or locks
+    /// open.
     pub fn spawn(&self) -> Result<Child> {
         fs::create_dir_all(&self.dir)?;
         let log_path = self.log_path();
@@ -82,7 +83,17 @@ impl Daemon {
             self.name,
             log_path.display()
         );
-        let child = Command::new("setsid")
+        // Through `sh`, which closes descriptors 3 to 9 before it execs `setsid`: the daemon
+        // must not keep open what our caller handed down, such as the lock of `flock LOCK
+        // cargo xtask ...`, or that lock stays held for as long as the daemon runs (every
+        // other `flock` on it then waits for ever). std opens its own descriptors
+        // close-on-exec; inherited ones are the caller's, and `flock` takes the lowest free.
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                "exec setsid \"$@\" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-",
+                "sh",
+            ])
             .arg(&self.program)
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -92,8 +103,8 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", self.program.display()))?;
-        // `setsid` execs the program in place (our child is never a group leader), so the
-        // child's pid is the daemon's.
+        // `sh` execs `setsid`, which execs the program in place (our child is never a group
+        // leader), so the child's pid is the daemon's.
         fs::write(self.pid_path(), format!("{}\n", child.id()))?;
         Ok(child)
     }

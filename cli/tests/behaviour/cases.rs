@@ -14,6 +14,9 @@ use crate::support::nginx::Nginx;
 use crate::support::prometheus::Prometheus;
 use crate::support::{Kubectl, Node, PATIENCE, case_port, podman, read_host_file};
 
+#[path = "kubelet_e2e.rs"]
+mod kubelet_e2e;
+
 /// The backend of this copy of the suite: the one its module is named after.
 pub(crate) fn backend() -> Backend {
     let module = module_path!().rsplit("::").next().unwrap_or_default();

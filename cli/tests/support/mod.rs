@@ -5,7 +5,9 @@
 
 pub mod etcd;
 pub mod nginx;
+pub mod pod_watch;
 pub mod prometheus;
+pub mod timeline;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -238,6 +240,13 @@ impl Node {
             .expect("stop the container");
     }
 
+    /// Stops sandbox `id` behind the agent's back, as a node's reboot would.
+    pub fn stop_sandbox(&self, id: &str) {
+        self.tokio
+            .block_on(self.runtime.stop_sandbox(id))
+            .expect("stop the sandbox");
+    }
+
     /// This node's sandboxes as the runtime reports them.
     pub fn sandboxes(&self) -> Vec<SandboxInfo> {
         let all = self
@@ -249,16 +258,31 @@ impl Node {
             .collect()
     }
 
-    /// Running containers named `container` of pod `pod`.
-    pub fn running(&self, pod: &str, container: &str) -> Vec<ContainerInfo> {
+    /// Removes container `id` behind the agent's back, as `docker rm`, CRI's
+    /// `RemoveContainer` or `podman rm` would.
+    pub fn remove_container(&self, id: &str) {
+        self.tokio
+            .block_on(self.runtime.remove_container(id))
+            .expect("remove the container");
+    }
+
+    /// Every instance, whatever its state, of container `container` of pod `pod`.
+    pub fn instances(&self, pod: &str, container: &str) -> Vec<ContainerInfo> {
         let pod = self.pod_name(pod);
         self.containers()
             .into_iter()
             .filter(|c| {
                 c.labels.get(labels::POD_NAME) == Some(&pod)
                     && c.labels.get(labels::CONTAINER_NAME).map(String::as_str) == Some(container)
-                    && matches!(c.state, ContainerState::Running { .. })
             })
+            .collect()
+    }
+
+    /// Running containers named `container` of pod `pod`.
+    pub fn running(&self, pod: &str, container: &str) -> Vec<ContainerInfo> {
+        self.instances(pod, container)
+            .into_iter()
+            .filter(|c| matches!(c.state, ContainerState::Running { .. }))
             .collect()
     }
 

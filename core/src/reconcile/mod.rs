@@ -10,6 +10,7 @@ pub mod history;
 pub mod hooks;
 pub mod hostname;
 pub mod hosts;
+pub mod init;
 pub mod observe;
 pub mod ownership;
 pub mod plan;

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use super::history::History;
 use super::hooks::Hook;
+use super::init::{InSandbox, plan_init};
 use super::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, RestartPolicy};
@@ -329,16 +330,6 @@ fn plan_pod(
             id: extra.info.id.clone(),
         });
     }
-    // As the kubelet decides it: a pod whose app containers have started is initialized,
-    // whatever is left of its init containers (they may have been removed), so an init
-    // container with side effects never runs twice.
-    let initialized = pod.containers.iter().any(|c| {
-        c.kind == ContainerKind::App
-            && c.info
-                .sandbox_id
-                .as_deref()
-                .is_none_or(|id| id == sandbox.info.id)
-    });
     if completed(want, pod, Some(&sandbox.info.id)) {
         // The app containers are done for good: the sidecars are stopped after them, in
         // reverse order, then the sandbox.
@@ -360,64 +351,16 @@ fn plan_pod(
         });
         return;
     }
-    for (index, container) in spec.init_containers.iter().enumerate() {
-        let sidecar = container.is_sidecar();
-        if initialized && !sidecar {
-            continue;
-        }
-        let instances: Vec<&ObservedContainer> =
-            pod.instances(&container.name, &sandbox.info.id).collect();
-        collect_garbage(&instances, steps);
-        if sidecar {
-            // A sidecar is restarted whenever it exits, whatever the pod's policy; the next
-            // init container waits until it has started (and its startup probe passed).
-            let ready_to_go_on = match instances.last() {
-                None => {
-                    steps.push(Step::StartContainer {
-                        instance: Instance::first(ContainerKind::Init, index),
-                        sandbox: target.clone(),
-                    });
-                    false
-                }
-                Some(latest) => match latest.info.state {
-                    ContainerState::Running { .. } => {
-                        stop_if_probe_failed(want, pod, container, latest, verdicts, steps);
-                        container.startup_probe.is_none()
-                            || verdicts.get(&latest.info.id).is_some_and(|v| v.started)
-                    }
-                    ContainerState::Exited { .. } | ContainerState::Created => {
-                        let target = target.clone();
-                        restart(ContainerKind::Init, index, latest, now, target, steps, plan);
-                        false
-                    }
-                    ContainerState::Unknown => false,
-                },
-            };
-            if !initialized && !ready_to_go_on {
-                return;
-            }
-            continue;
-        }
-        match instances.last() {
-            None => {
-                steps.push(Step::StartContainer {
-                    instance: Instance::first(ContainerKind::Init, index),
-                    sandbox: target,
-                });
-                return;
-            }
-            Some(latest) => match latest.info.state {
-                ContainerState::Exited { exit_code: 0, .. } => continue,
-                ContainerState::Exited { .. } | ContainerState::Created => {
-                    if policy != RestartPolicy::Never {
-                        let target = target.clone();
-                        restart(ContainerKind::Init, index, latest, now, target, steps, plan);
-                    }
-                    return;
-                }
-                ContainerState::Running { .. } | ContainerState::Unknown => return,
-            },
-        }
+    let pass = InSandbox {
+        want,
+        pod,
+        sandbox_id: &sandbox.info.id,
+        target: target.clone(),
+        verdicts,
+        now,
+    };
+    if !plan_init(&pass, steps, plan) {
+        return;
     }
     for (index, container) in spec.containers.iter().enumerate() {
         let instances: Vec<&ObservedContainer> =
@@ -446,7 +389,7 @@ fn plan_pod(
 
 /// Stops `latest`, a running instance of `container`, when its liveness or startup probe
 /// failed; the restart policy then applies (a liveness probe's own grace period wins).
-fn stop_if_probe_failed(
+pub(super) fn stop_if_probe_failed(
     want: &StaticPod,
     pod: &ObservedPod,
     container: &Container,
@@ -475,7 +418,7 @@ fn stop_if_probe_failed(
 /// Keeps the latest instance of a container and at most one dead one (the kubelet's
 /// `MaxPerPodContainer`): the latest dead instance is the container's `lastState` and what
 /// `logs --previous` reads. Older dead instances are removed; a running one never is.
-fn collect_garbage(instances: &[&ObservedContainer], steps: &mut Vec<Step>) {
+pub(super) fn collect_garbage(instances: &[&ObservedContainer], steps: &mut Vec<Step>) {
     let is_dead = |c: &ObservedContainer| matches!(c.info.state, ContainerState::Exited { .. });
     let Some((latest, older)) = instances.split_last() else {
         return;
@@ -548,7 +491,7 @@ fn backoff_since(latest: &ObservedContainer, ran: Duration) -> u32 {
     }
 }
 
-fn restart(
+pub(super) fn restart(
     kind: ContainerKind,
     index: usize,
     latest: &ObservedContainer,

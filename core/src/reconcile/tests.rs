@@ -141,6 +141,15 @@ impl World {
             .exit_container(&self.container_id(name, attempt), code, at);
     }
 
+    /// Runs the pod of [`with_sidecar`] until its app container starts: the sidecar, then
+    /// `migrate` to its end, then the app.
+    async fn initialize_with_sidecar(&mut self, web: &Arc<StaticPod>, now: SystemTime) {
+        self.step(&[web.clone()], now).await;
+        self.step(&[web.clone()], now).await;
+        self.exit("migrate", "0", 0, now);
+        self.step(&[web.clone()], now).await;
+    }
+
     /// The pod's status, rendered by [`describe_status`], with no previous pass.
     async fn describe(&self, pod: &Arc<StaticPod>, now: SystemTime) -> String {
         describe_status(&self.status(pod, now, None).await)
@@ -638,6 +647,67 @@ async fn completed_init_containers_are_not_run_again_once_the_app_has_started() 
     check(fresh.step(&[web], now).await, expect![""]);
 }
 
+#[tokio::test]
+async fn an_initializing_pod_goes_on_from_its_last_init_container_whatever_is_left_before_it() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers:\n  - {name: init1, image: busybox:1.36}\n  - {name: init2, image: busybox:1.36}\n  - {name: init3, image: busybox:1.36}\n  containers: [{name: web, image: nginx:1.25}]\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    for init in ["init1", "init2"] {
+        world.exit(init, "0", 0, now);
+        world.step(&[web.clone()], now).await;
+    }
+    // init3 runs; the completed init1 and init2 are removed behind the agent's back.
+    for init in ["init1", "init2"] {
+        let id = world.container_id(init, "0");
+        world.runtime.remove_container(&id).await.unwrap();
+    }
+    check(world.step(&[web.clone()], now).await, expect![""]);
+    check(
+        world.describe(&web, now).await,
+        expect![[r#"
+            STATUS Init:2/3
+            init1 restarts=0 state=terminated Completed 0 last=-
+            init2 restarts=0 state=terminated Completed 0 last=-
+            init3 restarts=0 state=running last=-
+            web restarts=0 state=waiting PodInitializing last=-"#]],
+    );
+    // A completed init container is ready, as the kubelet's prober manager has it.
+    let status = world.status(&web, now, None).await;
+    let ready: Vec<bool> = status
+        .status
+        .init_container_statuses
+        .iter()
+        .map(|c| c.ready)
+        .collect();
+    assert_eq!(ready, [true, true, false]);
+    world.exit("init3", "0", 0, now);
+    check(
+        world.step(&[web.clone()], now).await,
+        expect!["start web #0"],
+    );
+}
+
+#[tokio::test]
+async fn a_removed_sidecar_of_an_initialized_pod_is_started_again() {
+    let mut world = World::new();
+    let web = with_sidecar("Always");
+    let now = SystemTime::now();
+    world.initialize_with_sidecar(&web, now).await;
+    for init in ["log", "migrate"] {
+        let id = world.container_id(init, "0");
+        world
+            .runtime
+            .stop_container(&id, Duration::ZERO)
+            .await
+            .unwrap();
+        world.runtime.remove_container(&id).await.unwrap();
+    }
+    check(world.step(&[web], now).await, expect!["start log #0"]);
+}
+
 /// `STATUS` and, per container, its state and last state, as `kubectl describe` reads them.
 fn describe_status(pod: &PodView) -> String {
     let status = &pod.status;
@@ -914,10 +984,7 @@ async fn a_killed_pod_stops_its_app_containers_before_its_sidecars() {
     let mut world = World::new();
     let web = with_sidecar("Always");
     let now = SystemTime::now();
-    world.step(&[web.clone()], now).await;
-    world.step(&[web.clone()], now).await;
-    world.exit("migrate", "0", 0, now);
-    world.step(&[web.clone()], now).await;
+    world.initialize_with_sidecar(&web, now).await;
     let (log, web_id) = (
         world.container_id("log", "0"),
         world.container_id("web", "0"),
