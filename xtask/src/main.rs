@@ -43,7 +43,7 @@ commands:
                                              name filter)
   demo [--runtime <name>]                    run `staticpod run` on examples/manifests (default: docker)
   bench [--runtime <name|all>] [--pods N]    benchmarks (see BENCHMARKS.md); report in target/bench/
-  codegen [--check]                          regenerate the committed CRI bindings from their .proto,
+  codegen [--check]                          regenerate the committed gRPC bindings from their .protos,
                                              and the package's man pages and shell completions
                                              from staticpod's flags (--check: fail if the
                                              committed ones differ)
