@@ -58,6 +58,9 @@ complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l healthz-port
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l healthz-bind-address -d 'Address of the health endpoint [default: 127.0.0.1]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l seccomp-default -d 'Run containers whose pod names no seccomp profile under the runtime\'s default (`RuntimeDefault`) instead of `Unconfined`, as the kubelet\'s flag [default: false]' -r -f -a "true\t''
 false\t''"
+complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l resolv-conf -d 'The node\'s resolver file, the base of the pods\' `/etc/resolv.conf` (`Default` DNS policy, and `ClusterFirst` without `--cluster-dns`); "" for none: the node\'s loopback is the pods\' nameserver [default: /etc/resolv.conf]' -r
+complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l cluster-dns -d 'The cluster\'s DNS servers for `ClusterFirst` pods, comma-separated IPs [default: none: such pods fall back to the node\'s resolver, with a `MissingClusterDNS` event]' -r
+complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l cluster-domain -d 'The cluster\'s domain, searched by `ClusterFirst` pods (`cluster.local`)' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c staticpod -n "__fish_staticpod_using_subcommand get" -l server -d 'The agent\'s status endpoint' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand get" -s h -l help -d 'Print help'
