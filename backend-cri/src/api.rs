@@ -1,4 +1,6 @@
-//! The CRI API this backend speaks, generated from its .proto and committed (`cargo xtask
-//! codegen` regenerates it), so that building needs no protobuf compiler.
+//! The gRPC APIs this backend speaks, generated from their .protos and committed (`cargo
+//! xtask codegen` regenerates them), so that building needs no protobuf compiler: CRI v1, and
+//! the part of containerd's own event service that tells the backend when to relist.
 
+pub(crate) mod containerd_events;
 pub(crate) mod v1;

@@ -1,12 +1,12 @@
 //! staticpod backend for containerd (and any runtime serving CRI v1) over gRPC on a unix
 //! socket: pods map natively to CRI sandboxes, as the kubelet drives them.
 //!
-//! [`CriRuntime`] implements [`ContainerRuntime`]. The CRI bindings (`api`), the request
-//! building (`sandbox`, `container`), status conversion (`convert`), error translation
-//! ([`error`]), the socket channel (`transport`), the event feed (`events`), the reading of
-//! the log files the runtime writes (`logs`), their rotation (`rotation`, the kubelet's
-//! container log manager) and the inotify watches both use (`inotify`) live in modules of
-//! their own.
+//! [`CriRuntime`] implements [`ContainerRuntime`]. The CRI bindings and containerd's event
+//! service (`api`), the request building (`sandbox`, `container`), status conversion
+//! (`convert`), error translation ([`error`]), the socket channel (`transport`), the event
+//! feed (`events`: CRI's, else containerd's own), the reading of the log files the runtime
+//! writes (`logs`), their rotation (`rotation`, the kubelet's container log manager) and the
+//! inotify watches both use (`inotify`) live in modules of their own.
 
 pub mod error;
 
@@ -39,6 +39,7 @@ use staticpod_runtime::{
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
+use crate::api::containerd_events::events_client::EventsClient;
 use crate::api::v1;
 use crate::api::v1::image_service_client::ImageServiceClient;
 use crate::api::v1::runtime_service_client::RuntimeServiceClient;
@@ -58,9 +59,10 @@ pub struct CriRuntime {
     endpoint: String,
     runtime: RuntimeServiceClient<Channel>,
     images: ImageServiceClient<Channel>,
+    /// containerd's own event service, for runtimes whose CRI has no events.
+    events: EventsClient<Channel>,
     /// Sandbox statuses, asked again only when a sandbox's listed state changes: CRI's lists
-    /// lack IPs, exit codes and times, and containerd 1.6, which has no events, is relisted
-    /// every second.
+    /// lack IPs, exit codes and times.
     sandboxes: Arc<InspectCache<Option<SandboxInfo>>>,
     /// Container statuses, likewise.
     containers: Arc<InspectCache<Option<ContainerInfo>>>,
@@ -91,7 +93,8 @@ impl CriRuntime {
         let mut runtime = CriRuntime {
             endpoint: name,
             runtime: RuntimeServiceClient::new(channel.clone()),
-            images: ImageServiceClient::new(channel),
+            images: ImageServiceClient::new(channel.clone()),
+            events: EventsClient::new(channel),
             sandboxes: Arc::default(),
             containers: Arc::default(),
             log_rotation: None,
@@ -554,14 +557,18 @@ impl ContainerRuntime for CriRuntime {
         })
     }
 
-    /// Streams CRI container events (`GetContainerEvents`, containerd 1.7+), reopening the
-    /// stream with capped back-off (0.5 s to 30 s) after the runtime went away, and yielding
-    /// once after each reopening since changes may have been missed meanwhile. containerd 1.6
-    /// answers `Unimplemented`: the receiver then never yields (a task holds the sender, idle,
-    /// until the receiver is dropped) and the agent's periodic resync sees every change.
+    /// Nudges at every change the runtime reports: CRI's container events
+    /// (`GetContainerEvents`, containerd 1.7+), else containerd's own event service on the
+    /// same socket (containerd 1.6), else every second (see the `events` module). A broken
+    /// stream is reopened with capped back-off (0.5 s to 30 s), with one nudge after each
+    /// reopening since changes may have been missed meanwhile.
     async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>> {
         let (tx, rx) = mpsc::channel(1);
-        tokio::spawn(events::run(self.runtime.clone(), self.endpoint.clone(), tx));
+        let clients = events::Clients {
+            runtime: self.runtime.clone(),
+            events: self.events.clone(),
+        };
+        tokio::spawn(events::run(clients, self.endpoint.clone(), tx));
         Ok(rx)
     }
 

@@ -392,7 +392,7 @@ async fn images_resolve_short_names_and_never_does_not_pull() {
 
 #[tokio::test]
 #[ignore = "needs containerd: run through cargo xtask test"]
-async fn version_and_watch_on_a_runtime_without_events() {
+async fn an_exit_is_seen_through_the_runtimes_events() {
     let fx = Fixture::new("watch").await;
     let version = fx.runtime.version().await.unwrap();
     assert_eq!(version.runtime_name, "containerd");
@@ -401,20 +401,43 @@ async fn version_and_watch_on_a_runtime_without_events() {
     let mut rx = fx.runtime.watch().await.unwrap();
     let sandbox = fx.sandbox_config("watch", None);
     let sandbox_id = fx.run_sandbox(&sandbox).await;
-    let job = fx.container_config("job", "busybox:1.36", &["true"], &sandbox);
-    fx.start_container(&sandbox_id, &job, &sandbox).await;
-    // containerd 1.6 has no event stream: the feed stays open and quiet; with events (1.7+)
-    // it yields for the start.
-    let got = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await;
-    match got {
-        Ok(Some(())) => assert!(!version.runtime_version.starts_with("1.6")),
-        Ok(None) => panic!("the feed closed"),
-        Err(_) => assert!(
-            version.runtime_version.starts_with("1.6"),
-            "{}",
-            version.runtime_version
-        ),
+    let job = fx.container_config(
+        "job",
+        "busybox:1.36",
+        &["sh", "-c", "sleep 3; exit 3"],
+        &sandbox,
+    );
+    let id = fx.start_container(&sandbox_id, &job, &sandbox).await;
+
+    // The starts nudge (containerd 1.6: at once and a second after the last); then the feed
+    // is quiet, which a relist every second would not be.
+    let quiet = Duration::from_millis(1500);
+    let mut nudges = 0;
+    while tokio::time::timeout(quiet, rx.recv()).await.is_ok() {
+        nudges += 1;
+        assert!(nudges < 10, "the feed nudges while nothing changes");
     }
+    assert!(nudges > 0, "the starts nudged");
+    let running = fx.container(&id).await.expect("listed");
+    assert!(
+        matches!(running.state, ContainerState::Running { .. }),
+        "{running:?}"
+    );
+
+    // The exit nudges, and a relist at one of its nudges sees it.
+    let exited = async {
+        loop {
+            rx.recv().await.expect("the feed stays open");
+            let listed = fx.container(&id).await.map(|c| c.state);
+            if let Some(ContainerState::Exited { exit_code, .. }) = listed {
+                break exit_code;
+            }
+        }
+    };
+    let exit_code = tokio::time::timeout(Duration::from_secs(20), exited)
+        .await
+        .expect("a nudge after the exit lists it exited");
+    assert_eq!(exit_code, 3);
 }
 
 #[tokio::test]

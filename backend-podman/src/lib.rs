@@ -559,18 +559,24 @@ impl ContainerRuntime for PodmanRuntime {
     }
 
     async fn list_containers(&self) -> RuntimeResult<Vec<ContainerInfo>> {
+        // Infra containers carry their pod's labels, so the managed-by label finds them too;
+        // only app containers carry a container name. libpod ANDs label filters, and syncs
+        // the state of every container it lists: leaving the infra containers out halves
+        // that work.
         let opts = ContainerListOpts::builder()
             .all(true)
-            .filter([ContainerListFilter::LabelKeyVal(
-                MANAGED_BY.to_owned(),
-                MANAGED_BY_VALUE.to_owned(),
-            )])
+            .filter([
+                ContainerListFilter::LabelKeyVal(
+                    MANAGED_BY.to_owned(),
+                    MANAGED_BY_VALUE.to_owned(),
+                ),
+                ContainerListFilter::LabelKey(labels::CONTAINER_NAME.to_owned()),
+            ])
             .build();
         let listed = within(REQUEST_TIMEOUT, self.podman.containers().list(&opts))
             .await
             .map_err(|err| self.call("list", "container", "(all managed)").error(err))?;
-        // Infra containers carry their pod's labels, so the filter finds them too; they
-        // stand for sandboxes, not containers.
+        // Should an infra container be listed anyway, it stands for a sandbox, not a container.
         let ids: Vec<(String, String)> = listed
             .into_iter()
             .filter(|c| c.is_infra != Some(true))

@@ -80,8 +80,7 @@ pub struct RunArgs {
     /// How often the manifest URL is polled [default: 20s].
     #[arg(long, value_parser = humantime::parse_duration)]
     http_check_frequency: Option<Duration>,
-    /// How often the runtime is re-read besides its events [default: 10s for Docker and
-    /// Podman, 1s for CRI (containerd 1.6 sends no events)].
+    /// How often the runtime is re-read besides its events [default: 10s].
     #[arg(long, value_parser = humantime::parse_duration)]
     sync_frequency: Option<Duration>,
     /// Image of the sandbox (pause) container on Docker and Podman.

@@ -48,14 +48,11 @@ impl Backend {
         }
     }
 
-    /// How often the runtime is read even without events: Docker and Podman send events,
-    /// so a slow safety net suffices; containerd 1.6 has none, so it is relisted every
-    /// second, as the kubelet's PLEG does.
+    /// How often the runtime is read even without events: a slow safety net, since every
+    /// backend's `watch` reports changes (on CRI from CRI's events, or containerd 1.6's own
+    /// event service, or, for a runtime with neither, every second as the kubelet's PLEG).
     pub fn default_resync(self) -> Duration {
-        match self {
-            Backend::Docker | Backend::Podman => Duration::from_secs(10),
-            Backend::Cri => Duration::from_secs(1),
-        }
+        Duration::from_secs(10)
     }
 }
 

@@ -1,7 +1,8 @@
-//! `cargo xtask codegen`: the CRI v1 bindings of `backend-cri`, generated from the committed
-//! `api.proto` and committed too, so that building staticpod needs no `protoc`.
+//! `cargo xtask codegen`: the gRPC bindings of `backend-cri` (CRI v1, and containerd's event
+//! service), generated from the committed .protos and committed too, so that building
+//! staticpod needs no `protoc`.
 //!
-//! The .proto is compiled by protox, a protobuf compiler written in Rust, not by `protoc`:
+//! The .protos are compiled by protox, a protobuf compiler written in Rust, not by `protoc`:
 //! regenerating or checking the bindings then installs nothing, and gives the same output on
 //! every machine, fixed by `Cargo.lock` rather than by the distribution's protoc.
 
@@ -13,55 +14,87 @@ use anyhow::{Context, Result, bail};
 
 use crate::paths;
 
-/// The directory of the .proto, its include path.
+/// The directory of the .protos, their include path.
 const PROTO_DIR: &str = "backend-cri/proto";
-/// The CRI v1 API (package `runtime.v1`), as the `k8s-cri` crate 0.11 shipped it.
-const PROTO: &str = "api.proto";
-/// The committed bindings.
-const BINDINGS: &str = "backend-cri/src/api/v1.rs";
-/// What prost names the file it generates for the package.
-const GENERATED: &str = "runtime.v1.rs";
-/// The workspace's edition, which `cargo fmt` formats the committed file in.
+/// The workspace's edition, which `cargo fmt` formats the committed files in.
 const EDITION: &str = "2024";
 
-/// The bindings' lines between the one that says where they come from and what prost and
-/// tonic generate.
-const HEADER: &str = "\
+/// One .proto and the committed bindings generated from it.
+struct Bindings {
+    /// The .proto, under [`PROTO_DIR`].
+    proto: &'static str,
+    /// The committed bindings.
+    bindings: &'static str,
+    /// What prost names the file it generates for the .proto's package.
+    generated: &'static str,
+    /// The bindings' lines between the one that says where they come from and what prost
+    /// and tonic generate.
+    header: &'static str,
+}
+
+/// Every generated binding of the tree.
+const BINDINGS: [Bindings; 2] = [
+    // The CRI v1 API (package `runtime.v1`), as the `k8s-cri` crate 0.11 shipped it.
+    Bindings {
+        proto: "api.proto",
+        bindings: "backend-cri/src/api/v1.rs",
+        generated: "runtime.v1.rs",
+        header: "\
 //! The CRI v1 (`runtime.v1`) messages and the RuntimeService and ImageService clients.
 
 // Protobuf enum values share their package's scope, so the .proto prefixes them.
 #![allow(clippy::enum_variant_names)]
 // prost copies the .proto's comments into docs as they are, and they are not Markdown.
 #![allow(clippy::doc_lazy_continuation)]
-";
+",
+    },
+    // The part of containerd's own event service (containerd 1.6) the backend reads.
+    Bindings {
+        proto: "containerd_events.proto",
+        bindings: "backend-cri/src/api/containerd_events.rs",
+        generated: "containerd.services.events.v1.rs",
+        header: "\
+//! containerd's event service (`containerd.services.events.v1`): its Subscribe client, the
+//! envelope and the task exit and delete events.
+",
+    },
+];
 
-/// `cargo xtask codegen`: regenerates the bindings in place and prints their path.
+/// `cargo xtask codegen`: regenerates the bindings in place and prints their paths.
 pub fn run() -> Result<()> {
-    let bindings = paths::root().join(BINDINGS);
-    fs::write(&bindings, generate()?).with_context(|| format!("writing {}", bindings.display()))?;
-    println!("{}", bindings.display());
+    for binding in &BINDINGS {
+        let path = paths::root().join(binding.bindings);
+        fs::write(&path, generate(binding)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
+    }
     Ok(())
 }
 
 /// Regenerates the bindings into a temporary directory and fails, naming the committed file,
-/// when it differs: the bindings must be what `cargo xtask codegen` makes of the .proto.
+/// when one differs: the bindings must be what `cargo xtask codegen` makes of the .protos.
 pub fn check_current() -> Result<()> {
-    let bindings = paths::root().join(BINDINGS);
-    let committed =
-        fs::read_to_string(&bindings).with_context(|| format!("reading {}", bindings.display()))?;
-    if committed != generate()? {
-        bail!(
-            "{BINDINGS} is not what `cargo xtask codegen` generates from {PROTO_DIR}/{PROTO}: run it and commit the result"
-        );
+    for binding in &BINDINGS {
+        let path = paths::root().join(binding.bindings);
+        let committed =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        if committed != generate(binding)? {
+            bail!(
+                "{} is not what `cargo xtask codegen` generates from {PROTO_DIR}/{}: run it and commit the result",
+                binding.bindings,
+                binding.proto
+            );
+        }
     }
     Ok(())
 }
 
 /// The bindings' text: the client side of the .proto's services and its messages, formatted
 /// as `cargo fmt` leaves them.
-fn generate() -> Result<String> {
-    let descriptors = protox::compile([PROTO], [paths::root().join(PROTO_DIR)])
-        .with_context(|| format!("compiling {PROTO_DIR}/{PROTO}"))?;
+fn generate(binding: &Bindings) -> Result<String> {
+    let proto = binding.proto;
+    let descriptors = protox::compile([proto], [paths::root().join(PROTO_DIR)])
+        .with_context(|| format!("compiling {PROTO_DIR}/{proto}"))?;
     // Under target/, so that rustfmt finds the workspace's configuration as `cargo fmt` does.
     fs::create_dir_all(paths::xtask_dir())?;
     let scratch = tempfile::tempdir_in(paths::xtask_dir())?;
@@ -70,11 +103,11 @@ fn generate() -> Result<String> {
         .out_dir(scratch.path())
         .compile_fds(descriptors)
         .context("generating the bindings")?;
-    let generated = scratch.path().join(GENERATED);
+    let generated = scratch.path().join(binding.generated);
     let body = fs::read_to_string(&generated)
         .with_context(|| format!("reading {}", generated.display()))?;
-    let origin = format!("@generated by `cargo xtask codegen` from `{PROTO_DIR}/{PROTO}`");
-    let text = format!("//! {origin}: do not edit.\n{HEADER}\n{body}");
+    let origin = format!("@generated by `cargo xtask codegen` from `{PROTO_DIR}/{proto}`");
+    let text = format!("//! {origin}: do not edit.\n{}\n{body}", binding.header);
     fs::write(&generated, text)?;
     rustfmt(&generated)?;
     Ok(fs::read_to_string(&generated)?)

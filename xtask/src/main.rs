@@ -48,7 +48,7 @@ commands:
                                              toolchain) and run each for N s (default 600; `test`
                                              runs each for 12 s); prints executions, coverage,
                                              crashes (see RELIABILITY.md)
-  codegen [--check]                          regenerate the committed CRI bindings from their .proto,
+  codegen [--check]                          regenerate the committed gRPC bindings from their .protos,
                                              and the package's man pages and shell completions
                                              from staticpod's flags (--check: fail if the
                                              committed ones differ)

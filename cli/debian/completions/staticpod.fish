@@ -50,7 +50,7 @@ complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l container-lo
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l container-log-max-files -d 'How many log files a CRI container keeps, the current one included [default: 5]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l file-check-frequency -d 'How often the manifest path is re-read besides inotify events [default: 20s]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l http-check-frequency -d 'How often the manifest URL is polled [default: 20s]' -r
-complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l sync-frequency -d 'How often the runtime is re-read besides its events [default: 10s for Docker and Podman, 1s for CRI (containerd 1.6 sends no events)]' -r
+complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l sync-frequency -d 'How often the runtime is re-read besides its events [default: 10s]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l pod-infra-container-image -d 'Image of the sandbox (pause) container on Docker and Podman' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l address -d 'Address of the read-only port [default: 127.0.0.1]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l read-only-port -d 'The read-only port (`GET /pods`, `/manifests`, `/healthz`); 0 turns it off [default: 10255]' -r
