@@ -192,7 +192,10 @@ fn build() -> Result<PathBuf> {
             ("CARGO_TARGET_DIR", &target_dir_text),
         ],
     )
-    .context("building the fuzz targets")?;
+    .context(
+        "building the fuzz targets (after a change of the crates' dependencies, bring \
+         fuzz/Cargo.lock up to date: cargo update --manifest-path fuzz/Cargo.toml --workspace)",
+    )?;
     Ok(target_dir.join(host).join("release"))
 }
 
