@@ -125,18 +125,7 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
         &env,
     ));
     if whole {
-        let args = [
-            "test",
-            "--no-fail-fast",
-            "-p",
-            "staticpod",
-            "--test",
-            "behaviour",
-            "--",
-            "--ignored",
-            "--test-threads=2",
-            KUBELET_E2E_IN_CI,
-        ];
+        let args = behaviour_suite(&[KUBELET_E2E_IN_CI]);
         phases.push(cargo_test(
             "the kubelet's e2e: completed init containers",
             &args,
@@ -147,16 +136,8 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
         // The behaviour suite's copy for this runtime alone: the other copies need their
         // runtimes' endpoints, which are not set.
         let filters = suite_filters(runtime.name(), &extra);
-        let mut args = vec![
-            "test",
-            "--no-fail-fast",
-            "-p",
-            "staticpod",
-            "--test",
-            "behaviour",
-        ];
-        args.extend(["--", "--ignored", "--test-threads=2"]);
-        args.extend(filters.iter().map(String::as_str));
+        let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+        let args = behaviour_suite(&filters);
         phases.push(cargo_test(
             &format!("behaviour suite ({})", runtime.runtime_name()),
             &args,
@@ -245,6 +226,24 @@ const KUBELET_E2E: &str = "kubelet_e2e::";
 /// The one of them the default run keeps: the init containers of issue 16's must-show.
 const KUBELET_E2E_IN_CI: &str =
     "kubelet_e2e::completed_init_containers_are_not_run_again_after_an_agent_restart";
+
+/// `cargo test` of the behaviour suite's cases (ignored outside a runtime) that `filters`
+/// select.
+fn behaviour_suite<'a>(filters: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "test",
+        "--no-fail-fast",
+        "-p",
+        "staticpod",
+        "--test",
+        "behaviour",
+        "--",
+        "--ignored",
+        "--test-threads=2",
+    ];
+    args.extend(filters);
+    args
+}
 
 fn suite_filters(module: &str, extra: &[&str]) -> Vec<String> {
     let mut filters: Vec<String> = extra
