@@ -180,6 +180,28 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_name_is_a_subdomain_not_a_label() {
+        // The kubelet's e2e names pods like this one (70 characters with the node's name);
+        // only the hostname is cut to 63.
+        let long = "restartable-init-container-run-continuously";
+        check(
+            &format!(
+                "kind: Pod\nmetadata:\n  name: {long}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n"
+            ),
+            expect!["pod default/restartable-init-container-run-continuously-node0 uid=32"],
+        );
+        check(
+            &format!(
+                "kind: Pod\nmetadata:\n  name: {}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n",
+                "a".repeat(250)
+            ),
+            expect![[
+                r#"/etc/kubernetes/manifests/web.yaml:3:3: error: metadata.name: with the node name appended: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-node0" is not a valid DNS-1123 subdomain: at most 253 lower-case letters, digits, '-' or '.', starting and ending with a letter or digit"#
+            ]],
+        );
+    }
+
+    #[test]
     fn validation_errors_are_placed() {
         check(
             "kind: Pod\nmetadata:\n  name: Web_1\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n  - name: web\n    image: ''\n    ports:\n    - containerPort: 70000\n    resources:\n      limits: {cpu: 100m}\n      requests: {cpu: '1'}\n",

@@ -256,6 +256,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn readiness_goes_on_after_liveness_failed_and_liveness_is_not_run_again() {
+        let runtime = Arc::new(FakeRuntime::default());
+        runtime.set_exec_exit_code(1);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let spec = format!(
+            "name: web\nimage: x\nlivenessProbe: {{exec: {{command: [false]}}, periodSeconds: 1, failureThreshold: 1}}\nreadinessProbe: {{tcpSocket: {{port: {port}}}, periodSeconds: 1, failureThreshold: 1}}\n"
+        );
+        let verdicts = Arc::default();
+        let task = tokio::spawn(worker(runtime.clone(), container(&spec), &verdicts).run());
+        wait_for(&verdicts, |v| v.failed.is_some() && v.ready).await;
+        // The container is being killed (its preStop hook may run for long): readiness
+        // still follows it.
+        drop(listener);
+        let unready = wait_for(&verdicts, |v| !v.ready).await;
+        assert!(unready.failed.is_some());
+        let livenesses = runtime
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("exec_sync c1 false"))
+            .count();
+        assert_eq!(livenesses, 1, "a failed liveness probe is not run again");
+        assert!(
+            !task.is_finished(),
+            "the worker runs until its container stops"
+        );
+        task.abort();
+    }
+
+    #[tokio::test]
     async fn a_startup_probe_holds_back_readiness_until_it_passes() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();

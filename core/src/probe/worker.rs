@@ -54,8 +54,8 @@ impl Drop for Worker {
 }
 
 impl Worker {
-    /// Probes until the container fails its liveness or startup probe, or the task is
-    /// aborted (the container stopped).
+    /// Probes until the container fails its startup probe, or the task is aborted (the
+    /// container stopped).
     pub async fn run(self) {
         let container = &self.container;
         self.publish(|v| {
@@ -69,22 +69,21 @@ impl Worker {
             }
             self.publish(|v| v.started = true);
         }
+        // A failed liveness probe is not run again (the container is being killed), while
+        // readiness goes on until the container stops, its preStop hook included, as the
+        // kubelet's workers do.
         let liveness = async {
-            match &container.liveness_probe {
-                Some(probe) => self.watch_liveness(probe).await,
-                None => std::future::pending().await,
+            if let Some(probe) = &container.liveness_probe {
+                let message = self.watch_liveness(probe).await;
+                self.publish(|v| v.failed = Some(format!("Liveness probe failed: {message}")));
             }
         };
         let readiness = async {
-            match &container.readiness_probe {
-                Some(probe) => self.watch_readiness(probe).await,
-                None => std::future::pending().await,
+            if let Some(probe) = &container.readiness_probe {
+                self.watch_readiness(probe).await;
             }
         };
-        tokio::select! {
-            message = liveness => self.publish(|v| v.failed = Some(format!("Liveness probe failed: {message}"))),
-            () = readiness => {}
-        }
+        tokio::join!(liveness, readiness);
     }
 
     /// Runs the startup `probe` until it passes (`Ok`) or fails `failureThreshold` times in

@@ -773,14 +773,7 @@ fn validate_probe(f: &mut Findings<'_>, field: &str, kind: &str, probe: &Probe) 
 /// Checks a DNS-1123 label: at most 63 lower-case alphanumerics or '-', starting and ending
 /// with an alphanumeric.
 pub fn dns1123_label(value: &str) -> Result<(), String> {
-    let ok = !value.is_empty()
-        && value.len() <= 63
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !value.starts_with('-')
-        && !value.ends_with('-');
-    if ok {
+    if value.len() <= 63 && label_shaped(value) {
         Ok(())
     } else {
         Err(format!(
@@ -789,12 +782,21 @@ pub fn dns1123_label(value: &str) -> Result<(), String> {
     }
 }
 
-/// Checks a DNS-1123 subdomain: at most 253 characters of dot-separated labels.
+/// Lower-case letters, digits and '-', starting and ending with a letter or digit.
+fn label_shaped(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+}
+
+/// Checks a DNS-1123 subdomain as Kubernetes does (`IsDNS1123Subdomain`): at most 253
+/// characters of dot-separated parts, each made like a label but with no length of its own
+/// (a 70-character pod name is valid; its hostname is cut to 63).
 pub fn dns1123_subdomain(value: &str) -> Result<(), String> {
-    let ok = !value.is_empty()
-        && value.len() <= 253
-        && value.split('.').all(|label| dns1123_label(label).is_ok());
-    if ok {
+    if value.len() <= 253 && value.split('.').all(label_shaped) {
         Ok(())
     } else {
         Err(format!(
