@@ -70,10 +70,18 @@ impl History {
         self.failures.get(key).filter(|f| f.uid.as_deref() == uid)
     }
 
-    /// When `key` may be tried again, if it is backing off from a failure of the pod with
-    /// `uid`, the one wanted now.
-    pub fn retry_at(&self, key: &PodKey, uid: Option<&str>) -> Option<SystemTime> {
-        let failure = self.failure(key, uid)?;
+    /// When the pod `namespace`/`name` may be tried again, if it is backing off from a
+    /// failure of the pod with `uid`, the one wanted now.
+    pub fn retry_at(&self, namespace: &str, name: &str, uid: Option<&str>) -> Option<SystemTime> {
+        // The usual pass has no failure to look up: no key is built for it.
+        if self.failures.is_empty() {
+            return None;
+        }
+        let key = PodKey {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        let failure = self.failure(&key, uid)?;
         let doublings = failure.count.saturating_sub(1);
         Some(failure.at + capped_doubling(RETRY_INITIAL, RETRY_MAX, doublings))
     }

@@ -6,7 +6,7 @@
 
 use std::time::SystemTime;
 
-use super::observe::{ContainerKind, ObservedContainer, ObservedPod};
+use super::observe::{ContainerKind, ObservedContainer, ObservedPod, ObservedSandbox};
 use super::plan::{
     Instance, Plan, SandboxTarget, Step, collect_garbage, restart, stop_if_probe_failed,
 };
@@ -21,14 +21,22 @@ pub(super) struct InSandbox<'a> {
     pub want: &'a StaticPod,
     /// What the runtime holds of it.
     pub pod: &'a ObservedPod,
-    /// The ready sandbox's id.
-    pub sandbox_id: &'a str,
-    /// Where new containers go.
-    pub target: SandboxTarget,
+    /// Its ready sandbox.
+    pub sandbox: &'a ObservedSandbox,
     /// This pass's probe verdicts.
     pub verdicts: &'a ProbeVerdicts,
     /// This pass's time.
     pub now: SystemTime,
+}
+
+impl InSandbox<'_> {
+    /// Where new containers go: the ready sandbox (built only for a step that needs it).
+    pub fn target(&self) -> SandboxTarget {
+        SandboxTarget::Existing {
+            id: self.sandbox.info.id.clone(),
+            ip: self.sandbox.info.ip.clone(),
+        }
+    }
 }
 
 /// True when an app container of `pod` was created in sandbox `sandbox_id`, whatever its
@@ -59,7 +67,7 @@ pub(crate) fn last_begun(want: &StaticPod, pod: &ObservedPod, sandbox_id: &str) 
 pub(super) fn plan_init(pass: &InSandbox<'_>, steps: &mut Vec<Step>, plan: &mut Plan) -> bool {
     let inits = &pass.want.pod.spec.init_containers;
     let policy = pass.want.restart_policy();
-    let mut initialized = inits.is_empty() || app_created(pass.pod, pass.sandbox_id);
+    let mut initialized = inits.is_empty() || app_created(pass.pod, &pass.sandbox.info.id);
     // True once a later init container (or an app container) is known to have begun, so
     // this one ran before: a plain one is never run again, a sidecar is kept running.
     let mut begun = initialized;
@@ -68,14 +76,14 @@ pub(super) fn plan_init(pass: &InSandbox<'_>, steps: &mut Vec<Step>, plan: &mut 
     let mut planned: Vec<Vec<Step>> = vec![Vec::new(); inits.len()];
     let first = |index| Step::StartContainer {
         instance: Instance::first(ContainerKind::Init, index),
-        sandbox: pass.target.clone(),
+        sandbox: pass.target(),
     };
     for (index, container) in inits.iter().enumerate().rev() {
         let last = index + 1 == inits.len();
         let sidecar = container.is_sidecar();
         let instances: Vec<&ObservedContainer> = pass
             .pod
-            .instances(&container.name, pass.sandbox_id)
+            .instances(&container.name, &pass.sandbox.info.id)
             .collect();
         let own = &mut planned[index];
         collect_garbage(&instances, own);
@@ -102,13 +110,12 @@ pub(super) fn plan_init(pass: &InSandbox<'_>, steps: &mut Vec<Step>, plan: &mut 
             ContainerState::Exited { .. } | ContainerState::Created
                 if sidecar || policy != RestartPolicy::Never =>
             {
-                let target = pass.target.clone();
                 restart(
                     ContainerKind::Init,
                     index,
                     latest,
                     pass.now,
-                    target,
+                    pass.target(),
                     own,
                     plan,
                 );

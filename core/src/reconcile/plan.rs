@@ -2,7 +2,7 @@
 //! this pass's probe verdicts, now) to the steps that bring the node closer to the
 //! manifests. No I/O, no clock: every decision is a unit test away.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -185,6 +185,9 @@ pub struct Plan {
 }
 
 /// Plans the work for every pod.
+///
+/// Linear in pods: desired pods are found by borrowed keys in one map sized once, and
+/// nothing is allocated or cloned for a pod that needs no work (the usual pass).
 pub fn plan(
     desired: &[Arc<StaticPod>],
     observed: &BTreeMap<String, ObservedPod>,
@@ -193,48 +196,91 @@ pub fn plan(
     now: SystemTime,
 ) -> Plan {
     let mut plan = Plan::default();
-    let mut by_key: BTreeMap<PodKey, (Option<&Arc<StaticPod>>, Vec<&ObservedPod>)> =
-        BTreeMap::new();
-    for pod in desired {
-        let key = PodKey {
-            namespace: pod.namespace().to_string(),
-            name: pod.full_name().to_string(),
-        };
-        by_key.entry(key).or_default().0 = Some(pod);
+    let mut index: HashMap<(&str, &str), usize> = HashMap::with_capacity(desired.len());
+    for (i, want) in desired.iter().enumerate() {
+        index.insert((want.namespace(), want.full_name()), i);
     }
+    // Each desired pod's observed copy as it is now; the other observed pods of a desired
+    // key (an old UID or configuration, to kill first), and the pods of no desired key.
+    let mut current: Vec<Option<&ObservedPod>> = vec![None; desired.len()];
+    let mut outdated: Vec<(usize, &ObservedPod)> = Vec::new();
+    let mut undesired: Vec<&ObservedPod> = Vec::new();
     for pod in observed.values() {
-        by_key.entry(pod.key.clone()).or_default().1.push(pod);
-    }
-    for (key, (want, have)) in by_key {
-        if let Some(retry_at) = history.retry_at(&key, want.map(|w| w.uid()))
-            && retry_at > now
-        {
-            plan.wake(retry_at);
+        let Some(&i) = index.get(&(pod.key.namespace.as_str(), pod.key.name.as_str())) else {
+            undesired.push(pod);
             continue;
-        }
-        let mut steps = Vec::new();
-        let mut current = None;
-        for pod in have {
-            let wanted =
-                want.is_some_and(|w| w.uid() == pod.uid && w.config_hash == pod.config_hash);
-            if wanted {
-                current = Some(pod);
-            } else {
-                steps.push(kill(pod, want.is_none_or(|w| w.uid() != pod.uid)));
-            }
-        }
-        if let Some(want) = want {
-            plan_pod(want, current, verdicts, now, &mut steps, &mut plan);
-        }
-        if !steps.is_empty() {
-            plan.work.push(PodWork {
-                key,
-                pod: want.cloned(),
-                steps,
-            });
+        };
+        let want = &desired[i];
+        if current[i].is_none() && want.uid() == pod.uid && want.config_hash == pod.config_hash {
+            current[i] = Some(pod);
+        } else {
+            outdated.push((i, pod));
         }
     }
+    // Stable sorts: a key's pods stay in the observed (UID) order.
+    outdated.sort_by_key(|&(i, _)| i);
+    let mut outdated = outdated.into_iter().peekable();
+    for (i, want) in desired.iter().enumerate() {
+        let mut old = Vec::new();
+        while let Some((_, pod)) = outdated.next_if(|&(j, _)| j == i) {
+            old.push(pod);
+        }
+        let key = (want.namespace(), want.full_name());
+        plan_key(
+            key,
+            Some((want, current[i])),
+            &old,
+            history,
+            verdicts,
+            now,
+            &mut plan,
+        );
+    }
+    undesired.sort_by(|a, b| a.key.cmp(&b.key));
+    for group in undesired.chunk_by(|a, b| a.key == b.key) {
+        let key = (group[0].key.namespace.as_str(), group[0].key.name.as_str());
+        plan_key(key, None, group, history, verdicts, now, &mut plan);
+    }
+    // Pods are worked on concurrently; the order only keeps plans comparable.
+    plan.work.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     plan
+}
+
+/// Plans one pod's key: kills `old`, the observed pods that are not the desired pod as it
+/// is now, then plans the desired pod (with its observed copy, if any).
+fn plan_key(
+    (namespace, name): (&str, &str),
+    want: Option<(&Arc<StaticPod>, Option<&ObservedPod>)>,
+    old: &[&ObservedPod],
+    history: &History,
+    verdicts: &ProbeVerdicts,
+    now: SystemTime,
+    plan: &mut Plan,
+) {
+    let uid = want.map(|(w, _)| w.uid());
+    if let Some(retry_at) = history.retry_at(namespace, name, uid)
+        && retry_at > now
+    {
+        plan.wake(retry_at);
+        return;
+    }
+    let mut steps: Vec<Step> = old
+        .iter()
+        .map(|pod| kill(pod, uid.is_none_or(|uid| uid != pod.uid)))
+        .collect();
+    if let Some((want, current)) = want {
+        plan_pod(want, current, verdicts, now, &mut steps, plan);
+    }
+    if !steps.is_empty() {
+        plan.work.push(PodWork {
+            key: PodKey {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            },
+            pod: want.map(|(w, _)| w.clone()),
+            steps,
+        });
+    }
 }
 
 impl Plan {
@@ -317,10 +363,6 @@ fn plan_pod(
         return;
     };
     let pod = current.expect("a ready sandbox implies an observed pod");
-    let target = SandboxTarget::Existing {
-        id: sandbox.info.id.clone(),
-        ip: sandbox.info.ip.clone(),
-    };
     for extra in pod
         .sandboxes
         .iter()
@@ -354,8 +396,7 @@ fn plan_pod(
     let pass = InSandbox {
         want,
         pod,
-        sandbox_id: &sandbox.info.id,
-        target: target.clone(),
+        sandbox,
         verdicts,
         now,
     };
@@ -369,7 +410,7 @@ fn plan_pod(
         match instances.last() {
             None => steps.push(Step::StartContainer {
                 instance: Instance::first(ContainerKind::App, index),
-                sandbox: target.clone(),
+                sandbox: pass.target(),
             }),
             Some(latest) if should_restart(policy, latest) => {
                 restart(
@@ -377,7 +418,7 @@ fn plan_pod(
                     index,
                     latest,
                     now,
-                    target.clone(),
+                    pass.target(),
                     steps,
                     plan,
                 );
