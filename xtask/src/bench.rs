@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
 use crate::runtime::{Backend, Provision};
-use crate::{cargo, paths};
+use crate::{apt, cargo, paths, plot};
 use staticpod_testkit::backend::endpoint_var;
 
 const USAGE: &str = "usage: cargo xtask bench [--runtime docker|containerd|cri|podman|all] [--pods N] [--runs N] [--idle SECONDS]";
@@ -94,6 +94,10 @@ pub fn run(args: &[&str]) -> Result<()> {
         }
     }
 
+    if endpoints.iter().any(|(r, _)| *r == Backend::Docker) {
+        // Docker's peer in the latency rows, as `podman kube play` is Podman's.
+        apt::ensure(&[apt::need("/usr/bin/docker-compose", "docker-compose")])?;
+    }
     cargo::run(&["build", "--release", "-p", "staticpod"], &[])?;
     // A copy: `cargo bench` rebuilds target/release/staticpod with the dev-dependencies'
     // features (core's test-util), and the agent measured must be the one users build.
@@ -168,6 +172,17 @@ pub fn run(args: &[&str]) -> Result<()> {
         "backends": backends,
         "planner": planner,
     });
+    let title = format!(
+        "time to running, {} pods written at once (commit {})",
+        options.pods,
+        output("git", &["rev-parse", "--short", "HEAD"])
+    );
+    if let Some(svg) = plot::time_to_running(&report["backends"], &title) {
+        let path = paths::root().join("docs/time-to-running.svg");
+        std::fs::create_dir_all(path.parent().expect("docs/"))?;
+        std::fs::write(&path, svg)?;
+        println!("xtask: drew {}", path.display());
+    }
     let text = render(&report);
     print!("\n{text}");
     std::fs::write(out_dir.join("report.txt"), &text)?;

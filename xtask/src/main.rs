@@ -18,6 +18,7 @@ mod http;
 mod images;
 mod paths;
 mod peers;
+mod plot;
 mod podman;
 mod runtime;
 mod test;

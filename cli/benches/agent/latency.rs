@@ -1,10 +1,14 @@
-//! Phases 1–3: the start, change and removal of one pod, by the agent, by the floor and (on
-//! Podman) by `podman kube play`, each timed to the runtime's own `started_at`.
+//! Phases 1–3: the start, change and removal of one pod, by the agent, by the floor and by
+//! the peer (`podman kube play` on Podman, `docker-compose` on Docker), each timed to the
+//! runtime's own `started_at`.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, ensure};
 
+use staticpod_runtime::backend::Backend;
+
+use crate::compose;
 use crate::floor::CallTimes;
 use crate::log::parse_log;
 use crate::manifests::{Shape, write_manifest};
@@ -51,7 +55,7 @@ pub struct ShapeResult {
     pub agent: Series,
     /// The floor's times.
     pub floor: Series,
-    /// `podman kube play`'s times (Podman only).
+    /// The peer's times (`podman kube play` on Podman, `docker-compose` on Docker).
     pub peer: Series,
     /// The floor's runtime call times of each start.
     pub floor_calls: Vec<CallTimes>,
@@ -153,7 +157,18 @@ pub fn floor_cycle(
     Ok(())
 }
 
-/// `podman kube play` of the same manifest, `--replace` with the edit, `kube down`.
+/// The peer of `backend` as the report names it, if it has one: what users would pick
+/// instead of staticpod on that runtime.
+pub fn peer_name(backend: Backend) -> Option<&'static str> {
+    match backend {
+        Backend::Docker => Some("compose"),
+        Backend::Podman => Some("kube play"),
+        Backend::Cri => None,
+    }
+}
+
+/// The peer's start, change and removal of the same pod: `podman kube play` on Podman,
+/// `docker-compose` on Docker.
 pub fn peer_cycle(
     bench: &mut Bench,
     shape: Shape,
@@ -162,18 +177,34 @@ pub fn peer_cycle(
     record: bool,
 ) -> Result<()> {
     let name = format!("peer-{}-{}", std::process::id(), shape.pod_name(run));
+    let times = match bench.backend {
+        Backend::Docker => compose_cycle(bench, shape, &name)?,
+        _ => kube_play_cycle(bench, shape, &name)?,
+    };
+    if record {
+        let [t0, first, t1, second, t2, gone] = times;
+        out.peer.start.push(since(t0, first));
+        out.peer.change.push(since(t1, second));
+        out.peer.remove.push(since(t2, gone));
+    }
+    Ok(())
+}
+
+/// `podman kube play` of the same manifest, `--replace` with the edit, `kube down`: when
+/// each began and ended.
+fn kube_play_cycle(bench: &mut Bench, shape: Shape, name: &str) -> Result<[SystemTime; 6]> {
     let path = bench.peer_dir.join(format!("{name}.yaml"));
     let file = path.to_str().context("temporary path")?.to_string();
     bench.peer_files.push(path.clone());
 
-    std::fs::write(&path, shape.manifest(&name, 1))?;
+    std::fs::write(&path, shape.manifest(name, 1))?;
     let t0 = SystemTime::now();
     bench.podman(&["kube", "play"], &[&file])?;
-    let first = peer_last_started(bench, &name, shape.containers())?;
-    std::fs::write(&path, shape.manifest(&name, 2))?;
+    let first = peer_last_started(bench, name, shape.containers())?;
+    std::fs::write(&path, shape.manifest(name, 2))?;
     let t1 = SystemTime::now();
     bench.podman(&["kube", "play", "--replace"], &[&file])?;
-    let second = peer_last_started(bench, &name, shape.containers())?;
+    let second = peer_last_started(bench, name, shape.containers())?;
     let t2 = SystemTime::now();
     bench.podman(&["kube", "down"], &[&file])?;
     let gone = SystemTime::now();
@@ -183,12 +214,29 @@ pub fn peer_cycle(
     )?;
     ensure!(left.trim().is_empty(), "kube down left pod {name}: {left}");
     bench.peer_files.retain(|p| p != &path);
-    if record {
-        out.peer.start.push(since(t0, first));
-        out.peer.change.push(since(t1, second));
-        out.peer.remove.push(since(t2, gone));
-    }
-    Ok(())
+    Ok([t0, first, t1, second, t2, gone])
+}
+
+/// `docker-compose up -d` of the equivalent compose file, `up -d` again with the edit
+/// (compose recreates the changed service), `down`: when each began and ended.
+fn compose_cycle(bench: &mut Bench, shape: Shape, project: &str) -> Result<[SystemTime; 6]> {
+    let path = bench.peer_dir.join(format!("{project}.yml"));
+    bench.peer_files.push(path.clone());
+    let count = shape.containers();
+
+    std::fs::write(&path, compose::compose_file(shape, 1))?;
+    let t0 = SystemTime::now();
+    compose::compose(bench, project, &path, &["up", "-d"])?;
+    let first = compose::last_started(bench, project, count, 1)?;
+    std::fs::write(&path, compose::compose_file(shape, 2))?;
+    let t1 = SystemTime::now();
+    compose::compose(bench, project, &path, &["up", "-d"])?;
+    let second = compose::last_started(bench, project, count, 2)?;
+    let t2 = SystemTime::now();
+    compose::compose(bench, project, &path, &["down"])?;
+    let gone = SystemTime::now();
+    bench.peer_files.retain(|p| p != &path);
+    Ok([t0, first, t1, second, t2, gone])
 }
 
 /// The latest start of the app (non-infra) containers of peer pod `name`, all running.

@@ -1,6 +1,7 @@
 //! The agent benchmark: a real `staticpod run` against a real runtime, beside its floor (the
 //! agent's own planner and executor run in the bench process, through the same backend, with
-//! no agent around them) and, on Podman, its peer (`podman kube play`), all in the same run.
+//! no agent around them) and its peer where users would pick one instead (`podman kube play`
+//! on Podman, `docker-compose` on Docker), all in the same run.
 //!
 //! `cargo xtask bench` brings the runtime up and runs this with the endpoint in
 //! `STATICPOD_TEST_{DOCKER,CRI,PODMAN}_ENDPOINT`; by hand:
@@ -19,6 +20,7 @@
 //! `report` (the figures, the table and the JSON report).
 
 mod args;
+mod compose;
 mod floor;
 mod latency;
 mod log;
@@ -32,7 +34,6 @@ mod stats;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use staticpod_runtime::backend::Backend;
 
 use crate::latency::{ShapeResult, agent_cycle, floor_cycle, peer_cycle};
 use crate::manifests::Shape;
@@ -86,7 +87,7 @@ fn run() -> Result<()> {
     for run in 0..=args.runs {
         let record = run > 0;
         for (shape, result) in shapes.iter_mut() {
-            let mut order: Vec<u8> = if args.backend == Backend::Podman {
+            let mut order: Vec<u8> = if latency::peer_name(args.backend).is_some() {
                 vec![0, 1, 2]
             } else {
                 vec![0, 1]

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 /// A container that traps SIGTERM, so stopping it takes no grace period.
-const SLEEPER: &str = "[sh, -c, \"trap 'exit 0' TERM; sleep 3600 & wait\"]";
+pub const SLEEPER: &str = "[sh, -c, \"trap 'exit 0' TERM; sleep 3600 & wait\"]";
 
 /// The pod shapes of the latency phases.
 #[derive(Debug, Clone, Copy)]

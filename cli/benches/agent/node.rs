@@ -15,6 +15,7 @@ use staticpod_runtime::labels;
 use staticpod_runtime::{ContainerInfo, ContainerRuntime, ContainerState};
 use staticpod_testkit::backend::{endpoint, endpoint_var};
 
+use crate::compose;
 use crate::floor::Floor;
 use crate::process::http_get;
 use crate::{PATIENCE, POLL};
@@ -222,10 +223,15 @@ impl Bench {
         let nodes = [self.node.clone(), self.floor_node.clone()];
         self.remove_objects(move |l| l.get(labels::NODE).is_some_and(|n| nodes.contains(n)));
         for file in &self.peer_files {
-            let _ = self.podman(
-                &["kube", "down"],
-                &[file.as_os_str().to_str().unwrap_or("")],
-            );
+            let _ = match self.backend {
+                Backend::Docker => {
+                    let project = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                    compose::compose(self, project, file, &["down"])
+                }
+                _ => self
+                    .podman(&["kube", "down"], &[file.to_str().unwrap_or("")])
+                    .map(drop),
+            };
         }
     }
 
@@ -292,21 +298,12 @@ impl Bench {
 
     /// `podman --url <endpoint> <command> <rest>`; its stdout.
     pub fn podman(&self, command: &[&str], rest: &[&str]) -> Result<String> {
-        let output = Command::new("podman")
+        let mut podman = Command::new("podman");
+        podman
             .args(["--url", &self.endpoint])
             .args(command)
-            .args(rest)
-            .stdin(Stdio::null())
-            .output()
-            .context("running podman")?;
-        ensure!(
-            output.status.success(),
-            "podman {} {} failed: {}",
-            command.join(" "),
-            rest.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+            .args(rest);
+        stdout_of(podman)
     }
 }
 
@@ -412,4 +409,19 @@ pub async fn all<T: Send + 'static>(
         Some(err) => Err(err),
         None => Ok(done),
     }
+}
+
+/// Runs `command` (stdin closed) to its end; its stdout, or an error with its stderr.
+pub fn stdout_of(mut command: Command) -> Result<String> {
+    let shown = format!("{command:?}");
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {shown}"))?;
+    ensure!(
+        output.status.success(),
+        "{shown} failed: {}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

@@ -3,11 +3,10 @@
 //! only ever added.
 
 use serde_json::{Value, json};
-use staticpod_runtime::backend::Backend;
 
 use crate::POLL;
 use crate::args::Args;
-use crate::latency::{Series, ShapeResult};
+use crate::latency::{Series, ShapeResult, peer_name};
 use crate::manifests::Shape;
 use crate::process::clock_ticks;
 use crate::scale::ScaleResult;
@@ -28,7 +27,7 @@ fn paired(agent: &[f64], floor: &[f64]) -> Vec<f64> {
 }
 
 fn table(args: &Args, shapes: &[(Shape, ShapeResult)], scale: &ScaleResult) -> Vec<String> {
-    let peer = args.backend == Backend::Podman;
+    let peer = peer_name(args.backend);
     let mut lines = vec![format!(
         "{} — {} runs each, ms: median [min–max]; start/change end at the runtime's started_at of the last container",
         args.backend.name(),
@@ -38,8 +37,8 @@ fn table(args: &Args, shapes: &[(Shape, ShapeResult)], scale: &ScaleResult) -> V
         "  {:<22} {:>17} {:>17} {:>17} {:>6}",
         "", "agent", "floor", "overhead", "ratio"
     );
-    if peer {
-        head.push_str(&format!(" {:>17} {:>10}", "kube play", "agent/peer"));
+    if let Some(peer) = peer {
+        head.push_str(&format!(" {:>17} {:>10}", peer, "agent/peer"));
     }
     lines.push(head);
     for (shape, r) in shapes {
@@ -57,7 +56,7 @@ fn table(args: &Args, shapes: &[(Shape, ShapeResult)], scale: &ScaleResult) -> V
                 signed_cell(&paired(a, f)),
                 median(a) / median(f)
             );
-            if peer {
+            if peer.is_some() {
                 line.push_str(&format!(" {:>17} {:>10.2}", cell(p), median(a) / median(p)));
             }
             lines.push(line);
@@ -153,7 +152,8 @@ pub fn report(args: &Args, shapes: &[(Shape, ShapeResult)], scale: &ScaleResult)
                     "containers": shape.containers(),
                     "agent": series_json(&r.agent),
                     "floor": series_json(&r.floor),
-                    "peer_kube_play": if r.peer.start.is_empty() { Value::Null } else { series_json(&r.peer) },
+                    "peer": peer_name(args.backend),
+                    "peer_times": if r.peer.start.is_empty() { Value::Null } else { series_json(&r.peer) },
                     "overhead": {
                         "start": stats(&paired(&r.agent.start, &r.floor.start)),
                         "change": stats(&paired(&r.agent.change, &r.floor.change)),
@@ -182,6 +182,8 @@ pub fn report(args: &Args, shapes: &[(Shape, ShapeResult)], scale: &ScaleResult)
             "pods": s.pods,
             "agent_all_running_ms": s.agent_all_running_ms,
             "floor_all_running_ms": s.floor_all_running_ms,
+            "agent_running_ms": s.agent_running_ms,
+            "floor_running_ms": s.floor_running_ms,
             "agent_cpu_seconds": s.agent_cpu_s,
             "agent_start_rss_mib": s.agent_start_rss_mib,
             "one_more_pod": {

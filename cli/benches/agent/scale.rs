@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, ensure};
 use staticpod_core::manifest::defaults::StaticPod;
@@ -26,6 +26,9 @@ pub struct ScaleResult {
     pub agent_start_rss_mib: f64,
     /// N manifests written → the last container's `started_at`.
     pub agent_all_running_ms: f64,
+    /// N manifests written → each pod's `started_at`, earliest first (the k-th is when k
+    /// pods ran: the curve of the plot).
+    pub agent_running_ms: Vec<f64>,
     /// The agent's CPU time until its status listed all N running.
     pub agent_cpu_s: f64,
     /// The agent's peak RSS by then, MiB.
@@ -65,6 +68,8 @@ pub struct ScaleResult {
     pub agent_remove_all_ms: f64,
     /// The floor's start of the same N pods → the last container's `started_at`.
     pub floor_all_running_ms: f64,
+    /// The floor's start → each pod's `started_at`, earliest first.
+    pub floor_running_ms: Vec<f64>,
     /// The floor's removal of them → no object of its node listed.
     pub floor_remove_all_ms: f64,
 }
@@ -89,7 +94,8 @@ fn container_snapshot(bench: &Bench) -> Result<BTreeMap<String, (String, Option<
         .collect())
 }
 
-fn all_running(bench: &Bench, node: &str, pods: usize) -> Result<SystemTime> {
+/// The `started_at` of each of `node`'s `pods` containers, earliest first, once all run.
+fn all_running(bench: &Bench, node: &str, pods: usize) -> Result<Vec<SystemTime>> {
     let deadline = Instant::now() + PATIENCE_SCALE;
     loop {
         let containers = bench.containers_of(node)?;
@@ -101,7 +107,9 @@ fn all_running(bench: &Bench, node: &str, pods: usize) -> Result<SystemTime> {
             })
             .collect();
         if running.len() == pods {
-            return Ok(running.into_iter().max().unwrap_or(UNIX_EPOCH));
+            let mut running = running;
+            running.sort();
+            return Ok(running);
         }
         ensure!(
             Instant::now() < deadline,
@@ -141,8 +149,9 @@ pub fn scale(bench: &mut Bench, pods: usize, idle: Duration, ticks: f64) -> Resu
             bench.manifests.join(format!("{name}.yaml")),
         )?;
     }
-    let last = all_running(bench, &bench.node, pods)?;
-    out.agent_all_running_ms = since(t0, last);
+    let started = all_running(bench, &bench.node, pods)?;
+    out.agent_running_ms = started.iter().map(|&t| since(t0, t)).collect();
+    out.agent_all_running_ms = out.agent_running_ms.last().copied().unwrap_or_default();
     // The agent's own work ends when its status says so; its CPU until then counts.
     wait_status_running(bench, pods, PATIENCE_SCALE)?;
     out.agent_cpu_s = cpu_seconds(pid, ticks)? - cpu0;
@@ -257,8 +266,9 @@ pub fn scale(bench: &mut Bench, pods: usize, idle: Duration, ticks: f64) -> Resu
         .collect::<Result<_>>()?;
     let t0 = SystemTime::now();
     bench.tokio.block_on(floor.start(&floor_pods))?;
-    let last = all_running(bench, &bench.floor_node, pods)?;
-    out.floor_all_running_ms = since(t0, last);
+    let started = all_running(bench, &bench.floor_node, pods)?;
+    out.floor_running_ms = started.iter().map(|&t| since(t0, t)).collect();
+    out.floor_all_running_ms = out.floor_running_ms.last().copied().unwrap_or_default();
     let t0 = SystemTime::now();
     // One listing for all pods, as the agent's one relist before it plans.
     bench.tokio.block_on(floor.converge(&[]))?;
