@@ -25,3 +25,8 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// How long a client may take to send a request's headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request that reads pods waits for the agent's first complete listing after
+/// a start (a pass normally takes well under a second; a runtime that is down must not
+/// hold `kubectl` for long).
+pub const FIRST_LISTING_WAIT: Duration = Duration::from_secs(3);

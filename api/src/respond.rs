@@ -559,6 +559,7 @@ pub(crate) mod tests {
                 },
             ],
             node: Arc::new(facts()),
+            listed: true,
             ..NodeStatus::default()
         };
         let (sender, receiver) = watch::channel(Arc::new(status));

@@ -22,7 +22,8 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::error::ApiError;
 use crate::limits::{
-    HEADER_TIMEOUT, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_WATCHES,
+    FIRST_LISTING_WAIT, HEADER_TIMEOUT, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_HEADER_BYTES,
+    MAX_WATCHES,
 };
 use crate::logs::LogRequest;
 use crate::respond::{self, Body as Whole, NodeApi, Reply};
@@ -58,6 +59,18 @@ pub async fn serve(listener: TcpListener, api: NodeApi, runtime: Arc<dyn Contain
 /// Serves the health endpoint on `listener` until the process ends.
 pub async fn serve_health(listener: TcpListener, status: watch::Receiver<Arc<NodeStatus>>) {
     accept(listener, Port::Health(status)).await
+}
+
+/// Holds a request that reads pods back until the agent's first complete listing (a
+/// pass after every source answered), for at most [`FIRST_LISTING_WAIT`]: right after a
+/// restart `kubectl get pods` then shows the pods, not an empty list. Health and metrics
+/// answer at once.
+async fn first_listing(api: &NodeApi, path: &str) {
+    if matches!(path, "/healthz" | "/metrics" | "/metrics/probes") {
+        return;
+    }
+    let mut status = api.status.clone();
+    let _ = tokio::time::timeout(FIRST_LISTING_WAIT, status.wait_for(|s| s.listed)).await;
 }
 
 async fn accept(listener: TcpListener, port: Port) {
@@ -131,6 +144,7 @@ impl Port {
                 if let Err(error) = read_body(body).await {
                     return whole(Whole::error(&error));
                 }
+                first_listing(&api, parts.uri.path()).await;
                 let accept = parts
                     .headers
                     .get(hyper::header::ACCEPT)
@@ -268,6 +282,33 @@ mod tests {
     }
 
     const WATCH: &str = "GET /api/v1/pods?watch=true HTTP/1.1\r\nhost: node\r\n\r\n";
+
+    #[tokio::test]
+    async fn a_pod_list_asked_before_the_first_listing_waits_for_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (status, api) = node();
+        let complete = status.borrow().clone();
+        status.send_modify(|s| *s = Arc::new(NodeStatus::default()));
+        let api = Arc::into_inner(api).expect("the only reference");
+        let runtime = Arc::new(staticpod_testkit::fake::FakeRuntime::default());
+        tokio::spawn(serve(listener, api, runtime));
+        let health = "GET /healthz HTTP/1.1\r\nhost: node\r\nconnection: close\r\n\r\n";
+        let (line, _) = ask(port, health).await;
+        assert_eq!(line, "HTTP/1.1 200 OK", "health answers at once");
+        let pods = "GET /pods HTTP/1.1\r\nhost: node\r\nconnection: close\r\n\r\n";
+        let asked = tokio::spawn(async move {
+            let (_, mut stream) = ask(port, pods).await;
+            let mut rest = String::new();
+            stream.read_to_string(&mut rest).await.unwrap();
+            rest
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!asked.is_finished(), "no answer before the first listing");
+        status.send_replace(complete);
+        let body = asked.await.unwrap();
+        assert!(body.contains("web-node0"), "{body}");
+    }
 
     #[tokio::test]
     async fn watches_beyond_the_limit_are_refused_and_a_closed_one_frees_its_place() {

@@ -83,6 +83,9 @@ pub struct NodeStatus {
     /// True from the first pass that found nothing left to do and no pod on its way up: every
     /// pod of the sources running, done, or waiting out a failure (systemd's `READY=1`).
     pub settled: bool,
+    /// True once a pass has read the runtime after every source answered: from then on
+    /// `pods` lists every pod (before, a just-started agent would list none).
+    pub listed: bool,
 }
 
 impl NodeStatus {
@@ -116,6 +119,7 @@ impl Default for NodeStatus {
             awaiting: Vec::new(),
             node: Arc::default(),
             settled: false,
+            listed: false,
         }
     }
 }
@@ -571,11 +575,13 @@ impl Agent {
         self.record_back_offs(&pods);
         let manifests = self.manifests.reports();
         let node = self.status.borrow().node.clone();
+        let awaiting = self.awaiting();
         self.status.send_replace(Arc::new(NodeStatus {
             pods,
             manifests,
             runtime_error: None,
-            awaiting: self.awaiting(),
+            listed: awaiting.is_empty(),
+            awaiting,
             node,
             settled: self.settled,
         }));
