@@ -13,6 +13,7 @@ mod deb;
 mod deb_check;
 mod demo;
 mod docker;
+mod faults;
 mod fuzz;
 mod http;
 mod images;
@@ -43,6 +44,9 @@ commands:
                                              tests on real runtimes (default: every wired
                                              runtime); ARGS go to the test binaries (e.g. a test
                                              name filter)
+  test --faults [--runtime <name|all>] [-- ARGS]
+                                             only the fault matrix (RELIABILITY.md) on real
+                                             runtimes, its table printed; `test` runs it too
   demo [--runtime <name>]                    run `staticpod run` on examples/manifests (default: docker)
   bench [--runtime <name|all>] [--pods N]    benchmarks (see BENCHMARKS.md); report in target/bench/
   fuzz [--seconds N] [--target T]            build the fuzz targets of fuzz/ (libFuzzer, stable
@@ -100,6 +104,15 @@ fn run(args: Vec<String>) -> Result<()> {
         ["deb"] => deb::run(),
         ["deb", "--check"] => {
             println!("{}", deb_check::run()?);
+            Ok(())
+        }
+        ["test", "--faults", rest @ ..] => {
+            let (backend, passthrough) = parse_runtime_flag(rest, true)?;
+            let runtimes: Vec<Backend> = match backend {
+                Some(backend) => vec![backend],
+                None => Backend::ALL.into_iter().filter(|b| b.wired()).collect(),
+            };
+            println!("{}", faults::run(&runtimes, &passthrough)?);
             Ok(())
         }
         ["test", rest @ ..] => {

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: `tidy` (the tree's conventions), the fast unit tests (no daemon), a
 //! short run of the fuzz targets (`fuzz`), the Debian package's check (`deb_check`), then the
 //! integration tests (`#[ignore = "needs a runtime: cargo xtask test"]`) against real
-//! runtimes, each endpoint handed over in its `STATICPOD_TEST_*_ENDPOINT` variable.
+//! runtimes, each endpoint handed over in its `STATICPOD_TEST_*_ENDPOINT` variable, and the
+//! fault matrix (`faults`) as a phase of its own.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -11,7 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::runtime::{Backend, Provision};
-use crate::{cargo, deb_check, fuzz, paths, peers, tidy};
+use crate::{cargo, deb_check, faults, fuzz, paths, peers, tidy};
 use staticpod_testkit::backend::endpoint_var;
 
 /// Counts summed from the `test result:` lines of one cargo test run.
@@ -110,7 +111,14 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
         Some(runtime) => args.extend(["-p", runtime.backend_package()]),
         None => args.push("--workspace"),
     }
-    args.extend(["--", "--ignored", "--test-threads=2"]);
+    // The fault matrix kills and restarts the runtimes: it runs as a phase of its own.
+    args.extend([
+        "--",
+        "--ignored",
+        "--test-threads=2",
+        "--skip",
+        FAULT_MATRIX,
+    ]);
     args.extend(&extra);
     // The default run (CI's) leaves the kubelet's e2e scenarios out, but for the one
     // issue 16 must show, which runs as a phase of its own below.
@@ -131,6 +139,11 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
             &args,
             &env,
         ));
+    }
+    if whole {
+        phases.push(timed("fault matrix (RELIABILITY.md)", || {
+            faults::run(&runtimes, &[])
+        }));
     }
     if let Some(runtime) = only {
         // The behaviour suite's copy for this runtime alone: the other copies need their
@@ -220,6 +233,8 @@ fn package_check() -> Phase {
 /// case name given becomes `module::name` (libtest ORs its filters, so a bare name would
 /// also pick the other copies); flags pass as they are (give a value as `--flag=value`); no
 /// name means the whole copy.
+/// The fault matrix's cases (`cli/tests/faults.rs`), left to its own phase.
+const FAULT_MATRIX: &str = "matrix::";
 /// The behaviour suite's translation of the kubelet's node e2e tests (E2E.md): about 11
 /// minutes a runtime, so `cargo xtask test -- kubelet_e2e::` runs them, not the default run.
 const KUBELET_E2E: &str = "kubelet_e2e::";

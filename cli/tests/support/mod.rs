@@ -64,6 +64,8 @@ pub struct Node {
     env: Vec<(String, String)>,
     /// A `--config` file given instead of `--pod-manifest-path`.
     config: Option<PathBuf>,
+    /// The endpoint the agent is given, when not the one the node inspects through.
+    agent_endpoint: Option<String>,
     agent: Option<Child>,
     log: PathBuf,
     runtime: Arc<dyn ContainerRuntime>,
@@ -104,6 +106,7 @@ impl Node {
             flags: Vec::new(),
             env: Vec::new(),
             config: None,
+            agent_endpoint: None,
             agent: None,
             log: dir.path().join("agent.log"),
             runtime,
@@ -150,7 +153,10 @@ impl Node {
         let mut command = Command::new(env!("CARGO_BIN_EXE_staticpod"));
         command
             .args(["run", "--runtime", self.backend.name()])
-            .args(["--container-runtime-endpoint", &self.endpoint]);
+            .args([
+                "--container-runtime-endpoint",
+                self.agent_endpoint.as_deref().unwrap_or(&self.endpoint),
+            ]);
         match &self.config {
             Some(config) => command.arg("--config").arg(config),
             None => command.arg("--pod-manifest-path").arg(&self.manifests),
@@ -176,6 +182,24 @@ impl Node {
         self.wait_for("the status endpoint to answer", || {
             self.http_get("/healthz").map(|_| ())
         });
+    }
+
+    /// Gives the agent `endpoint` instead of the runtime's own (a proxy in front of it); the
+    /// node itself still inspects the runtime directly.
+    #[allow(dead_code)] // The fault matrix's (cli/tests/faults.rs); the behaviour suite has no use for it.
+    pub fn set_agent_endpoint(&mut self, endpoint: &str) {
+        self.agent_endpoint = Some(endpoint.to_string());
+    }
+
+    /// The running agent's process id; `None` when none was started, it was killed, or it
+    /// exited on its own (reaped here).
+    #[allow(dead_code)] // The fault matrix's (cli/tests/faults.rs); the behaviour suite has no use for it.
+    pub fn agent_pid(&mut self) -> Option<u32> {
+        let child = self.agent.as_mut()?;
+        match child.try_wait() {
+            Ok(None) => Some(child.id()),
+            _ => None,
+        }
     }
 
     /// Stops the agent with SIGTERM, as systemd does, and waits for it to exit.
@@ -245,6 +269,15 @@ impl Node {
         self.tokio
             .block_on(self.runtime.stop_sandbox(id))
             .expect("stop the sandbox");
+    }
+
+    /// Removes sandbox `id` behind the agent's back, as `docker rm`, CRI's
+    /// `RemovePodSandbox` or `podman pod rm` would.
+    #[allow(dead_code)] // The fault matrix's (cli/tests/faults.rs); the behaviour suite has no use for it.
+    pub fn remove_sandbox(&self, id: &str) {
+        self.tokio
+            .block_on(self.runtime.remove_sandbox(id))
+            .expect("remove the sandbox");
     }
 
     /// This node's sandboxes as the runtime reports them.
