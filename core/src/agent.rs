@@ -303,6 +303,8 @@ impl Agent {
         tokio::pin!(shutdown);
         let mut events = self.watch_runtime().await;
         let mut dirty = false;
+        // What made the pass due, for the debug line of each pass.
+        let mut why = "start";
         let mut wake_at: Option<Instant> = None;
         let mut resync = tokio::time::interval(self.config.resync_period);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -319,6 +321,7 @@ impl Agent {
             let answered = self.config.sources.is_subset(&self.answered);
             if dirty && answered && !backing_off {
                 dirty = false;
+                debug!(why, in_flight = self.in_flight.len(), "pass");
                 wake_at = self.reconcile().await;
                 if events.is_none() && self.runtime_failures == 0 {
                     events = self.watch_runtime().await;
@@ -333,19 +336,21 @@ impl Agent {
             tokio::select! {
                 snapshot = snapshots.recv() => {
                     let Some(snapshot) = snapshot else { return };
-                    dirty |= self.take(snapshot);
+                    if self.take(snapshot) {
+                        (dirty, why) = (true, "manifests");
+                    }
                 }
-                Some(()) = recv(&mut events) => dirty = true,
-                Some(()) = self.probe_changes.recv() => dirty = true,
+                Some(()) = recv(&mut events) => (dirty, why) = (true, "runtime event"),
+                Some(()) = self.probe_changes.recv() => (dirty, why) = (true, "probe verdict"),
                 Some(done) = self.work.join_next(), if !self.work.is_empty() => {
                     match done {
                         Ok((key, uid, result)) => self.finish(key, uid, result),
                         Err(join) => error!(%join, "pod work panicked"),
                     }
-                    dirty = true;
+                    (dirty, why) = (true, "pod work done");
                 }
-                _ = sleep => { wake_at = None; dirty = true; }
-                _ = resync.tick() => dirty = true,
+                _ = sleep => { wake_at = None; (dirty, why) = (true, "back-off over"); }
+                _ = resync.tick() => (dirty, why) = (true, "resync"),
                 Some(beat) = tick(&mut heartbeat) => beat(),
                 _ = &mut shutdown => {
                     info!("stopping; pods keep running in the runtime");
@@ -498,7 +503,8 @@ impl Agent {
     async fn reconcile(&mut self) -> Option<Instant> {
         let relist = std::time::Instant::now();
         let observed = self.observe().await;
-        self.metrics.relist_took(relist.elapsed());
+        let relisted = relist.elapsed();
+        self.metrics.relist_took(relisted);
         let mut observed = match observed {
             Ok(observed) => observed,
             Err(error) => {
@@ -568,6 +574,7 @@ impl Agent {
             now,
             previous_pass: self.last_pass.replace(now),
         };
+        let planned = relist.elapsed();
         let mut pods = status::pod_list(&desired, &observed, &inputs);
         self.transitions.stamp(&mut pods, now);
         self.settled |= idle && !pods.items.iter().any(starting);
@@ -576,6 +583,15 @@ impl Agent {
         let manifests = self.manifests.reports();
         let node = self.status.borrow().node.clone();
         let awaiting = self.awaiting();
+        // `decide`: termination messages, probe workers, the plan and its spawning.
+        debug!(
+            relist = ?relisted,
+            decide = ?planned.saturating_sub(relisted),
+            status = ?relist.elapsed().saturating_sub(planned),
+            pods = pods.items.len(),
+            in_flight = self.in_flight.len(),
+            "pass done"
+        );
         self.status.send_replace(Arc::new(NodeStatus {
             pods,
             manifests,
