@@ -15,7 +15,7 @@ use crate::runtime::{Backend, Provision};
 use crate::{apt, cargo, paths, plot};
 use staticpod_testkit::backend::endpoint_var;
 
-const USAGE: &str = "usage: cargo xtask bench [--runtime docker|containerd|cri|podman|all] [--pods N] [--runs N] [--idle SECONDS]";
+const USAGE: &str = "usage: cargo xtask bench [--runtime docker|containerd|cri|podman|all] [--pods N] [--runs N] [--idle SECONDS]\n       cargo xtask bench --plot   (draws docs/time-to-running.svg again from target/bench/report.json)";
 
 /// What to run.
 #[derive(Debug, PartialEq)]
@@ -70,6 +70,11 @@ fn parse(args: &[&str]) -> Result<Options> {
 
 /// Runs the benchmarks; `args` are those after `bench`.
 pub fn run(args: &[&str]) -> Result<()> {
+    if args == ["--plot"] {
+        let report = read_json(&paths::target().join("bench/report.json"))?;
+        let pods = report["options"]["pods"].as_u64().unwrap_or_default();
+        return draw(&report, pods as usize);
+    }
     let options = parse(args)?;
     let out_dir = paths::target().join("bench");
     std::fs::create_dir_all(&out_dir)?;
@@ -163,6 +168,7 @@ pub fn run(args: &[&str]) -> Result<()> {
 
     let machine = machine(load_before);
     let report = json!({
+        "commit": output("git", &["rev-parse", "--short", "HEAD"]),
         "machine": machine,
         "options": {
             "pods": options.pods,
@@ -172,17 +178,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         "backends": backends,
         "planner": planner,
     });
-    let title = format!(
-        "time to running, {} pods written at once (commit {})",
-        options.pods,
-        output("git", &["rev-parse", "--short", "HEAD"])
-    );
-    if let Some(svg) = plot::time_to_running(&report["backends"], &title) {
-        let path = paths::root().join("docs/time-to-running.svg");
-        std::fs::create_dir_all(path.parent().expect("docs/"))?;
-        std::fs::write(&path, svg)?;
-        println!("xtask: drew {}", path.display());
-    }
+    draw(&report, options.pods)?;
     let text = render(&report);
     print!("\n{text}");
     std::fs::write(out_dir.join("report.txt"), &text)?;
@@ -196,6 +192,19 @@ pub fn run(args: &[&str]) -> Result<()> {
         .collect();
     if !failed.is_empty() || planner.get("error").is_some() {
         bail!("some benchmarks failed (see the report): {failed:?}");
+    }
+    Ok(())
+}
+
+/// Draws `docs/time-to-running.svg` from `report` (of a run with `pods` pods).
+fn draw(report: &Value, pods: usize) -> Result<()> {
+    let commit = report["commit"].as_str().unwrap_or("unknown");
+    let title = format!("time to running, {pods} pods written at once (commit {commit})");
+    if let Some(svg) = plot::time_to_running(&report["backends"], &title) {
+        let path = paths::root().join("docs/time-to-running.svg");
+        std::fs::create_dir_all(path.parent().expect("docs/"))?;
+        std::fs::write(&path, svg)?;
+        println!("xtask: drew {}", path.display());
     }
     Ok(())
 }

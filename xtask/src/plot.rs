@@ -4,10 +4,10 @@
 
 use serde_json::Value;
 
-const WIDTH: f64 = 720.0;
+const WIDTH: f64 = 780.0;
 const HEIGHT: f64 = 420.0;
 const LEFT: f64 = 64.0;
-const RIGHT: f64 = 180.0;
+const RIGHT: f64 = 230.0;
 const TOP: f64 = 36.0;
 const BOTTOM: f64 = 48.0;
 
@@ -51,7 +51,7 @@ pub fn time_to_running(backends: &Value, title: &str) -> Option<String> {
         let peer = &backend["latency"]["one"];
         if let (Some(label), Some(ms)) = (
             peer["peer"].as_str(),
-            peer["peer_times"]["start"]["median"].as_f64(),
+            peer["peer_times"]["start"]["median_ms"].as_f64(),
         ) {
             peers.push((format!("{name}: {label}, 1 pod"), color, ms));
         }
@@ -163,7 +163,7 @@ mod tests {
         let backends = json!({
             "docker": {
                 "scale": {"agent_running_ms": [100.0, 300.0, 900.0], "floor_running_ms": [90.0, 280.0, 800.0]},
-                "latency": {"one": {"peer": "compose", "peer_times": {"start": {"median": 700.0}}}},
+                "latency": {"one": {"peer": "compose", "peer_times": {"start": {"median_ms": 700.0}}}},
             },
             "cri": {"error": "runtime up: no"},
         });

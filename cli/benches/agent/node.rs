@@ -138,7 +138,8 @@ impl Bench {
             .args(["--read-only-port", &self.status_port.to_string()])
             // The bench's agents leave the node's health port alone.
             .args(["--healthz-port", "0"])
-            .env("RUST_LOG", "info")
+            // The agent's pass lines (what made each pass due, what it took) are debug.
+            .env("RUST_LOG", "info,staticpod_core::agent=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
