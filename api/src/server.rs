@@ -144,7 +144,7 @@ impl Port {
                 if let Err(error) = read_body(body).await {
                     return whole(Whole::error(&error));
                 }
-                first_listing(&api, parts.uri.path()).await;
+                first_listing(api, parts.uri.path()).await;
                 let accept = parts
                     .headers
                     .get(hyper::header::ACCEPT)
