@@ -108,7 +108,11 @@ impl Libpod {
     /// One request on a connection of its own (libpod keeps none idle for us anyway); any
     /// status other than 2xx is [`LibpodError::Status`].
     async fn send(&self, method: Method, path: &str, body: Vec<u8>) -> Result<Bytes, LibpodError> {
-        let uri = format!("http://d{}{path}", self.prefix);
+        // The origin form (`/v4.3.1/libpod/...`), never the absolute one (`http://d/v4...`):
+        // libpod tells its own requests from Docker-compatible ones by the second segment of
+        // the whole URL, so an absolute URL is served as a Docker call, whose stop reads `t`
+        // and ignores `timeout` (every stop then waited Podman's default 10 s).
+        let uri = format!("{}{path}", self.prefix);
         let uri: hyper::Uri = uri.parse().map_err(|_| LibpodError::InvalidPath {
             path: path.to_owned(),
         })?;
@@ -191,6 +195,37 @@ mod tests {
         );
         let err = status_error(500, b"plain text\n");
         assert_eq!(err.to_string(), "libpod answered 500: plain text");
+    }
+
+    #[tokio::test]
+    async fn requests_name_their_path_in_the_origin_form_that_libpod_recognises() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("podman.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.unwrap();
+                request.extend_from_slice(&buf[..n]);
+            }
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8(request).unwrap()
+        });
+        let libpod = Libpod::new(&socket, "4.3.1");
+        libpod.post("/containers/c1/stop?timeout=29").await.unwrap();
+        let request = server.await.unwrap();
+        let first = request.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "POST /v4.3.1/libpod/containers/c1/stop?timeout=29 HTTP/1.1"
+        );
+        assert!(request.contains("host: d\r\n"), "{request}");
     }
 
     #[tokio::test]

@@ -148,6 +148,10 @@ pub struct Agent {
     answered: BTreeSet<SourceKind>,
     /// When the last status was computed.
     last_pass: Option<SystemTime>,
+    /// Every pod listed in the last status, by UID: a pod whose manifest has gone stays
+    /// listed while it terminates, as the kubelet keeps a static pod's mirror pod until its
+    /// containers have stopped (`HandlePodCleanups` spares a terminating pod's mirror).
+    listed: BTreeMap<String, Arc<StaticPod>>,
     /// Sources read completely at least once: only their pods are planned for; the pods of
     /// the others are kept as they are.
     read: BTreeSet<SourceKind>,
@@ -247,6 +251,7 @@ impl Agent {
             answered: BTreeSet::new(),
             read: BTreeSet::new(),
             last_pass: None,
+            listed: BTreeMap::new(),
             prober,
             probe_changes,
             settled: false,
@@ -565,6 +570,7 @@ impl Agent {
                     .iter()
                     .any(|p| p.full_name() == key.name && p.namespace() == key.namespace)
         });
+        let shown = self.shown(&desired, &observed);
         let inputs = StatusInputs {
             history: &self.history,
             verdicts: &verdicts,
@@ -575,7 +581,7 @@ impl Agent {
             previous_pass: self.last_pass.replace(now),
         };
         let planned = relist.elapsed();
-        let mut pods = status::pod_list(&desired, &observed, &inputs);
+        let mut pods = status::pod_list(&shown, &observed, &inputs);
         self.transitions.stamp(&mut pods, now);
         self.settled |= idle && !pods.items.iter().any(starting);
         self.measure(&observed, &pods, now);
@@ -605,6 +611,26 @@ impl Agent {
             let wait = at.duration_since(self.clock.now()).unwrap_or_default();
             Instant::now() + wait
         })
+    }
+
+    /// The pods to list: the desired ones, then those whose manifest has gone that are
+    /// still in the runtime (being killed) and whose name no desired pod has taken.
+    fn shown(
+        &mut self,
+        desired: &[Arc<StaticPod>],
+        observed: &BTreeMap<String, ObservedPod>,
+    ) -> Vec<Arc<StaticPod>> {
+        let named = |pod: &StaticPod| {
+            desired
+                .iter()
+                .any(|d| d.full_name() == pod.full_name() && d.namespace() == pod.namespace())
+        };
+        self.listed
+            .retain(|uid, pod| observed.contains_key(uid) && !named(pod));
+        let leaving: Vec<Arc<StaticPod>> = self.listed.values().cloned().collect();
+        self.listed
+            .extend(desired.iter().map(|p| (p.uid().to_string(), p.clone())));
+        desired.iter().cloned().chain(leaving).collect()
     }
 
     /// Sets the metrics a pass sees: the pods and containers in the runtime, the pods
@@ -998,6 +1024,24 @@ mod tests {
             .filter(|c| matches!(c.state, ContainerState::Running { .. }))
             .map(|c| c.id)
             .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_removed_pod_stays_listed_until_its_containers_are_gone() {
+        let root = tempfile::tempdir().unwrap();
+        let runtime = runtime();
+        let agent = start(&runtime, &root, FILE, Duration::from_secs(60));
+        let mut status = agent.status.clone();
+        agent.send(snapshot(&[("web.yaml", WEB)])).await;
+        status.wait_for(|s| s.settled).await.unwrap();
+        runtime.fail_next("stop_container", "cannot stop");
+        agent.send(snapshot(&[])).await;
+        assert_eq!(running_ids(&runtime).len(), 1, "the kill failed");
+        let listed = agent.status.borrow().pods.items.clone();
+        assert_eq!(listed.len(), 1, "still terminating: {listed:?}");
+        status.wait_for(|s| s.pods.items.is_empty()).await.unwrap();
+        assert!(runtime.containers().is_empty(), "gone once killed");
+        agent.stop().await;
     }
 
     #[tokio::test(start_paused = true)]

@@ -386,17 +386,20 @@ fn pod_status(
         .enumerate()
         .map(|(i, c)| status_of(ContainerKind::App, i, c))
         .collect();
-    let plain_inits: Vec<ContainerStatus> = spec
-        .init_containers
-        .iter()
-        .zip(&init_container_statuses)
-        .filter(|(c, _)| !c.is_sidecar())
-        .map(|(_, status)| status.clone())
-        .collect();
+    let inits_where = |sidecar: bool| -> Vec<ContainerStatus> {
+        spec.init_containers
+            .iter()
+            .zip(&init_container_statuses)
+            .filter(|(c, _)| c.is_sidecar() == sidecar)
+            .map(|(_, status)| status.clone())
+            .collect()
+    };
+    let plain_inits = inits_where(false);
     let phase = phase(
         pod.restart_policy(),
         initialized,
         &plain_inits,
+        &inits_where(true),
         &container_statuses,
     );
     // Ready counts the sidecars as containers, as the kubelet does.
@@ -688,10 +691,14 @@ fn container_status(
     }
 }
 
+/// The kubelet's `getPhase`. A sidecar that runs keeps an initialized pod `Running`, even
+/// once its app containers have all exited: the pod completes when its sidecars have been
+/// stopped too.
 fn phase(
     policy: RestartPolicy,
     initialized: bool,
     init: &[ContainerStatus],
+    sidecars: &[ContainerStatus],
     app: &[ContainerStatus],
 ) -> &'static str {
     let terminated = |c: &ContainerStatus| c.state.terminated.clone();
@@ -705,7 +712,11 @@ fn phase(
     if !initialized {
         return "Pending";
     }
-    if app.iter().any(|c| c.state.running.is_some()) {
+    if app
+        .iter()
+        .chain(sidecars)
+        .any(|c| c.state.running.is_some())
+    {
         return "Running";
     }
     if !app.is_empty() && app.iter().all(|c| terminated(c).is_some()) {
@@ -885,6 +896,41 @@ mod tests {
                 restarts: 3,
                 last_restart: Some("2027-01-15T07:59:00Z".into()),
             }
+        );
+    }
+
+    #[test]
+    fn a_pod_completes_once_its_sidecars_have_stopped_after_its_app_containers() {
+        let status = |name: &str, state: &str| -> ContainerStatus {
+            serde_json::from_str(&format!(
+                r#"{{"name":"{name}","ready":false,"restartCount":0,"image":"i","started":false,"state":{state}}}"#
+            ))
+            .unwrap()
+        };
+        let exited = r#"{"terminated":{"exitCode":0,"reason":"Completed"}}"#;
+        let running = r#"{"running":{"startedAt":"2027-01-15T08:00:00Z"}}"#;
+        let app = [status("web", exited)];
+        let never = RestartPolicy::Never;
+        assert_eq!(
+            phase(never, true, &[], &[status("proxy", running)], &app),
+            "Running",
+            "the sidecar is still to be stopped"
+        );
+        assert_eq!(
+            phase(never, true, &[], &[status("proxy", exited)], &app),
+            "Succeeded"
+        );
+        let failed = [status(
+            "web",
+            r#"{"terminated":{"exitCode":1,"reason":"Error"}}"#,
+        )];
+        assert_eq!(
+            phase(never, true, &[], &[status("proxy", running)], &failed),
+            "Running"
+        );
+        assert_eq!(
+            phase(never, true, &[], &[status("proxy", exited)], &failed),
+            "Failed"
         );
     }
 
