@@ -55,6 +55,7 @@ pub fn up() -> Result<Up> {
         need("/usr/sbin/runc", "runc"),
         need("/usr/lib/cni/bridge", "containernetworking-plugins"),
         need("/usr/lib/cni/portmap", "containernetworking-plugins"),
+        need("/usr/lib/cni/firewall", "containernetworking-plugins"),
         need("/usr/lib/cni/host-local", "containernetworking-plugins"),
     ])?;
     let dir = dir();
@@ -121,8 +122,12 @@ state = "{d}/state"
     )
 }
 
-/// The pod network: bridge with host-local IPAM, plus portmap for hostPorts. No loopback
-/// plugin: the CRI plugin brings up `lo` in every sandbox itself.
+/// The pod network: bridge with host-local IPAM, firewall, plus portmap for hostPorts. No
+/// loopback plugin: the CRI plugin brings up `lo` in every sandbox itself. The firewall
+/// plugin lets the pods' traffic through the host's `FORWARD` chain: Docker, on the same
+/// host, sets that chain's policy to DROP, and with `bridge-nf-call-iptables` even one pod
+/// reaching another on the bridge goes through it (without it a pod cannot reach another's
+/// IP, as the kubelet's hook e2e cases do).
 fn cni_conflist(dir: &Path) -> String {
     let conflist = serde_json::json!({
         "cniVersion": "1.0.0",
@@ -141,6 +146,7 @@ fn cni_conflist(dir: &Path) -> String {
                     "dataDir": dir.join("cni/ipam"),
                 }
             },
+            {"type": "firewall"},
             {"type": "portmap", "capabilities": {"portMappings": true}}
         ]
     });

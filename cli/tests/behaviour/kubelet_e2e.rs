@@ -15,6 +15,12 @@ use super::backend;
 use crate::support::timeline::{self, Exec, Timeline};
 use crate::support::{Node, pod_watch};
 
+#[path = "kubelet_e2e/lifecycle_hook.rs"]
+mod lifecycle_hook;
+
+#[path = "kubelet_e2e/container_probe.rs"]
+mod container_probe;
+
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// The e2e framework's `PodStartTimeout`, how long `init_container.go` watches a pod.
@@ -161,6 +167,15 @@ fn completed_init_containers_are_not_run_again_after_an_agent_restart() {
         );
     }
     node.start_agent();
+    // The kubelet's test waits for the restarted kubelet to be healthy; the API has kept
+    // the pods meanwhile, while a restarted agent lists them once it has read its manifests.
+    for pod in &pods {
+        let full = node.pod_name(pod.name);
+        node.wait_for(&format!("{full} to be listed again"), || {
+            let listed = node.pods().items.iter().any(|p| p.metadata.name == full);
+            listed.then_some(()).ok_or("not in /pods yet".to_string())
+        });
+    }
 
     consistently(
         CONSISTENTLY,
