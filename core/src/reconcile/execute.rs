@@ -67,9 +67,10 @@ pub enum WorkError {
     Container {
         /// The container's name.
         container: String,
-        /// The sandbox it was started in: a failure in a sandbox that is gone since (torn
-        /// down behind the agent's back) is not a reason to wait before making a new one.
-        sandbox: String,
+        /// The sandbox it was started in, when the pod's work found it there (not one this
+        /// work made): a failure in a sandbox that is gone since (torn down behind the
+        /// agent's back) is not a reason to wait before making a new one.
+        sandbox: Option<String>,
         /// Why.
         #[source]
         source: Box<WorkError>,
@@ -91,11 +92,11 @@ impl WorkError {
 
     /// The container whose start failed and the sandbox it was started in, when the
     /// failure was one container's.
-    pub fn container(&self) -> Option<(&str, &str)> {
+    pub fn container(&self) -> Option<(&str, Option<&str>)> {
         match self {
             WorkError::Container {
                 container, sandbox, ..
-            } => Some((container, sandbox)),
+            } => Some((container, sandbox.as_deref())),
             _ => None,
         }
     }
@@ -216,6 +217,7 @@ impl Executor {
                     }
                     Step::StartContainer { instance, sandbox } => {
                         let pod = desired(&work.pod);
+                        let existing = matches!(sandbox, SandboxTarget::Existing { .. });
                         let target = self.target(pod, sandbox, new_sandbox.as_ref()).await?;
                         let result = self.start_container(pod, &instance, &target).await;
                         let init = instance.kind == ContainerKind::Init;
@@ -225,7 +227,7 @@ impl Executor {
                             container: container_of(pod, instance.kind, instance.index)
                                 .name
                                 .clone(),
-                            sandbox: target.id.clone(),
+                            sandbox: existing.then(|| target.id.clone()),
                             source: Box::new(source),
                         })?;
                     }

@@ -28,7 +28,7 @@ pub struct Failure {
     /// The container whose start failed, when the failure was one container's (a failed
     /// pull, create or start); none for the pod's own work (its sandbox, its removal).
     pub container: Option<String>,
-    /// The sandbox that container was started in.
+    /// The sandbox that container was started in, when the work found it (did not make it).
     pub sandbox: Option<String>,
     /// The UID of the pod the work was for: an edit (a new UID) or a removal is never held
     /// back by the failure of the pod it replaces.
@@ -43,13 +43,13 @@ pub struct History {
 
 impl History {
     /// Records that the work for `key`, for the pod with `uid` (none when the pod was
-    /// being removed), failed; in starting `container` (its name and its sandbox's id), when
-    /// it was one container's.
+    /// being removed), failed; in starting `container` (its name and the id of the sandbox it
+    /// found, if it did not make it), when it was one container's.
     pub fn record_failure(
         &mut self,
         key: &PodKey,
         uid: Option<&str>,
-        container: Option<(&str, &str)>,
+        container: Option<(&str, Option<&str>)>,
         reason: &'static str,
         message: String,
         now: SystemTime,
@@ -63,7 +63,7 @@ impl History {
                 reason,
                 message,
                 container: container.map(|(name, _)| name.to_string()),
-                sandbox: container.map(|(_, sandbox)| sandbox.to_string()),
+                sandbox: container.and_then(|(_, sandbox)| sandbox.map(str::to_string)),
                 uid: uid.map(str::to_string),
             },
         );
