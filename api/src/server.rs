@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use futures_util::StreamExt;
@@ -18,7 +19,7 @@ use staticpod_core::error_chain;
 use staticpod_runtime::ContainerRuntime;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::error::ApiError;
 use crate::limits::{
@@ -74,7 +75,7 @@ async fn first_listing(api: &NodeApi, path: &str) {
 }
 
 async fn accept(listener: TcpListener, port: Port) {
-    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = Arc::new(Connections::default());
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -83,26 +84,128 @@ async fn accept(listener: TcpListener, port: Port) {
                 continue;
             }
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
+        let Some(mut admitted) = connections.admit() else {
             tokio::spawn(refuse(stream));
             continue;
         };
         let port = port.clone();
         tokio::spawn(async move {
+            let busy = admitted.busy.clone();
             let service = hyper::service::service_fn(move |request| {
                 let port = port.clone();
-                async move { Ok::<_, Infallible>(port.handle(request).await) }
+                let answering = Answering::begin(&busy);
+                async move {
+                    let response = port.handle(request).await;
+                    Ok::<_, Infallible>(response.map(|body| {
+                        // Answering until the body is sent (or the client goes): a watch
+                        // or a log stream is never closed to make room.
+                        body.map_frame(move |frame| {
+                            let _answering = &answering;
+                            frame
+                        })
+                        .boxed_unsync()
+                    }))
+                }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .max_buf_size(MAX_HEADER_BYTES)
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "status endpoint: connection ended");
+            tokio::select! {
+                result = connection => if let Err(error) = result {
+                    tracing::debug!(%error, "status endpoint: connection ended");
+                },
+                _ = &mut admitted.closed => {
+                    tracing::debug!("status endpoint: closed a connection answering nothing to make room");
+                }
             }
-            drop(permit);
+            // Its place is given back.
+            drop(admitted);
         });
+    }
+}
+
+/// The connections a port holds open, at most [`MAX_CONNECTIONS`], oldest first. A
+/// connection that answers no request (its client has not finished a request's headers,
+/// or is idle between requests) is the cheapest for a client to hold and the cheapest to
+/// lose: when every place is taken, the oldest such one is closed for the newcomer, so a
+/// flood of unfinished headers or a slow loris delays no other client (each newcomer
+/// displaces the flood's oldest), while requests being answered (a watch, a log stream)
+/// keep their connection. Only when every connection is answering is a newcomer refused
+/// with `429`.
+#[derive(Default)]
+struct Connections {
+    open: std::sync::Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    next: u64,
+    /// By age: the id of each connection, how many requests it is answering, and how to
+    /// close it.
+    by_age: std::collections::BTreeMap<u64, (Arc<AtomicUsize>, oneshot::Sender<()>)>,
+}
+
+/// A connection's place, given back when it is dropped.
+struct Admitted {
+    connections: Arc<Connections>,
+    id: u64,
+    /// How many of its requests are being answered.
+    busy: Arc<AtomicUsize>,
+    /// Resolves when the port closes it to make room.
+    closed: oneshot::Receiver<()>,
+}
+
+impl Connections {
+    /// A place for a new connection: a free one, or that of the oldest connection answering
+    /// nothing, which is closed. `None` when every connection is answering a request.
+    fn admit(self: &Arc<Self>) -> Option<Admitted> {
+        let mut open = self.open.lock().expect("connections lock");
+        if open.by_age.len() >= MAX_CONNECTIONS {
+            let idle = open
+                .by_age
+                .iter()
+                .find(|(_, (busy, _))| busy.load(Ordering::Acquire) == 0)
+                .map(|(id, _)| *id)?;
+            if let Some((_, close)) = open.by_age.remove(&idle) {
+                let _ = close.send(());
+            }
+        }
+        let id = open.next;
+        open.next += 1;
+        let busy = Arc::new(AtomicUsize::new(0));
+        let (close, closed) = oneshot::channel();
+        open.by_age.insert(id, (busy.clone(), close));
+        Some(Admitted {
+            connections: self.clone(),
+            id,
+            busy,
+            closed,
+        })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self.connections.open.lock().expect("connections lock");
+        open.by_age.remove(&self.id);
+    }
+}
+
+/// One request being answered on a connection, until dropped with its response's body.
+struct Answering(Arc<AtomicUsize>);
+
+impl Answering {
+    fn begin(busy: &Arc<AtomicUsize>) -> Self {
+        busy.fetch_add(1, Ordering::AcqRel);
+        Answering(busy.clone())
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -281,10 +384,9 @@ mod tests {
         port
     }
 
-    const WATCH: &str = "GET /api/v1/pods?watch=true HTTP/1.1\r\nhost: node\r\n\r\n";
-
-    #[tokio::test]
-    async fn a_pod_list_asked_before_the_first_listing_waits_for_it() {
+    /// A port whose agent has not listed its pods yet: the port, the status feed, and the
+    /// listed status to send on it.
+    async fn started_unlisted() -> (u16, watch::Sender<Arc<NodeStatus>>, Arc<NodeStatus>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (status, api) = node();
@@ -293,6 +395,14 @@ mod tests {
         let api = Arc::into_inner(api).expect("the only reference");
         let runtime = Arc::new(staticpod_testkit::fake::FakeRuntime::default());
         tokio::spawn(serve(listener, api, runtime));
+        (port, status, complete)
+    }
+
+    const WATCH: &str = "GET /api/v1/pods?watch=true HTTP/1.1\r\nhost: node\r\n\r\n";
+
+    #[tokio::test]
+    async fn a_pod_list_asked_before_the_first_listing_waits_for_it() {
+        let (port, status, complete) = started_unlisted().await;
         let health = "GET /healthz HTTP/1.1\r\nhost: node\r\nconnection: close\r\n\r\n";
         let (line, _) = ask(port, health).await;
         assert_eq!(line, "HTTP/1.1 200 OK", "health answers at once");
@@ -334,7 +444,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn connections_and_bodies_beyond_the_limits_are_refused() {
+    async fn bodies_beyond_the_limit_are_refused() {
         let port = started().await;
         let large = format!(
             "DELETE /api/v1/namespaces/default/pods/web-node0 HTTP/1.1\r\nhost: node\r\ncontent-length: {}\r\n\r\n",
@@ -343,10 +453,46 @@ mod tests {
         assert_eq!(ask(port, &large).await.0, "HTTP/1.1 413 Payload Too Large");
         let delete = "DELETE /api/v1/namespaces/default/pods/web-node0 HTTP/1.1\r\nhost: node\r\ncontent-length: 2\r\n\r\n{}";
         assert_eq!(ask(port, delete).await.0, "HTTP/1.1 403 Forbidden");
-        let mut idle = Vec::new();
-        for _ in 0..MAX_CONNECTIONS {
-            idle.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+
+    /// Fault 5 of the matrix: connections holding unfinished headers (a flood, a slow loris)
+    /// delay no other client: each newcomer takes the oldest one's place.
+    #[tokio::test]
+    async fn a_flood_of_unfinished_headers_gives_way_to_each_new_client() {
+        let port = started().await;
+        let mut flood = Vec::new();
+        for _ in 0..3 * MAX_CONNECTIONS {
+            let mut held = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            held.write_all(b"GET /pods HTTP/1.1\r\nhost: x\r\n")
+                .await
+                .unwrap();
+            flood.push(held);
         }
+        for _ in 0..10 {
+            let (status, _) = ask(port, "GET /version HTTP/1.1\r\nhost: node\r\n\r\n").await;
+            assert_eq!(status, "HTTP/1.1 200 OK");
+        }
+        // The oldest of the flood were closed to make room; the port read nothing from them.
+        let mut byte = [0];
+        assert_eq!(flood[0].read(&mut byte).await.unwrap(), 0, "closed");
+    }
+
+    /// Only when every connection is answering a request is a newcomer refused: here the
+    /// pod lists held for the first listing, which never comes.
+    #[tokio::test]
+    async fn connections_beyond_the_limit_all_answering_are_refused() {
+        let (port, _feed, _) = started_unlisted().await;
+        let mut waiting = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            let mut asking = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            asking
+                .write_all(b"GET /pods HTTP/1.1\r\nhost: node\r\n\r\n")
+                .await
+                .unwrap();
+            waiting.push(asking);
+        }
+        // Every request has reached the port before the newcomer comes.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let (status, _) = ask(port, "GET /version HTTP/1.1\r\nhost: node\r\n\r\n").await;
         assert_eq!(status, "HTTP/1.1 429 Too Many Requests");
     }

@@ -41,6 +41,9 @@ use crate::managed_selector;
 const MONITOR_PERIOD: Duration = Duration::from_secs(10);
 /// The shortest time between two checks of the files: the changes meanwhile are one check.
 const CHECK_SPACING: Duration = Duration::from_millis(10);
+/// How often the files are checked when inotify cannot be used (no instance left for the
+/// agent): still ten times as often as the kubelet's every 10 s.
+const UNWATCHED_CHECK: Duration = Duration::from_secs(1);
 /// How long a rotation (rename and reopen) is taken to last before one was timed.
 const FIRST_ROTATION_TIME: Duration = Duration::from_millis(50);
 /// The least time a file is taken to grow at its rate before a rotation lands.
@@ -79,8 +82,9 @@ impl Rotation {
 
 /// Starts the rotation of `policy`'s logs, from inside the async runtime whose `client` it
 /// calls. It runs on a thread of its own, where neither the agent's async work nor a
-/// compression can hold a check up, and compresses on another. An error when inotify cannot
-/// be used or a thread cannot start.
+/// compression can hold a check up, and compresses on another. Without inotify (none left
+/// for the agent), the files are checked every [`UNWATCHED_CHECK`]. An error when a thread
+/// cannot start.
 pub(crate) fn spawn(
     client: RuntimeServiceClient<Channel>,
     endpoint: String,
@@ -91,7 +95,11 @@ pub(crate) fn spawn(
     let changed = wake.clone();
     let watcher = crate::inotify::watcher(move |_| {
         let _ = changed.try_send(());
-    })?;
+    })
+    .inspect_err(|err| {
+        tracing::warn!(%err, every = ?UNWATCHED_CHECK, "container logs: inotify unavailable, checking their sizes periodically");
+    })
+    .ok();
     let (tidy, tidies) = std::sync::mpsc::channel::<PathBuf>();
     let max_files = policy.max_files;
     std::thread::Builder::new()
@@ -175,7 +183,8 @@ struct Manager {
     policy: LogRotation,
     /// By container id.
     logs: HashMap<String, Log>,
-    watcher: RecommendedWatcher,
+    /// None when inotify cannot be used: the files are then checked periodically.
+    watcher: Option<RecommendedWatcher>,
     watched: BTreeSet<PathBuf>,
     /// How long a rotation takes, from the check to the runtime's reopen, in seconds: the
     /// runtime can take a tenth of a second to reopen on a busy node.
@@ -196,7 +205,10 @@ impl Manager {
         let mut listed = Instant::now();
         loop {
             let until_relist = MONITOR_PERIOD.saturating_sub(listed.elapsed());
-            let woken = wakes.recv_timeout(until_relist);
+            let woken = match self.watcher {
+                Some(_) => wakes.recv_timeout(until_relist),
+                None => wakes.recv_timeout(until_relist.min(UNWATCHED_CHECK)),
+            };
             let Some(shared) = self.shared.upgrade() else {
                 return;
             };
@@ -206,6 +218,10 @@ impl Manager {
                 Ok(()) if !relist => {
                     self.check();
                     std::thread::sleep(CHECK_SPACING);
+                }
+                // Unwatched: a periodic check between two listings.
+                Err(RecvTimeoutError::Timeout) if listed.elapsed() < MONITOR_PERIOD => {
+                    self.check();
                 }
                 Ok(()) | Err(RecvTimeoutError::Timeout) => {
                     self.relist();
@@ -266,18 +282,21 @@ impl Manager {
     }
 
     fn watch_directories(&mut self) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
         let wanted: BTreeSet<PathBuf> = self
             .logs
             .values()
             .filter_map(|log| log.path.parent().map(Path::to_owned))
             .collect();
         for gone in self.watched.difference(&wanted) {
-            let _ = self.watcher.unwatch(gone);
+            let _ = watcher.unwatch(gone);
         }
         self.watched.retain(|dir| wanted.contains(dir));
         for dir in wanted {
             if !self.watched.contains(&dir) {
-                match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                match watcher.watch(&dir, RecursiveMode::NonRecursive) {
                     Ok(()) => {
                         self.watched.insert(dir);
                     }

@@ -4,7 +4,8 @@
 //! aggregates them (one event whose `count` and `lastTimestamp` grow), and the store is
 //! bounded in number and age, so memory stays bounded whatever happens on the node.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,7 +21,7 @@ pub const MAX_EVENTS: usize = 1000;
 pub const MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// `Normal` or `Warning`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EventType {
     /// Something went as it should.
     Normal,
@@ -29,7 +30,7 @@ pub enum EventType {
 }
 
 /// What an event is about: a pod, or one of its containers (`fieldPath`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectReference {
     /// `Pod`.
@@ -144,12 +145,26 @@ pub struct Event {
 struct Stored {
     event: Event,
     last: SystemTime,
+    /// The hash of what makes it the same event ([`same_key`]).
+    key: u64,
 }
 
+/// The events, by last change: the front is the least recently seen, so ageing and the
+/// bound take from the front alone.
 #[derive(Debug, Default)]
 struct Store {
     events: VecDeque<Stored>,
+    /// How many stored events have each key hash: a new event (most of them: 5 000 invalid
+    /// manifests at start are 5 000) is known new without scanning the store.
+    keys: HashMap<u64, usize>,
     version: u64,
+}
+
+/// The hash of what makes two events the same (client-go's correlator key here).
+fn same_key(object: &ObjectReference, type_: EventType, reason: &str, message: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (object, type_, reason, message).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The node's events, shared by everything that records or reads them.
@@ -184,13 +199,20 @@ impl Events {
         store.version += 1;
         let version = store.version.to_string();
         let at = timestamp(now);
-        let same = store.events.iter().position(|stored| {
-            let e = &stored.event;
-            e.involved_object == *object
-                && e.type_ == type_
-                && e.reason == reason
-                && e.message == message
-        });
+        let key = same_key(object, type_, reason, message);
+        let seen = store.keys.get(&key).is_some_and(|n| *n > 0);
+        let same = seen
+            .then(|| {
+                store.events.iter().position(|stored| {
+                    let e = &stored.event;
+                    stored.key == key
+                        && e.involved_object == *object
+                        && e.type_ == type_
+                        && e.reason == reason
+                        && e.message == message
+                })
+            })
+            .flatten();
         let event = match same {
             Some(index) => {
                 let mut stored = store.events.remove(index).expect("the index was found");
@@ -239,7 +261,9 @@ impl Events {
                 store.events.push_back(Stored {
                     event: event.clone(),
                     last: now,
+                    key,
                 });
+                *store.keys.entry(key).or_default() += 1;
                 event
             }
         };
@@ -305,14 +329,21 @@ impl Recorder {
 
 impl Store {
     fn evict(&mut self, now: SystemTime) {
-        while self.events.len() > MAX_EVENTS {
-            self.events.pop_front();
-        }
-        self.events.retain(|stored| {
+        let too_old = |stored: &Stored| {
             now.duration_since(stored.last)
-                .is_ok_and(|age| age <= MAX_AGE)
-                || stored.last > now
-        });
+                .is_ok_and(|age| age > MAX_AGE)
+        };
+        while self.events.len() > MAX_EVENTS || self.events.front().is_some_and(too_old) {
+            let Some(gone) = self.events.pop_front() else {
+                break;
+            };
+            if let Some(n) = self.keys.get_mut(&gone.key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.keys.remove(&gone.key);
+                }
+            }
+        }
     }
 }
 
@@ -406,5 +437,44 @@ mod tests {
             "events older than an hour are gone: {left:?}"
         );
         assert_eq!(left.last().map(String::as_str), Some("Killing"));
+    }
+
+    /// Fault 4d of the matrix records one event per invalid file at start (thousands): each
+    /// is known new by its key, and an event pushed out of the store is new again when it
+    /// comes back, while a repeat of a kept one still counts up.
+    #[test]
+    fn thousands_of_distinct_events_stay_bounded_and_repeats_still_count_up() {
+        let events = Events::new("node0");
+        let record = |i: usize| {
+            let message = format!("m{i:04}.yaml: invalid");
+            let node = ObjectReference::node("node0");
+            events.record(
+                &node,
+                EventType::Warning,
+                "ManifestInvalid",
+                &message,
+                at(1),
+            );
+        };
+        for i in 0..5000 {
+            record(i);
+        }
+        assert_eq!(events.list().len(), MAX_EVENTS);
+        record(4999);
+        record(0);
+        let list = events.list();
+        assert_eq!(list.len(), MAX_EVENTS);
+        let count = |message: &str| list.iter().find(|e| e.message == message).map(|e| e.count);
+        assert_eq!(
+            count("m4999.yaml: invalid"),
+            Some(2),
+            "a kept event counts up"
+        );
+        assert_eq!(
+            count("m0000.yaml: invalid"),
+            Some(1),
+            "an evicted one is new"
+        );
+        assert_eq!(count("m4000.yaml: invalid"), None, "pushed out by m0000");
     }
 }

@@ -5,7 +5,7 @@
 //! each other silently: the one seen first keeps it, the other is refused with an error
 //! naming both.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,6 +29,19 @@ struct FileEntry {
     pods: Vec<Arc<StaticPod>>,
     /// Findings about the current version (errors mean `pods` is an older version).
     diagnostics: Vec<Diagnostic>,
+    /// Which of `pods` are desired (the others' names were taken first), as last settled.
+    wanted: Vec<bool>,
+    /// The refusals of this file's pods whose names were taken first, as last settled.
+    conflicts: Vec<Diagnostic>,
+}
+
+impl FileEntry {
+    /// True when the current version has errors and an older version (or nothing) runs.
+    fn stale(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
 }
 
 /// How one manifest file stands, for the status endpoint.
@@ -71,7 +84,6 @@ pub struct Manifests {
     next_order: u64,
     reported_skips: BTreeSet<PathBuf>,
     desired: Vec<Arc<StaticPod>>,
-    conflicts: Vec<Diagnostic>,
     /// The URL and its last poll, once polled.
     poll: Option<(PathBuf, PollReport)>,
 }
@@ -155,6 +167,8 @@ impl Manifests {
                 order: u64::MAX,
                 pods: Vec::new(),
                 diagnostics: Vec::new(),
+                wanted: Vec::new(),
+                conflicts: Vec::new(),
             });
         let text = match file.content {
             Ok(text) => text,
@@ -208,48 +222,72 @@ impl Manifests {
     }
 
     /// Recomputes the desired pods: files in the order they were first seen, and a pod whose
-    /// name is already taken is refused.
+    /// name is already taken is refused. Linear in the files and their pods: each file keeps
+    /// its own refusals and which of its pods are desired, so neither this nor
+    /// [`Manifests::reports`] searches the whole node for one file.
     fn settle(&mut self) {
         let mut files: Vec<(&PathBuf, &FileEntry)> = self.files.iter().collect();
-        files.sort_by_key(|(path, entry)| (entry.order, (*path).clone()));
-        let mut owners: BTreeMap<(String, String), &Path> = BTreeMap::new();
+        // Stable: files first seen together stay in path order.
+        files.sort_by_key(|(_, entry)| entry.order);
+        let mut owners: HashMap<(&str, &str), &Path> = HashMap::with_capacity(files.len());
         let mut desired = Vec::new();
-        let mut conflicts = Vec::new();
+        let mut settled: Vec<(PathBuf, Vec<bool>, Vec<Diagnostic>)> = Vec::new();
         for (path, entry) in files {
+            let mut wanted = Vec::with_capacity(entry.pods.len());
+            let mut conflicts = Vec::new();
             for pod in &entry.pods {
-                let key = (pod.namespace().to_string(), pod.full_name().to_string());
+                let key = (pod.namespace(), pod.full_name());
                 match owners.get(&key) {
-                    Some(owner) => conflicts.push(Diagnostic {
-                        severity: Severity::Error,
-                        file: path.clone(),
-                        position: None,
-                        field: Some("metadata.name".to_string()),
-                        message: format!(
-                            "pod {}/{} is already declared by {}; this declaration is refused (rename one of them)",
-                            key.0,
-                            key.1,
-                            owner.display()
-                        ),
-                    }),
+                    Some(owner) => {
+                        wanted.push(false);
+                        conflicts.push(Diagnostic {
+                            severity: Severity::Error,
+                            file: path.clone(),
+                            position: None,
+                            field: Some("metadata.name".to_string()),
+                            message: format!(
+                                "pod {}/{} is already declared by {}; this declaration is refused (rename one of them)",
+                                key.0,
+                                key.1,
+                                owner.display()
+                            ),
+                        });
+                    }
                     None => {
                         owners.insert(key, path);
+                        wanted.push(true);
                         desired.push(pod.clone());
                     }
                 }
             }
+            // Logged once: a refusal the file had at the last settling is not news.
+            for conflict in &conflicts {
+                if !entry.conflicts.contains(conflict) {
+                    tracing::error!("{conflict}");
+                }
+            }
+            settled.push((path.clone(), wanted, conflicts));
         }
-        for conflict in &conflicts {
-            if !self.conflicts.contains(conflict) {
-                tracing::error!("{conflict}");
+        for (path, wanted, conflicts) in settled {
+            if let Some(entry) = self.files.get_mut(&path) {
+                entry.wanted = wanted;
+                entry.conflicts = conflicts;
             }
         }
         self.desired = desired;
-        self.conflicts = conflicts;
     }
 
     /// The files skipped (not manifests), as the last reading of the directory found them.
     pub fn skipped(&self) -> &BTreeSet<PathBuf> {
         &self.reported_skips
+    }
+
+    /// How many files (or the URL) have errors: invalid, unreadable, or a pod name refused.
+    pub fn files_with_errors(&self) -> usize {
+        self.files
+            .values()
+            .filter(|entry| entry.stale() || !entry.conflicts.is_empty())
+            .count()
     }
 
     /// The pods that should run.
@@ -265,20 +303,18 @@ impl Manifests {
             .iter()
             .map(|(path, entry)| {
                 let mut diagnostics = entry.diagnostics.clone();
-                diagnostics.extend(self.conflicts.iter().filter(|c| &c.file == path).cloned());
+                diagnostics.extend(entry.conflicts.iter().cloned());
                 let pods = entry
                     .pods
                     .iter()
-                    .filter(|pod| self.desired.iter().any(|d| Arc::ptr_eq(d, pod)))
-                    .map(|pod| format!("{}/{}", pod.namespace(), pod.full_name()))
+                    .zip(&entry.wanted)
+                    .filter(|(_, wanted)| **wanted)
+                    .map(|(pod, _)| format!("{}/{}", pod.namespace(), pod.full_name()))
                     .collect();
                 ManifestReport {
                     file: path.clone(),
                     pods,
-                    stale: entry
-                        .diagnostics
-                        .iter()
-                        .any(|d| d.severity == Severity::Error),
+                    stale: entry.stale(),
                     diagnostics,
                     poll: None,
                 }
@@ -400,6 +436,46 @@ mod tests {
             "t2"
         ));
         assert_eq!(m.desired().len(), 1);
+    }
+
+    /// Fault 4d of the matrix at the scale of its directory: many files declaring one pod
+    /// and many invalid ones. Each clash stays on its own file (the reports are built per
+    /// file, not by searching the node's refusals for each), the first file keeps the pod,
+    /// and a file removed takes its refusal with it.
+    #[test]
+    fn thousands_of_clashing_and_invalid_files_each_report_their_own_refusal() {
+        let bad = WEB.replace("image: nginx:1.25", "image: 7, imagePullPolicy: Sometimes");
+        let paths: Vec<String> = (0..2000).map(|i| format!("/m/m{i:04}.yaml")).collect();
+        let contents: Vec<(&str, &str)> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, path)| (path.as_str(), if i % 2 == 0 { WEB } else { &bad }))
+            .collect();
+        let mut m = Manifests::new("node0");
+        assert!(m.update(scan(&contents), "t0"));
+        assert_eq!(names(&m).len(), 1);
+        let reports = m.reports();
+        assert_eq!(reports.len(), 2000);
+        assert_eq!(reports[0].pods, ["default/web-node0"]);
+        assert!(reports[0].diagnostics.is_empty());
+        let clash = &reports[2];
+        assert!(clash.pods.is_empty() && !clash.stale);
+        assert_eq!(clash.diagnostics.len(), 1);
+        assert!(
+            clash.diagnostics[0]
+                .message
+                .contains("is already declared by /m/m0000.yaml"),
+            "{:?}",
+            clash.diagnostics
+        );
+        assert!(reports[1].stale && reports[1].pods.is_empty());
+        assert_eq!(m.files_with_errors(), 1999);
+        // The owner goes: the next file first seen takes the pod over, the rest still clash.
+        m.update(scan(&contents[1..]), "t1");
+        let reports = m.reports();
+        assert_eq!(reports[1].pods, ["default/web-node0"]);
+        assert!(reports[1].diagnostics.is_empty());
+        assert_eq!(m.files_with_errors(), 1998);
     }
 
     #[test]

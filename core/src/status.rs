@@ -306,14 +306,20 @@ fn pod_status(
     let last_begun = current
         .zip(sandbox)
         .and_then(|(o, s)| init::last_begun(pod, o, &s.info.id));
-    let failure_now = failure.map(|f| {
+    let failure_now = |name: &str| {
+        let f = failure.filter(|f| f.container.as_deref().is_none_or(|c| c == name))?;
         let fresh = inputs.previous_pass.is_none_or(|previous| f.at > previous);
         let reason = match f.reason {
             "ErrImagePull" if !fresh => "ImagePullBackOff",
             reason => reason,
         };
-        (reason, f.message.as_str())
-    });
+        Some(Shown {
+            reason,
+            message: f.message.as_str(),
+            at: f.at,
+            own: f.container.is_some(),
+        })
+    };
     // As the kubelet: in a pod with init containers, a container not created yet waits as
     // `PodInitializing`; otherwise as `ContainerCreating`.
     let has_init = !pod.pod.spec.init_containers.is_empty();
@@ -349,7 +355,7 @@ fn pod_status(
             latest,
             previous,
             verdicts,
-            failure: failure_now,
+            failure: failure_now(&container.name),
             init: kind == ContainerKind::Init,
             sidecar: container.is_sidecar() && !finished,
             initializing: has_init,
@@ -504,8 +510,8 @@ struct InstanceFacts<'a> {
     previous: Option<Terminated>,
     /// What its probes say.
     verdicts: Option<&'a Verdicts>,
-    /// The pod's last failure, with the reason to show.
-    failure: Option<(&'static str, &'a str)>,
+    /// The pod's last failure, when it is this container's or the whole pod's.
+    failure: Option<Shown<'a>>,
     /// An init container (restarted only when it fails, whatever the pod's policy).
     init: bool,
     /// A sidecar (restarted whenever it exits, whatever the pod's policy).
@@ -515,6 +521,19 @@ struct InstanceFacts<'a> {
     initializing: bool,
     /// An init container of a pod whose app containers have started.
     completed_long_ago: bool,
+}
+
+/// A failure as a container's status shows it.
+#[derive(Clone, Copy)]
+struct Shown<'a> {
+    /// The reason to show (`ErrImagePull` in the pass that failed, `ImagePullBackOff` after).
+    reason: &'static str,
+    /// The error, in full.
+    message: &'a str,
+    /// When it happened.
+    at: SystemTime,
+    /// True when it was this container's own start that failed, not the pod's work.
+    own: bool,
 }
 
 /// An instance as the API names it: `<runtime>://<id>`.
@@ -599,7 +618,7 @@ fn container_status(
             });
         }
         match facts.failure {
-            Some((reason, message)) => waiting(reason, Some(message.to_string())),
+            Some(f) => waiting(f.reason, Some(f.message.to_string())),
             None if facts.initializing => waiting("PodInitializing", None),
             None => waiting("ContainerCreating", None),
         }
@@ -643,7 +662,13 @@ fn container_status(
                 ..terminated(c).expect("an exited container has ended")
             };
             let delay = restart_delay(c, ran);
-            if restarts && finished_at + delay > now {
+            // Its restart was tried and failed (its image gone, say): that is what it waits
+            // on now, the exit its last state, as the kubelet shows `ImagePullBackOff`.
+            let retried = facts.failure.filter(|f| f.own && f.at >= finished_at);
+            if let Some(f) = retried.filter(|_| restarts) {
+                last_state = terminated_view(ended);
+                waiting(f.reason, Some(f.message.to_string()))
+            } else if restarts && finished_at + delay > now {
                 // In back-off, the exit is the last state, as the kubelet shows it.
                 last_state = terminated_view(ended);
                 waiting(

@@ -202,6 +202,30 @@ pub fn is_alive(pid: u32) -> bool {
     }
 }
 
+/// Removes a pid file the daemon `program` writes itself (dockerd's `/var/run/docker.pid`)
+/// when the process it names is gone or is another program: a SIGKILLed daemon leaves it
+/// behind, and the next one refuses to start (`pid file found, ensure docker is not
+/// running`). True when it was removed; a live daemon's file is kept.
+pub fn remove_stale_pid_file(path: &Path, program: &Path) -> Result<bool> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    let live = text
+        .trim()
+        .parse::<u32>()
+        .is_ok_and(|pid| is_alive(pid) && runs_program(pid, program));
+    if live {
+        return Ok(false);
+    }
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error).with_context(|| format!("removing {}", path.display())),
+    }
+}
+
 /// Whether `pid`'s argv[0] names `program` (compared by file name).
 fn runs_program(pid: u32, program: &Path) -> bool {
     let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
@@ -238,9 +262,36 @@ mod tests {
     }
 
     #[test]
-    fn tail_keeps_last_lines() {
-        let dir = std::env::temp_dir().join(format!("xtask-tail-{}", std::process::id()));
+    fn a_pid_file_of_a_gone_or_other_process_is_removed_and_a_live_ones_kept() {
+        let dir = tempfile_dir("pidfile");
+        let file = dir.join("daemon.pid");
+        let exe = fs::read_link("/proc/self/exe").unwrap();
+        fs::write(&file, std::process::id().to_string()).unwrap();
+        assert!(!remove_stale_pid_file(&file, &exe).unwrap());
+        assert!(file.exists(), "a live daemon's pid file is kept");
+        assert!(remove_stale_pid_file(&file, Path::new("/usr/sbin/dockerd")).unwrap());
+        assert!(!file.exists(), "a pid reused by another program is stale");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        fs::write(&file, gone.to_string()).unwrap();
+        assert!(remove_stale_pid_file(&file, &exe).unwrap());
+        assert!(
+            !remove_stale_pid_file(&file, &exe).unwrap(),
+            "no file, nothing to do"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn tail_keeps_last_lines() {
+        let dir = tempfile_dir("tail");
         let file = dir.join("log");
         fs::write(&file, "a\nb\nc\n").unwrap();
         assert_eq!(log_tail(&file, 2), "b\nc");

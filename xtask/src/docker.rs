@@ -16,6 +16,8 @@ use crate::{http, images, paths};
 /// The system socket: a user's `docker ps` sees what the tests and the demo create.
 pub const SOCKET: &str = "/var/run/docker.sock";
 const DOCKERD: &str = "/usr/sbin/dockerd";
+/// The pid file dockerd writes itself (its default `--pidfile`).
+const DOCKERD_PID_FILE: &str = "/var/run/docker.pid";
 
 /// dockerd as xtask starts it: default data root and socket; log and pid file under
 /// `target/runtimes/docker/`.
@@ -38,6 +40,7 @@ pub fn up() -> Result<Up> {
         false
     } else {
         apt::ensure(&[need(DOCKERD, "docker.io")])?;
+        clear_stale_pid_file()?;
         runtime::start_or_reuse(&daemon, false, None, || http::ping(socket))?
     };
     if let Some(bridge) = missing_bridge(socket)? {
@@ -50,6 +53,7 @@ pub fn up() -> Result<Up> {
         }
         eprintln!("xtask: dockerd's bridge {bridge} is gone, restarting dockerd");
         daemon.stop(runtime::STOP_GRACE)?;
+        clear_stale_pid_file()?;
         started = runtime::start_or_reuse(&daemon, false, None, || http::ping(socket))?;
     }
     ensure_images(socket, "docker")?;
@@ -57,6 +61,15 @@ pub fn up() -> Result<Up> {
         endpoint: format!("unix://{SOCKET}"),
         started,
     })
+}
+
+/// Removes dockerd's own pid file when its dockerd is gone (SIGKILLed, as fault 2a does):
+/// the next dockerd would refuse to start.
+fn clear_stale_pid_file() -> Result<()> {
+    if crate::daemon::remove_stale_pid_file(Path::new(DOCKERD_PID_FILE), Path::new(DOCKERD))? {
+        eprintln!("xtask: removed {DOCKERD_PID_FILE}, left by a dockerd that is gone");
+    }
+    Ok(())
 }
 
 /// The name of the default bridge network's Linux bridge if the network exists but the

@@ -418,9 +418,10 @@ fn image_removed_behind_the_agents_back() {
         .lines()
         .filter(|l| l.contains("ImagePull") || l.contains("pull"))
         .count();
-    if logged > 0 {
-        reasons.insert(format!("{logged} agent log lines naming the failed pull"));
-    }
+    // The status itself must say it, as the kubelet's does; the log is only noted.
+    let shown = reasons
+        .iter()
+        .any(|r| r == "ErrImagePull" || r == "ImagePullBackOff");
     let doubled_while_gone = node.running("p00", "main").len() > 1;
     image_cli(backend, &["tag", "busybox:1.36", &image]);
     let back = Instant::now();
@@ -429,15 +430,11 @@ fn image_removed_behind_the_agents_back() {
     row.doubled = row.doubled.max(usize::from(doubled_while_gone));
     row.check_agent(&mut node);
     image_cli(backend, &["untag", &image]);
-    let pass = untouched
-        && convergence.converged
-        && reasons
-            .iter()
-            .any(|r| r.contains("ImagePull") || r.contains("pull"));
+    let pass = untouched && convergence.converged && shown;
     row.finish(
         pass,
         format!(
-            "running container untouched {untouched}; waiting reasons while gone {reasons:?}; running again {:.1} s after the image came back",
+            "running container untouched {untouched}; /pods waiting reasons while gone {reasons:?} ({logged} agent log lines name the failed pull); running again {:.1} s after the image came back",
             back.elapsed().as_secs_f64()
         ),
     );
@@ -771,7 +768,7 @@ fn read_only_port_abuse() {
     let mut row = Row::new(
         "5 read-only port: 1 000 connections, slow loris, 1 MiB header, random paths",
         backend,
-        "RSS grows < 64 MiB; the pod untouched; no 5xx; other clients answered (429 over the 64-connection limit, 200 once the 10 s header timeout frees it)",
+        "RSS grows < 64 MiB; the pod untouched; no 5xx; other clients answered during the flood (each within 1 s); the slow loris closed within 15 s",
     );
     let mut node = Node::new(backend, "f-port");
     node.write_manifest("p00.yaml", &sleeper("p00", "1"));
@@ -782,27 +779,8 @@ fn read_only_port_abuse() {
     let port = node.read_only_port();
     let pid = node.agent_pid().expect("the agent runs");
     let rss_before = crate::harness::rss_kib(pid) / 1024;
-    // 1 000 connections at once, each a header never finished.
-    let mut held = Vec::new();
-    for _ in 0..1000 {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.write_all(b"GET /pods HTTP/1.1\r\nHost: x\r\n");
-            held.push(s);
-        }
-    }
-    let flood = Instant::now();
-    let during = raw_status(port, b"GET /healthz HTTP/1.0\r\n\r\n");
-    let mut first_ok = None;
-    while flood.elapsed() < Duration::from_secs(20) {
-        if raw_status(port, b"GET /healthz HTTP/1.0\r\n\r\n") == 200 {
-            first_ok = Some(flood.elapsed().as_secs_f64());
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let connected = held.len();
-    drop(held);
-    // A slow loris: a byte a second; the port closes it at its header timeout.
+    // A slow loris: a byte every 0.5 s; the port closes it at its header timeout, or
+    // earlier to make room. It runs through the flood.
     let loris = std::thread::spawn(move || {
         let start = Instant::now();
         let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
@@ -819,6 +797,27 @@ fn read_only_port_abuse() {
         }
         start.elapsed().as_secs_f64()
     });
+    // 1 000 connections at once, each a header never finished, held while other clients
+    // ask: each of 20 clients in turn must be answered, within a second.
+    let mut held = Vec::new();
+    for _ in 0..1000 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"GET /pods HTTP/1.1\r\nHost: x\r\n");
+            held.push(s);
+        }
+    }
+    let mut answers: std::collections::BTreeMap<u16, usize> = Default::default();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let asked = Instant::now();
+        let status = raw_status(port, b"GET /healthz HTTP/1.0\r\n\r\n");
+        slowest = slowest.max(asked.elapsed());
+        *answers.entry(status).or_default() += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answered = answers.get(&200) == Some(&20) && slowest < Duration::from_secs(1);
+    let connected = held.len();
+    drop(held);
     // A 1 MiB header.
     let mut big = b"GET /pods HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
     big.extend(std::iter::repeat_n(b'a', 1 << 20));
@@ -846,6 +845,7 @@ fn read_only_port_abuse() {
         *statuses.entry(status).or_default() += 1;
     }
     let loris_secs = loris.join().unwrap_or(0.0);
+    let slowest = slowest.as_secs_f64();
     let rss_peak = crate::harness::peak_rss_kib(pid) / 1024;
     let rss_after = crate::harness::rss_kib(pid) / 1024;
     row.check_agent(&mut node);
@@ -857,14 +857,15 @@ fn read_only_port_abuse() {
         .sum();
     let pass = untouched
         && server_errors == 0
-        && first_ok.is_some()
+        && answered
         && rss_peak < rss_before + 64
         && loris_secs < 15.0
         && big_status != 200;
     row.finish(
         pass,
         format!(
-            "{connected} connections held: a client got {during} at once, 200 after {first_ok:?} s; slow loris closed after {loris_secs:.0} s; 1 MiB header: {big_status}; random requests by status {statuses:?}; RSS {rss_before} -> peak {rss_peak} -> {rss_after} MiB; pod untouched {untouched}"
+            "{connected} connections held with a slow loris: 20 other clients got {answers:?}, the slowest in {:.3} s; slow loris closed after {loris_secs:.0} s; 1 MiB header: {big_status}; random requests by status {statuses:?}; RSS {rss_before} -> peak {rss_peak} -> {rss_after} MiB; pod untouched {untouched}",
+            slowest
         ),
     );
 }
@@ -928,10 +929,54 @@ fn runtime_socket_answering_slowly() {
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test --faults"]
 fn inotify_unavailable() {
-    Row::new(
+    let backend = backend();
+    let mut row = Row::new(
         "4f inotify unavailable",
-        backend(),
+        backend,
         "the periodic re-list still works, one warning",
-    )
-    .skip("the agent would have to start in a user namespace of its own with max_inotify_instances 0 (not in the harness yet); lowering fs.inotify.max_user_instances would take inotify from every process of this shared machine");
+    );
+    let namespaces = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !namespaces {
+        return row.skip("the agent needs a user namespace of its own (`unshare --user`), which this machine refuses; lowering fs.inotify.max_user_instances would take inotify from every process of this shared machine");
+    }
+    let mut node = Node::new(backend, "f-inotify");
+    // The agent alone in a user namespace of its own whose inotify limit is 0: its watch
+    // fails (EMFILE), and nothing else of this shared machine loses inotify. Root inside
+    // maps to root outside, so the runtime's socket and the node's files stay the agent's.
+    node.set_launcher(&[
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "sh",
+        "-c",
+        "echo 0 > /proc/sys/user/max_inotify_instances && exec \"$0\" \"$@\"",
+    ]);
+    node.add_flags(&["--file-check-frequency", "2s"]);
+    node.write_manifest("p00.yaml", &sleeper("p00", "1"));
+    node.start_agent();
+    assert!(converge(&node, &names(0..1)).converged);
+    // A new file is found by the re-list alone, within two of its periods.
+    node.write_manifest("p01.yaml", &sleeper("p01", "1"));
+    let written = Instant::now();
+    let both = names(0..2);
+    let convergence = converge(&node, &both);
+    let found = written.elapsed().as_secs_f64();
+    // Two more periods: still one warning.
+    std::thread::sleep(Duration::from_secs(4));
+    row.count(&convergence);
+    row.check_agent(&mut node);
+    let warnings = node
+        .log()
+        .lines()
+        .filter(|l| l.contains("cannot use inotify"))
+        .count();
+    row.finish(
+        convergence.converged && warnings == 1,
+        format!(
+            "agent in a user namespace with max_inotify_instances 0; a new file found by the re-list {found:.1} s after it was written (--file-check-frequency 2s); {warnings} inotify warning(s) in 8 s"
+        ),
+    );
 }

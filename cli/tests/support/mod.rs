@@ -66,6 +66,9 @@ pub struct Node {
     config: Option<PathBuf>,
     /// The endpoint the agent is given, when not the one the node inspects through.
     agent_endpoint: Option<String>,
+    /// A command the agent is started through (its program and arguments follow), which
+    /// must `exec` it so the agent keeps the child's pid.
+    launcher: Vec<String>,
     agent: Option<Child>,
     log: PathBuf,
     runtime: Arc<dyn ContainerRuntime>,
@@ -107,6 +110,7 @@ impl Node {
             env: Vec::new(),
             config: None,
             agent_endpoint: None,
+            launcher: Vec::new(),
             agent: None,
             log: dir.path().join("agent.log"),
             runtime,
@@ -150,7 +154,15 @@ impl Node {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_staticpod"));
+        let agent = env!("CARGO_BIN_EXE_staticpod");
+        let mut command = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(agent);
+                command
+            }
+            None => Command::new(agent),
+        };
         command
             .args(["run", "--runtime", self.backend.name()])
             .args([
@@ -182,6 +194,13 @@ impl Node {
         self.wait_for("the status endpoint to answer", || {
             self.http_get("/healthz").map(|_| ())
         });
+    }
+
+    /// Starts the agent through `launcher` (a program and its arguments, which then `exec`s
+    /// the agent's command line): `unshare` to give it namespaces of its own.
+    #[allow(dead_code)] // The fault matrix's (cli/tests/faults.rs); the behaviour suite has no use for it.
+    pub fn set_launcher(&mut self, launcher: &[&str]) {
+        self.launcher = launcher.iter().map(|a| a.to_string()).collect();
     }
 
     /// Gives the agent `endpoint` instead of the runtime's own (a proxy in front of it); the

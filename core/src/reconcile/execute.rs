@@ -62,6 +62,19 @@ pub enum WorkError {
         /// The kubelet's words for the failure.
         message: String,
     },
+    /// Starting one container failed: the status shows the reason on that container alone.
+    #[error("container {container:?}")]
+    Container {
+        /// The container's name.
+        container: String,
+        /// The sandbox it was started in, when the pod's work found it there (not one this
+        /// work made): a failure in a sandbox that is gone since (torn down behind the
+        /// agent's back) is not a reason to wait before making a new one.
+        sandbox: Option<String>,
+        /// Why.
+        #[source]
+        source: Box<WorkError>,
+    },
 }
 
 impl WorkError {
@@ -73,12 +86,28 @@ impl WorkError {
             WorkError::PostStartHook { .. } => "PostStartHookError",
             WorkError::Dns(_) | WorkError::Hostname(_) => "CreatePodSandboxError",
             WorkError::AppArmor(_) => "AppArmor",
+            WorkError::Container { source, .. } => source.reason(),
+        }
+    }
+
+    /// The container whose start failed and the sandbox it was started in, when the
+    /// failure was one container's.
+    pub fn container(&self) -> Option<(&str, Option<&str>)> {
+        match self {
+            WorkError::Container {
+                container, sandbox, ..
+            } => Some((container, sandbox.as_deref())),
+            _ => None,
         }
     }
 
     /// True when the runtime itself is unreachable.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, WorkError::Runtime { source, .. } if source.is_unavailable())
+        match self {
+            WorkError::Runtime { source, .. } => source.is_unavailable(),
+            WorkError::Container { source, .. } => source.is_unavailable(),
+            _ => false,
+        }
     }
 }
 
@@ -188,12 +217,19 @@ impl Executor {
                     }
                     Step::StartContainer { instance, sandbox } => {
                         let pod = desired(&work.pod);
+                        let existing = matches!(sandbox, SandboxTarget::Existing { .. });
                         let target = self.target(pod, sandbox, new_sandbox.as_ref()).await?;
                         let result = self.start_container(pod, &instance, &target).await;
                         let init = instance.kind == ContainerKind::Init;
                         let error = result.as_ref().err().map(WorkError::reason);
                         self.metrics.container_started(init, error);
-                        result?;
+                        result.map_err(|source| WorkError::Container {
+                            container: container_of(pod, instance.kind, instance.index)
+                                .name
+                                .clone(),
+                            sandbox: existing.then(|| target.id.clone()),
+                            source: Box::new(source),
+                        })?;
                     }
                 }
             }

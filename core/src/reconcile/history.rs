@@ -3,10 +3,10 @@
 //! instead of at every pass, and its status can say why it is waiting. What the probes say
 //! is not history: it is a snapshot of this pass ([`crate::verdicts`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use super::observe::PodKey;
+use super::observe::{ObservedPod, PodKey};
 use staticpod_runtime::backoff::capped_doubling;
 
 /// First wait after a failed piece of work.
@@ -25,6 +25,11 @@ pub struct Failure {
     pub reason: &'static str,
     /// The error, in full.
     pub message: String,
+    /// The container whose start failed, when the failure was one container's (a failed
+    /// pull, create or start); none for the pod's own work (its sandbox, its removal).
+    pub container: Option<String>,
+    /// The sandbox that container was started in, when the work found it (did not make it).
+    pub sandbox: Option<String>,
     /// The UID of the pod the work was for: an edit (a new UID) or a removal is never held
     /// back by the failure of the pod it replaces.
     pub uid: Option<String>,
@@ -38,11 +43,13 @@ pub struct History {
 
 impl History {
     /// Records that the work for `key`, for the pod with `uid` (none when the pod was
-    /// being removed), failed.
+    /// being removed), failed; in starting `container` (its name and the id of the sandbox it
+    /// found, if it did not make it), when it was one container's.
     pub fn record_failure(
         &mut self,
         key: &PodKey,
         uid: Option<&str>,
+        container: Option<(&str, Option<&str>)>,
         reason: &'static str,
         message: String,
         now: SystemTime,
@@ -55,9 +62,28 @@ impl History {
                 at: now,
                 reason,
                 message,
+                container: container.map(|(name, _)| name.to_string()),
+                sandbox: container.and_then(|(_, sandbox)| sandbox.map(str::to_string)),
                 uid: uid.map(str::to_string),
             },
         );
+    }
+
+    /// Forgets each container's failure whose sandbox is no longer its pod's ready one
+    /// in `observed`: the sandbox was torn down under the work (a `sandbox container is not
+    /// running`), and the kubelet makes a new sandbox at once rather than backing off from a
+    /// failure that was the old sandbox's.
+    pub fn forget_lost_sandboxes(&mut self, observed: &BTreeMap<String, ObservedPod>) {
+        let ready: HashSet<(&PodKey, &str)> = observed
+            .values()
+            .filter_map(|pod| Some((&pod.key, pod.ready_sandbox()?.info.id.as_str())))
+            .collect();
+        self.failures.retain(|key, failure| {
+            failure
+                .sandbox
+                .as_deref()
+                .is_none_or(|sandbox| ready.contains(&(key, sandbox)))
+        });
     }
 
     /// Forgets failures of `key` after its work succeeded.

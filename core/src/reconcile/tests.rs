@@ -16,6 +16,7 @@ use super::execute::Executor;
 use super::history::History;
 use super::observe;
 use super::plan::{Plan, Step, plan};
+use crate::error_chain::describe;
 use crate::events::{Events, Recorder};
 use crate::manifest::{self, defaults::StaticPod};
 use crate::metrics::Metrics;
@@ -103,8 +104,9 @@ impl World {
                 Err(error) => self.history.record_failure(
                     &key,
                     uid.as_deref(),
+                    error.container(),
                     error.reason(),
-                    error.to_string(),
+                    describe(&error),
                     now,
                 ),
             }
@@ -841,6 +843,79 @@ async fn a_failed_pull_is_err_image_pull_in_its_pass_and_image_pull_back_off_aft
     assert_eq!(
         reason(world.status(&web, next, Some(now)).await),
         "ImagePullBackOff"
+    );
+}
+
+/// Fault 3b of the matrix: a container that ran exits while its image is gone. Its failed
+/// restart is what it waits on (`ErrImagePull`, then `ImagePullBackOff`), its exit the last
+/// state, and the pod's other container shows no failure of its own.
+#[tokio::test]
+async fn a_restart_whose_pull_fails_waits_on_err_image_pull_then_image_pull_back_off() {
+    let mut world = World::new();
+    let web = pod(WEB);
+    let start = SystemTime::now();
+    world.step(&[web.clone()], start).await;
+    world.exit("web", "0", 1, start);
+    world
+        .runtime
+        .fail_next("ensure_image", "image nginx:1.25 not found");
+    let later = start + Duration::from_secs(60);
+    world.step(&[web.clone()], later).await;
+    let failed = world.status(&web, later, Some(later - Duration::from_secs(1)));
+    check(
+        describe_status(&failed.await),
+        expect![[r#"
+            STATUS ErrImagePull
+            web restarts=0 state=waiting ErrImagePull last=terminated Error 1
+            sidecar restarts=0 state=running last=-"#]],
+    );
+    let next = world.status(&web, later + Duration::from_secs(1), Some(later));
+    check(
+        describe_status(&next.await),
+        expect![[r#"
+            STATUS ImagePullBackOff
+            web restarts=0 state=waiting ImagePullBackOff last=terminated Error 1
+            sidecar restarts=0 state=running last=-"#]],
+    );
+}
+
+/// Fault 3c on CRI: the sandbox is torn down behind the agent's back while the agent
+/// restarts a container in it (`StartContainer`: sandbox container is not running). Once
+/// the sandbox is seen gone, that failure is forgotten and a new sandbox is planned at
+/// once, not after the 10 s back-off; a failure in a sandbox still ready is kept.
+#[tokio::test]
+async fn a_failure_in_a_sandbox_torn_down_since_does_not_hold_back_the_new_sandbox() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: nginx:1.25}]}\n",
+    );
+    let start = SystemTime::now();
+    world.step(&[web.clone()], start).await;
+    world.exit("web", "0", 137, start);
+    world
+        .runtime
+        .fail_next("start_container", "sandbox container is not running");
+    let later = start + Duration::from_secs(60);
+    world.step(&[web.clone()], later).await;
+    let soon = later + Duration::from_secs(1);
+    let observed = |world: &World| {
+        let (sandboxes, containers) = (world.runtime.sandboxes(), world.runtime.containers());
+        observe::group("node0", sandboxes, containers)
+    };
+    world.history.forget_lost_sandboxes(&observed(&world));
+    check(
+        render(&world.plan(&[web.clone()], soon).await, soon),
+        expect!["wake in 9s"],
+    );
+    let sandbox = world.runtime.sandboxes().remove(0).id;
+    world.runtime.remove_sandbox(&sandbox).await.unwrap();
+    world.history.forget_lost_sandboxes(&observed(&world));
+    check(
+        render(&world.plan(&[web.clone()], soon).await, soon),
+        expect![[r#"
+            kill default/web-node0 containers=2 sandboxes=0 grace=30s forget=false
+            run sandbox default/web-node0 #0
+            start web #2"#]],
     );
 }
 

@@ -98,9 +98,11 @@ pub fn watch(path: PathBuf, check_frequency: Duration) -> mpsc::Receiver<Snapsho
         let mut pending_since: Option<Instant> = None;
         let mut last_event = Instant::now();
         let mut quiet = QUIET_AFTER_PARTIAL;
+        // inotify itself unavailable (no instance left): said once, not at every re-list.
+        let mut warned = false;
         loop {
             if watcher.is_none() {
-                watcher = start_watcher(&path, events_tx.clone());
+                watcher = start_watcher(&path, events_tx.clone(), &mut warned);
             }
             let deadline = match pending_since {
                 Some(first) => (last_event + quiet).min(first + MAX_DELAY),
@@ -178,6 +180,7 @@ impl Change {
 fn start_watcher(
     path: &Path,
     events: mpsc::UnboundedSender<Change>,
+    warned: &mut bool,
 ) -> Option<notify::RecommendedWatcher> {
     let target = if path.is_dir() {
         path.to_path_buf()
@@ -192,7 +195,9 @@ fn start_watcher(
     let mut watcher = match notify::recommended_watcher(handler) {
         Ok(watcher) => watcher,
         Err(error) => {
-            tracing::warn!(path = %path.display(), %error, "cannot use inotify; relying on periodic checks");
+            if !std::mem::replace(warned, true) {
+                tracing::warn!(path = %path.display(), %error, "cannot use inotify; relying on periodic checks");
+            }
             return None;
         }
     };
