@@ -429,7 +429,7 @@ fn plan_pod(
 }
 
 /// Stops `latest`, a running instance of `container`, when its liveness or startup probe
-/// failed; the restart policy then applies (a liveness probe's own grace period wins).
+/// failed; the restart policy then applies (the failed probe's own grace period wins).
 pub(super) fn stop_if_probe_failed(
     want: &StaticPod,
     pod: &ObservedPod,
@@ -438,13 +438,16 @@ pub(super) fn stop_if_probe_failed(
     verdicts: &ProbeVerdicts,
     steps: &mut Vec<Step>,
 ) {
-    let failed = verdicts
-        .get(&latest.info.id)
-        .and_then(|v| v.failed.as_ref());
+    let verdict = verdicts.get(&latest.info.id);
+    let failed = verdict.and_then(|v| v.failed.as_ref());
     if let (ContainerState::Running { .. }, Some(reason)) = (latest.info.state, failed) {
-        let probe_grace = container
-            .liveness_probe
-            .as_ref()
+        // The grace period of the probe that failed: the startup probe's while it has not
+        // passed, else the liveness probe's (the kubelet's `probe.terminationGracePeriodSeconds`).
+        let probe = match verdict.is_some_and(|v| !v.started) {
+            true => container.startup_probe.as_ref(),
+            false => container.liveness_probe.as_ref(),
+        };
+        let probe_grace = probe
             .and_then(|p| p.termination_grace_period_seconds)
             .map(|s| Duration::from_secs(s.max(0).unsigned_abs()));
         steps.push(Step::StopContainer {

@@ -568,6 +568,27 @@ async fn a_failed_liveness_probe_stops_the_container_and_the_restart_policy_rest
     check(world.step(&[web], now).await, expect!["wake in 0s"]);
 }
 
+#[tokio::test]
+async fn a_failed_startup_probe_stops_the_container_with_its_own_grace_period() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    startupProbe:\n      httpGet: {path: /ready, port: 80}\n      terminationGracePeriodSeconds: 3\n    livenessProbe:\n      httpGet: {path: /healthz, port: 80}\n      terminationGracePeriodSeconds: 7\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    let id = world.container_id("web", "0");
+    let failed = Verdicts {
+        started: false,
+        ready: false,
+        failed: Some("Startup probe failed: HTTP probe failed with statuscode: 500".into()),
+    };
+    world.verdicts = [(id, failed)].into();
+    check(
+        world.step(&[web], now).await,
+        expect!["stop web grace=3s: Startup probe failed: HTTP probe failed with statuscode: 500"],
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_container_that_ran_ten_minutes_restarts_at_once_and_its_back_off_starts_again() {
     let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
