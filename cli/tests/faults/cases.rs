@@ -363,7 +363,10 @@ fn image_cli(backend: Backend, action: &[&str]) {
             let full = |n: &str| format!("docker.io/library/{n}");
             match action {
                 ["tag", from, to] => c.args(["tag", &full(from), &full(to)]),
-                ["untag", name] => c.args(["untag", &full(name)]),
+                // Not `podman untag`: through the API (podman --url, 4.3) it takes every
+                // name off the image, busybox:1.36's too, in the machine's one image store.
+                // `rmi` of one of several names removes that name only.
+                ["untag", name] => c.args(["rmi", &full(name)]),
                 _ => unreachable!(),
             };
             c
