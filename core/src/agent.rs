@@ -510,7 +510,7 @@ impl Agent {
                         uid,
                         error.container(),
                         error.reason(),
-                        message,
+                        describe(error.as_shown()),
                         now,
                     );
                 }

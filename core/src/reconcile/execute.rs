@@ -101,6 +101,15 @@ impl WorkError {
         }
     }
 
+    /// The error as a status message tells it: a container's own failure without the
+    /// container's name (the status is that container's), as the kubelet's messages read.
+    pub fn as_shown(&self) -> &WorkError {
+        match self {
+            WorkError::Container { source, .. } => source,
+            other => other,
+        }
+    }
+
     /// True when the runtime itself is unreachable.
     pub fn is_unavailable(&self) -> bool {
         match self {
