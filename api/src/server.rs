@@ -28,6 +28,7 @@ use crate::limits::{
 };
 use crate::logs::LogRequest;
 use crate::respond::{self, Body as Whole, NodeApi, Reply};
+use crate::route::{Route, route};
 use crate::watch::stream as watch_stream;
 
 /// A response body: whole, or a watch's stream.
@@ -67,7 +68,11 @@ pub async fn serve_health(listener: TcpListener, status: watch::Receiver<Arc<Nod
 /// restart `kubectl get pods` then shows the pods, not an empty list. Health and metrics
 /// answer at once.
 async fn first_listing(api: &NodeApi, path: &str) {
-    if matches!(path, "/healthz" | "/metrics" | "/metrics/probes") {
+    // The router's own reading of the path, so `/healthz/` and the like answer at once too.
+    if matches!(
+        route(path),
+        Ok(Route::Healthz | Route::Metrics | Route::ProbeMetrics)
+    ) {
         return;
     }
     let mut status = api.status.clone();
