@@ -4,7 +4,7 @@
 //! back-off ending, or the periodic resync. Its inputs are given to it (the snapshots as a
 //! stream, the wall clock as a [`Clock`]), so its tests run in paused time.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -579,13 +579,15 @@ impl Agent {
                 (key, uid, executor.run(work).await)
             });
         }
-        let keys: BTreeSet<PodKey> = observed.values().map(|p| p.key.clone()).collect();
-        self.history.retain(|key| {
-            keys.contains(key)
-                || desired
-                    .iter()
-                    .any(|p| p.full_name() == key.name && p.namespace() == key.namespace)
-        });
+        // Failures of pods neither present nor desired are forgotten: borrowed keys, so a
+        // pass costs no clone and no search of every desired pod per failure.
+        let keys: HashSet<(&str, &str)> = observed
+            .values()
+            .map(|p| (p.key.namespace.as_str(), p.key.name.as_str()))
+            .chain(desired.iter().map(|p| (p.namespace(), p.full_name())))
+            .collect();
+        self.history
+            .retain(|key| keys.contains(&(key.namespace.as_str(), key.name.as_str())));
         let shown = self.shown(&desired, &observed);
         let inputs = StatusInputs {
             history: &self.history,
