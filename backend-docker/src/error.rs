@@ -62,6 +62,21 @@ pub(crate) fn is_not_found(err: &BollardError) -> bool {
     status_code(err) == Some(404)
 }
 
+/// The sandbox whose IPC namespace a container could not join because it is running but
+/// has no `/dev/shm` to share (Docker's "can't join IPC of container <id>: non-shareable
+/// IPC"), as a pause container left by a daemon SIGKILLed amid its start is once the daemon
+/// is back: no container of the pod can ever start in it.
+pub(crate) fn unshareable_sandbox(err: &BollardError) -> Option<&str> {
+    let BollardError::DockerResponseServerError { message, .. } = err else {
+        return None;
+    };
+    let rest = message.strip_prefix("can't join IPC of container ")?;
+    let (id, why) = rest.split_once(':')?;
+    why.trim_start()
+        .starts_with("non-shareable IPC")
+        .then_some(id)
+}
+
 /// True when the request never got an answer: no socket, refused or broken connection,
 /// timeout. These mean the daemon is down, not that this one request was wrong.
 pub(crate) fn is_connection_error(err: &BollardError) -> bool {
@@ -88,6 +103,24 @@ mod tests {
 
     fn kind(err: BollardError) -> ErrorKind {
         DockerError(err).kind()
+    }
+
+    #[test]
+    fn a_sandbox_without_shm_to_share_is_named() {
+        let err = server(
+            500,
+            "can't join IPC of container f20564be: non-shareable IPC (hint: use IpcMode:shareable for the donor container)",
+        );
+        assert_eq!(unshareable_sandbox(&err), Some("f20564be"));
+        let stopped = server(
+            409,
+            "can't join IPC of container f20564be: cannot join IPC of a non running container",
+        );
+        assert_eq!(
+            unshareable_sandbox(&stopped),
+            None,
+            "a stopped sandbox already reads as not ready"
+        );
     }
 
     #[test]

@@ -42,6 +42,7 @@ use tokio::sync::mpsc;
 use crate::container::SeccompOption;
 use crate::error::{
     Call, DockerBackendError, DockerError, is_connection_error, is_not_found, status_code,
+    unshareable_sandbox,
 };
 use crate::labels::{DOCKER_TYPE, DOCKER_TYPE_CONTAINER, DOCKER_TYPE_SANDBOX};
 
@@ -393,8 +394,24 @@ impl ContainerRuntime for DockerRuntime {
         self.create_named(&name, "container", body).await
     }
 
+    /// Starts the container; when it cannot join its sandbox's IPC namespace because the
+    /// sandbox has none to share, the sandbox is stopped too, so that the next pass reads it
+    /// as not ready and gives the pod a new one, instead of retrying the start forever.
     async fn start_container(&self, container_id: &str) -> RuntimeResult<()> {
-        self.start(container_id, "container").await
+        let Err(err) = self.docker.start_container(container_id, None).await else {
+            return Ok(());
+        };
+        if let Some(sandbox) = unshareable_sandbox(&err) {
+            tracing::warn!(
+                container = container_id,
+                sandbox,
+                "the sandbox's IPC namespace cannot be joined (no /dev/shm to share); stopping the sandbox so that the pod gets a new one"
+            );
+            if let Err(error) = self.stop(sandbox, "sandbox", Duration::ZERO).await {
+                tracing::warn!(sandbox, %error, "could not stop the unusable sandbox");
+            }
+        }
+        Err(self.call("start", "container", container_id).error(err))
     }
 
     async fn stop_container(&self, container_id: &str, grace: Duration) -> RuntimeResult<()> {

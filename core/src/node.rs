@@ -66,6 +66,7 @@ impl HostFacts {
             boot_id: file("/proc/sys/kernel/random/boot_id").trim().to_string(),
             oom_score_adj_floor: oom_score_adj_floor(
                 &file("/proc/self/status"),
+                &file("/proc/self/uid_map"),
                 &file("/proc/self/oom_score_adj"),
             ),
         }
@@ -85,17 +86,26 @@ pub fn filesystem_bytes(path: &std::path::Path) -> u64 {
 const CAP_SYS_RESOURCE: u32 = 24;
 
 /// The floor [`HostFacts::oom_score_adj_floor`] from this process's `/proc/self/status`
-/// (its `CapEff`) and `/proc/self/oom_score_adj`: none with `CAP_SYS_RESOURCE`, else its own
-/// score.
-fn oom_score_adj_floor(status: &str, own: &str) -> Option<i64> {
+/// (its `CapEff`), `/proc/self/uid_map` and `/proc/self/oom_score_adj`: none with
+/// `CAP_SYS_RESOURCE` in the initial user namespace, else its own score. Inside another user
+/// namespace (`unshare --user`), `CapEff` lists every capability whatever the host's bounding
+/// set holds, and none of them lowers a score: the kernel asks for `CAP_SYS_RESOURCE` in the
+/// initial namespace.
+fn oom_score_adj_floor(status: &str, uid_map: &str, own: &str) -> Option<i64> {
     let effective = status
         .lines()
         .find_map(|line| line.strip_prefix("CapEff:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())?;
-    if effective & (1 << CAP_SYS_RESOURCE) != 0 {
+    if effective & (1 << CAP_SYS_RESOURCE) != 0 && initial_user_namespace(uid_map) {
         return None;
     }
     own.trim().parse().ok()
+}
+
+/// Whether a `uid_map` is the initial user namespace's: every ID mapped onto itself.
+fn initial_user_namespace(uid_map: &str) -> bool {
+    let fields: Vec<&str> = uid_map.split_whitespace().collect();
+    fields == ["0", "0", "4294967295"]
 }
 
 /// Rust's name of an architecture as Go (and so Kubernetes) spells it.
@@ -301,18 +311,27 @@ mod tests {
     #[test]
     fn without_cap_sys_resource_the_floor_is_the_agents_own_score() {
         let status = |cap_eff: &str| format!("Name:\tstaticpod\nCapEff:\t{cap_eff}\n");
+        let host = "         0          0 4294967295\n";
         assert_eq!(
-            oom_score_adj_floor(&status("000001ffffffffff"), "-999\n"),
+            oom_score_adj_floor(&status("000001ffffffffff"), host, "-999\n"),
             None
         );
         assert_eq!(
-            oom_score_adj_floor(&status("000001fffeffffff"), "0\n"),
+            oom_score_adj_floor(&status("000001fffeffffff"), host, "0\n"),
             Some(0)
         );
         assert_eq!(
-            oom_score_adj_floor(&status("000001fffeffffff"), "-500\n"),
+            oom_score_adj_floor(&status("000001fffeffffff"), host, "-500\n"),
             Some(-500)
         );
+    }
+
+    #[test]
+    fn in_a_user_namespace_of_its_own_every_capability_still_leaves_a_floor() {
+        let status = "Name:\tstaticpod\nCapEff:\t000001ffffffffff\n";
+        // `unshare --user --map-root-user`: root inside is the invoking user outside.
+        let mapped = "         0          0          1\n";
+        assert_eq!(oom_score_adj_floor(status, mapped, "0\n"), Some(0));
     }
 
     #[test]

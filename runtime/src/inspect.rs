@@ -51,16 +51,20 @@ where
 
 /// Inspections kept from one listing to the next: an object is inspected again only when
 /// the state its listing reports has changed, so a relist of a steady node costs one list
-/// call instead of one inspection per object.
+/// call instead of one inspection per object. Listings take turns: one that comes while
+/// another inspects waits for it and reuses what it found (a pod's start looking for its
+/// sandbox's IP while the agent relists would otherwise inspect every changed object twice).
 #[derive(Debug)]
 pub struct InspectCache<T> {
     entries: Mutex<HashMap<String, (String, T)>>,
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl<T> Default for InspectCache<T> {
     fn default() -> Self {
         InspectCache {
             entries: Mutex::new(HashMap::new()),
+            turn: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -82,6 +86,7 @@ impl<T: Clone> InspectCache<T> {
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        let _turn = self.turn.lock().await;
         let mut known: HashMap<String, (String, T)> = {
             let entries = self.entries.lock().expect("inspect cache lock");
             listed
@@ -208,6 +213,39 @@ mod tests {
             *calls.lock().unwrap(),
             ["a", "b", "c", "b", "c", "d"],
             "a steady object is inspected once; a changed or stateless one again"
+        );
+    }
+
+    #[tokio::test]
+    async fn listings_at_the_same_time_inspect_each_object_once() {
+        let cache = InspectCache::<String>::default();
+        let calls = std::sync::Mutex::new(Vec::new());
+        let list = async || {
+            let listed = vec![("a".to_string(), "running".to_string())];
+            let inspect = |id: String| {
+                calls.lock().unwrap().push(id.clone());
+                async move {
+                    tokio::task::yield_now().await;
+                    Ok::<_, Answer>(format!("inspected {id}"))
+                }
+            };
+            cache
+                .inspect_changed("e", "sandbox", listed, inspect)
+                .await
+                .unwrap()
+        };
+        let (first, second) = tokio::join!(list(), list());
+        assert_eq!(
+            (first, second),
+            (
+                vec!["inspected a".to_string()],
+                vec!["inspected a".to_string()]
+            )
+        );
+        assert_eq!(
+            *calls.lock().unwrap(),
+            ["a"],
+            "the second waited and reused the first's"
         );
     }
 }

@@ -18,6 +18,9 @@ pub const SOCKET: &str = "/var/run/docker.sock";
 const DOCKERD: &str = "/usr/sbin/dockerd";
 /// The pid file dockerd writes itself (its default `--pidfile`).
 const DOCKERD_PID_FILE: &str = "/var/run/docker.pid";
+/// The containerd dockerd starts as its child, and the pid file dockerd keeps for it.
+const DOCKER_CONTAINERD: &str = "/usr/bin/containerd";
+const DOCKER_CONTAINERD_PID_FILE: &str = "/var/run/docker/containerd/containerd.pid";
 
 /// dockerd as xtask starts it: default data root and socket; log and pid file under
 /// `target/runtimes/docker/`.
@@ -40,7 +43,7 @@ pub fn up() -> Result<Up> {
         false
     } else {
         apt::ensure(&[need(DOCKERD, "docker.io")])?;
-        clear_stale_pid_file()?;
+        clear_stale_pid_files()?;
         runtime::start_or_reuse(&daemon, false, None, || http::ping(socket))?
     };
     if let Some(bridge) = missing_bridge(socket)? {
@@ -53,7 +56,7 @@ pub fn up() -> Result<Up> {
         }
         eprintln!("xtask: dockerd's bridge {bridge} is gone, restarting dockerd");
         daemon.stop(runtime::STOP_GRACE)?;
-        clear_stale_pid_file()?;
+        clear_stale_pid_files()?;
         started = runtime::start_or_reuse(&daemon, false, None, || http::ping(socket))?;
     }
     ensure_images(socket, "docker")?;
@@ -63,11 +66,19 @@ pub fn up() -> Result<Up> {
     })
 }
 
-/// Removes dockerd's own pid file when its dockerd is gone (SIGKILLed, as fault 2a does):
-/// the next dockerd would refuse to start.
-fn clear_stale_pid_file() -> Result<()> {
-    if crate::daemon::remove_stale_pid_file(Path::new(DOCKERD_PID_FILE), Path::new(DOCKERD))? {
-        eprintln!("xtask: removed {DOCKERD_PID_FILE}, left by a dockerd that is gone");
+/// Removes the pid files of a dockerd that is gone (SIGKILLed, as fault 2a does): its own,
+/// which makes the next dockerd refuse to start, and its containerd's. That containerd dies
+/// with its parent (dockerd starts it with a parent-death signal) but may stay a zombie a
+/// while: the next dockerd, finding its pid "still running", waits on its socket for good.
+fn clear_stale_pid_files() -> Result<()> {
+    let files = [
+        (DOCKERD_PID_FILE, DOCKERD),
+        (DOCKER_CONTAINERD_PID_FILE, DOCKER_CONTAINERD),
+    ];
+    for (file, program) in files {
+        if crate::daemon::remove_stale_pid_file(Path::new(file), Path::new(program))? {
+            eprintln!("xtask: removed {file}, left by a {program} that is gone");
+        }
     }
     Ok(())
 }

@@ -924,11 +924,10 @@ fn runtime_socket_answering_slowly() {
     );
 }
 
-/// Fault 4f: inotify unavailable. Not made real here: the agent falls back to its periodic
-/// re-list when `notify` cannot start a watch (`source::dir`'s warning), but taking inotify
-/// away from it alone needs the agent started inside a user namespace whose
-/// `max_inotify_instances` is 0, which the harness cannot do yet; the machine-wide
-/// `fs.inotify.max_user_instances` is shared with every other process of the machine.
+/// Fault 4f: inotify unavailable. The agent alone starts inside a user namespace of its own
+/// whose `max_inotify_instances` is 0 (the machine-wide `fs.inotify.max_user_instances` is
+/// shared with every other process of the machine): its watch fails, and it falls back to
+/// its periodic re-list (`source::dir`'s warning).
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test --faults"]
 fn inotify_unavailable() {
