@@ -41,6 +41,9 @@ pub const BACKOFF_SINCE: &str = "io.staticpod.backoff-since";
 pub const PRE_STOP_HANDLER: &str = "io.kubernetes.container.preStopHandler";
 /// `init` for init containers, `app` otherwise (ours: the kubelet keeps this in memory).
 pub const CONTAINER_KIND: &str = "io.staticpod.container.kind";
+/// On a native sidecar (an init container with `restartPolicy: Always`): its index in
+/// `initContainers`, so a removed manifest's sidecars still stop last, in reverse order.
+pub const SIDECAR_INDEX: &str = "io.staticpod.container.sidecar-index";
 /// The pod's grace period in seconds, so a removed manifest can still be stopped gently.
 pub const POD_GRACE_PERIOD: &str = "io.kubernetes.pod.terminationGracePeriod";
 /// Sandbox attempt number.

@@ -248,8 +248,12 @@ impl Executor {
         .await
     }
 
-    /// Stops every app container (SIGTERM, `grace`, SIGKILL) at once, then every init
-    /// container (the sidecars), then the sandboxes, then removes them all.
+    /// Stops the pod's containers as the kubelet's termination ordering does, all within
+    /// `grace` from now: every `preStop` hook at once; every container but the native
+    /// sidecars stopped as soon as its own hook is done; then the sidecars, the last declared
+    /// first, each once the one after it has stopped, and all that are left at once when
+    /// the grace is over (each given at least 2 s). Unlike the kubelet, a sidecar waits for
+    /// every hook, not only its own. Then the sandboxes stop, and everything is removed.
     async fn kill_pod(
         &self,
         pod: &ObjectReference,
@@ -264,14 +268,35 @@ impl Executor {
             let message = format!("Stopping container {}", container.name);
             self.recorder.normal(&object, "Killing", &message);
         }
-        // The app containers stop first, then the init containers (sidecars still run: the
-        // kubelet stops them after the app containers).
-        for kind in [ContainerKind::App, ContainerKind::Init] {
-            let stops = containers
+        let deadline = Instant::now() + grace;
+        let (mut sidecars, others): (Vec<&ContainerRef>, Vec<&ContainerRef>) =
+            containers.iter().partition(|c| c.sidecar.is_some());
+        let others = join_all(others.into_iter().map(|c| async move {
+            self.run_pre_stop(pod, c, address, deadline).await;
+            self.stop_by(c, deadline).await
+        }));
+        let hooks = join_all(
+            sidecars
                 .iter()
-                .filter(|c| c.kind == kind)
-                .map(|c| self.stop_gracefully(pod, c, address, grace));
+                .map(|c| self.run_pre_stop(pod, c, address, deadline)),
+        );
+        let (stopped, _) = tokio::join!(others, hooks);
+        first_error(stopped).map_err(at("KillContainerError"))?;
+        // The last declared first; every instance of one sidecar together.
+        sidecars.sort_by_key(|c| std::cmp::Reverse(c.sidecar));
+        let mut rest = sidecars.as_slice();
+        while let Some(first) = rest.first() {
+            let turn = match Instant::now() < deadline {
+                true => rest
+                    .iter()
+                    .take_while(|c| c.sidecar == first.sidecar)
+                    .count(),
+                false => rest.len(),
+            };
+            let (now, later) = rest.split_at(turn);
+            let stops = now.iter().map(|c| self.stop_by(c, deadline));
             first_error(join_all(stops).await).map_err(at("KillContainerError"))?;
+            rest = later;
         }
         for id in sandboxes {
             self.runtime
@@ -342,22 +367,45 @@ impl Executor {
         address: Option<&str>,
         grace: Duration,
     ) -> Result<(), RuntimeError> {
-        let mut left = grace;
-        if let (true, Some(hook)) = (container.running, &container.pre_stop) {
-            let started = Instant::now();
-            let target = HookTarget {
-                container_id: &container.id,
-                name: &container.name,
-                pod: &pod.name,
-                address: address.unwrap_or(&self.host_ip),
-            };
-            if let Err(message) = hook.run(&*self.runtime, &self.http, target, grace).await {
-                let object = pod.container(container.kind == ContainerKind::Init, &container.name);
-                self.recorder
-                    .warning(&object, "FailedPreStopHook", &message);
-            }
-            left = grace.saturating_sub(started.elapsed());
+        let deadline = Instant::now() + grace;
+        self.run_pre_stop(pod, container, address, deadline).await;
+        self.stop_by(container, deadline).await
+    }
+
+    /// Runs the `preStop` hook of `container`, when it runs and has one, until `deadline`;
+    /// a hook that fails is a `FailedPreStopHook` warning, and the stop goes on.
+    async fn run_pre_stop(
+        &self,
+        pod: &ObjectReference,
+        container: &ContainerRef,
+        address: Option<&str>,
+        deadline: Instant,
+    ) {
+        let (true, Some(hook)) = (container.running, &container.pre_stop) else {
+            return;
+        };
+        let target = HookTarget {
+            container_id: &container.id,
+            name: &container.name,
+            pod: &pod.name,
+            address: address.unwrap_or(&self.host_ip),
+        };
+        let grace = deadline.saturating_duration_since(Instant::now());
+        if let Err(message) = hook.run(&*self.runtime, &self.http, target, grace).await {
+            let object = pod.container(container.kind == ContainerKind::Init, &container.name);
+            self.recorder
+                .warning(&object, "FailedPreStopHook", &message);
         }
+    }
+
+    /// Stops `container` with the grace left until `deadline`, never less than the kubelet's
+    /// 2 s.
+    async fn stop_by(
+        &self,
+        container: &ContainerRef,
+        deadline: Instant,
+    ) -> Result<(), RuntimeError> {
+        let left = deadline.saturating_duration_since(Instant::now());
         self.runtime
             .stop_container(&container.id, left.max(MINIMUM_GRACE))
             .await

@@ -59,6 +59,8 @@ pub struct ObservedContainer {
     pub pre_stop: Option<Hook>,
     /// Init or app.
     pub kind: ContainerKind,
+    /// A native sidecar's index in `initContainers`, as stored on it when it was created.
+    pub sidecar: Option<usize>,
 }
 
 /// A sandbox as read back from the runtime.
@@ -182,6 +184,10 @@ pub fn group(
                         .get(labels::PRE_STOP_HANDLER)
                         .and_then(|json| serde_json::from_str(json).ok()),
                     kind,
+                    sidecar: info
+                        .labels
+                        .get(labels::SIDECAR_INDEX)
+                        .and_then(|index| index.parse().ok()),
                     info,
                 },
             ));

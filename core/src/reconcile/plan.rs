@@ -123,6 +123,8 @@ pub struct ContainerRef {
     pub pre_stop: Option<Hook>,
     /// It runs (a hook runs only in a running container).
     pub running: bool,
+    /// A native sidecar's index in `initContainers`: sidecars stop last, in reverse order.
+    pub sidecar: Option<usize>,
 }
 
 impl ContainerRef {
@@ -134,6 +136,7 @@ impl ContainerRef {
             kind: container.kind,
             pre_stop: container.pre_stop.clone(),
             running: matches!(container.info.state, ContainerState::Running { .. }),
+            sidecar: container.sidecar,
         }
     }
 }

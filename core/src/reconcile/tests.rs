@@ -1101,6 +1101,48 @@ async fn a_killed_pod_stops_its_app_containers_before_its_sidecars() {
     );
 }
 
+const TWO_SIDECARS: &str = "kind: Pod\nmetadata: {name: web}\nspec:\n  terminationGracePeriodSeconds: 10\n  initContainers:\n  - {name: first, image: busybox:1.36, restartPolicy: Always}\n  - name: second\n    image: busybox:1.36\n    restartPolicy: Always\n    lifecycle: {preStop: {exec: {command: [flush]}}}\n  containers: [{name: web, image: nginx:1.25}]\n";
+
+// Paused, so that the hook takes no time and every stop gets the whole grace period.
+#[tokio::test(start_paused = true)]
+async fn a_removed_pods_sidecars_stop_after_its_app_in_reverse_order_their_hooks_first() {
+    let mut world = World::new();
+    let web = pod(TWO_SIDECARS);
+    let now = SystemTime::now();
+    for _ in 0..3 {
+        world.step(&[web.clone()], now).await;
+    }
+    let [first, second, app] = ["first", "second", "web"].map(|name| world.container_id(name, "0"));
+    world.runtime.clear_calls();
+    // The manifest is gone: the order comes from what the containers carry.
+    world.step(&[], now).await;
+    let calls: Vec<String> = world
+        .runtime
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("exec_sync") || c.starts_with("stop_container"))
+        .collect();
+    // The hook and the app's stop start together; the sidecars stop after both.
+    let mut together = calls[..2.min(calls.len())].to_vec();
+    together.sort();
+    assert_eq!(
+        together,
+        [
+            format!("exec_sync {second} flush"),
+            format!("stop_container {app} grace=10s"),
+        ],
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls[2..],
+        [
+            format!("stop_container {second} grace=10s"),
+            format!("stop_container {first} grace=10s"),
+        ],
+        "then the sidecars, the last declared first: {calls:?}"
+    );
+}
+
 const HOOKED: &str = "kind: Pod\nmetadata: {name: web}\nspec:\n  terminationGracePeriodSeconds: 10\n  containers:\n  - name: web\n    image: nginx:1.25\n    lifecycle:\n      postStart: {exec: {command: [touch, /started]}}\n      preStop: {exec: {command: [nginx, -s, quit]}}\n";
 
 // Paused, so that the hook takes no time and the stop gets the whole grace period.

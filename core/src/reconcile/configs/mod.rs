@@ -10,6 +10,7 @@ use super::downward;
 use super::expand::{self, expand};
 use super::hooks::Hook;
 use super::hostname::{self, FqdnTooLong};
+use super::observe::ContainerKind;
 use super::ownership::Ownership;
 use super::plan::Instance;
 use super::security::{self, NodePolicy, SANDBOX_OOM_SCORE_ADJ};
@@ -279,6 +280,12 @@ pub fn container_config(
     if let Some(hook) = pre_stop {
         let json = serde_json::to_string(&hook).expect("a hook is plain data");
         annotations.insert(labels::PRE_STOP_HANDLER.to_string(), json);
+    }
+    if instance.kind == ContainerKind::Init && container.is_sidecar() {
+        annotations.insert(
+            labels::SIDECAR_INDEX.to_string(),
+            instance.index.to_string(),
+        );
     }
     ContainerConfig {
         name: container.name.clone(),
