@@ -747,6 +747,39 @@ fn native_sidecar() {
     });
 }
 
+/// Two native sidecars: removing the manifest stops the app, then the sidecars in reverse
+/// order (the kubelet's termination ordering), each once the one after it has stopped.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn sidecars_stop_after_the_app_in_reverse_order() {
+    let mut node = Node::new(backend(), "sidecars");
+    let out = node.scratch("out");
+    node.write_manifest(
+        "sidecars.yaml",
+        &format!(
+            "kind: Pod\nmetadata: {{name: sidecars}}\nspec:\n  terminationGracePeriodSeconds: 5\n{}  initContainers:\n{}{}  containers:\n{}",
+            order_volume(&out),
+            logging_container("first", "    restartPolicy: Always\n"),
+            logging_container("second", "    restartPolicy: Always\n"),
+            logging_container("web", "")
+        ),
+    );
+    node.start_agent();
+    node.wait_running("sidecars", "web");
+    node.remove_manifest("sidecars.yaml");
+    node.wait_for(
+        "all three stopped: the app, the last sidecar, the first",
+        || {
+            let order = stop_order(&out);
+            if order == ["web TERM", "second TERM", "first TERM"] {
+                Ok(())
+            } else {
+                Err(format!("{order:?}"))
+            }
+        },
+    );
+}
+
 /// A termination message (written to `/dev/termination-log`) and the exit code are the last
 /// state of a container after its restart; with `FallbackToLogsOnError`, a failed
 /// container that wrote no message has its log's tail instead.
