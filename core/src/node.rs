@@ -104,8 +104,7 @@ fn oom_score_adj_floor(status: &str, uid_map: &str, own: &str) -> Option<i64> {
 
 /// Whether a `uid_map` is the initial user namespace's: every ID mapped onto itself.
 fn initial_user_namespace(uid_map: &str) -> bool {
-    let fields: Vec<&str> = uid_map.split_whitespace().collect();
-    fields == ["0", "0", "4294967295"]
+    uid_map.split_whitespace().eq(["0", "0", "4294967295"])
 }
 
 /// Rust's name of an architecture as Go (and so Kubernetes) spells it.

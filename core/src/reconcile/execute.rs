@@ -271,10 +271,11 @@ impl Executor {
         let deadline = Instant::now() + grace;
         let (mut sidecars, others): (Vec<&ContainerRef>, Vec<&ContainerRef>) =
             containers.iter().partition(|c| c.sidecar.is_some());
-        let others = join_all(others.into_iter().map(|c| async move {
-            self.run_pre_stop(pod, c, address, deadline).await;
-            self.stop_by(c, deadline).await
-        }));
+        let others = join_all(
+            others
+                .into_iter()
+                .map(|c| self.stop_gracefully(pod, c, address, deadline)),
+        );
         let hooks = join_all(
             sidecars
                 .iter()
@@ -286,12 +287,12 @@ impl Executor {
         sidecars.sort_by_key(|c| std::cmp::Reverse(c.sidecar));
         let mut rest = sidecars.as_slice();
         while let Some(first) = rest.first() {
-            let turn = match Instant::now() < deadline {
-                true => rest
-                    .iter()
+            let turn = if Instant::now() < deadline {
+                rest.iter()
                     .take_while(|c| c.sidecar == first.sidecar)
-                    .count(),
-                false => rest.len(),
+                    .count()
+            } else {
+                rest.len()
             };
             let (now, later) = rest.split_at(turn);
             let stops = now.iter().map(|c| self.stop_by(c, deadline));
@@ -353,21 +354,20 @@ impl Executor {
         };
         let object = pod.container(container.kind == ContainerKind::Init, name);
         self.recorder.normal(&object, "Killing", &message);
-        self.stop_gracefully(pod, container, address, grace)
+        self.stop_gracefully(pod, container, address, Instant::now() + grace)
             .await
             .map_err(at("KillContainerError"))
     }
 
-    /// Runs the `preStop` hook of `container` (when it runs and has one) within `grace`,
-    /// then stops it with what is left of `grace`, never less than the kubelet's 2 s.
+    /// Runs the `preStop` hook of `container` (when it runs and has one) until `deadline`,
+    /// then stops it with what is left, never less than the kubelet's 2 s.
     async fn stop_gracefully(
         &self,
         pod: &ObjectReference,
         container: &ContainerRef,
         address: Option<&str>,
-        grace: Duration,
+        deadline: Instant,
     ) -> Result<(), RuntimeError> {
-        let deadline = Instant::now() + grace;
         self.run_pre_stop(pod, container, address, deadline).await;
         self.stop_by(container, deadline).await
     }
