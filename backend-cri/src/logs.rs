@@ -29,10 +29,10 @@ use crate::{CriRuntime, container_subject};
 /// How long a follower waits for an append before asking whether the container still runs
 /// (the kubelet's `logForceCheckPeriod`): containerd 1.6 sends no exit events.
 const STATE_CHECK_PERIOD: Duration = Duration::from_secs(1);
-/// How long a follower whose file was replaced waits for the runtime to close it, or to
-/// write to the new one, before it goes on into the new file anyway (a close it did not
-/// see). Going on sooner loses the head of a line the runtime was in the middle of: it
-/// writes that to the old file when it reopens, which can take seconds on a loaded node.
+/// How long a follower whose file was replaced waits for the runtime to close it before it
+/// goes on into the new file anyway (a close it did not see). Going on sooner loses the
+/// head of a line the runtime was in the middle of: it writes that to the old file when it
+/// reopens, which can take seconds on a loaded node.
 const REOPEN_WAIT: Duration = Duration::from_secs(10);
 /// How much of the file is read at a time.
 const READ_SIZE: usize = 64 * 1024;
@@ -354,10 +354,10 @@ impl Reader {
     }
 
     /// Follows a rotation: once another file than the one read here is at the log's path,
-    /// the one read here is drained until the runtime has closed it or written to the new
-    /// one (containerd writes the head of the line it was in the middle of to the old file
-    /// when it reopens, before anything goes to the new one), or for [`REOPEN_WAIT`] when
-    /// neither is seen, and read to its end; then the file that
+    /// the one read here is drained until the runtime has closed it (containerd's old
+    /// logger writes the head of the line it was in the middle of to the old file as it
+    /// closes it, while its new logger may already write the rest to the new one), or for
+    /// [`REOPEN_WAIT`] when no close is seen, and read to its end; then the file that
     /// came after it is read from its start: the next rotated one when this reader is more
     /// than one rotation behind, else the new one. True when it switched.
     async fn follow_rotation(&mut self, out: &mut Vec<u8>) -> RuntimeResult<bool> {
@@ -378,14 +378,10 @@ impl Reader {
             .expect("watching")
             .changes
             .was_closed(self.inode);
-        let written_anew = !closed
-            && tokio::fs::metadata(&self.path)
-                .await
-                .is_ok_and(|new| new.ino() != self.inode && new.len() > 0);
         let waited = self
             .replaced
             .is_some_and(|since| since.elapsed() >= REOPEN_WAIT);
-        if !closed && !written_anew && !waited {
+        if !closed && !waited {
             return Ok(false);
         }
         let mut rest = Vec::new();
