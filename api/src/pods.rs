@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
-use staticpod_core::manifest::defaults::CONFIG_SEEN_ANNOTATION;
+use staticpod_core::manifest::defaults::{
+    CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION, CONFIG_SEEN_ANNOTATION,
+};
 use staticpod_core::model::RestartPolicy;
 use staticpod_core::status::{PodView, printed, timestamp};
 
@@ -15,9 +17,11 @@ use crate::age;
 use crate::resource::{Names, Resource};
 use crate::table::{Column, RowCondition};
 
-/// The pod as the API shows it: `creationTimestamp` is when the agent first saw the pod's
-/// manifest, or when its sandbox was created if that was earlier (a pod an agent adopted
-/// after a restart keeps its age).
+/// The pod as the API shows it, the kubelet's mirror pod: `creationTimestamp` is when the
+/// agent first saw the pod's manifest, or when its sandbox was created if that was earlier
+/// (a pod an agent adopted after a restart keeps its age); the mirror annotation (the
+/// config hash), generation 1 and the node as its controlling owner, as the kubelet's
+/// mirror client creates it.
 pub fn api_object(view: &PodView) -> PodView {
     let seen = view.metadata.annotations.get(CONFIG_SEEN_ANNOTATION);
     let created = [seen, view.status.start_time.as_ref()]
@@ -27,6 +31,21 @@ pub fn api_object(view: &PodView) -> PodView {
         .min();
     let mut pod = view.clone();
     pod.metadata.creation_timestamp = created.map(|t| Value::String(timestamp(t)));
+    let meta = &mut pod.metadata;
+    if let Some(hash) = meta.annotations.get(CONFIG_HASH_ANNOTATION).cloned() {
+        meta.annotations
+            .insert(CONFIG_MIRROR_ANNOTATION.to_string(), hash);
+    }
+    meta.generation = Some(json!(1));
+    // The node's UID is its name (`staticpod_core::node::NodeMeta`).
+    let node = view.spec.node_name.clone().unwrap_or_default();
+    meta.owner_references = Some(json!([{
+        "apiVersion": "v1",
+        "kind": "Node",
+        "name": node,
+        "uid": node,
+        "controller": true,
+    }]));
     pod
 }
 
@@ -378,11 +397,21 @@ pub(crate) mod tests {
                       "kubernetes.io/config.seen": "2027-01-15T08:00:00Z"
                     },
                     "creationTimestamp": "2027-01-15T08:00:00Z",
+                    "generation": 1,
                     "labels": {
                       "app": "web"
                     },
                     "name": "web-node0",
                     "namespace": "default",
+                    "ownerReferences": [
+                      {
+                        "apiVersion": "v1",
+                        "controller": true,
+                        "kind": "Node",
+                        "name": "node0",
+                        "uid": "node0"
+                      }
+                    ],
                     "uid": "uid-web-node0"
                   }
                 }

@@ -75,6 +75,12 @@ pub struct ObjectMeta {
     /// Set by the API server; ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_version: Option<String>,
+    /// Set by the API server; a manifest's is ignored, the mirror pod's is 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<serde_json::Value>,
+    /// A manifest's is ignored; the mirror pod's is its node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_references: Option<serde_json::Value>,
 }
 
 /// The pod's specification.

@@ -21,6 +21,30 @@ mod lifecycle_hook;
 #[path = "kubelet_e2e/container_probe.rs"]
 mod container_probe;
 
+#[path = "kubelet_e2e/mirror_pod.rs"]
+mod mirror_pod;
+
+#[path = "kubelet_e2e/mirror_pod_grace_period.rs"]
+mod mirror_pod_grace_period;
+
+#[path = "kubelet_e2e/container_restart.rs"]
+mod container_restart;
+
+#[path = "kubelet_e2e/security_context.rs"]
+mod security_context;
+
+#[path = "kubelet_e2e/sysctl.rs"]
+mod sysctl;
+
+#[path = "kubelet_e2e/downward_api.rs"]
+mod downward_api;
+
+#[path = "kubelet_e2e/expansion.rs"]
+mod expansion;
+
+#[path = "kubelet_e2e/log_rotation.rs"]
+mod log_rotation;
+
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// The e2e framework's `PodStartTimeout`, how long `init_container.go` watches a pod.
@@ -96,14 +120,269 @@ impl E2ePod {
 
 /// Checks `check` every second for `window`, failing at its first error (gomega's
 /// `Consistently`).
-fn consistently(window: Duration, what: &str, mut check: impl FnMut() -> Result<(), String>) {
+fn consistently(window: Duration, what: &str, check: impl FnMut() -> Result<(), String>) {
+    consistently_every(window, Duration::from_secs(1), what, check);
+}
+
+/// Checks `check` every `interval` for `window`, failing at its first error (gomega's
+/// `Consistently` with its polling interval).
+fn consistently_every(
+    window: Duration,
+    interval: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<(), String>,
+) {
     let end = Instant::now() + window;
     while Instant::now() < end {
         if let Err(error) = check() {
             panic!("{what}: {error}");
         }
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(interval);
     }
+}
+
+/// Checks `check` every `interval` until it succeeds, and returns what it gave; fails after
+/// `timeout` with its last error (gomega's `Eventually`).
+fn eventually<T>(
+    timeout: Duration,
+    interval: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let end = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(error) if Instant::now() >= end => {
+                panic!("{what}: gave up after {timeout:?}: {error}")
+            }
+            Err(_) => std::thread::sleep(interval),
+        }
+    }
+}
+
+/// The e2e framework's `PodStartShortTimeout`.
+const POD_START_SHORT_TIMEOUT: Duration = Duration::from_secs(2 * 60);
+
+/// The e2e framework's `Poll`, how often its waits look.
+const POLL: Duration = Duration::from_secs(2);
+
+/// One event of a pod, as `kubectl get events` gives it.
+#[derive(Debug, Clone)]
+struct PodEvent {
+    /// `Normal` or `Warning`.
+    type_: String,
+    reason: String,
+    message: String,
+}
+
+/// A node running the pod of a case (or more: [`PodClient`] reads any of them).
+struct OnePod {
+    node: Node,
+    /// The manifest's name (the agent adds the node's).
+    pod: String,
+}
+
+impl OnePod {
+    /// A node for case `case` running `manifest` (pod `pod`, written as `<pod>.yaml`),
+    /// once the agent lists the pod. A manifest the agent refuses fails the case at once:
+    /// it would never become the pod the case waits for.
+    fn start(case: &str, pod: &str, manifest: &str) -> OnePod {
+        let run = OnePod::write(case, pod, manifest);
+        let node = &run.node;
+        let file = node.manifests.join(format!("{pod}.yaml"));
+        let full = node.pod_name(pod);
+        node.wait_for(&format!("{full} to be listed"), || {
+            if node.pods().items.iter().any(|p| p.metadata.name == full) {
+                return Ok(());
+            }
+            let (_, stderr) = node.get_pods();
+            if stderr.contains(&file.display().to_string()) {
+                panic!("the agent refused the manifest of {full}:\n{stderr}");
+            }
+            Err("not listed yet".to_string())
+        });
+        run
+    }
+
+    /// A node for case `case` given `manifest` (pod `pod`, written as `<pod>.yaml`),
+    /// whether the agent takes it or not.
+    fn write(case: &str, pod: &str, manifest: &str) -> OnePod {
+        let mut node = Node::new(backend(), case);
+        node.write_manifest(&format!("{pod}.yaml"), manifest);
+        node.start_agent();
+        OnePod {
+            node,
+            pod: pod.to_string(),
+        }
+    }
+
+    /// The pod, as the e2e framework's pod client reads it.
+    fn client(&self) -> PodClient<'_> {
+        PodClient {
+            node: &self.node,
+            pod: &self.pod,
+        }
+    }
+}
+
+/// A pod of a case as the e2e framework's pod client sees it: created by writing its
+/// manifest, its statuses read from `/pods`, its logs (`GetPodLogs`) and events
+/// (`Events(ns).Search(pod)`) through kubectl.
+#[derive(Clone, Copy)]
+struct PodClient<'a> {
+    node: &'a Node,
+    /// The manifest's name (the agent adds the node's).
+    pod: &'a str,
+}
+
+impl PodClient<'_> {
+    /// The pod's name at `/pods` (the mirror pod's).
+    fn full_name(&self) -> String {
+        self.node.pod_name(self.pod)
+    }
+
+    /// Watches the pod for `timeout` at most until `done` says so; its status then.
+    fn wait(
+        &self,
+        timeout: Duration,
+        done: impl FnMut(&PodView) -> Result<bool, String>,
+    ) -> PodView {
+        let seen = pod_watch::within(self.node, self.pod, timeout, done);
+        seen.last().cloned().expect("a status")
+    }
+
+    /// `WaitForSuccess`: the pod succeeds within `timeout`; failing fails the case.
+    fn wait_success(&self, timeout: Duration) -> PodView {
+        self.wait(timeout, |p| match p.status.phase.as_str() {
+            "Succeeded" => Ok(true),
+            "Failed" => Err(format!("pod failed: {:?}", p.status.message)),
+            _ => Ok(false),
+        })
+    }
+
+    /// `waitForFailure`: the pod fails within `timeout`; succeeding fails the case.
+    fn wait_failure(&self, timeout: Duration) -> PodView {
+        self.wait(timeout, |p| match p.status.phase.as_str() {
+            "Failed" => Ok(true),
+            "Succeeded" => Err("pod succeeded".to_string()),
+            _ => Ok(false),
+        })
+    }
+
+    /// `GetPodLogs` of container `container`.
+    fn logs(&self, container: &str) -> String {
+        let full = self.full_name();
+        let logs = self.node.kubectl(&["logs", &full, "-c", container]);
+        assert!(logs.success, "kubectl logs {full} -c {container}: {logs:?}");
+        logs.stdout
+    }
+
+    /// The pod's events, in the order the agent keeps them.
+    fn events(&self) -> Vec<PodEvent> {
+        let get = self.node.kubectl(&["get", "events", "-o", "json"]);
+        assert!(get.success, "kubectl get events: {get:?}");
+        let list: serde_json::Value = serde_json::from_str(&get.stdout).expect("an EventList");
+        let full = self.full_name();
+        let text =
+            |e: &serde_json::Value, key: &str| e[key].as_str().unwrap_or_default().to_string();
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                e["involvedObject"]["kind"] == "Pod" && e["involvedObject"]["name"] == full.as_str()
+            })
+            .map(|e| PodEvent {
+                type_: text(e, "type"),
+                reason: text(e, "reason"),
+                message: text(e, "message"),
+            })
+            .collect()
+    }
+
+    /// `WaitForErrorEventOrSuccess`: every `POLL` for `PodStartTimeout`, the first of the
+    /// pod's events that is `Killing`, `Failed` or `SysctlForbidden` (returned), or
+    /// `Started` (`None`).
+    fn error_event_or_success(&self) -> Option<PodEvent> {
+        eventually(
+            POD_START_TIMEOUT,
+            POLL,
+            "an error event or a started container",
+            || {
+                for event in self.events() {
+                    match event.reason.as_str() {
+                        "Killing" | "Failed" | "SysctlForbidden" => return Ok(Some(event)),
+                        "Started" => return Ok(None),
+                        _ => {}
+                    }
+                }
+                Err("none yet".to_string())
+            },
+        )
+    }
+
+    /// `WaitForPodContainerToFail`: container `index` waits with `reason` while the pod is
+    /// `Pending`, within `timeout`; an error when the pod is anything but `Pending` first,
+    /// or at the timeout.
+    fn container_fails(&self, index: usize, reason: &str, timeout: Duration) -> Result<(), String> {
+        let full = self.full_name();
+        let end = Instant::now() + timeout;
+        loop {
+            let pod = self
+                .node
+                .pods()
+                .items
+                .into_iter()
+                .find(|p| p.metadata.name == full);
+            if let Some(pod) = pod {
+                match pod.status.phase.as_str() {
+                    "Pending" => {
+                        let waiting = pod
+                            .status
+                            .container_statuses
+                            .get(index)
+                            .and_then(|s| s.state.waiting.as_ref());
+                        if waiting.is_some_and(|w| w.reason == reason) {
+                            return Ok(());
+                        }
+                    }
+                    phase => {
+                        return Err(format!(
+                            "pod was expected to be pending, but it is in the state: {phase}"
+                        ));
+                    }
+                }
+            }
+            if Instant::now() >= end {
+                return Err(format!(
+                    "no container {index} waiting with {reason} in {timeout:?}"
+                ));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+/// `e2epodoutput.TestContainerOutput`: the pod of `manifest` succeeds within
+/// `PodStartTimeout`, and the log of its container `container` holds each of `expected`.
+fn container_output(
+    case: &str,
+    pod: &str,
+    manifest: &str,
+    container: &str,
+    expected: &[&str],
+) -> OnePod {
+    let run = OnePod::start(case, pod, manifest);
+    run.client().wait_success(POD_START_TIMEOUT);
+    let logs = run.client().logs(container);
+    for wanted in expected {
+        assert!(
+            logs.contains(wanted),
+            "the log of {container} should hold {wanted:?}:\n{logs}"
+        );
+    }
+    run
 }
 
 /// `container_lifecycle_test.go`, "The kubelet restarts": for a pod initialized and

@@ -21,7 +21,7 @@ use staticpod::runtimes::{self, DEFAULT_PAUSE_IMAGE};
 use staticpod_core::status::PodListView;
 use staticpod_runtime::backend::Backend;
 use staticpod_runtime::labels;
-use staticpod_runtime::{ContainerInfo, ContainerRuntime, ContainerState, SandboxInfo};
+use staticpod_runtime::{ContainerInfo, ContainerRuntime, ContainerState, ExecResult, SandboxInfo};
 use staticpod_testkit::backend::require_endpoint;
 use staticpod_testkit::net::http_get_body;
 
@@ -316,6 +316,19 @@ impl Node {
         self.tokio
             .block_on(self.runtime.remove_container(id))
             .expect("remove the container");
+    }
+
+    /// Runs `command` in container `id` through the runtime (what `kubectl exec` would ask
+    /// the kubelet for), waiting 60 s at most: its exit code and output.
+    #[allow(dead_code)] // The behaviour suite's; the fault matrix has no use for it.
+    pub fn exec(&self, id: &str, command: &[&str]) -> ExecResult {
+        let command: Vec<String> = command.iter().map(|a| a.to_string()).collect();
+        self.tokio
+            .block_on(
+                self.runtime
+                    .exec_sync(id, &command, Duration::from_secs(60)),
+            )
+            .unwrap_or_else(|error| panic!("exec {command:?} in {id}: {error}"))
     }
 
     /// Every instance, whatever its state, of container `container` of pod `pod`.

@@ -80,7 +80,7 @@ pub const OBJECT_META: Object = Object {
         ("namespace", Acted),
         (
             "ownerReferences",
-            NotActed("a static pod has no owner on a node without an API server"),
+            NotActed("a manifest's owners are ignored; the mirror pod's owner is its node"),
         ),
         ("resourceVersion", NotActed(SET_BY_THE_API)),
         ("selfLink", NotActed(SET_BY_THE_API)),
