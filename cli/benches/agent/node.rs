@@ -140,6 +140,8 @@ impl Bench {
             .args(["--healthz-port", "0"])
             // The agent's pass lines (what made each pass due, what it took) are debug.
             .env("RUST_LOG", "info,staticpod_core::agent=debug")
+            // As staticpod.service runs it.
+            .env("MALLOC_ARENA_MAX", "2")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
