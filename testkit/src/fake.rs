@@ -192,6 +192,14 @@ impl FakeRuntime {
         }
     }
 
+    /// Leaves a container in an unknown state, as containerd's CRI does with one whose
+    /// creation its crash cut short.
+    pub fn lose_container_state(&self, id: &str) {
+        if let Some(container) = self.state.lock().unwrap().containers.get_mut(id) {
+            container.state = ContainerState::Unknown;
+        }
+    }
+
     /// Current containers.
     pub fn containers(&self) -> Vec<ContainerInfo> {
         self.state

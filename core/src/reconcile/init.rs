@@ -107,8 +107,11 @@ pub(super) fn plan_init(pass: &InSandbox<'_>, steps: &mut Vec<Step>, plan: &mut 
                     || verdicts.get(&latest.info.id).is_some_and(|v| v.started);
             }
             ContainerState::Exited { exit_code: 0, .. } if !sidecar => done = true,
-            ContainerState::Exited { .. } | ContainerState::Created
-                if sidecar || policy != RestartPolicy::Never =>
+            // An unknown state is restarted whatever the policy, as an app container's.
+            ContainerState::Exited { .. } | ContainerState::Created | ContainerState::Unknown
+                if sidecar
+                    || policy != RestartPolicy::Never
+                    || latest.info.state == ContainerState::Unknown =>
             {
                 restart(
                     ContainerKind::Init,

@@ -494,7 +494,10 @@ fn should_restart(policy: RestartPolicy, latest: &ObservedContainer) -> bool {
         },
         // Created but never running means the start failed.
         ContainerState::Created => policy != RestartPolicy::Never,
-        ContainerState::Running { .. } | ContainerState::Unknown => false,
+        // The kubelet's `ShouldContainerBeRestarted`: whatever the policy (a CRI container
+        // whose creation the runtime's crash cut short is left `CONTAINER_UNKNOWN` for good).
+        ContainerState::Unknown => true,
+        ContainerState::Running { .. } => false,
     }
 }
 
@@ -562,6 +565,12 @@ pub(super) fn restart(
     if ready_at > now {
         plan.wake(ready_at);
         return;
+    }
+    // An instance in an unknown state goes first, as the kubelet kills it before the restart.
+    if latest.info.state == ContainerState::Unknown {
+        steps.push(Step::RemoveContainer {
+            id: latest.info.id.clone(),
+        });
     }
     steps.push(Step::StartContainer {
         instance: Instance {

@@ -375,6 +375,26 @@ async fn a_removed_manifest_kills_its_pod_and_deletes_its_files() {
 }
 
 #[tokio::test]
+async fn a_container_in_an_unknown_state_is_removed_and_started_again_whatever_the_policy() {
+    let mut world = World::new();
+    let job = pod(
+        "kind: Pod\nmetadata: {name: job}\nspec:\n  restartPolicy: Never\n  containers: [{name: job, image: busybox:1.36}]\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[job.clone()], now).await;
+    let first = world.container_id("job", "0");
+    world.runtime.lose_container_state(&first);
+    let later = now + Duration::from_secs(1);
+    check(
+        world.step(&[job.clone()], later).await,
+        expect![[r#"
+        remove container-2
+        start job #1"#]],
+    );
+    check(world.step(&[job], later).await, expect![""]);
+}
+
+#[tokio::test]
 async fn restart_policy_never_leaves_an_exited_container_and_stops_the_sandbox() {
     let mut world = World::new();
     let job = pod(
