@@ -207,6 +207,7 @@ impl Agent {
             memory_capacity: config.host.memory_bytes,
             cpu_capacity: config.host.cpus,
             ephemeral_storage_capacity: crate::node::filesystem_bytes(&config.dirs.root),
+            hugepages_capacity: config.host.hugepages.clone(),
             apparmor_enabled: crate::reconcile::security::host_apparmor_enabled(),
             cluster_domain: config.dns.cluster_domain.clone().unwrap_or_default(),
         })

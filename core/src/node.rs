@@ -4,10 +4,12 @@
 //! an API server.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::quantity::binary_si;
 use crate::status::timestamp;
 
 /// The most pods the kubelet admits by default (`maxPods`).
@@ -26,6 +28,11 @@ pub struct HostFacts {
     pub cpus: u64,
     /// Memory in bytes (`MemTotal`).
     pub memory_bytes: u64,
+    /// The bytes of huge pages the kernel holds, by resource name (`hugepages-2Mi`): the
+    /// pages of each size in `/sys/kernel/mm/hugepages` times the size, as cAdvisor counts
+    /// the kubelet's capacity.
+    #[serde(default)]
+    pub hugepages: BTreeMap<String, u64>,
     /// `/etc/machine-id`.
     pub machine_id: String,
     /// `/proc/sys/kernel/random/boot_id`.
@@ -62,6 +69,7 @@ impl HostFacts {
             architecture: go_architecture(std::env::consts::ARCH).to_string(),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
             memory_bytes: memory_kib * 1024,
+            hugepages: hugepages(Path::new("/sys/kernel/mm/hugepages")),
             machine_id: file("/etc/machine-id").trim().to_string(),
             boot_id: file("/proc/sys/kernel/random/boot_id").trim().to_string(),
             oom_score_adj_floor: oom_score_adj_floor(
@@ -73,10 +81,37 @@ impl HostFacts {
     }
 }
 
+/// The huge pages under `dir` (`hugepages-2048kB/nr_hugepages`, ...), in bytes by resource
+/// name; none when it cannot be read.
+fn hugepages(dir: &Path) -> BTreeMap<String, u64> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let kib: u64 = name
+                .to_str()?
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()?;
+            let pages: u64 = std::fs::read_to_string(entry.path().join("nr_hugepages"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+            let size = kib * 1024;
+            Some((format!("hugepages-{}", binary_si(size)), pages * size))
+        })
+        .collect()
+}
+
 /// The size in bytes of the filesystem that holds `path` (the kubelet's ephemeral-storage
 /// capacity is its root directory's), or of its nearest ancestor while it does not exist
 /// yet; 0 when none can be read.
-pub fn filesystem_bytes(path: &std::path::Path) -> u64 {
+pub fn filesystem_bytes(path: &Path) -> u64 {
     path.ancestors()
         .find_map(|at| rustix::fs::statvfs(at).ok())
         .map_or(0, |fs| fs.f_blocks.saturating_mul(fs.f_frsize))
@@ -236,14 +271,21 @@ impl NodeFacts {
     pub fn view(&self, health: Result<(), String>, now: SystemTime) -> NodeView {
         let host = &self.host;
         let version = format!("staticpod/v{}", env!("CARGO_PKG_VERSION"));
-        let resources = BTreeMap::from([
+        let resources: BTreeMap<String, String> = BTreeMap::from([
             ("cpu".to_string(), host.cpus.to_string()),
             (
                 "memory".to_string(),
                 format!("{}Ki", host.memory_bytes / 1024),
             ),
             ("pods".to_string(), MAX_PODS.to_string()),
-        ]);
+        ])
+        .into_iter()
+        .chain(
+            host.hugepages
+                .iter()
+                .map(|(name, bytes)| (name.clone(), binary_si(*bytes))),
+        )
+        .collect();
         let (status, reason, message) = match health {
             Ok(()) => (
                 "True",
@@ -361,6 +403,35 @@ mod tests {
         let down = facts.view(Err("container runtime: down".into()), now);
         assert_eq!(down.status.conditions[0].reason, "KubeletNotReady");
         assert_eq!(down.status.conditions[0].message, "container runtime: down");
+    }
+
+    #[test]
+    fn hugepages_are_counted_by_page_size_as_cadvisor_does() {
+        let dir = tempfile::tempdir().unwrap();
+        for (size, pages) in [("2048kB", "3\n"), ("1048576kB", "0\n")] {
+            let at = dir.path().join(format!("hugepages-{size}"));
+            std::fs::create_dir(&at).unwrap();
+            std::fs::write(at.join("nr_hugepages"), pages).unwrap();
+        }
+        std::fs::create_dir(dir.path().join("not-a-size")).unwrap();
+        let found = hugepages(dir.path());
+        assert_eq!(
+            found,
+            BTreeMap::from([
+                ("hugepages-1Gi".to_string(), 0),
+                ("hugepages-2Mi".to_string(), 6 << 20),
+            ])
+        );
+        let facts = NodeFacts {
+            host: HostFacts {
+                hugepages: found,
+                ..HostFacts::default()
+            },
+            ..NodeFacts::default()
+        };
+        let capacity = facts.view(Ok(()), UNIX_EPOCH).status.capacity;
+        assert_eq!(capacity["hugepages-2Mi"], "6Mi");
+        assert_eq!(capacity["hugepages-1Gi"], "0");
     }
 
     #[test]

@@ -106,6 +106,18 @@ impl Quantity {
     }
 }
 
+/// A byte count as the API server writes it in binary SI: `2Mi`, `1Gi`, `1536Ki`, `0`.
+pub fn binary_si(bytes: u64) -> String {
+    const SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+    let mut value = bytes;
+    let mut power = 0;
+    while value != 0 && value.is_multiple_of(1024) && power + 1 < SUFFIXES.len() {
+        value /= 1024;
+        power += 1;
+    }
+    format!("{value}{}", SUFFIXES[power])
+}
+
 impl fmt::Display for Quantity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
@@ -146,6 +158,15 @@ impl<'de> Deserialize<'de> for Quantity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_counts_are_written_in_binary_si() {
+        assert_eq!(binary_si(0), "0");
+        assert_eq!(binary_si(2 << 20), "2Mi");
+        assert_eq!(binary_si(1 << 30), "1Gi");
+        assert_eq!(binary_si(1536 << 10), "1536Ki");
+        assert_eq!(binary_si(1000), "1000");
+    }
 
     #[test]
     fn parses_the_suffixes_kubernetes_accepts() {

@@ -215,18 +215,31 @@ mod tests {
     }
 
     #[test]
+    fn resources_not_enforced_are_said_to_be() {
+        check(
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    resources:\n      limits: {cpu: '1', memory: 1Gi, hugepages-2Mi: 4Mi, ephemeral-storage: 1Gi, example.com/dongle: '1', gpus: '1'}\n      requests: {hugepages-2Mi: 4Mi, ephemeral-storage: 1Gi}\n",
+            expect![[r#"
+                /etc/kubernetes/manifests/web.yaml:8:39: warning: spec.containers[0].resources.limits.hugepages-2Mi: limit not enforced (staticpod sets no hugetlb cgroup limit); the downward API reads it
+                /etc/kubernetes/manifests/web.yaml:8:59: warning: spec.containers[0].resources.limits.ephemeral-storage: limit not enforced (staticpod evicts no pod for its disk use); the downward API reads it
+                /etc/kubernetes/manifests/web.yaml:8:108: warning: spec.containers[0].resources.limits.gpus: unknown resource "gpus": only cpu and memory are enforced
+                pod default/web-node0 uid=32"#]],
+        );
+    }
+
+    #[test]
     fn the_downward_api_is_checked_as_the_api_checks_it() {
         check(
-            "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    env:\n    - {name: A, valueFrom: {resourceFieldRef: {resource: limits.gpu}}}\n    - {name: B, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1Mi}}}\n    - {name: C, valueFrom: {resourceFieldRef: {resource: requests.memory, divisor: 1Mi, containerName: other}}}\n    - {name: D, valueFrom: {fieldRef: {fieldPath: \"metadata.labels['tier']\"}}}\n    volumeMounts: [{name: info, mountPath: /info}]\n  volumes:\n  - name: info\n    downwardAPI:\n      defaultMode: 1000\n      items:\n      - {path: ../up, fieldRef: {fieldPath: metadata.name}}\n      - {path: ip, fieldRef: {fieldPath: status.podIP}}\n      - {path: cpu, resourceFieldRef: {resource: limits.cpu}}\n  - name: p\n    projected:\n      sources:\n      - secret: {name: s}\n  - {name: m, emptyDir: {medium: Memory, sizeLimit: 1Mi}}\n",
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    env:\n    - {name: A, valueFrom: {resourceFieldRef: {resource: limits.gpu}}}\n    - {name: B, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1Mi}}}\n    - {name: C, valueFrom: {resourceFieldRef: {resource: requests.memory, divisor: 1Mi, containerName: other}}}\n    - {name: D, valueFrom: {fieldRef: {fieldPath: \"metadata.labels['tier']\"}}}\n    - {name: E, valueFrom: {resourceFieldRef: {resource: limits.hugepages-2Mi, divisor: 1m}}}\n    - {name: F, valueFrom: {resourceFieldRef: {resource: requests.hugepages-1Gi, divisor: 1Mi}}}\n    volumeMounts: [{name: info, mountPath: /info}]\n  volumes:\n  - name: info\n    downwardAPI:\n      defaultMode: 1000\n      items:\n      - {path: ../up, fieldRef: {fieldPath: metadata.name}}\n      - {path: ip, fieldRef: {fieldPath: status.podIP}}\n      - {path: cpu, resourceFieldRef: {resource: limits.cpu}}\n  - name: p\n    projected:\n      sources:\n      - secret: {name: s}\n  - {name: m, emptyDir: {medium: Memory, sizeLimit: 1Mi}}\n",
             expect![[r#"
-                /etc/kubernetes/manifests/web.yaml:8:48: error: spec.containers[0].env[0].valueFrom.resourceFieldRef.resource: unsupported resource "limits.gpu": supported are limits.cpu, limits.memory, limits.ephemeral-storage, requests.cpu, requests.memory, requests.ephemeral-storage
+                /etc/kubernetes/manifests/web.yaml:8:48: error: spec.containers[0].env[0].valueFrom.resourceFieldRef.resource: unsupported resource "limits.gpu": supported are limits.cpu, limits.memory, limits.ephemeral-storage, limits.hugepages-<size>, requests.cpu, requests.memory, requests.ephemeral-storage, requests.hugepages-<size>
                 /etc/kubernetes/manifests/web.yaml:9:70: error: spec.containers[0].env[1].valueFrom.resourceFieldRef.divisor: must be one of 1m, 1 for cpu
                 /etc/kubernetes/manifests/web.yaml:10:89: error: spec.containers[0].env[2].valueFrom.resourceFieldRef.containerName: no container of the pod is named "other"
-                /etc/kubernetes/manifests/web.yaml:16:7: error: spec.volumes[0].downwardAPI.defaultMode: must be a file mode from 0 to 0777 (511), got 1000
-                /etc/kubernetes/manifests/web.yaml:18:10: error: spec.volumes[0].downwardAPI.items[0].path: must be a relative path without '..' and not starting with '..', got "../up"
-                /etc/kubernetes/manifests/web.yaml:19:31: error: spec.volumes[0].downwardAPI.items[1].fieldRef.fieldPath: unsupported field "status.podIP": supported are metadata.name, metadata.namespace, metadata.uid, metadata.labels, metadata.annotations, metadata.labels['<key>'], metadata.annotations['<key>']
-                /etc/kubernetes/manifests/web.yaml:20:21: error: spec.volumes[0].downwardAPI.items[2].resourceFieldRef.containerName: is required in a volume
-                /etc/kubernetes/manifests/web.yaml:24:9: error: spec.volumes[1].projected.sources[0].secret: static pods may not reference API objects (Secrets): there is no API server to read them from"#]],
+                /etc/kubernetes/manifests/web.yaml:12:80: error: spec.containers[0].env[4].valueFrom.resourceFieldRef.divisor: must be one of 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei for hugepages-2Mi
+                /etc/kubernetes/manifests/web.yaml:18:7: error: spec.volumes[0].downwardAPI.defaultMode: must be a file mode from 0 to 0777 (511), got 1000
+                /etc/kubernetes/manifests/web.yaml:20:10: error: spec.volumes[0].downwardAPI.items[0].path: must be a relative path without '..' and not starting with '..', got "../up"
+                /etc/kubernetes/manifests/web.yaml:21:31: error: spec.volumes[0].downwardAPI.items[1].fieldRef.fieldPath: unsupported field "status.podIP": supported are metadata.name, metadata.namespace, metadata.uid, metadata.labels, metadata.annotations, metadata.labels['<key>'], metadata.annotations['<key>']
+                /etc/kubernetes/manifests/web.yaml:22:21: error: spec.volumes[0].downwardAPI.items[2].resourceFieldRef.containerName: is required in a volume
+                /etc/kubernetes/manifests/web.yaml:26:9: error: spec.volumes[1].projected.sources[0].secret: static pods may not reference API objects (Secrets): there is no API server to read them from"#]],
         );
     }
 

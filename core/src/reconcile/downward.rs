@@ -91,8 +91,16 @@ fn go_quote(text: &str) -> String {
     quoted
 }
 
-/// The resources `resourceFieldRef` may name, as `limits.<name>` or `requests.<name>`.
+/// The resources `resourceFieldRef` may name, as `limits.<name>` or `requests.<name>`,
+/// besides [`is_hugepages`] ones.
 pub const RESOURCES: &[&str] = &["cpu", "memory", "ephemeral-storage"];
+
+/// Whether `name` is a huge page resource, `hugepages-<page size>` (`hugepages-2Mi`).
+pub fn is_hugepages(name: &str) -> bool {
+    name.strip_prefix("hugepages-")
+        .and_then(|size| crate::quantity::Quantity::parse(size).ok())
+        .is_some_and(|size| size.millis() > 0)
+}
 
 /// The value of `resourceFieldRef` for container `own` of `pod`, as the kubelet computes it:
 /// an unset limit is the node's allocatable amount, an unset request is the limit when that
@@ -126,6 +134,9 @@ pub fn resource_value(
         "cpu" => i128::from(policy.cpu_capacity) * 1000,
         "memory" => i128::from(policy.memory_capacity) * 1000,
         "ephemeral-storage" => i128::from(policy.ephemeral_storage_capacity) * 1000,
+        name if is_hugepages(name) => {
+            i128::from(policy.hugepages_capacity.get(name).copied().unwrap_or(0)) * 1000
+        }
         _ => return None,
     };
     let millis = match kind {
@@ -141,7 +152,7 @@ pub fn resource_value(
     let value = if name == "cpu" {
         ceil_div(millis, divisor.unwrap_or(1000))
     } else {
-        // Memory and storage count whole bytes, of the amount and of the divisor.
+        // Memory, storage and huge pages count whole bytes, of the amount and of the divisor.
         let divisor = divisor.map_or(1, |d| ceil_div(d, 1000)).max(1);
         ceil_div(ceil_div(millis, 1000), divisor)
     };
@@ -216,7 +227,7 @@ spec:
   - name: app
     image: busybox
     resources:
-      limits: {cpu: 1500m, memory: 300Mi}
+      limits: {cpu: 1500m, memory: 300Mi, hugepages-2Mi: 4Mi}
       requests: {cpu: 250m}
   - name: bare
     image: busybox
@@ -228,6 +239,7 @@ spec:
             cpu_capacity: 2,
             memory_capacity: 4 << 30,
             ephemeral_storage_capacity: 10_000_000_000,
+            hugepages_capacity: BTreeMap::from([("hugepages-2Mi".to_string(), 64 << 20)]),
             ..NodePolicy::default()
         };
         let selector = ResourceFieldSelector {
@@ -257,6 +269,25 @@ spec:
         assert_eq!(value("limits.ephemeral-storage", Some("1G"), None), "10");
         assert_eq!(value("requests.ephemeral-storage", None, None), "0");
         assert_eq!(value("requests.cpu", None, Some("bare")), "0");
+        // Huge pages: bytes, the node's for an unset limit, none of a size it lacks.
+        assert_eq!(value("limits.hugepages-2Mi", Some("1Mi"), None), "4");
+        assert_eq!(value("requests.hugepages-2Mi", None, None), "4194304");
+        assert_eq!(
+            value("limits.hugepages-2Mi", Some("1Mi"), Some("bare")),
+            "64"
+        );
+        assert_eq!(value("requests.hugepages-2Mi", None, Some("bare")), "0");
+        assert_eq!(value("limits.hugepages-1Gi", None, Some("bare")), "0");
+    }
+
+    #[test]
+    fn hugepages_resources_are_named_by_a_page_size() {
+        assert!(is_hugepages("hugepages-2Mi"));
+        assert!(is_hugepages("hugepages-1Gi"));
+        assert!(!is_hugepages("hugepages-"));
+        assert!(!is_hugepages("hugepages-0"));
+        assert!(!is_hugepages("hugepages-big"));
+        assert!(!is_hugepages("memory"));
     }
 
     #[test]

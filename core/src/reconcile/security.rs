@@ -3,6 +3,7 @@
 //! `runAsNonRoot` lets it start as the user it would run as, and its `oom_score_adj`
 //! (`pkg/kubelet/qos/policy.go`), bounded by what the node lets a runtime set.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::manifest::defaults::StaticPod;
@@ -33,6 +34,9 @@ pub struct NodePolicy {
     /// The bytes of the filesystem of `--root-dir`, the downward API's unset
     /// `limits.ephemeral-storage`.
     pub ephemeral_storage_capacity: u64,
+    /// The node's huge pages in bytes by resource name (`hugepages-2Mi`), the downward API's
+    /// unset `limits.hugepages-<size>` (0 for a size the node has none of).
+    pub hugepages_capacity: BTreeMap<String, u64>,
     /// The host's kernel enforces AppArmor (`/sys/module/apparmor/parameters/enabled`).
     pub apparmor_enabled: bool,
 }

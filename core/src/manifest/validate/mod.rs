@@ -427,13 +427,22 @@ fn validate_container(
                 if quantity.is_negative() {
                     f.error(&rfield, "must not be negative");
                 }
-                let known = matches!(name.as_str(), "cpu" | "memory" | "ephemeral-storage")
-                    || name.starts_with("hugepages-")
-                    || name.contains('/');
-                if !known {
+                let unenforced = name == "ephemeral-storage" || downward::is_hugepages(name);
+                let known = matches!(name.as_str(), "cpu" | "memory") || unenforced;
+                if !known && !name.contains('/') {
                     f.warn(
                         &rfield,
                         format!("unknown resource {name:?}: only cpu and memory are enforced"),
+                    );
+                } else if unenforced && kind == "limits" {
+                    let why = if name == "ephemeral-storage" {
+                        "staticpod evicts no pod for its disk use"
+                    } else {
+                        "staticpod sets no hugetlb cgroup limit"
+                    };
+                    f.warn(
+                        &rfield,
+                        format!("limit not enforced ({why}); the downward API reads it"),
                     );
                 }
             }
@@ -625,14 +634,15 @@ fn validate_resource_field(
         .resource
         .split_once('.')
         .filter(|(kind, name)| {
-            matches!(*kind, "limits" | "requests") && downward::RESOURCES.contains(name)
+            matches!(*kind, "limits" | "requests")
+                && (downward::RESOURCES.contains(name) || downward::is_hugepages(name))
         })
         .map(|(_, name)| name);
     let Some(resource) = resource else {
         f.error(
             &format!("{field}.resource"),
             format!(
-                "unsupported resource {:?}: supported are limits.cpu, limits.memory, limits.ephemeral-storage, requests.cpu, requests.memory, requests.ephemeral-storage",
+                "unsupported resource {:?}: supported are limits.cpu, limits.memory, limits.ephemeral-storage, limits.hugepages-<size>, requests.cpu, requests.memory, requests.ephemeral-storage, requests.hugepages-<size>",
                 selector.resource
             ),
         );
