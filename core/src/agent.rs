@@ -28,6 +28,7 @@ use crate::metrics::instrumented::Instrumented;
 use crate::metrics::{Gauges, Metrics};
 use crate::node::{HostFacts, NodeFacts};
 use crate::probe::Prober;
+use crate::reconcile::admission::{self, Rejection};
 use crate::reconcile::configs::{self, Dirs};
 use crate::reconcile::dns::NodeDns;
 use crate::reconcile::execute::{Executor, WorkError};
@@ -162,6 +163,8 @@ pub struct Agent {
     metrics: Arc<Metrics>,
     /// UIDs of the pods seen running, whose start is measured once.
     running: BTreeSet<String>,
+    /// UIDs of the pods the node's admission refused, each told once.
+    rejected: BTreeSet<String>,
     heartbeat: Option<Heartbeat>,
 }
 
@@ -259,6 +262,7 @@ impl Agent {
             heartbeat: None,
             metrics,
             running: BTreeSet::new(),
+            rejected: BTreeSet::new(),
         }
     }
 
@@ -561,7 +565,13 @@ impl Agent {
         observed.retain(|_, pod| self.read.contains(&pod.source));
         self.report_exits(&observed);
         self.history.forget_lost_sandboxes(&observed);
-        let desired = self.manifests.desired().to_vec();
+        let declared = self.manifests.desired().to_vec();
+        let rejections = self.admit(&declared);
+        let desired: Vec<Arc<StaticPod>> = declared
+            .iter()
+            .filter(|pod| !rejections.contains_key(pod.uid()))
+            .cloned()
+            .collect();
         self.read_termination_messages(&observed, &desired).await;
         let now = self.clock.now();
         self.prober.sync(&desired, &observed, &self.config.host_ip);
@@ -585,11 +595,11 @@ impl Agent {
         let keys: HashSet<(&str, &str)> = observed
             .values()
             .map(|p| (p.key.namespace.as_str(), p.key.name.as_str()))
-            .chain(desired.iter().map(|p| (p.namespace(), p.full_name())))
+            .chain(declared.iter().map(|p| (p.namespace(), p.full_name())))
             .collect();
         self.history
             .retain(|key| keys.contains(&(key.namespace.as_str(), key.name.as_str())));
-        let shown = self.shown(&desired, &observed);
+        let shown = self.shown(&declared, &observed);
         let inputs = StatusInputs {
             history: &self.history,
             verdicts: &verdicts,
@@ -601,6 +611,11 @@ impl Agent {
         };
         let planned = relist.elapsed();
         let mut pods = status::pod_list(&shown, &observed, &inputs);
+        for pod in &mut pods.items {
+            if let Some(rejection) = rejections.get(pod.metadata.uid.as_str()) {
+                pod.status = status::rejected(&pod.spec, rejection, &self.config.host_ip);
+            }
+        }
         self.transitions.stamp(&mut pods, now);
         self.settled |= idle && !pods.items.iter().any(starting);
         self.measure(&observed, &pods, now);
@@ -630,6 +645,27 @@ impl Agent {
             let wait = at.duration_since(self.clock.now()).unwrap_or_default();
             Instant::now() + wait
         })
+    }
+
+    /// The node's admission of each declared pod (`reconcile::admission`): the refused ones
+    /// by UID, each logged and told as a `Warning` event the first time, as the kubelet's
+    /// `rejectPod` does.
+    fn admit(&mut self, declared: &[Arc<StaticPod>]) -> HashMap<String, Rejection> {
+        let rejections: HashMap<String, Rejection> = declared
+            .iter()
+            .filter_map(|pod| {
+                let rejection = admission::admit(pod).err()?;
+                if self.rejected.insert(pod.uid().to_string()) {
+                    warn!(pod = %format!("{}/{}", pod.namespace(), pod.full_name()), reason = rejection.reason, "pod rejected: {}", rejection.message);
+                    let object = ObjectReference::pod(pod.namespace(), pod.full_name(), pod.uid());
+                    self.recorder
+                        .warning(&object, rejection.reason, &rejection.message);
+                }
+                Some((pod.uid().to_string(), rejection))
+            })
+            .collect();
+        self.rejected.retain(|uid| rejections.contains_key(uid));
+        rejections
     }
 
     /// The pods to list: the desired ones, then those whose manifest has gone that are
@@ -1055,6 +1091,52 @@ mod tests {
         assert_eq!(listed.len(), 1, "still terminating: {listed:?}");
         status.wait_for(|s| s.pods.items.is_empty()).await.unwrap();
         assert!(runtime.containers().is_empty(), "gone once killed");
+        agent.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pod_the_node_does_not_admit_fails_and_its_old_version_goes() {
+        let root = tempfile::tempdir().unwrap();
+        let runtime = runtime();
+        let agent = agent(&runtime, &root, FILE, Duration::from_secs(60));
+        let events = agent.events();
+        let agent = run(agent);
+        let mut status = agent.status.clone();
+        agent.send(snapshot(&[("web.yaml", WEB)])).await;
+        status.wait_for(|s| s.settled).await.unwrap();
+        assert_eq!(running_ids(&runtime).len(), 1);
+        let unsafe_sysctl = WEB.replace(
+            "spec: {",
+            "spec: {securityContext: {sysctls: [{name: kernel.msgmax, value: '1'}]}, ",
+        );
+        agent.send(snapshot(&[("web.yaml", &unsafe_sysctl)])).await;
+        let listed = status
+            .wait_for(|s| s.settled && runtime.containers().is_empty())
+            .await
+            .unwrap()
+            .pods
+            .clone();
+        let [pod] = listed.items.as_slice() else {
+            panic!("one pod listed: {listed:?}");
+        };
+        assert_eq!(pod.status.phase, "Failed");
+        assert_eq!(pod.status.reason.as_deref(), Some("SysctlForbidden"));
+        assert_eq!(
+            pod.status.message.as_deref(),
+            Some("Pod was rejected: forbidden sysctl: \"kernel.msgmax\" not allowlisted")
+        );
+        assert!(pod.status.container_statuses.is_empty(), "{pod:?}");
+        assert_eq!(crate::status::printed(pod).status, "SysctlForbidden");
+        // Told once, however many passes see it.
+        agent.send(snapshot(&[("web.yaml", &unsafe_sysctl)])).await;
+        let told: Vec<(String, u32)> = events
+            .list()
+            .into_iter()
+            .filter(|e| e.reason == "SysctlForbidden")
+            .map(|e| (e.involved_object.name, e.count))
+            .collect();
+        assert_eq!(told, [("web-node0".to_string(), 1)]);
+        assert_eq!(count(&runtime, "run_sandbox"), 1, "only the first version ran");
         agent.stop().await;
     }
 

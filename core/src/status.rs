@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::defaults::StaticPod;
 use crate::model::{Container, Pod, RestartPolicy};
+use crate::reconcile::admission::Rejection;
 use crate::reconcile::history::History;
 use crate::reconcile::init;
 use crate::reconcile::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
@@ -62,6 +63,10 @@ pub struct PodStatus {
     /// Why the pod waits, when it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The kubelet's word for why the pod failed, when the node refused it
+    /// (`SysctlForbidden`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The node's IP.
     #[serde(default, rename = "hostIP", skip_serializing_if = "Option::is_none")]
     pub host_ip: Option<String>,
@@ -471,6 +476,20 @@ fn pod_status(
         init_container_statuses,
         container_statuses,
         qos_class: Some(qos_class(spec).to_string()),
+        reason: None,
+    }
+}
+
+/// The status of a pod the node's admission refused, as the kubelet's `rejectPod` writes
+/// it: `Failed`, the refusal's reason, `Pod was rejected: ...`; nothing of it was started.
+pub fn rejected(spec: &crate::model::PodSpec, rejection: &Rejection, host_ip: &str) -> PodStatus {
+    PodStatus {
+        phase: "Failed".to_string(),
+        reason: Some(rejection.reason.to_string()),
+        message: Some(format!("Pod was rejected: {}", rejection.message)),
+        host_ip: Some(host_ip.to_string()),
+        qos_class: Some(qos_class(spec).to_string()),
+        ..PodStatus::default()
     }
 }
 
@@ -796,7 +815,10 @@ pub fn printed(pod: &PodView) -> Printed {
     let mut out = Printed {
         ready: 0,
         total: pod.spec.containers.len() + spec_inits.iter().filter(|c| c.is_sidecar()).count(),
-        status: status.phase.clone(),
+        status: status
+            .reason
+            .clone()
+            .unwrap_or_else(|| status.phase.clone()),
         restarts: 0,
         last_restart: None,
     };

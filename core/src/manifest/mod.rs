@@ -256,6 +256,8 @@ spec:
     sysctls:
     - {name: net.ipv4.ip_forward, value: '1'}
     - {name: net/ipv4/tcp_syncookies, value: '1'}
+    - {name: foo-, value: '1'}
+    - {name: 'bar..', value: '1'}
     - {name: net.ipv4.tcp_syncookies, value: '0'}
   containers:
   - name: web
@@ -275,14 +277,15 @@ spec:
                 /etc/kubernetes/manifests/web.yaml:4:3: error: spec.subdomain: "Db_1" is not a valid DNS-1123 label: at most 63 lower-case letters, digits or '-', starting and ending with a letter or digit
                 /etc/kubernetes/manifests/web.yaml:6:5: error: spec.securityContext.seccompProfile.localhostProfile: must be set when seccomp type is Localhost
                 /etc/kubernetes/manifests/web.yaml:7:45: error: spec.securityContext.appArmorProfile.localhostProfile: can only be set when AppArmor type is Localhost
-                /etc/kubernetes/manifests/web.yaml:9:8: error: spec.securityContext.sysctls[0].name: forbidden sysctl: "net.ipv4.ip_forward" not allowlisted (the kubelet's safe sysctls are kernel.shm_rmid_forced, net.ipv4.ip_local_port_range, net.ipv4.tcp_syncookies, net.ipv4.ping_group_range, net.ipv4.ip_unprivileged_port_start, net.ipv4.ip_local_reserved_ports, net.ipv4.tcp_keepalive_time, net.ipv4.tcp_fin_timeout, net.ipv4.tcp_keepalive_intvl, net.ipv4.tcp_keepalive_probes, net.ipv4.tcp_rmem, net.ipv4.tcp_wmem)
-                /etc/kubernetes/manifests/web.yaml:11:8: error: spec.securityContext.sysctls[2].name: duplicate sysctl "net.ipv4.tcp_syncookies"
-                /etc/kubernetes/manifests/web.yaml:16:41: error: spec.containers[0].securityContext.seccompProfile.localhostProfile: must not contain '..', got "../../etc/profile.json"
-                /etc/kubernetes/manifests/web.yaml:17:7: error: spec.containers[0].securityContext.appArmorProfile.localhostProfile: must be set when AppArmor type is Localhost
-                /etc/kubernetes/manifests/web.yaml:18:7: error: spec.containers[0].securityContext.procMount: Unmasked needs the pod's own user namespace (`hostUsers` must be false to use `Unmasked`), which staticpod does not set up
-                /etc/kubernetes/manifests/web.yaml:20:38: error: spec.containers[0].volumeMounts[0].mountPropagation: Bidirectional mount propagation is available only to privileged containers
-                /etc/kubernetes/manifests/web.yaml:21:50: error: spec.containers[0].volumeMounts[1].subPathExpr: subPathExpr and subPath are mutually exclusive
-                /etc/kubernetes/manifests/web.yaml:22:36: error: spec.containers[0].volumeMounts[2].subPathExpr: must be a relative path without '..'"#]],
+                /etc/kubernetes/manifests/web.yaml:11:8: error: spec.securityContext.sysctls[2].name: "foo-": must have at most 253 characters and match the regular expression '^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$'
+                /etc/kubernetes/manifests/web.yaml:12:8: error: spec.securityContext.sysctls[3].name: "bar..": must have at most 253 characters and match the regular expression '^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$'
+                /etc/kubernetes/manifests/web.yaml:13:8: error: spec.securityContext.sysctls[4].name: duplicate sysctl "net.ipv4.tcp_syncookies"
+                /etc/kubernetes/manifests/web.yaml:18:41: error: spec.containers[0].securityContext.seccompProfile.localhostProfile: must not contain '..', got "../../etc/profile.json"
+                /etc/kubernetes/manifests/web.yaml:19:7: error: spec.containers[0].securityContext.appArmorProfile.localhostProfile: must be set when AppArmor type is Localhost
+                /etc/kubernetes/manifests/web.yaml:20:7: error: spec.containers[0].securityContext.procMount: Unmasked needs the pod's own user namespace (`hostUsers` must be false to use `Unmasked`), which staticpod does not set up
+                /etc/kubernetes/manifests/web.yaml:22:38: error: spec.containers[0].volumeMounts[0].mountPropagation: Bidirectional mount propagation is available only to privileged containers
+                /etc/kubernetes/manifests/web.yaml:23:50: error: spec.containers[0].volumeMounts[1].subPathExpr: subPathExpr and subPath are mutually exclusive
+                /etc/kubernetes/manifests/web.yaml:24:36: error: spec.containers[0].volumeMounts[2].subPathExpr: must be a relative path without '..'"#]],
         );
     }
 

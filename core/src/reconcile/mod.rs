@@ -1,6 +1,7 @@
 //! Reconciling: read the runtime, plan, apply. The planner is pure; the executor and the
 //! agent loop are the only parts that touch the runtime.
 
+pub mod admission;
 pub mod configs;
 pub mod dns;
 pub mod downward;

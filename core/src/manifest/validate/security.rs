@@ -1,7 +1,8 @@
 //! The API server's and the kubelet's rules for a pod's security fields: seccomp and
 //! AppArmor profiles (`Localhost` names a file or profile, without `..`), `procMount`,
-//! `mountPropagation`, and `sysctls` (the kubelet's safe sysctls only, none of the host's
-//! namespaces).
+//! `mountPropagation`, and `sysctls` (valid names, once each, none of the host's
+//! namespaces; which of them the node allows is the kubelet's admission,
+//! `reconcile::admission`).
 
 use super::Findings;
 use crate::model::{
@@ -9,22 +10,21 @@ use crate::model::{
     SeccompProfile, SeccompProfileType,
 };
 
-/// The sysctls the kubelet allows without `--allowed-unsafe-sysctls`
-/// (`pkg/kubelet/sysctl/safe_sysctls.go`, v1.32, on a kernel newer than 4.15).
-pub const SAFE_SYSCTLS: &[&str] = &[
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-    "net.ipv4.tcp_rmem",
-    "net.ipv4.tcp_wmem",
-];
+/// The API server's regular expression for a sysctl's name (`IsValidSysctlName`), dots or
+/// slashes between its parts.
+const SYSCTL_NAME: &str = r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$";
+
+/// Whether `name` matches [`SYSCTL_NAME`] within 253 characters: parts of lower-case letters,
+/// digits, `-` and `_`, each starting and ending with a letter or digit, joined by `.` or `/`.
+fn valid_sysctl_name(name: &str) -> bool {
+    let part = |p: &str| {
+        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        p.starts_with(alnum)
+            && p.ends_with(alnum)
+            && p.chars().all(|c| alnum(c) || c == '-' || c == '_')
+    };
+    name.len() <= 253 && name.split(['.', '/']).all(part)
+}
 
 /// The pod's `securityContext`.
 pub(super) fn validate_pod(f: &mut Findings<'_>, spec: &PodSpec) {
@@ -42,16 +42,16 @@ pub(super) fn validate_pod(f: &mut Findings<'_>, spec: &PodSpec) {
     for (i, sysctl) in context.sysctls.iter().enumerate() {
         let name = crate::reconcile::configs::dotted(&sysctl.name);
         let at = format!("{field}.sysctls[{i}].name");
-        if !seen.insert(name.clone()) {
-            f.error(&at, format!("duplicate sysctl {name:?}"));
-        } else if !SAFE_SYSCTLS.contains(&name.as_str()) {
+        if !valid_sysctl_name(&sysctl.name) {
             f.error(
                 &at,
                 format!(
-                    "forbidden sysctl: {name:?} not allowlisted (the kubelet's safe sysctls are {})",
-                    SAFE_SYSCTLS.join(", ")
+                    "{:?}: must have at most 253 characters and match the regular expression '{SYSCTL_NAME}'",
+                    sysctl.name
                 ),
             );
+        } else if !seen.insert(name.clone()) {
+            f.error(&at, format!("duplicate sysctl {name:?}"));
         } else if spec.host_network && name.starts_with("net.") {
             f.error(&at, "may not be specified when 'hostNetwork' is true");
         } else if spec.host_ipc && name.starts_with("kernel.") {
