@@ -1136,7 +1136,11 @@ mod tests {
             .map(|e| (e.involved_object.name, e.count))
             .collect();
         assert_eq!(told, [("web-node0".to_string(), 1)]);
-        assert_eq!(count(&runtime, "run_sandbox"), 1, "only the first version ran");
+        assert_eq!(
+            count(&runtime, "run_sandbox"),
+            1,
+            "only the first version ran"
+        );
         agent.stop().await;
     }
 

@@ -298,12 +298,7 @@ pub const POD_SECURITY_CONTEXT: Object = Object {
         ("seLinuxOptions", NotActed(SECURITY_NOT_YET)),
         ("seccompProfile", Acted),
         ("supplementalGroups", Acted),
-        (
-            "supplementalGroupsPolicy",
-            NotActed(
-                "every runtime here merges the groups of the image's /etc/group (Merge, the default); Strict needs runtime support that Docker 20.10, Podman 4.3 and containerd 1.6 lack",
-            ),
-        ),
+        ("supplementalGroupsPolicy", Acted),
         ("sysctls", Acted),
         ("windowsOptions", NotActed("Windows only")),
     ],

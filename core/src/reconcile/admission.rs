@@ -2,9 +2,13 @@
 //! refuses is never run, and its status says why (`Failed`, with the refusal's reason and
 //! `Pod was rejected: ...`, as the kubelet's `rejectPod` writes it). The checks are the
 //! kubelet's sysctl allowlist (`pkg/kubelet/sysctl/allowlist.go`): a sysctl the API accepts
-//! but the node does not allow fails the pod with the reason `SysctlForbidden`.
+//! but the node does not allow fails the pod with the reason `SysctlForbidden`; and, since
+//! v1.33, a `Strict` `supplementalGroupsPolicy` on a node that cannot apply it
+//! (`SupplementalGroupsPolicyNotSupported`), which is every node staticpod runs: it gives
+//! the runtimes no policy, and Docker 20.10, Podman 4.3 and containerd 1.6 have none.
 
 use crate::manifest::defaults::StaticPod;
+use crate::model::SupplementalGroupsPolicy;
 use crate::reconcile::configs::dotted;
 
 /// The sysctls the kubelet allows without `--allowed-unsafe-sysctls`
@@ -35,14 +39,17 @@ pub struct Rejection {
 
 /// Whether this node runs `pod`, as the kubelet's admission decides it.
 pub fn admit(pod: &StaticPod) -> Result<(), Rejection> {
-    let sysctls = pod
-        .pod
-        .spec
-        .security_context
-        .as_ref()
-        .map(|context| context.sysctls.as_slice())
-        .unwrap_or_default();
-    match sysctls
+    let Some(context) = &pod.pod.spec.security_context else {
+        return Ok(());
+    };
+    if context.supplemental_groups_policy == Some(SupplementalGroupsPolicy::Strict) {
+        return Err(Rejection {
+            reason: "SupplementalGroupsPolicyNotSupported",
+            message: "SupplementalGroupsPolicy=Strict is not supported in this node".to_string(),
+        });
+    }
+    match context
+        .sysctls
         .iter()
         .map(|sysctl| dotted(&sysctl.name))
         .find(|name| !SAFE_SYSCTLS.contains(&name.as_str()))
@@ -82,6 +89,24 @@ mod tests {
             Err(Rejection {
                 reason: "SysctlForbidden",
                 message: "forbidden sysctl: \"kernel.msgmax\" not allowlisted".to_string(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_strict_supplemental_groups_policy_is_not_supported_here() {
+        let with_policy = |policy: &str| {
+            pod(&format!(
+                "kind: Pod\nmetadata: {{name: web}}\nspec:\n  securityContext: {{supplementalGroups: [60000], supplementalGroupsPolicy: {policy}}}\n  containers: [{{name: web, image: busybox}}]\n"
+            ))
+        };
+        assert_eq!(admit(&with_policy("Merge")), Ok(()));
+        assert_eq!(
+            admit(&with_policy("Strict")),
+            Err(Rejection {
+                reason: "SupplementalGroupsPolicyNotSupported",
+                message: "SupplementalGroupsPolicy=Strict is not supported in this node"
+                    .to_string(),
             })
         );
     }
