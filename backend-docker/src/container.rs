@@ -11,14 +11,15 @@ use staticpod_runtime::{
 
 use crate::labels::{DOCKER_TYPE, DOCKER_TYPE_CONTAINER, SANDBOX_ID, docker_labels};
 
-/// Docker's json-file driver with the kubelet's default rotation (10 MiB, 5 files), so the
-/// logs are read back through Docker and never fill the disk.
-pub(crate) fn log_config() -> HostConfigLogConfig {
+/// Docker's json-file driver rotating at `max_size` bytes into at most `max_files` files
+/// (`containerLogMaxSize`, `containerLogMaxFiles`; the kubelet's defaults are 10 MiB and 5),
+/// so the logs are read back through Docker and never fill the disk.
+pub(crate) fn log_config(max_size: u64, max_files: u32) -> HostConfigLogConfig {
     HostConfigLogConfig {
         typ: Some("json-file".to_owned()),
         config: Some(HashMap::from([
-            ("max-size".to_owned(), "10m".to_owned()),
-            ("max-file".to_owned(), "5".to_owned()),
+            ("max-size".to_owned(), max_size.to_string()),
+            ("max-file".to_owned(), max_files.to_string()),
         ])),
     }
 }
@@ -27,13 +28,14 @@ pub(crate) fn log_config() -> HostConfigLogConfig {
 /// container `sandbox_id`; the PID namespace is the host's for a `hostPID` pod, the pause
 /// container's with `shareProcessNamespace`, and the container's own otherwise.
 ///
-/// `config.log_path` is not honoured: Docker's json-file driver keeps the log, which the
-/// agent reads back through Docker.
+/// `config.log_path` is not honoured: Docker's json-file driver keeps the log (`log`), which
+/// the agent reads back through Docker.
 pub(crate) fn container_body(
     config: &ContainerConfig,
     sandbox: &SandboxConfig,
     sandbox_id: &str,
     seccomp: &SeccompOption,
+    log: HostConfigLogConfig,
 ) -> ContainerCreateBody {
     let labels = docker_labels(
         &config.labels,
@@ -49,7 +51,7 @@ pub(crate) fn container_body(
         ipc_mode: Some(join),
         pid_mode: pid_mode(sandbox, sandbox_id),
         binds: non_empty(config.mounts.iter().map(bind).collect()),
-        log_config: Some(log_config()),
+        log_config: Some(log),
         ..Default::default()
     };
     apply_security(&mut host_config, &config.security, seccomp);
@@ -198,6 +200,21 @@ mod tests {
         staticpod_testkit::container_config("web", "nginx:1.25", &sandbox())
     }
 
+    fn log() -> HostConfigLogConfig {
+        log_config(40 * 1024, 3)
+    }
+
+    /// The body of `config` in the usual sandbox `p`, under Docker's default seccomp.
+    fn body_of(config: &ContainerConfig) -> ContainerCreateBody {
+        container_body(
+            config,
+            &sandbox(),
+            "p",
+            &SeccompOption::RuntimeDefault,
+            log(),
+        )
+    }
+
     #[test]
     fn joins_the_sandbox_and_keeps_the_image_defaults() {
         let body = container_body(
@@ -205,6 +222,7 @@ mod tests {
             &sandbox(),
             "pause123",
             &SeccompOption::RuntimeDefault,
+            log(),
         );
         assert_eq!(body.image.as_deref(), Some("nginx:1.25"));
         assert_eq!(body.entrypoint, None);
@@ -221,7 +239,10 @@ mod tests {
         assert_eq!(host.security_opt, None);
         assert_eq!(host.cpu_shares, None);
         assert_eq!(host.port_bindings, None);
-        assert_eq!(host.log_config.unwrap().typ.as_deref(), Some("json-file"));
+        let log = host.log_config.unwrap();
+        assert_eq!(log.typ.as_deref(), Some("json-file"));
+        let limits = log.config.unwrap();
+        assert_eq!((&*limits["max-size"], &*limits["max-file"]), ("40960", "3"));
         let labels = body.labels.unwrap();
         assert_eq!(labels[DOCKER_TYPE], "container");
         assert_eq!(labels[SANDBOX_ID], "pause123");
@@ -234,20 +255,20 @@ mod tests {
         let mut config = web();
         config.command = vec!["sh".into(), "-c".into()];
         config.args = vec!["exit 3".into()];
-        let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
+        let body = body_of(&config);
         assert_eq!(body.entrypoint, Some(vec!["sh".into(), "-c".into()]));
         assert_eq!(body.cmd, Some(vec!["exit 3".into()]));
 
         // Only args: the image's entrypoint stays, its cmd is replaced.
         config.command.clear();
-        let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
+        let body = body_of(&config);
         assert_eq!(body.entrypoint, None);
         assert_eq!(body.cmd, Some(vec!["exit 3".into()]));
 
         // Only command: Docker drops the image's cmd along with its entrypoint.
         config.command = vec!["httpd".into(), "-f".into()];
         config.args.clear();
-        let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
+        let body = body_of(&config);
         assert_eq!(body.entrypoint, Some(vec!["httpd".into(), "-f".into()]));
         assert_eq!(body.cmd, None);
     }
@@ -283,7 +304,7 @@ mod tests {
                 propagation: Propagation::Bidirectional,
             },
         ];
-        let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
+        let body = body_of(&config);
         assert_eq!(body.env, Some(vec!["A=1".into(), "B=x=y".into()]));
         assert_eq!(body.working_dir.as_deref(), Some("/srv"));
         assert_eq!(
@@ -302,10 +323,16 @@ mod tests {
         let mut pod = sandbox();
         pod.share_process_namespace = true;
         let pid_mode = |pod: &SandboxConfig| {
-            container_body(&web(), pod, "pause123", &SeccompOption::RuntimeDefault)
-                .host_config
-                .unwrap()
-                .pid_mode
+            container_body(
+                &web(),
+                pod,
+                "pause123",
+                &SeccompOption::RuntimeDefault,
+                log(),
+            )
+            .host_config
+            .unwrap()
+            .pid_mode
         };
         assert_eq!(pid_mode(&pod).as_deref(), Some("container:pause123"));
         pod.host_pid = true;
@@ -317,15 +344,11 @@ mod tests {
         let mut config = web();
         config.security.supplemental_groups = vec![1000, 2000];
         config.security.apparmor = AppArmor::Localhost("k8s-nginx".into());
-        let host = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault)
-            .host_config
-            .unwrap();
+        let host = body_of(&config).host_config.unwrap();
         assert_eq!(host.group_add, Some(vec!["1000".into(), "2000".into()]));
         assert_eq!(host.security_opt, Some(vec!["apparmor=k8s-nginx".into()]));
         config.security.apparmor = AppArmor::RuntimeDefault;
-        let host = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault)
-            .host_config
-            .unwrap();
+        let host = body_of(&config).host_config.unwrap();
         assert_eq!(host.security_opt, None, "Docker's docker-default");
     }
 
@@ -334,7 +357,7 @@ mod tests {
         let mut pod = sandbox();
         pod.host_pid = true;
         pod.host_network = true;
-        let host = container_body(&web(), &pod, "p", &SeccompOption::RuntimeDefault)
+        let host = container_body(&web(), &pod, "p", &SeccompOption::RuntimeDefault, log())
             .host_config
             .unwrap();
         assert_eq!(host.pid_mode.as_deref(), Some("host"));
@@ -355,7 +378,7 @@ mod tests {
             allow_privilege_escalation: false,
             ..Default::default()
         };
-        let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
+        let body = body_of(&config);
         assert_eq!(body.user.as_deref(), Some("1000:3000"));
         let host = body.host_config.unwrap();
         assert_eq!(host.privileged, None);
@@ -370,16 +393,13 @@ mod tests {
             allow_privilege_escalation: true,
             ..Default::default()
         };
-        let body = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault);
+        let body = body_of(&config);
         assert_eq!(body.user.as_deref(), Some("0"));
         assert_eq!(body.host_config.unwrap().privileged, Some(true));
 
         config.security.run_as_user = None;
         config.security.run_as_group = Some(5);
-        assert_eq!(
-            container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault).user,
-            None
-        );
+        assert_eq!(body_of(&config).user, None);
     }
 
     #[test]
@@ -391,9 +411,7 @@ mod tests {
             memory_limit_bytes: Some(128 * 1024 * 1024),
             ..Default::default()
         };
-        let host = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault)
-            .host_config
-            .unwrap();
+        let host = body_of(&config).host_config.unwrap();
         assert_eq!(host.cpu_period, Some(100_000));
         assert_eq!(host.cpu_quota, Some(50_000));
         assert_eq!(host.cpu_shares, Some(256));
@@ -406,9 +424,7 @@ mod tests {
             memory_limit_bytes: None,
             ..Default::default()
         };
-        let host = container_body(&config, &sandbox(), "p", &SeccompOption::RuntimeDefault)
-            .host_config
-            .unwrap();
+        let host = body_of(&config).host_config.unwrap();
         assert_eq!(host.cpu_quota, Some(1_000));
         assert_eq!(host.cpu_shares, Some(2));
         assert_eq!(host.memory, None);
@@ -419,7 +435,8 @@ mod tests {
         let mut config = web();
         config.resources.oom_score_adj = Some(-997);
         config.security.allow_privilege_escalation = false;
-        let unconfined = container_body(&config, &sandbox(), "p", &SeccompOption::Unconfined);
+        let unconfined =
+            container_body(&config, &sandbox(), "p", &SeccompOption::Unconfined, log());
         let host = unconfined.host_config.unwrap();
         assert_eq!(host.oom_score_adj, Some(-997));
         assert_eq!(
@@ -431,7 +448,7 @@ mod tests {
         );
         let json = r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#;
         let profile = SeccompOption::Profile(json.into());
-        let host = container_body(&config, &sandbox(), "p", &profile)
+        let host = container_body(&config, &sandbox(), "p", &profile, log())
             .host_config
             .unwrap();
         assert_eq!(host.security_opt.unwrap()[1], format!("seccomp={json}"));

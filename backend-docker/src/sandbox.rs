@@ -10,6 +10,7 @@ use staticpod_runtime::labels::CONTAINER_NAME;
 
 use crate::container::{SeccompOption, log_config, seccomp_option};
 use crate::labels::{DOCKER_TYPE, DOCKER_TYPE_SANDBOX, docker_labels};
+use staticpod_runtime::logs::{DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE};
 
 /// The `io.kubernetes.container.name` of every sandbox, as dockershim wrote it.
 pub const SANDBOX_CONTAINER_NAME: &str = "POD";
@@ -37,7 +38,8 @@ pub(crate) fn sandbox_body(
         // for a shareable one; its default is private.
         ipc_mode: Some(if config.host_ipc { "host" } else { "shareable" }.to_owned()),
         pid_mode: config.host_pid.then(|| "host".to_owned()),
-        log_config: Some(log_config()),
+        // The pause container writes nothing: the defaults.
+        log_config: Some(log_config(DEFAULT_MAX_SIZE, DEFAULT_MAX_FILES)),
         // dockershim's: the pod's seccomp profile and `PodInfraOOMAdj`.
         security_opt: seccomp_option(seccomp).map(|option| vec![option]),
         oom_score_adj: config.oom_score_adj,

@@ -147,6 +147,31 @@ async fn logs_are_read_as_kubectl_reads_them() {
 
 #[tokio::test]
 #[ignore = "needs dockerd: run through cargo xtask test"]
+async fn the_json_file_driver_rotates_by_the_configured_limits() {
+    let runtime = runtime().await.with_log_limits(40 * 1024, 3);
+    let pod = TestPod::new(runtime, "backend-docker-test", "log_limits");
+    let rt = &pod.runtime;
+    let sandbox = pod.sandbox(vec![]);
+    let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
+    let config = pod.container("chatty", BUSYBOX_IMAGE, &["sleep", "30"]);
+    let id = rt
+        .create_container(&sandbox_id, &config, &sandbox)
+        .await
+        .expect("create");
+    let inspected = bollard()
+        .await
+        .inspect_container(&id, None)
+        .await
+        .expect("inspect");
+    let log = inspected.host_config.unwrap().log_config.unwrap();
+    assert_eq!(log.typ.as_deref(), Some("json-file"));
+    let limits = log.config.unwrap();
+    assert_eq!(limits.get("max-size").map(String::as_str), Some("40960"));
+    assert_eq!(limits.get("max-file").map(String::as_str), Some("3"));
+}
+
+#[tokio::test]
+#[ignore = "needs dockerd: run through cargo xtask test"]
 async fn container_that_cannot_start_reads_as_exited() {
     let pod = test_pod("cannot_start").await;
     let rt = &pod.runtime;

@@ -33,9 +33,10 @@ fn about(backend: Backend) -> &'static str {
 
 /// Connects to `backend` at `endpoint`; `pause_image` is the sandbox image of the backends
 /// that emulate a sandbox with a container (Docker, Podman); `log_rotation`, how the agent
-/// rotates the logs of the backend whose logs are files it manages (CRI).
-// `pause_image` is unused without Docker and Podman, `log_rotation` without CRI (and, with
-// no backend at all, `endpoint`).
+/// rotates the logs of the backend whose logs are files it manages (CRI), and the limits of
+/// Docker's own rotation.
+// `pause_image` is unused without Docker and Podman, `log_rotation` without CRI and Docker
+// (and, with no backend at all, `endpoint`).
 #[cfg_attr(
     not(all(any(feature = "docker", feature = "podman"), feature = "cri")),
     allow(unused_variables)
@@ -50,10 +51,15 @@ pub async fn connect(
     let endpoint = &endpoint;
     match backend {
         #[cfg(feature = "docker")]
-        Backend::Docker => Ok(Arc::new(
-            staticpod_backend_docker::DockerRuntime::connect(endpoint, pause_image.to_string())
-                .await?,
-        )),
+        Backend::Docker => {
+            let runtime =
+                staticpod_backend_docker::DockerRuntime::connect(endpoint, pause_image.to_string())
+                    .await?;
+            Ok(Arc::new(match log_rotation {
+                Some(limits) => runtime.with_log_limits(limits.max_size, limits.max_files),
+                None => runtime,
+            }))
+        }
         #[cfg(feature = "cri")]
         Backend::Cri => Ok(Arc::new(
             staticpod_backend_cri::CriRuntime::connect(endpoint, log_rotation).await?,

@@ -178,11 +178,11 @@ impl RunArgs {
         let max_files = self
             .container_log_max_files
             .or(file.container_log_max_files);
-        if self.runtime != Backend::Cri && (max_size.is_some() || max_files.is_some()) {
+        if self.runtime == Backend::Podman && (max_size.is_some() || max_files.is_some()) {
             tracing::warn!(
                 runtime = %self.runtime,
-                "containerLogMaxSize and containerLogMaxFiles are not used: only CRI logs are \
-                 files staticpod rotates; Docker and Podman keep their own logs"
+                "containerLogMaxSize and containerLogMaxFiles are not used: Podman 4.3's \
+                 conmon keeps one log file per container, which it does not rotate"
             );
         }
         let pod_logs = std::path::absolute(

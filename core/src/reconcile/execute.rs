@@ -217,7 +217,9 @@ impl Executor {
                         self.stop_container(&pod, &container, address, grace, &reason)
                             .await?
                     }
-                    Step::RemoveContainer { id } => self.remove_container(&id).await?,
+                    Step::RemoveContainer { id, log } => {
+                        self.remove_container(desired(&work.pod), &id, &log).await?
+                    }
                     Step::RunSandbox { attempt } => {
                         let pod = desired(&work.pod);
                         let result = self.run_sandbox(pod, attempt).await;
@@ -411,12 +413,24 @@ impl Executor {
             .await
     }
 
-    /// Removes an old, exited instance of a container.
-    async fn remove_container(&self, id: &str) -> Result<(), WorkError> {
+    /// Removes an old, exited instance of a container, then its log file `log` and the
+    /// files rotated from it, as the kubelet's container GC removes `<log>*`: the runtime
+    /// leaves the log files it was told to write.
+    async fn remove_container(
+        &self,
+        pod: &StaticPod,
+        id: &str,
+        log: &Path,
+    ) -> Result<(), WorkError> {
         self.runtime
             .remove_container(id)
             .await
-            .map_err(at("KillContainerError"))
+            .map_err(at("KillContainerError"))?;
+        let log = configs::log_dir(&self.dirs.pod_logs, pod).join(log);
+        tokio::task::spawn_blocking(move || remove_log_files(&log))
+            .await
+            .unwrap_or_else(|join| tracing::warn!(%join, "cannot remove a container's logs"));
+        Ok(())
     }
 
     /// Creates the pod's log directory and runs its sandbox.
@@ -855,6 +869,25 @@ fn remove_pod_files(dirs: &Dirs, uid: &str) {
     }
 }
 
+/// Removes `log` and the files rotated from it (`<log>.<timestamp>`, `.gz`, `.tmp`).
+fn remove_log_files(log: &Path) {
+    let (Some(dir), Some(name)) = (log.parent(), log.file_name()) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    let rotated = format!("{name}.");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if (file == name || file.starts_with(&rotated))
+            && let Err(error) = std::fs::remove_file(entry.path())
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %entry.path().display(), %error, "cannot remove a container's log");
+        }
+    }
+}
+
 /// The event reference of a desired pod.
 fn reference(pod: &StaticPod) -> ObjectReference {
     ObjectReference::pod(pod.namespace(), pod.full_name(), pod.uid())
@@ -867,4 +900,33 @@ fn desired(pod: &Option<Arc<StaticPod>>) -> &StaticPod {
 
 fn first_error(results: Vec<Result<(), RuntimeError>>) -> Result<(), RuntimeError> {
     results.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_instances_log_goes_with_its_rotated_files_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = [
+            "0.log",
+            "0.log.20261202-051500",
+            "0.log.20261202-051400.gz",
+            "0.log.20261202-051600.tmp",
+            "1.log",
+            "10.log",
+        ];
+        for name in names {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        remove_log_files(&dir.path().join("0.log"));
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["1.log", "10.log"]);
+        remove_log_files(&dir.path().join("gone").join("0.log"));
+    }
 }

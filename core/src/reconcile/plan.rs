@@ -3,9 +3,11 @@
 //! manifests. No I/O, no clock: every decision is a unit test away.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::configs;
 use super::history::History;
 use super::hooks::Hook;
 use super::init::{InSandbox, plan_init};
@@ -73,10 +75,12 @@ pub enum Step {
         /// Why.
         reason: StopReason,
     },
-    /// Remove an old, exited instance of a container.
+    /// Remove an old, exited instance of a container, and its log files.
     RemoveContainer {
         /// Container id.
         id: String,
+        /// Its log file in the pod's log directory (`<name>/<attempt>.log`).
+        log: PathBuf,
     },
     /// Create and start a sandbox.
     RunSandbox {
@@ -481,6 +485,7 @@ pub(super) fn collect_garbage(instances: &[&ObservedContainer], steps: &mut Vec<
         }
         steps.push(Step::RemoveContainer {
             id: old.info.id.clone(),
+            log: configs::log_file(&old.name, old.attempt),
         });
     }
 }
@@ -570,6 +575,7 @@ pub(super) fn restart(
     if latest.info.state == ContainerState::Unknown {
         steps.push(Step::RemoveContainer {
             id: latest.info.id.clone(),
+            log: configs::log_file(&latest.name, latest.attempt),
         });
     }
     steps.push(Step::StartContainer {

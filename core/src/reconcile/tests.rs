@@ -189,7 +189,7 @@ fn render(plan: &Plan, now: SystemTime) -> String {
                     grace.as_secs()
                 ),
                 Step::StopSandbox { id } => format!("stop sandbox {id}"),
-                Step::RemoveContainer { id } => format!("remove {id}"),
+                Step::RemoveContainer { id, log } => format!("remove {id} ({})", log.display()),
                 Step::StopContainer {
                     container,
                     reason,
@@ -313,8 +313,8 @@ async fn an_exited_container_restarts_at_once_then_with_kubelet_back_off() {
     check(
         world.step(&[web.clone()], t0).await,
         expect![[r#"
-        remove container-2
-        wake in 10s"#]],
+            remove container-2 (web/0.log)
+            wake in 10s"#]],
     );
     check(
         world
@@ -329,7 +329,7 @@ async fn an_exited_container_restarts_at_once_then_with_kubelet_back_off() {
     check(
         world.step(&[web], t0 + Duration::from_secs(10)).await,
         expect![[r#"
-            remove container-4
+            remove container-4 (web/1.log)
             wake in 20s"#]],
     );
 }
@@ -388,8 +388,8 @@ async fn a_container_in_an_unknown_state_is_removed_and_started_again_whatever_t
     check(
         world.step(&[job.clone()], later).await,
         expect![[r#"
-        remove container-2
-        start job #1"#]],
+            remove container-2 (job/0.log)
+            start job #1"#]],
     );
     check(world.step(&[job], later).await, expect![""]);
 }
@@ -436,8 +436,8 @@ async fn init_containers_run_one_after_the_other_before_the_app() {
     check(
         world.step(&[web], now).await,
         expect![[r#"
-        remove container-3
-        start web #0"#]],
+            remove container-3 (two/0.log)
+            start web #0"#]],
     );
 }
 
@@ -628,7 +628,7 @@ async fn a_container_that_ran_ten_minutes_restarts_at_once_and_its_back_off_star
     check(
         crash(&mut world, "1", 5).await,
         expect![[r#"
-            remove container-2
+            remove container-2 (web/0.log)
             wake in 10s"#]],
     );
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -639,7 +639,7 @@ async fn a_container_that_ran_ten_minutes_restarts_at_once_and_its_back_off_star
     check(
         crash(&mut world, "2", 5).await,
         expect![[r#"
-            remove container-3
+            remove container-3 (web/1.log)
             wake in 20s"#]],
     );
     tokio::time::sleep(Duration::from_secs(20)).await;
@@ -650,13 +650,13 @@ async fn a_container_that_ran_ten_minutes_restarts_at_once_and_its_back_off_star
     check(
         crash(&mut world, "3", 600).await,
         expect![[r#"
-            remove container-4
+            remove container-4 (web/2.log)
             start web #4"#]],
     );
     check(
         crash(&mut world, "4", 5).await,
         expect![[r#"
-            remove container-5
+            remove container-5 (web/3.log)
             wake in 10s"#]],
     );
 }

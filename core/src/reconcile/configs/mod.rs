@@ -39,6 +39,12 @@ pub fn pod_dir(root_dir: &Path, uid: &str) -> PathBuf {
     root_dir.join("pods").join(uid)
 }
 
+/// The log file of instance `attempt` of container `name`, in its pod's [`log_dir`]:
+/// `<name>/<attempt>.log`, as the kubelet names it (`BuildContainerLogsDirectory`).
+pub fn log_file(name: &str, attempt: u32) -> PathBuf {
+    PathBuf::from(name).join(format!("{attempt}.log"))
+}
+
 /// The pod's log directory, laid out as the kubelet's:
 /// `<pod-logs-dir>/<namespace>_<name>_<uid>`, holding `<container>/<attempt>.log`.
 pub fn log_dir(pod_logs_dir: &Path, pod: &StaticPod) -> PathBuf {
@@ -302,7 +308,7 @@ pub fn container_config(
         },
         labels,
         annotations,
-        log_path: PathBuf::from(&container.name).join(format!("{}.log", instance.attempt)),
+        log_path: log_file(&container.name, instance.attempt),
         stop_signal: container
             .lifecycle
             .as_ref()
