@@ -60,9 +60,8 @@ pub struct PodVersions {
 impl PodVersions {
     /// Takes the agent's pods: what is new, changed or gone since the last call becomes
     /// a change.
-    pub fn update(&mut self, pods: &[PodView]) {
+    pub fn update<'a>(&mut self, pods: impl Iterator<Item = &'a PodView>) {
         let mut next: BTreeMap<(String, String), PodView> = pods
-            .iter()
             .map(|pod| {
                 let key = (pod.metadata.namespace.clone(), pod.metadata.name.clone());
                 (key, api_object(pod))
@@ -178,7 +177,7 @@ impl PodStore {
         let mut inner = self.inner.lock().expect("pod store lock");
         let (seen, versions) = &mut *inner;
         if !seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, status)) {
-            versions.update(&status.pods.items);
+            versions.update(status.mirror_pods());
             *seen = Some(status.clone());
         }
         Current(inner)
@@ -215,15 +214,15 @@ mod tests {
         let mut versions = PodVersions::default();
         let web = pod("default", "web-node0", &[]);
         let db = pod("default", "db-node0", &[]);
-        versions.update(&[web.clone(), db.clone()]);
-        versions.update(&[web.clone(), db.clone()]);
+        versions.update([web.clone(), db.clone()].iter());
+        versions.update([web.clone(), db.clone()].iter());
         assert_eq!(versions.version(), 2, "the same pods again change nothing");
         let mut pending = web.clone();
         pending.status.phase = "Pending".into();
         let mut edited = db.clone();
         edited.metadata.uid = "uid-edited".into();
-        versions.update(&[pending, edited]);
-        versions.update(&[]);
+        versions.update([pending, edited].iter());
+        versions.update(std::iter::empty());
         expect![[r#"
             1 ADDED db-node0 rv=1
             2 ADDED web-node0 rv=2
@@ -243,7 +242,7 @@ mod tests {
         let mut web = pod("default", "web-node0", &[]);
         for restarts in 0..(MAX_WATCH_HISTORY as u32 + 5) {
             web.status.container_statuses[0].restart_count = restarts;
-            versions.update(std::slice::from_ref(&web));
+            versions.update(std::iter::once(&web));
         }
         assert_eq!(
             versions.since(2),

@@ -72,6 +72,10 @@ pub struct AgentConfig {
 pub struct NodeStatus {
     /// Pods with their status, as the kubelet's `/pods`.
     pub pods: PodListView,
+    /// The earlier versions of updated pods that are still terminating, with their status:
+    /// the API shows each in place of the pod that took its name until it is gone, as the
+    /// kubelet keeps the old mirror pod ([`NodeStatus::mirror_pods`]).
+    pub superseded: Vec<PodView>,
     /// How each manifest file stands.
     pub manifests: Vec<ManifestReport>,
     /// The runtime's last error, when it could not be read.
@@ -90,6 +94,22 @@ pub struct NodeStatus {
 }
 
 impl NodeStatus {
+    /// The pods as the API shows them, the kubelet's mirror pods: each of `pods`, but an
+    /// updated one whose earlier version is still terminating is that earlier version.
+    pub fn mirror_pods(&self) -> impl Iterator<Item = &PodView> {
+        let replaced = |pod: &PodView| {
+            self.superseded.iter().any(|old| {
+                old.metadata.name == pod.metadata.name
+                    && old.metadata.namespace == pod.metadata.namespace
+            })
+        };
+        self.pods
+            .items
+            .iter()
+            .filter(move |pod| !replaced(pod))
+            .chain(&self.superseded)
+    }
+
     /// Healthy once the runtime answers and every source has answered once, as the
     /// kubelet's `/healthz`; otherwise why not.
     pub fn health(&self) -> Result<(), String> {
@@ -115,6 +135,7 @@ impl Default for NodeStatus {
                 kind: "PodList".into(),
                 items: Vec::new(),
             },
+            superseded: Vec::new(),
             manifests: Vec::new(),
             runtime_error: None,
             awaiting: Vec::new(),
@@ -599,7 +620,7 @@ impl Agent {
             .collect();
         self.history
             .retain(|key| keys.contains(&(key.namespace.as_str(), key.name.as_str())));
-        let shown = self.shown(&declared, &observed);
+        let (shown, superseded) = self.shown(&declared, &observed);
         let inputs = StatusInputs {
             history: &self.history,
             verdicts: &verdicts,
@@ -611,6 +632,7 @@ impl Agent {
         };
         let planned = relist.elapsed();
         let mut pods = status::pod_list(&shown, &observed, &inputs);
+        let superseded = status::pod_list(&superseded, &observed, &inputs).items;
         for pod in &mut pods.items {
             if let Some(rejection) = rejections.get(pod.metadata.uid.as_str()) {
                 pod.status = status::rejected(&pod.spec, rejection, &self.config.host_ip);
@@ -634,6 +656,7 @@ impl Agent {
         );
         self.status.send_replace(Arc::new(NodeStatus {
             pods,
+            superseded,
             manifests,
             runtime_error: None,
             listed: awaiting.is_empty(),
@@ -669,23 +692,26 @@ impl Agent {
     }
 
     /// The pods to list: the desired ones, then those whose manifest has gone that are
-    /// still in the runtime (being killed) and whose name no desired pod has taken.
+    /// still in the runtime (being killed) and whose name no desired pod has taken; and,
+    /// apart, the earlier versions still in the runtime of pods whose manifest changed.
     fn shown(
         &mut self,
         desired: &[Arc<StaticPod>],
         observed: &BTreeMap<String, ObservedPod>,
-    ) -> Vec<Arc<StaticPod>> {
+    ) -> (Vec<Arc<StaticPod>>, Vec<Arc<StaticPod>>) {
         let named = |pod: &StaticPod| {
             desired
                 .iter()
                 .any(|d| d.full_name() == pod.full_name() && d.namespace() == pod.namespace())
         };
+        let desired_uids: HashSet<&str> = desired.iter().map(|p| p.uid()).collect();
         self.listed
-            .retain(|uid, pod| observed.contains_key(uid) && !named(pod));
-        let leaving: Vec<Arc<StaticPod>> = self.listed.values().cloned().collect();
+            .retain(|uid, _| observed.contains_key(uid) && !desired_uids.contains(uid.as_str()));
+        let (superseded, leaving): (Vec<Arc<StaticPod>>, Vec<Arc<StaticPod>>) =
+            self.listed.values().cloned().partition(|pod| named(pod));
         self.listed
             .extend(desired.iter().map(|p| (p.uid().to_string(), p.clone())));
-        desired.iter().cloned().chain(leaving).collect()
+        (desired.iter().cloned().chain(leaving).collect(), superseded)
     }
 
     /// Sets the metrics a pass sees: the pods and containers in the runtime, the pods
@@ -1141,6 +1167,45 @@ mod tests {
             1,
             "only the first version ran"
         );
+        agent.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_updated_pods_old_version_is_the_mirror_pod_until_it_is_gone() {
+        let root = tempfile::tempdir().unwrap();
+        let runtime = runtime();
+        let agent = start(&runtime, &root, FILE, Duration::from_secs(60));
+        let mut status = agent.status.clone();
+        agent.send(snapshot(&[("web.yaml", WEB)])).await;
+        let old = status.wait_for(|s| s.settled).await.unwrap().pods.items[0]
+            .metadata
+            .uid
+            .clone();
+        runtime.fail_next("stop_container", "cannot stop");
+        let edited = WEB.replace("nginx:1.25", "nginx:1.26");
+        agent.send(snapshot(&[("web.yaml", &edited)])).await;
+        let during = agent.status.borrow().clone();
+        let new = during.pods.items[0].metadata.uid.clone();
+        assert_ne!(new, old, "/pods lists the new version at once");
+        let mirrors: Vec<&str> = during
+            .mirror_pods()
+            .map(|p| p.metadata.uid.as_str())
+            .collect();
+        assert_eq!(
+            mirrors,
+            [old.as_str()],
+            "the old one is the mirror pod while it runs"
+        );
+        let after = status
+            .wait_for(|s| s.superseded.is_empty() && s.settled)
+            .await
+            .unwrap()
+            .clone();
+        let mirrors: Vec<&str> = after
+            .mirror_pods()
+            .map(|p| p.metadata.uid.as_str())
+            .collect();
+        assert_eq!(mirrors, [new.as_str()], "then the new one");
         agent.stop().await;
     }
 
