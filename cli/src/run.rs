@@ -99,6 +99,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         ),
         resync_period: settings.sync_frequency,
         seccomp_default: settings.seccomp_default,
+        unsafe_sysctls: settings.unsafe_sysctls.clone(),
         dns: settings.dns.clone(),
     };
     info!(node = %config.node_name, "starting");

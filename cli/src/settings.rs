@@ -12,6 +12,7 @@ use clap::Args;
 use staticpod::runtimes;
 use staticpod_core::diagnostic::Severity;
 use staticpod_core::kubelet_config::{self, KubeletConfig};
+use staticpod_core::reconcile::admission::UnsafeSysctls;
 use staticpod_core::reconcile::configs::Dirs;
 use staticpod_core::reconcile::dns::{DEFAULT_RESOLV_CONF, NodeDns};
 use staticpod_core::source::http::{REQUEST_TIMEOUT, UrlSource, parse_headers};
@@ -103,6 +104,11 @@ pub struct RunArgs {
     /// (`RuntimeDefault`) instead of `Unconfined`, as the kubelet's flag [default: false].
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     seccomp_default: Option<bool>,
+    /// Sysctls pods may set beyond the kubelet's safe ones, comma-separated names or
+    /// prefixes ending in `*` (`kernel.msg*,net.ipv4.ip_forward`), each of the pod's IPC
+    /// or network namespace [default: none].
+    #[arg(long, value_delimiter = ',')]
+    allowed_unsafe_sysctls: Vec<String>,
     /// The node's resolver file, the base of the pods' `/etc/resolv.conf` (`Default` DNS
     /// policy, and `ClusterFirst` without `--cluster-dns`); "" for none: the node's loopback
     /// is the pods' nameserver [default: /etc/resolv.conf].
@@ -146,6 +152,8 @@ pub struct Settings {
     pub healthz: Option<SocketAddr>,
     /// `--seccomp-default`.
     pub seccomp_default: bool,
+    /// The sysctls allowed beyond the safe ones.
+    pub unsafe_sysctls: UnsafeSysctls,
     /// `--resolv-conf`, `--cluster-dns`, `--cluster-domain`.
     pub dns: NodeDns,
 }
@@ -242,6 +250,12 @@ impl RunArgs {
                 .seccomp_default
                 .or(file.seccomp_default)
                 .unwrap_or(false),
+            unsafe_sysctls: if self.allowed_unsafe_sysctls.is_empty() {
+                file.allowed_unsafe_sysctls.unwrap_or_default()
+            } else {
+                UnsafeSysctls::parse(self.allowed_unsafe_sysctls.iter().map(String::as_str))
+                    .map_err(|why| anyhow::anyhow!("--allowed-unsafe-sysctls: {why}"))?
+            },
             dns: NodeDns {
                 resolv_conf: match self.resolv_conf.or(file.resolv_conf) {
                     Some(path) if path.is_empty() => None,
@@ -314,6 +328,21 @@ mod tests {
             .into_iter()
             .chain(flags.iter().copied());
         Command::parse_from(args).run.resolve().unwrap()
+    }
+
+    #[test]
+    fn allowed_unsafe_sysctls_come_from_the_flag_over_the_file() {
+        let allowed = |patterns: &[&str]| UnsafeSysctls::parse(patterns.iter().copied()).unwrap();
+        let file = "allowedUnsafeSysctls: [kernel.msgmax]\n";
+        assert_eq!(
+            settings(file, &[]).unsafe_sysctls,
+            allowed(&["kernel.msgmax"])
+        );
+        assert_eq!(
+            settings(file, &["--allowed-unsafe-sysctls=net.*,kernel.sem"]).unsafe_sysctls,
+            allowed(&["net.*", "kernel.sem"])
+        );
+        assert_eq!(settings("", &[]).unsafe_sysctls, UnsafeSysctls::default());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::metrics::instrumented::Instrumented;
 use crate::metrics::{Gauges, Metrics};
 use crate::node::{HostFacts, NodeFacts};
 use crate::probe::Prober;
-use crate::reconcile::admission::{self, Rejection};
+use crate::reconcile::admission::{self, Rejection, UnsafeSysctls};
 use crate::reconcile::configs::{self, Dirs};
 use crate::reconcile::dns::NodeDns;
 use crate::reconcile::execute::{Executor, WorkError};
@@ -61,6 +61,8 @@ pub struct AgentConfig {
     pub resync_period: Duration,
     /// `--seccomp-default`: `RuntimeDefault` for containers whose pod names no profile.
     pub seccomp_default: bool,
+    /// The sysctls allowed beyond the safe ones (`--allowed-unsafe-sysctls`).
+    pub unsafe_sysctls: UnsafeSysctls,
     /// `--resolv-conf`, `--cluster-dns` and `--cluster-domain`: what the pods' resolver
     /// files are made from.
     pub dns: NodeDns,
@@ -677,7 +679,7 @@ impl Agent {
         let rejections: HashMap<String, Rejection> = declared
             .iter()
             .filter_map(|pod| {
-                let rejection = admission::admit(pod).err()?;
+                let rejection = admission::admit(pod, &self.config.unsafe_sysctls).err()?;
                 if self.rejected.insert(pod.uid().to_string()) {
                     warn!(pod = %format!("{}/{}", pod.namespace(), pod.full_name()), reason = rejection.reason, "pod rejected: {}", rejection.message);
                     let object = ObjectReference::pod(pod.namespace(), pod.full_name(), pod.uid());
@@ -1010,6 +1012,7 @@ mod tests {
             runtime_version: "fake://0".into(),
             resync_period: resync,
             seccomp_default: false,
+            unsafe_sysctls: Default::default(),
             dns: NodeDns::default(),
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
@@ -1444,6 +1447,7 @@ mod tests {
             runtime_version: "fake://0".into(),
             resync_period: Duration::from_secs(3600),
             seccomp_default: false,
+            unsafe_sysctls: Default::default(),
             dns: NodeDns::default(),
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));

@@ -1937,7 +1937,7 @@ spec:
 /// other, `status.podIPs`, `status.hostIPs` and `spec.serviceAccountName` reach the env,
 /// `subPathExpr` mounts the directory its env names, `supplementalGroups` and `fsGroup` are
 /// the process's groups and `fsGroup` owns the emptyDir (setgid), and the pod's `sysctls` are
-/// set in its namespaces. The sandbox's process, PID 1 of the shared namespace, runs under the
+/// set in its namespaces (an unsafe one that `--allowed-unsafe-sysctls` allows too). The sandbox's process, PID 1 of the shared namespace, runs under the
 /// pod's seccomp profile and its OOM score. A pod asking for AppArmor on a host without it is
 /// refused in the kubelet's words.
 #[test]
@@ -1945,7 +1945,10 @@ spec:
 fn names_processes_groups_and_sysctls() {
     let mut node = Node::new(backend(), "fields");
     let out = node.scratch("out");
-    node.add_flags(&["--cluster-domain=cluster.test"]);
+    node.add_flags(&[
+        "--cluster-domain=cluster.test",
+        "--allowed-unsafe-sysctls=kernel.msg*",
+    ]);
     let script = [
         "hostname > /out/hostname",
         "cp /etc/hosts /out/hosts",
@@ -1955,7 +1958,7 @@ fn names_processes_groups_and_sysctls() {
         "echo $IPS $HOSTS sa=$SA. > /out/env",
         "id -G > /out/groups",
         "stat -c '%g %a' /cache > /out/cache",
-        "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shm_rmid_forced > /out/sysctls",
+        "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shm_rmid_forced /proc/sys/kernel/msgmax > /out/sysctls",
         "echo written > /sub/marker",
         "echo ok > /out/done",
         // The pattern does not match grep's own command line.
@@ -1982,6 +1985,7 @@ spec:
     sysctls:
     - {{name: net.ipv4.ip_unprivileged_port_start, value: '0'}}
     - {{name: kernel.shm_rmid_forced, value: '1'}}
+    - {{name: kernel.msgmax, value: '65536'}}
   containers:
   - name: app
     image: busybox:1.36
@@ -2040,7 +2044,7 @@ spec:
     assert_eq!(gid, "2000", "fsGroup owns the emptyDir: {cache}");
     let mode = u32::from_str_radix(mode, 8).unwrap();
     assert_eq!(mode & 0o2070, 0o2070, "setgid and group rwx: {cache}");
-    assert_eq!(read("sysctls"), "0\n1\n");
+    assert_eq!(read("sysctls"), "0\n1\n65536\n");
     assert_eq!(
         read_host_file(&out.join(node.pod_name("fields")).join("marker")).unwrap(),
         "written\n",

@@ -19,6 +19,7 @@ use crate::manifest::decode::typed;
 use crate::manifest::documents::Document;
 use crate::manifest::locate::{FieldIndex, without_indexes};
 use crate::quantity::Quantity;
+use crate::reconcile::admission::UnsafeSysctls;
 
 /// The API version of the only `KubeletConfiguration` there is.
 pub const API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
@@ -59,6 +60,8 @@ pub struct KubeletConfig {
     pub container_log_max_files: Option<u32>,
     /// `seccompDefault`: `RuntimeDefault` for containers whose pod names no profile.
     pub seccomp_default: Option<bool>,
+    /// `allowedUnsafeSysctls`: the sysctls pods may set beyond the safe ones.
+    pub allowed_unsafe_sysctls: Option<UnsafeSysctls>,
     /// `resolvConf`: the node's resolver file; `Some("")` for none.
     pub resolv_conf: Option<String>,
     /// `clusterDNS`: the cluster's DNS servers.
@@ -112,6 +115,7 @@ struct Raw {
     container_log_max_size: Option<String>,
     container_log_max_files: Option<i64>,
     seccomp_default: Option<bool>,
+    allowed_unsafe_sysctls: Option<Vec<String>>,
     resolv_conf: Option<String>,
     #[serde(rename = "clusterDNS")]
     cluster_dns: Option<Vec<String>>,
@@ -135,6 +139,7 @@ const ACTED_ON: &[&str] = &[
     "containerLogMaxSize",
     "containerLogMaxFiles",
     "seccompDefault",
+    "allowedUnsafeSysctls",
     "resolvConf",
     "clusterDNS",
     "clusterDomain",
@@ -318,6 +323,7 @@ impl Findings<'_> {
             container_log_max_size: self.log_max_size(nonempty(raw.container_log_max_size)),
             container_log_max_files: self.log_max_files(raw.container_log_max_files),
             seccomp_default: raw.seccomp_default,
+            allowed_unsafe_sysctls: self.unsafe_sysctls(raw.allowed_unsafe_sysctls),
             // Unlike the other strings, an empty resolvConf means something: no file.
             resolv_conf: raw.resolv_conf,
             cluster_dns: self.addresses("clusterDNS", raw.cluster_dns.unwrap_or_default()),
@@ -331,6 +337,16 @@ impl Findings<'_> {
             .enumerate()
             .filter_map(|(i, text)| self.address(&format!("{field}[{i}]"), Some(text)))
             .collect()
+    }
+
+    fn unsafe_sysctls(&mut self, patterns: Option<Vec<String>>) -> Option<UnsafeSysctls> {
+        match UnsafeSysctls::parse(patterns?.iter().map(String::as_str)) {
+            Ok(allowed) => Some(allowed),
+            Err(message) => {
+                self.add(Severity::Error, "allowedUnsafeSysctls", message);
+                None
+            }
+        }
     }
 
     fn log_max_size(&mut self, text: Option<String>) -> Option<u64> {
@@ -470,7 +486,8 @@ mod tests {
             "address": "0.0.0.0", "readOnlyPort": 0, "healthzPort": 0,
             "containerRuntimeEndpoint": "unix:///run/containerd/containerd.sock",
             "containerLogMaxSize": "50Mi", "containerLogMaxFiles": 3,
-            "resolvConf": "", "clusterDNS": ["10.96.0.10", "fd00::a"], "clusterDomain": "k8s.test"}"#;
+            "resolvConf": "", "clusterDNS": ["10.96.0.10", "fd00::a"], "clusterDomain": "k8s.test",
+            "allowedUnsafeSysctls": ["kernel.msg*", "net.ipv4.ip_forward"]}"#;
         let loaded = load(Path::new("config.json"), json);
         assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
         let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
@@ -496,6 +513,9 @@ mod tests {
                 container_log_max_size: Some(50 * 1024 * 1024),
                 container_log_max_files: Some(3),
                 seccomp_default: None,
+                allowed_unsafe_sysctls: Some(
+                    UnsafeSysctls::parse(["kernel.msg*", "net.ipv4.ip_forward"]).unwrap()
+                ),
                 resolv_conf: Some(String::new()),
                 cluster_dns: vec!["10.96.0.10".parse().unwrap(), "fd00::a".parse().unwrap()],
                 cluster_domain: Some("k8s.test".into()),
@@ -506,7 +526,7 @@ mod tests {
     #[test]
     fn bad_values_and_the_wrong_kind_are_errors_naming_line_column_and_field() {
         check(
-            "apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfig\naddress: localhost\nreadOnlyPort: 70000\ncontainerLogMaxSize: \"-1\"\ncontainerLogMaxFiles: 1\nclusterDNS: [10.96.0.10, kube-dns]\n",
+            "apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfig\naddress: localhost\nreadOnlyPort: 70000\ncontainerLogMaxSize: \"-1\"\ncontainerLogMaxFiles: 1\nclusterDNS: [10.96.0.10, kube-dns]\nallowedUnsafeSysctls: [vm.swappiness]\n",
             expect![[r#"
                 /var/lib/kubelet/config.yaml:1:1: error: apiVersion: apiVersion "kubelet.config.k8s.io/v1" is not kubelet.config.k8s.io/v1beta1
                 /var/lib/kubelet/config.yaml:2:1: error: kind: kind "KubeletConfig" is not a KubeletConfiguration
@@ -515,6 +535,7 @@ mod tests {
                 /var/lib/kubelet/config.yaml:5:1: error: containerLogMaxSize: "-1" is not a positive size (as 10Mi)
                 /var/lib/kubelet/config.yaml:6:1: error: containerLogMaxFiles: 1 files: a container's log keeps at least 2 (the current one and a rotated one)
                 /var/lib/kubelet/config.yaml:7:26: error: clusterDNS[1]: "kube-dns" is not an IP address
+                /var/lib/kubelet/config.yaml:8:1: error: allowedUnsafeSysctls: the sysctls "vm.swappiness" are not known to be namespaced
                 not used: "#]],
         );
         check(
