@@ -269,10 +269,13 @@ pub fn pod(name: &str, spec: &str, dir: &Path, inits: &[String], containers: &[S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
+    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    /// Runs `exec`'s script for `name` with the node's `sh`, logging to `dir/log`.
+    /// Runs `exec`'s script for `name` with the node's `sh`, logging to `dir/log`. Its
+    /// output goes nowhere: a background `sleep` the shell leaves behind when its trap exits
+    /// (a container's PID namespace would end it) must not hold the test's output open, or
+    /// `cargo test`'s caller waits for it.
     fn run(exec: Exec, name: &str, dir: &Path) -> std::process::Child {
         let log = log_file(dir);
         Command::new("sh")
@@ -281,6 +284,9 @@ mod tests {
                 &exec.script_logging_to(name, &log.display().to_string()),
             ])
             .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .expect("sh runs")
     }
@@ -311,7 +317,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let exec = Exec {
             termination_seconds: 1,
-            ..Exec::exits(0, 600)
+            // Longer than the test waits for SIGTERM's effect; the sleep outlives the shell.
+            ..Exec::exits(0, 30)
         };
         let mut child = run(exec, "regular-1", dir.path());
         let started = Instant::now();
