@@ -4,6 +4,7 @@
 //! back-off ending, or the periodic resync. Its inputs are given to it (the snapshots as a
 //! stream, the wall clock as a [`Clock`]), so its tests run in paused time.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
@@ -590,11 +591,17 @@ impl Agent {
         self.history.forget_lost_sandboxes(&observed);
         let declared = self.manifests.desired().to_vec();
         let rejections = self.admit(&declared);
-        let desired: Vec<Arc<StaticPod>> = declared
-            .iter()
-            .filter(|pod| !rejections.contains_key(pod.uid()))
-            .cloned()
-            .collect();
+        // Almost always none is refused: the declared pods are then the desired ones, with
+        // no second list made at every pass.
+        let desired: Cow<'_, [Arc<StaticPod>]> = if rejections.is_empty() {
+            Cow::Borrowed(&declared)
+        } else {
+            declared
+                .iter()
+                .filter(|pod| !rejections.contains_key(pod.uid()))
+                .cloned()
+                .collect()
+        };
         self.read_termination_messages(&observed, &desired).await;
         let now = self.clock.now();
         self.prober.sync(&desired, &observed, &self.config.host_ip);
