@@ -230,13 +230,8 @@ impl Agent {
         )
         .with_policy(NodePolicy {
             seccomp_default: config.seccomp_default,
-            oom_score_adj_floor: config.host.oom_score_adj_floor,
-            memory_capacity: config.host.memory_bytes,
-            cpu_capacity: config.host.cpus,
-            ephemeral_storage_capacity: crate::node::filesystem_bytes(&config.dirs.root),
-            hugepages_capacity: config.host.hugepages.clone(),
-            apparmor_enabled: crate::reconcile::security::host_apparmor_enabled(),
             cluster_domain: config.dns.cluster_domain.clone().unwrap_or_default(),
+            ..NodePolicy::of_host(&config.host, &config.dirs.root)
         })
         .with_dns(config.dns.clone());
         let (probe_changed, probe_changes) = mpsc::channel(1);

@@ -15,11 +15,13 @@ use staticpod_core::events::{Events, Recorder};
 use staticpod_core::manifest::{self, defaults::StaticPod};
 use staticpod_core::metrics::Metrics;
 use staticpod_core::metrics::instrumented::Instrumented;
+use staticpod_core::node::HostFacts;
 use staticpod_core::reconcile::configs::Dirs;
 use staticpod_core::reconcile::execute::Executor;
 use staticpod_core::reconcile::history::History;
 use staticpod_core::reconcile::observe::{self, ObservedPod};
 use staticpod_core::reconcile::plan;
+use staticpod_core::reconcile::security::NodePolicy;
 use staticpod_core::source::SourceKind;
 use staticpod_core::verdicts::ProbeVerdicts;
 use staticpod_runtime::clock::SystemClock;
@@ -41,16 +43,20 @@ pub struct Floor {
     runtime: Arc<dyn ContainerRuntime>,
     node: String,
     root: PathBuf,
+    /// The agent's decisions on this host (its `oom_score_adj` floor above all).
+    policy: NodePolicy,
 }
 
 impl Floor {
     /// The floor as node `node`, keeping pod files under `root`, as the agent's
     /// `--root-dir`.
     pub fn new(runtime: Arc<dyn ContainerRuntime>, node: String, root: PathBuf) -> Floor {
+        let policy = NodePolicy::of_host(&HostFacts::read(), &root);
         Floor {
             runtime,
             node,
             root,
+            policy,
         }
     }
 
@@ -111,7 +117,8 @@ impl Floor {
             HOST_IP.to_string(),
             recorder,
             metrics,
-        );
+        )
+        .with_policy(self.policy.clone());
         let verdicts = ProbeVerdicts::default();
         let plan = plan::plan(
             desired,

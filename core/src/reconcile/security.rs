@@ -52,6 +52,22 @@ pub const SANDBOX_OOM_SCORE_ADJ: i64 = -998;
 const SYSTEM_NODE_CRITICAL: &str = "system-node-critical";
 
 impl NodePolicy {
+    /// What this host decides, read from `host` and from the filesystem of `root_dir` (the
+    /// agent's `--root-dir`), with the flags' defaults (`--seccomp-default` off, no
+    /// cluster domain). The floor of the benchmark runs under the same, or its sandboxes
+    /// ask for an `oom_score_adj` the host refuses.
+    pub fn of_host(host: &crate::node::HostFacts, root_dir: &Path) -> NodePolicy {
+        NodePolicy {
+            oom_score_adj_floor: host.oom_score_adj_floor,
+            memory_capacity: host.memory_bytes,
+            cpu_capacity: host.cpus,
+            ephemeral_storage_capacity: crate::node::filesystem_bytes(root_dir),
+            hugepages_capacity: host.hugepages.clone(),
+            apparmor_enabled: host_apparmor_enabled(),
+            ..NodePolicy::default()
+        }
+    }
+
     /// `wanted`, raised to the node's floor.
     pub fn bounded(&self, wanted: i64) -> i64 {
         self.oom_score_adj_floor
