@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use staticpod_core::manifest::{self, defaults::StaticPod};
 use staticpod_core::reconcile::configs::{self, Dirs, NodeFacts};
+use staticpod_core::reconcile::env_file::EnvFiles;
 use staticpod_core::reconcile::history::History;
 use staticpod_core::reconcile::observe::{self, ContainerKind, ObservedPod};
 use staticpod_core::reconcile::plan::{self, Instance};
@@ -91,7 +92,9 @@ fn running_state(pods: &[Arc<StaticPod>]) -> (Vec<SandboxInfo>, Vec<ContainerInf
         };
         for (index, container) in pod.pod.spec.containers.iter().enumerate() {
             let instance = Instance::first(ContainerKind::App, index);
-            let config = configs::container_config(pod, &instance, container, vec![], &facts);
+            let env = configs::resolve_env(pod, container, &facts, &EnvFiles::default())
+                .expect("no env file");
+            let config = configs::container_config(pod, &instance, container, vec![], env, &facts);
             containers.push(ContainerInfo {
                 id: format!("container-{i:08}-{index}"),
                 sandbox_id: Some(sandbox_id.clone()),

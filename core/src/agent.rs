@@ -29,6 +29,7 @@ use crate::metrics::instrumented::Instrumented;
 use crate::metrics::{Gauges, Metrics};
 use crate::node::{HostFacts, NodeFacts};
 use crate::probe::Prober;
+use crate::probe::kept::KeptVerdicts;
 use crate::reconcile::admission::{self, Rejection, UnsafeSysctls};
 use crate::reconcile::configs::{self, Dirs};
 use crate::reconcile::dns::NodeDns;
@@ -241,6 +242,7 @@ impl Agent {
             recorder.clone(),
             metrics.clone(),
             probe_changed,
+            KeptVerdicts::in_dir(&config.dirs.root),
         );
         let awaiting = config.sources.iter().copied().collect();
         let node = Arc::new(NodeFacts {

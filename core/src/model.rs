@@ -374,6 +374,26 @@ pub struct EnvVarSource {
     /// Not allowed for static pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_key_ref: Option<serde_json::Value>,
+    /// A key of an env file in one of the pod's emptyDir volumes (the `EnvFiles` feature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_key_ref: Option<FileKeySelector>,
+}
+
+/// `fileKeyRef`: the value of `key` in the env file at `path` of volume `volume_name`, read
+/// when the container starts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileKeySelector {
+    /// The emptyDir volume that holds the file.
+    pub volume_name: String,
+    /// The file's path in the volume, relative.
+    pub path: String,
+    /// The variable of the file to take.
+    pub key: String,
+    /// When true, a missing file or key leaves the variable unset instead of failing the
+    /// container's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
 }
 
 /// `fieldRef`.

@@ -244,6 +244,20 @@ mod tests {
     }
 
     #[test]
+    fn file_key_refs_are_checked_as_the_api_checks_them() {
+        check(
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    env:\n    - {name: A, valueFrom: {fileKeyRef: {volumeName: config, path: config.env, key: A}}}\n    - {name: B, valueFrom: {fileKeyRef: {volumeName: host, path: ../x.env, key: 'B=C'}}}\n    - {name: C, valueFrom: {fileKeyRef: {volumeName: none, path: /x.env, key: C, optinal: true}}}\n  volumes:\n  - {name: config, emptyDir: {}}\n  - {name: host, hostPath: {path: /etc}}\n",
+            expect![[r#"
+                /etc/kubernetes/manifests/web.yaml:9:42: error: spec.containers[0].env[1].valueFrom.fileKeyRef.volumeName: must name an emptyDir volume of the pod, got "host"
+                /etc/kubernetes/manifests/web.yaml:9:60: error: spec.containers[0].env[1].valueFrom.fileKeyRef.path: must be a relative path without '..', got "../x.env"
+                /etc/kubernetes/manifests/web.yaml:9:76: error: spec.containers[0].env[1].valueFrom.fileKeyRef.key: must be 1 to 128 printable ASCII characters without '=', got "B=C"
+                /etc/kubernetes/manifests/web.yaml:10:42: error: spec.containers[0].env[2].valueFrom.fileKeyRef.volumeName: must name an emptyDir volume of the pod, got "none"
+                /etc/kubernetes/manifests/web.yaml:10:60: error: spec.containers[0].env[2].valueFrom.fileKeyRef.path: must be a relative path without '..', got "/x.env"
+                /etc/kubernetes/manifests/web.yaml:10:82: warning: spec.containers[0].env[2].valueFrom.fileKeyRef.optinal: unknown field, ignored (is it misspelled?)"#]],
+        );
+    }
+
+    #[test]
     fn security_fields_are_checked_as_the_api_and_the_kubelet_check_them() {
         check(
             "kind: Pod

@@ -2,6 +2,7 @@
 //! to the planner (a failed liveness or startup probe restarts the container, on every
 //! runtime) and to the status (`READY`), as this pass's [`crate::verdicts::ProbeVerdicts`].
 
+pub mod kept;
 pub mod threshold;
 pub mod worker;
 
@@ -17,6 +18,7 @@ use crate::manifest::defaults::StaticPod;
 use crate::metrics::Metrics;
 use crate::reconcile::observe::{ContainerKind, ObservedPod};
 use crate::verdicts::ProbeVerdicts;
+use kept::KeptVerdicts;
 use staticpod_runtime::clock::Clock;
 use staticpod_runtime::{ContainerRuntime, ContainerState};
 use worker::Worker;
@@ -29,19 +31,22 @@ pub struct Prober {
     metrics: Arc<Metrics>,
     http: reqwest::Client,
     verdicts: Arc<Mutex<ProbeVerdicts>>,
+    kept: KeptVerdicts,
     workers: BTreeMap<String, JoinHandle<()>>,
     changed: mpsc::Sender<()>,
 }
 
 impl Prober {
     /// A prober that nudges `changed` whenever a verdict changes; initial delays count on
-    /// `clock` from a container's start.
+    /// `clock` from a container's start. `kept` holds the verdicts of the agent before
+    /// this one, which the containers it left running start from.
     pub fn new(
         runtime: Arc<dyn ContainerRuntime>,
         clock: Arc<dyn Clock>,
         recorder: Recorder,
         metrics: Arc<Metrics>,
         changed: mpsc::Sender<()>,
+        kept: KeptVerdicts,
     ) -> Self {
         Prober {
             runtime,
@@ -50,6 +55,7 @@ impl Prober {
             metrics,
             http: handler::client(),
             verdicts: Arc::default(),
+            kept,
             workers: BTreeMap::new(),
             changed,
         }
@@ -129,6 +135,7 @@ impl Prober {
             }
             let worker = Worker {
                 runtime: self.runtime.clone(),
+                kept: self.kept.take(&id),
                 container_id: id.clone(),
                 container,
                 address,
@@ -145,9 +152,12 @@ impl Prober {
         }
     }
 
-    /// The verdicts of every probed container, by container id.
-    pub fn verdicts(&self) -> ProbeVerdicts {
-        self.verdicts.lock().expect("probe verdicts lock").clone()
+    /// The verdicts of every probed container, by container id; kept for the next agent
+    /// when they changed.
+    pub fn verdicts(&mut self) -> ProbeVerdicts {
+        let verdicts = self.verdicts.lock().expect("probe verdicts lock").clone();
+        self.kept.keep(&verdicts);
+        verdicts
     }
 }
 
@@ -197,6 +207,7 @@ mod tests {
     ) -> Worker {
         Worker {
             runtime,
+            kept: None,
             container_id: "c1".into(),
             container,
             address: "127.0.0.1".into(),
@@ -282,6 +293,42 @@ mod tests {
             !task.is_finished(),
             "the worker runs until its container stops"
         );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_kept_verdict_is_where_the_worker_starts_and_a_passed_startup_probe_is_not_run_again()
+    {
+        let runtime = Arc::new(FakeRuntime::default());
+        let spec = "name: web\nimage: x\nstartupProbe: {exec: {command: [startup]}, periodSeconds: 1}\nreadinessProbe: {exec: {command: [ready]}, periodSeconds: 1}\n";
+        let verdicts = Arc::default();
+        let mut kept = worker(runtime.clone(), container(spec), &verdicts);
+        kept.kept = Some(kept::Kept {
+            started: true,
+            ready: true,
+        });
+        let task = tokio::spawn(kept.run());
+        for _ in 0..300 {
+            if runtime
+                .calls()
+                .iter()
+                .any(|c| c.starts_with("exec_sync c1 ready"))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let calls = runtime.calls();
+        assert!(
+            calls.iter().any(|c| c.starts_with("exec_sync c1 ready")),
+            "{calls:?}"
+        );
+        assert!(
+            !calls.iter().any(|c| c.starts_with("exec_sync c1 startup")),
+            "{calls:?}"
+        );
+        let now = verdicts.lock().unwrap().get("c1").cloned().unwrap();
+        assert!(now.started && now.ready && now.failed.is_none());
         task.abort();
     }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
+use super::kept::Kept;
 use super::threshold::Threshold;
 use crate::error_chain::describe;
 use crate::events::{ObjectReference, Recorder};
@@ -23,6 +24,10 @@ pub struct Worker {
     pub runtime: Arc<dyn ContainerRuntime>,
     /// Runtime id of the container.
     pub container_id: String,
+    /// What the previous agent's probes had found for this container, when it ran before
+    /// this agent started: its verdicts start there (its probes, past their initial delay,
+    /// run at once and correct them).
+    pub kept: Option<Kept>,
     /// The container's spec (probes and named ports).
     pub container: Container,
     /// Address probes connect to: the pod's IP, or the node's for host-network pods.
@@ -58,11 +63,16 @@ impl Worker {
     /// container stopped).
     pub async fn run(self) {
         let container = &self.container;
-        self.publish(|v| {
-            v.started = container.startup_probe.is_none();
-            v.ready = container.readiness_probe.is_none();
+        let kept = self.kept.unwrap_or(Kept {
+            started: false,
+            ready: false,
         });
-        if let Some(startup) = &container.startup_probe {
+        self.publish(|v| {
+            v.started = kept.started || container.startup_probe.is_none();
+            v.ready = kept.ready || container.readiness_probe.is_none();
+        });
+        // A startup probe runs while the container starts, never again once it passed.
+        if let Some(startup) = container.startup_probe.as_ref().filter(|_| !kept.started) {
             if let Err(message) = self.until_passing(startup).await {
                 self.publish(|v| v.failed = Some(format!("Startup probe failed: {message}")));
                 return;

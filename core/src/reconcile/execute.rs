@@ -12,6 +12,7 @@ use tracing::{Instrument, info, info_span};
 
 use super::configs::{self, Dirs, NodeFacts};
 use super::dns::{self, DnsError, NodeDns, SYSTEMD_RESOLVED_UPSTREAM};
+use super::env_file::{EnvFileError, EnvFiles};
 use super::hooks::{Hook, HookTarget, MINIMUM_GRACE};
 use super::hostname::{self, FqdnTooLong};
 use super::hosts::Hosts;
@@ -44,6 +45,9 @@ pub enum WorkError {
     /// A volume could not be prepared.
     #[error("CreateContainerConfigError")]
     Volume(#[from] VolumeError),
+    /// A `fileKeyRef` variable could not be set.
+    #[error("CreateContainerConfigError")]
+    EnvFile(#[from] EnvFileError),
     /// The pod's resolver file could not be made.
     #[error("CreatePodSandboxError")]
     Dns(#[from] DnsError),
@@ -82,7 +86,9 @@ impl WorkError {
     pub fn reason(&self) -> &'static str {
         match self {
             WorkError::Runtime { reason, .. } => reason,
-            WorkError::Volume(_) | WorkError::NonRoot(_) => "CreateContainerConfigError",
+            WorkError::Volume(_) | WorkError::EnvFile(_) | WorkError::NonRoot(_) => {
+                "CreateContainerConfigError"
+            }
             WorkError::PostStartHook { .. } => "PostStartHookError",
             WorkError::Dns(_) | WorkError::Hostname(_) => "CreatePodSandboxError",
             WorkError::AppArmor(_) => "AppArmor",
@@ -522,12 +528,16 @@ impl Executor {
             pod_ip,
             policy: &self.policy,
         };
-        let env = configs::resolve_env(pod, container, &node);
+        let refused = |message: &dyn std::fmt::Display| {
+            self.recorder
+                .warning(&object, "Failed", &format!("Error: {message}"));
+        };
+        let env = self
+            .container_env(pod, container, &node)
+            .await
+            .inspect_err(|err| refused(err))?;
         let requests = configs::mount_requests(pod, container, &env, &self.dirs.root, &self.policy)
-            .inspect_err(|refused| {
-                let message = format!("Error: {refused}");
-                self.recorder.warning(&object, "Failed", &message);
-            })?;
+            .inspect_err(|err| refused(err))?;
         let (root, uid, name) = (&self.dirs.root, pod.uid(), &container.name);
         let log = configs::termination_log(root, uid, name, instance.attempt);
         // The instance two before this one is no longer kept: its message is not needed.
@@ -583,7 +593,7 @@ impl Executor {
             Ok::<_, VolumeError>(mounts)
         })
         .await?;
-        let config = configs::container_config(pod, instance, container, mounts, &node);
+        let config = configs::container_config(pod, instance, container, mounts, env, &node);
         self.ensure_image(&object, container).await?;
         self.verify_run_as_non_root(pod, container, &object).await?;
         let failed = |reason: &'static str| {
@@ -621,6 +631,28 @@ impl Executor {
         }
         info!(container = %container.name, attempt = instance.attempt, id = %id, "container started");
         Ok(())
+    }
+
+    /// `container`'s environment, with the env files its `fileKeyRef`s name read now.
+    async fn container_env(
+        &self,
+        pod: &StaticPod,
+        container: &Container,
+        node: &NodeFacts<'_>,
+    ) -> Result<Vec<(String, String)>, EnvFileError> {
+        let wants_files = container.env.iter().any(|var| {
+            var.value_from
+                .as_ref()
+                .is_some_and(|source| source.file_key_ref.is_some())
+        });
+        let files = if wants_files {
+            let (root, uid) = (self.dirs.root.clone(), pod.uid().to_owned());
+            let container = container.clone();
+            off_runtime(move || EnvFiles::read(&root, &uid, &container)).await?
+        } else {
+            EnvFiles::default()
+        };
+        configs::resolve_env(pod, container, node, &files)
     }
 
     /// Refuses `container` when `runAsNonRoot` forbids the user it would run as (its
@@ -833,10 +865,14 @@ struct Target {
 async fn blocking<T: Send + 'static, E: Into<WorkError> + Send + 'static>(
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, WorkError> {
+    off_runtime(work).await.map_err(Into::into)
+}
+
+/// `work`'s answer, run on tokio's blocking threads; its panic is the caller's.
+async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(work)
         .await
         .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
-        .map_err(Into::into)
 }
 
 /// Whether `path` exists, as blocking work.

@@ -5,6 +5,7 @@ pub mod admission;
 pub mod configs;
 pub mod dns;
 pub mod downward;
+pub mod env_file;
 pub mod execute;
 pub mod expand;
 pub mod history;

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use expect_test::{Expect, expect};
 
-use super::configs::Dirs;
+use super::configs::{self, Dirs};
 use super::execute::Executor;
 use super::history::History;
 use super::observe;
@@ -479,6 +479,36 @@ async fn a_failed_image_pull_backs_off_and_is_reported() {
     let later = now + Duration::from_secs(10);
     let plan = world.plan(&[web], later).await;
     check(render(&plan, later), expect!["start web #0"]);
+}
+
+#[tokio::test]
+async fn a_missing_env_file_keeps_the_container_from_starting_until_it_is_written() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: web\n    image: nginx:1.25\n    env: [{name: A, valueFrom: {fileKeyRef: {volumeName: config, path: config.env, key: A}}}]\n  volumes: [{name: config, emptyDir: {}}]\n",
+    );
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    let key = observe::PodKey {
+        namespace: "default".into(),
+        name: "web-node0".into(),
+    };
+    let failure = world.history.failure(&key, Some(web.uid())).unwrap();
+    assert_eq!(failure.reason, "CreateContainerConfigError");
+    let no_container = world.runtime.containers().is_empty();
+    assert!(no_container, "no container is created without its env file");
+
+    let volume = configs::empty_dir(world.root.path(), web.uid(), "config");
+    std::fs::create_dir_all(&volume).unwrap();
+    std::fs::write(volume.join("config.env"), "A='1'\n").unwrap();
+    let later = now + Duration::from_secs(10);
+    world.step(&[web], later).await;
+    let running = world
+        .runtime
+        .containers()
+        .into_iter()
+        .filter(|c| matches!(c.state, ContainerState::Running { .. }));
+    assert_eq!(running.count(), 1);
 }
 
 #[tokio::test]

@@ -12,7 +12,8 @@ use super::coverage::{self, Coverage};
 use super::decode::DecodedPod;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::{
-    Container, DownwardApiVolumeFile, EnvVar, PodSpec, Probe, ResourceFieldSelector,
+    Container, DownwardApiVolumeFile, EnvVar, FileKeySelector, PodSpec, Probe,
+    ResourceFieldSelector,
 };
 use crate::quantity::Quantity;
 use crate::reconcile::downward;
@@ -400,7 +401,7 @@ fn validate_container(
         ];
         for (name, sub_path) in sub_paths {
             if let Some(sub_path) = sub_path
-                && (sub_path.starts_with('/') || sub_path.split('/').any(|part| part == ".."))
+                && leaves_its_volume(sub_path)
             {
                 f.error(
                     &format!("{mfield}.{name}"),
@@ -561,6 +562,9 @@ fn validate_env(f: &mut Findings<'_>, field: &str, env: &EnvVar, spec: &PodSpec)
         let field = format!("{field}.valueFrom.resourceFieldRef");
         validate_resource_field(f, &field, selector, spec, false);
     }
+    if let Some(selector) = &source.file_key_ref {
+        validate_file_key_ref(f, &format!("{field}.valueFrom.fileKeyRef"), selector, spec);
+    }
     match &source.field_ref {
         Some(field_ref)
             if !ENV_FIELD_PATHS.contains(&field_ref.field_path.as_str())
@@ -578,12 +582,65 @@ fn validate_env(f: &mut Findings<'_>, field: &str, env: &EnvVar, spec: &PodSpec)
         Some(_) => {}
         None if source.config_map_key_ref.is_none()
             && source.secret_key_ref.is_none()
-            && source.resource_field_ref.is_none() =>
+            && source.resource_field_ref.is_none()
+            && source.file_key_ref.is_none() =>
         {
-            f.error(&format!("{field}.valueFrom"), "needs fieldRef")
+            f.error(
+                &format!("{field}.valueFrom"),
+                "needs fieldRef, resourceFieldRef or fileKeyRef",
+            )
         }
         None => {}
     }
+}
+
+/// The longest key of an env file a `fileKeyRef` may name (the API's, for `EnvFiles`).
+const MAX_FILE_KEY: usize = 128;
+
+/// `fileKeyRef` as the API server validates it: an emptyDir volume of the pod, a relative
+/// path inside it, a key of printable ASCII without '='.
+fn validate_file_key_ref(
+    f: &mut Findings<'_>,
+    field: &str,
+    selector: &FileKeySelector,
+    spec: &PodSpec,
+) {
+    let volume = spec.volumes.iter().find(|v| v.name == selector.volume_name);
+    if volume.is_none_or(|v| v.empty_dir.is_none()) {
+        f.error(
+            &format!("{field}.volumeName"),
+            format!(
+                "must name an emptyDir volume of the pod, got {:?}",
+                selector.volume_name
+            ),
+        );
+    }
+    if selector.path.is_empty() || leaves_its_volume(&selector.path) {
+        f.error(
+            &format!("{field}.path"),
+            format!(
+                "must be a relative path without '..', got {:?}",
+                selector.path
+            ),
+        );
+    }
+    let key = &selector.key;
+    if key.is_empty()
+        || key.len() > MAX_FILE_KEY
+        || !key.chars().all(|c| (' '..='~').contains(&c) && c != '=')
+    {
+        f.error(
+            &format!("{field}.key"),
+            format!(
+                "must be 1 to {MAX_FILE_KEY} printable ASCII characters without '=', got {key:?}"
+            ),
+        );
+    }
+}
+
+/// Whether `path` is absolute or has a `..` part.
+fn leaves_its_volume(path: &str) -> bool {
+    path.starts_with('/') || path.split('/').any(|part| part == "..")
 }
 
 /// `metadata.labels['k']` or `metadata.annotations['k']`.

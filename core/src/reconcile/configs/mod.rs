@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::downward;
+use super::env_file::{EnvFileError, EnvFiles};
 use super::expand::{self, expand};
 use super::hooks::Hook;
 use super::hostname::{self, FqdnTooLong};
@@ -243,15 +244,15 @@ pub fn container_hash(container: &Container) -> String {
 }
 
 /// The config of one container instance. `mounts` are the resolved volume mounts (see
-/// [`mount_requests`]).
+/// [`mount_requests`]), `env` its environment ([`resolve_env`]).
 pub fn container_config(
     pod: &StaticPod,
     instance: &Instance,
     container: &Container,
     mounts: Vec<Mount>,
+    env: Vec<(String, String)>,
     node: &NodeFacts<'_>,
 ) -> ContainerConfig {
-    let env = resolve_env(pod, container, node);
     let vars: HashMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let expand_all = |list: &[String]| list.iter().map(|s| expand(s, &vars)).collect::<Vec<_>>();
     let mut labels = pod_labels(pod);
@@ -318,12 +319,14 @@ pub fn container_config(
 }
 
 /// The container's environment, in order: `value` with `$(VAR)` references expanded from
-/// the variables before it, or `valueFrom`'s pod field or resource.
+/// the variables before it, or `valueFrom`'s pod field, resource or key of an env file
+/// (`files`, read by [`EnvFiles::read`]). An optional key that is missing sets no variable.
 pub fn resolve_env(
     pod: &StaticPod,
     container: &Container,
     node: &NodeFacts<'_>,
-) -> Vec<(String, String)> {
+    files: &EnvFiles,
+) -> Result<Vec<(String, String)>, EnvFileError> {
     let mut env: Vec<(String, String)> = Vec::with_capacity(container.env.len());
     let addresses = downward::Addresses {
         pod_ip: node.pod_ip,
@@ -335,6 +338,11 @@ pub fn resolve_env(
             downward::field_value(pod, &field.field_path, addresses).unwrap_or_default()
         } else if let Some(selector) = source.and_then(|f| f.resource_field_ref.as_ref()) {
             downward::resource_value(pod, container, selector, node.policy).unwrap_or_default()
+        } else if let Some(selector) = source.and_then(|f| f.file_key_ref.as_ref()) {
+            match files.value(selector)? {
+                Some(value) => value,
+                None => continue,
+            }
         } else {
             let vars: HashMap<&str, &str> =
                 env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -345,7 +353,7 @@ pub fn resolve_env(
             None => env.push((var.name.clone(), value)),
         }
     }
-    env
+    Ok(env)
 }
 
 fn security(pod: &StaticPod, container: &Container, node: &NodeFacts<'_>) -> SecurityConfig {

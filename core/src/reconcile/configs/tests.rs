@@ -38,7 +38,9 @@ fn container(pod: &StaticPod) -> ContainerConfig {
         policy: &policy(),
     };
     let instance = Instance::first(ContainerKind::App, 0);
-    container_config(pod, &instance, &pod.pod.spec.containers[0], vec![], &node)
+    let spec = &pod.pod.spec.containers[0];
+    let env = resolve_env(pod, spec, &node, &EnvFiles::default()).expect("no env file");
+    container_config(pod, &instance, spec, vec![], env, &node)
 }
 
 const WEB: &str = "  containers: [{name: web, image: nginx:1.25}]\n";
