@@ -150,6 +150,10 @@ impl Default for NodeStatus {
     }
 }
 
+/// The end of one pod's work: its key, its UID (none for a pod gone from the manifests) and
+/// how it went.
+type WorkDone = (PodKey, Option<String>, Result<(), WorkError>);
+
 /// The node agent.
 pub struct Agent {
     runtime: Arc<dyn ContainerRuntime>,
@@ -161,7 +165,7 @@ pub struct Agent {
     executor: Executor,
     recorder: Recorder,
     in_flight: BTreeSet<PodKey>,
-    work: JoinSet<(PodKey, Option<String>, Result<(), WorkError>)>,
+    work: JoinSet<WorkDone>,
     status: watch::Sender<Arc<NodeStatus>>,
     runtime_failures: u32,
     /// Ids of exited containers already logged, so each exit is one log line.
@@ -374,9 +378,12 @@ impl Agent {
                 Some(()) = recv(&mut events) => (dirty, why) = (true, "runtime event"),
                 Some(()) = self.probe_changes.recv() => (dirty, why) = (true, "probe verdict"),
                 Some(done) = self.work.join_next(), if !self.work.is_empty() => {
-                    match done {
-                        Ok((key, uid, result)) => self.finish(key, uid, result),
-                        Err(join) => error!(%join, "pod work panicked"),
+                    self.take_done(done);
+                    // Every other work done by now is taken in too, for one pass: a pass
+                    // each (a relist each) held an edit back behind a hundred of them
+                    // after a scale-up, the work of the edited pod last in the queue.
+                    while let Some(done) = self.work.try_join_next() {
+                        self.take_done(done);
                     }
                     (dirty, why) = (true, "pod work done");
                 }
@@ -519,6 +526,14 @@ impl Agent {
                 warn!(error = %describe(&error), "cannot watch runtime events; relying on periodic resync");
                 None
             }
+        }
+    }
+
+    /// Takes in the end of one pod's work.
+    fn take_done(&mut self, done: Result<WorkDone, tokio::task::JoinError>) {
+        match done {
+            Ok((key, uid, result)) => self.finish(key, uid, result),
+            Err(join) => error!(%join, "pod work panicked"),
         }
     }
 
