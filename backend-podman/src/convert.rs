@@ -5,9 +5,9 @@
 //! Podman releases.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use podman_api::models::{ListContainer, ListPodsReport};
+use podman_api::models::ListPodsReport;
 use serde::Deserialize;
 use staticpod_runtime::timestamp;
 use staticpod_runtime::{ContainerInfo, ContainerState, SandboxInfo, SandboxState};
@@ -166,36 +166,6 @@ fn pod_ip(infra: &ContainerInspect) -> Option<String> {
         )
         .find(|ip| !ip.is_empty())
         .cloned()
-}
-
-/// A running container from its list entry alone, or `None` when the entry does not say
-/// enough (another state, no start time): what a running container needs is all there, its
-/// start to the second (which is what the status shows). Exited containers are inspected:
-/// their exit code's list field is not the whole story (no OOM kill, times to the second).
-pub(crate) fn running_container_info(listed: &ListContainer) -> Option<ContainerInfo> {
-    if listed.state.as_deref() != Some("running") {
-        return None;
-    }
-    let started = u64::try_from(listed.started_at?).ok().filter(|s| *s > 0)?;
-    Some(ContainerInfo {
-        id: listed.id.clone()?,
-        sandbox_id: listed.pod.clone().filter(|pod| !pod.is_empty()),
-        image: listed.image.clone().unwrap_or_default(),
-        image_id: listed
-            .image_id
-            .as_deref()
-            .map(|id| format!("sha256:{id}"))
-            .unwrap_or_default(),
-        state: ContainerState::Running {
-            started_at: UNIX_EPOCH + Duration::from_secs(started),
-        },
-        created_at: listed.created.map(SystemTime::from).unwrap_or(UNIX_EPOCH),
-        labels: listed
-            .labels
-            .as_ref()
-            .map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
-    })
 }
 
 /// A container from its inspect answer.

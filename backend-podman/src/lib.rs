@@ -577,25 +577,17 @@ impl ContainerRuntime for PodmanRuntime {
             .await
             .map_err(|err| self.call("list", "container", "(all managed)").error(err))?;
         // Should an infra container be listed anyway, it stands for a sandbox, not a container.
-        // A running container's entry says all the agent needs; the others are inspected
-        // (each once per state: `self.containers` keeps the answers), so a new agent's
-        // first listing of a node of running pods inspects none.
-        let mut running = Vec::with_capacity(listed.len());
-        let mut ids: Vec<(String, String)> = Vec::new();
-        for container in listed.into_iter().filter(|c| c.is_infra != Some(true)) {
-            match convert::running_container_info(&container) {
-                Some(info) => running.push(info),
-                None => ids.extend(container.id.map(|id| (id, settled_state(container.state)))),
-            }
-        }
+        let ids: Vec<(String, String)> = listed
+            .into_iter()
+            .filter(|c| c.is_infra != Some(true))
+            .filter_map(|c| Some((c.id?, settled_state(c.state))))
+            .collect();
         let inspected = self.inspect_all(&self.containers, ids, "container").await?;
-        running.extend(
-            inspected
-                .iter()
-                .filter(|inspect| !inspect.is_infra)
-                .map(convert::container_info),
-        );
-        Ok(running)
+        Ok(inspected
+            .iter()
+            .filter(|inspect| !inspect.is_infra)
+            .map(convert::container_info)
+            .collect())
     }
 
     async fn exec_sync(

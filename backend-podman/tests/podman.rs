@@ -128,25 +128,6 @@ async fn web_pod_serves_on_its_host_port_then_goes_away() {
     let (_, web_listed) = cases::listed_running(rt, &sandbox, &sandbox_id, &web_id).await;
     assert!(web_listed.image.ends_with(WEB_IMAGE), "{web_listed:?}");
     assert_eq!(web_listed.labels[CONTAINER_NAME], "web");
-    // A running container is read from its list entry alone: what it says is the inspect
-    // answer's, the start to the second.
-    assert_eq!(Some(&web_listed.image), inspected.image_name.as_ref());
-    assert_eq!(
-        Some(web_listed.image_id.clone()),
-        inspected.image.as_ref().map(|id| format!("sha256:{id}"))
-    );
-    assert_eq!(
-        Some(web_listed.created_at),
-        inspected.created.map(std::time::SystemTime::from)
-    );
-    let started = inspected.state.as_ref().and_then(|s| s.started_at).unwrap();
-    let ContainerState::Running { started_at } = web_listed.state else {
-        panic!("{web_listed:?}");
-    };
-    assert_eq!(
-        started_at,
-        std::time::UNIX_EPOCH + Duration::from_secs(started.timestamp().unsigned_abs())
-    );
 
     let page = eventually(
         Duration::from_secs(10),
