@@ -67,10 +67,12 @@ pub struct DockerRuntime {
     pause_image: String,
     /// The json-file driver's rotation of every container's log.
     log: HostConfigLogConfig,
-    /// Inspections of pause containers, reused while their listed state is unchanged.
-    sandboxes: Arc<InspectCache<ContainerInspectResponse>>,
-    /// Inspections of app containers, likewise.
-    containers: Arc<InspectCache<ContainerInspectResponse>>,
+    /// What the inspections of pause containers said, reused while their listed state is
+    /// unchanged: the few fields the agent reads, not bollard's whole answer (kilobytes of
+    /// configuration a container, for every container of the node).
+    sandboxes: Arc<InspectCache<SandboxInfo>>,
+    /// What the inspections of app containers said, likewise.
+    containers: Arc<InspectCache<ContainerInfo>>,
 }
 
 impl fmt::Debug for DockerRuntime {
@@ -268,13 +270,16 @@ impl DockerRuntime {
         }
     }
 
-    /// Inspects every managed container whose [`DOCKER_TYPE`] is `docker_type`. Containers
-    /// removed between the list and the inspect are left out.
-    async fn inspect_managed(
+    /// Every managed container whose [`DOCKER_TYPE`] is `docker_type`, as `convert` reads
+    /// its inspection (kept in `cache`). Containers removed between the list and the
+    /// inspect are left out.
+    async fn inspect_managed<T: Clone>(
         &self,
         docker_type: &str,
         kind: &'static str,
-    ) -> RuntimeResult<Vec<ContainerInspectResponse>> {
+        cache: &InspectCache<T>,
+        convert: fn(&ContainerInspectResponse) -> T,
+    ) -> RuntimeResult<Vec<T>> {
         let filters = HashMap::from([(
             "label",
             vec![
@@ -303,15 +308,12 @@ impl DockerRuntime {
                 Some((s.id?, state))
             })
             .collect();
-        let cache = if docker_type == DOCKER_TYPE_SANDBOX {
-            &self.sandboxes
-        } else {
-            &self.containers
-        };
         cache
             .inspect_changed(&self.endpoint, kind, listed, |id| async move {
                 let inspected = self.docker.inspect_container(&id, None).await;
-                inspected.map_err(DockerError::from)
+                inspected
+                    .map(|inspect| convert(&inspect))
+                    .map_err(DockerError::from)
             })
             .await
     }
@@ -437,15 +439,20 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn list_sandboxes(&self) -> RuntimeResult<Vec<SandboxInfo>> {
-        let inspected = self.inspect_managed(DOCKER_TYPE_SANDBOX, "sandbox").await?;
-        Ok(inspected.iter().map(convert::sandbox_info).collect())
+        let cache = &self.sandboxes;
+        self.inspect_managed(DOCKER_TYPE_SANDBOX, "sandbox", cache, convert::sandbox_info)
+            .await
     }
 
     async fn list_containers(&self) -> RuntimeResult<Vec<ContainerInfo>> {
-        let inspected = self
-            .inspect_managed(DOCKER_TYPE_CONTAINER, "container")
-            .await?;
-        Ok(inspected.iter().map(convert::container_info).collect())
+        let cache = &self.containers;
+        self.inspect_managed(
+            DOCKER_TYPE_CONTAINER,
+            "container",
+            cache,
+            convert::container_info,
+        )
+        .await
     }
 
     async fn exec_sync(
