@@ -15,6 +15,7 @@ mod sandbox;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -67,6 +68,9 @@ pub struct DockerRuntime {
     pause_image: String,
     /// The json-file driver's rotation of every container's log.
     log: HostConfigLogConfig,
+    /// Where the daemon keeps each container's directory (`<DockerRootDir>/containers`),
+    /// for a daemon on this host (a unix socket); `None` for a remote one.
+    containers_dir: Option<PathBuf>,
     /// What the inspections of pause containers said, reused while their listed state is
     /// unchanged: the few fields the agent reads, not bollard's whole answer (kilobytes of
     /// configuration a container, for every container of the node).
@@ -108,11 +112,16 @@ impl DockerRuntime {
             Call::new(&name, "negotiate the API version with", "daemon", &name).error(err)
         })?;
         tracing::debug!(endpoint = %name, api_version = %docker.client_version(), "connected to Docker");
+        let containers_dir = match endpoint {
+            Endpoint::Unix(_) => containers_dir(&docker, &name).await,
+            Endpoint::Tcp(_) => None,
+        };
         Ok(Self {
             docker,
             endpoint: name,
             pause_image,
             log: container::log_config(DEFAULT_MAX_SIZE, DEFAULT_MAX_FILES),
+            containers_dir,
             sandboxes: Arc::default(),
             containers: Arc::default(),
         })
@@ -319,6 +328,20 @@ impl DockerRuntime {
     }
 }
 
+/// `<DockerRootDir>/containers` of the daemon at `endpoint`, or `None` (told) when its info
+/// does not say.
+async fn containers_dir(docker: &Docker, endpoint: &str) -> Option<PathBuf> {
+    match docker.info().await {
+        Ok(info) => info
+            .docker_root_dir
+            .map(|root| PathBuf::from(root).join("containers")),
+        Err(error) => {
+            tracing::warn!(endpoint, %error, "cannot read the daemon's root directory; container logs are not linked at the kubelet's path");
+            None
+        }
+    }
+}
+
 /// A `Localhost` seccomp profile that cannot be read.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read the seccomp profile {}", path.display())]
@@ -407,7 +430,18 @@ impl ContainerRuntime for DockerRuntime {
         let seccomp = self.seccomp(&config.security.seccomp, &name).await?;
         let body =
             container::container_body(config, sandbox, sandbox_id, &seccomp, self.log.clone());
-        self.create_named(&name, "container", body).await
+        let id = self.create_named(&name, "container", body).await?;
+        if let Some(dir) = &self.containers_dir {
+            let target = dir.join(&id).join(format!("{id}-json.log"));
+            let link = sandbox.log_directory.join(&config.log_path);
+            let linked = tokio::task::spawn_blocking(move || logs::link(&target, &link))
+                .await
+                .unwrap_or_else(|join| Err(std::io::Error::other(join)));
+            if let Err(error) = linked {
+                tracing::warn!(container = %name, %error, "cannot link the container's log at the kubelet's path; Docker still serves it");
+            }
+        }
+        Ok(id)
     }
 
     /// Starts the container; when it cannot join its sandbox's IPC namespace because the

@@ -1,7 +1,9 @@
 //! Container logs through Docker's `/containers/{id}/logs`: stdout and stderr demultiplexed
 //! by bollard, always asked with timestamps so that partial lines are joined and `since` and
-//! `timestamps` read the same on every backend.
+//! `timestamps` read the same on every backend. Each log is also linked at the kubelet's
+//! path, as cri-dockerd links it.
 
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard::container::LogOutput;
@@ -11,6 +13,21 @@ use staticpod_runtime::RuntimeResult;
 use staticpod_runtime::logs::{self, LogOptions, LogStream, StreamType};
 
 use crate::DockerRuntime;
+
+/// Links `link` (a container's log path under the kubelet's `/var/log/pods`) to `target`
+/// (the json-file log Docker writes), replacing what was there, as cri-dockerd does: tools
+/// that read `/var/log/pods` find every container's log, in Docker's JSON lines (not the CRI
+/// format). Docker's own rotated files are not linked.
+pub(crate) fn link(target: &Path, link: &Path) -> std::io::Result<()> {
+    if let Some(dir) = link.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(link) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    std::os::unix::fs::symlink(target, link)
+}
 
 impl DockerRuntime {
     /// The log of `container_id` as `options` ask.

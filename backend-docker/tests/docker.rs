@@ -153,7 +153,11 @@ async fn the_json_file_driver_rotates_by_the_configured_limits() {
     let rt = &pod.runtime;
     let sandbox = pod.sandbox(vec![]);
     let sandbox_id = rt.run_sandbox(&sandbox).await.expect("run sandbox");
-    let config = pod.container("chatty", BUSYBOX_IMAGE, &["sleep", "30"]);
+    let config = pod.container(
+        "chatty",
+        BUSYBOX_IMAGE,
+        &["sh", "-c", "echo hello; sleep 30"],
+    );
     let id = rt
         .create_container(&sandbox_id, &config, &sandbox)
         .await
@@ -168,6 +172,31 @@ async fn the_json_file_driver_rotates_by_the_configured_limits() {
     let limits = log.config.unwrap();
     assert_eq!(limits.get("max-size").map(String::as_str), Some("40960"));
     assert_eq!(limits.get("max-file").map(String::as_str), Some("3"));
+    // The kubelet's path of the log is a link to the file Docker writes, as cri-dockerd's.
+    let link = sandbox.log_directory.join(&config.log_path);
+    let target = std::fs::read_link(&link).expect("the log path is a link");
+    rt.start_container(&id).await.expect("start");
+    // Docker names its log file once the container has started.
+    let started = bollard().await.inspect_container(&id, None).await;
+    let started = started.expect("inspect");
+    assert_eq!(
+        Some(target.as_os_str()),
+        started.log_path.as_deref().map(std::ffi::OsStr::new)
+    );
+    let logged = eventually(
+        Duration::from_secs(10),
+        "a line in the linked log",
+        || async {
+            std::fs::read_to_string(&link)
+                .ok()
+                .filter(|text| !text.is_empty())
+        },
+    )
+    .await;
+    assert!(
+        logged.contains("\"stream\""),
+        "Docker's JSON lines: {logged}"
+    );
 }
 
 #[tokio::test]
