@@ -28,7 +28,7 @@ pub struct Kept {
 /// its own, and the file this agent writes.
 #[derive(Debug)]
 pub struct KeptVerdicts {
-    path: Option<PathBuf>,
+    path: PathBuf,
     previous: BTreeMap<String, Kept>,
     written: BTreeMap<String, Kept>,
 }
@@ -50,7 +50,7 @@ impl KeptVerdicts {
             }
         };
         KeptVerdicts {
-            path: Some(path),
+            path,
             written: previous.clone(),
             previous,
         }
@@ -65,34 +65,31 @@ impl KeptVerdicts {
     /// holds: on a verdict's change, not at every pass. A failed write is told; the next
     /// change tries again.
     pub fn keep(&mut self, verdicts: &ProbeVerdicts) {
-        let Some(path) = &self.path else {
-            return;
+        // Both maps are sorted by id: the check of every pass walks them side by side, with
+        // no allocation.
+        let kept = |v: &crate::verdicts::Verdicts| Kept {
+            started: v.started,
+            ready: v.ready,
         };
-        let now: BTreeMap<&str, Kept> = verdicts
-            .iter()
-            .map(|(id, v)| {
-                let kept = Kept {
-                    started: v.started,
-                    ready: v.ready,
-                };
-                (id.as_str(), kept)
-            })
-            .collect();
-        let same = now.len() == self.written.len()
-            && now
+        let same = verdicts.len() == self.written.len()
+            && verdicts
                 .iter()
-                .all(|(id, kept)| self.written.get(*id) == Some(kept));
+                .zip(&self.written)
+                .all(|((id, v), (was_id, was))| id == was_id && kept(v) == *was);
         if same {
             return;
         }
+        let now: BTreeMap<String, Kept> = verdicts
+            .iter()
+            .map(|(id, v)| (id.clone(), kept(v)))
+            .collect();
         let written = serde_json::to_vec(&now).expect("verdicts are plain data");
+        let path = &self.path;
         let temporary = path.with_extension("json.tmp");
         let result =
             std::fs::write(&temporary, written).and_then(|()| std::fs::rename(&temporary, path));
         match result {
-            Ok(()) => {
-                self.written = now.into_iter().map(|(id, k)| (id.to_owned(), k)).collect();
-            }
+            Ok(()) => self.written = now,
             Err(err) => {
                 tracing::warn!(path = %path.display(), %err, "cannot keep the probe verdicts for the next agent");
             }

@@ -80,6 +80,17 @@ impl World {
         }
     }
 
+    /// The reason of the last failure of `pod`'s work, as the history keeps it.
+    fn failure_reason(&self, pod: &StaticPod) -> Option<&'static str> {
+        let key = observe::PodKey {
+            namespace: pod.namespace().to_string(),
+            name: pod.full_name().to_string(),
+        };
+        self.history
+            .failure(&key, Some(pod.uid()))
+            .map(|f| f.reason)
+    }
+
     async fn plan(&self, desired: &[Arc<StaticPod>], now: SystemTime) -> Plan {
         let sandboxes = self.runtime.list_sandboxes().await.unwrap();
         let containers = self.runtime.list_containers().await.unwrap();
@@ -466,12 +477,7 @@ async fn a_failed_image_pull_backs_off_and_is_reported() {
     );
     let now = SystemTime::now();
     world.step(&[web.clone()], now).await;
-    let key = observe::PodKey {
-        namespace: "default".into(),
-        name: "web-node0".into(),
-    };
-    let failure = world.history.failure(&key, Some(web.uid()));
-    assert_eq!(failure.unwrap().reason, "ErrImagePull");
+    assert_eq!(world.failure_reason(&web), Some("ErrImagePull"));
     check(
         world.step(&[web.clone()], now).await,
         expect!["wake in 10s"],
@@ -489,12 +495,10 @@ async fn a_missing_env_file_keeps_the_container_from_starting_until_it_is_writte
     );
     let now = SystemTime::now();
     world.step(&[web.clone()], now).await;
-    let key = observe::PodKey {
-        namespace: "default".into(),
-        name: "web-node0".into(),
-    };
-    let failure = world.history.failure(&key, Some(web.uid())).unwrap();
-    assert_eq!(failure.reason, "CreateContainerConfigError");
+    assert_eq!(
+        world.failure_reason(&web),
+        Some("CreateContainerConfigError")
+    );
     let no_container = world.runtime.containers().is_empty();
     assert!(no_container, "no container is created without its env file");
 
@@ -1251,14 +1255,7 @@ async fn a_failed_post_start_hook_stops_the_container_and_is_told() {
     let web = pod(HOOKED);
     let now = SystemTime::now();
     world.step(&[web.clone()], now).await;
-    let key = crate::reconcile::observe::PodKey {
-        namespace: "default".into(),
-        name: "web-node0".into(),
-    };
-    assert_eq!(
-        world.history.failure(&key, Some(web.uid())).unwrap().reason,
-        "PostStartHookError"
-    );
+    assert_eq!(world.failure_reason(&web), Some("PostStartHookError"));
     let web_id = world.container_id("web", "0");
     assert!(
         world
@@ -1322,18 +1319,8 @@ async fn a_pod_the_node_cannot_give_what_it_asks_for_is_refused_before_the_runti
     // The World's node has no AppArmor, as NodePolicy's default says.
     let now = SystemTime::now();
     world.step(&[long.clone(), armored.clone()], now).await;
-    let key = |name: &str| crate::reconcile::observe::PodKey {
-        namespace: "default".into(),
-        name: format!("{name}-node0"),
-    };
-    let reason = |name: &str, pod: &StaticPod| {
-        world
-            .history
-            .failure(&key(name), Some(pod.uid()))
-            .map(|f| f.reason)
-    };
-    assert_eq!(reason("web", &long), Some("CreatePodSandboxError"));
-    assert_eq!(reason("armored", &armored), Some("AppArmor"));
+    assert_eq!(world.failure_reason(&long), Some("CreatePodSandboxError"));
+    assert_eq!(world.failure_reason(&armored), Some("AppArmor"));
     let mut told: Vec<String> = world
         .events
         .list()
