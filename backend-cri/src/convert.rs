@@ -36,6 +36,17 @@ pub(crate) fn sandbox_info(status: &v1::PodSandboxStatus) -> SandboxInfo {
     }
 }
 
+/// A sandbox that is not ready, from its listing alone (no IP: it has no network).
+pub(crate) fn not_ready_sandbox_info(listed: &v1::PodSandbox) -> SandboxInfo {
+    SandboxInfo {
+        id: listed.id.clone(),
+        state: SandboxState::NotReady,
+        created_at: time_from_nanos(listed.created_at),
+        ip: None,
+        labels: labels::merge(&listed.labels, &listed.annotations),
+    }
+}
+
 /// The lifecycle state of a container status.
 pub(crate) fn container_state(status: &v1::ContainerStatus) -> ContainerState {
     match v1::ContainerState::try_from(status.state) {

@@ -413,6 +413,14 @@ impl Agent {
         let before = self.manifests.reports();
         let skipped_before = self.manifests.skipped().clone();
         let changed = self.manifests.update(snapshot, &seen);
+        let recreated = self.manifests.take_recreated();
+        for pod in &recreated {
+            let key = PodKey {
+                namespace: pod.namespace().to_string(),
+                name: pod.full_name().to_string(),
+            };
+            self.history.request_restart(key, pod.uid().to_string());
+        }
         self.record_manifest_events(&before, &skipped_before);
         let first_answer = self.answered.insert(kind);
         let first_reading = complete && self.read.insert(kind);
@@ -422,7 +430,7 @@ impl Agent {
             warn!(source = %location, %kind, "the first reading failed; the pods this source started before are kept until it is read");
         }
         self.publish_manifests();
-        changed || first_answer || first_reading
+        changed || !recreated.is_empty() || first_answer || first_reading
     }
 
     /// Tells each container waiting out a back-off as the kubelet does at every sync: a
@@ -625,6 +633,7 @@ impl Agent {
                 continue;
             }
             self.in_flight.insert(work.key.clone());
+            self.history.restart_started(&work.key);
             let executor = self.executor.clone();
             self.work.spawn(async move {
                 let key = work.key.clone();
@@ -1082,6 +1091,7 @@ mod tests {
             reading: Reading::Complete(Scan {
                 files,
                 skipped: Vec::new(),
+                unlinked: Vec::new(),
             }),
             answer: None,
         }

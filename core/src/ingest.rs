@@ -86,6 +86,9 @@ pub struct Manifests {
     desired: Vec<Arc<StaticPod>>,
     /// The URL and its last poll, once polled.
     poll: Option<(PathBuf, PollReport)>,
+    /// The desired pods whose file was removed and written anew, valid, since
+    /// [`Manifests::take_recreated`] last took them: pods to restart.
+    recreated: Vec<Arc<StaticPod>>,
 }
 
 impl Manifests {
@@ -140,6 +143,18 @@ impl Manifests {
             tracing::info!(file = %path.display(), "manifest removed");
             self.files.remove(&path);
         }
+        // The pods of files removed and written again, as they were: those still desired
+        // once the new text is read, and valid, are restarted.
+        let rewritten: Vec<(PathBuf, Vec<String>)> = scan
+            .unlinked
+            .iter()
+            .filter(|path| present.contains(path.as_path()))
+            .filter_map(|path| {
+                let entry = self.files.get(path)?;
+                let uids = entry.pods.iter().map(|p| p.uid().to_string()).collect();
+                Some((path.clone(), uids))
+            })
+            .collect();
         for file in scan.files {
             self.read_file(file, kind, seen);
         }
@@ -149,6 +164,22 @@ impl Manifests {
             .map(|p| (p.full_name().to_string(), p.config_hash.clone()))
             .collect();
         self.settle();
+        for (path, uids) in rewritten {
+            let Some(entry) = self.files.get(&path).filter(|entry| !entry.stale()) else {
+                continue;
+            };
+            let restarted: Vec<Arc<StaticPod>> = entry
+                .pods
+                .iter()
+                .zip(&entry.wanted)
+                .filter(|&(pod, &wanted)| wanted && uids.iter().any(|uid| uid == pod.uid()))
+                .map(|(pod, _)| pod.clone())
+                .collect();
+            if !restarted.is_empty() {
+                tracing::info!(file = %path.display(), "manifest removed and written again: its pods restart");
+                self.recreated.extend(restarted);
+            }
+        }
         let after: Vec<(String, String)> = self
             .desired
             .iter()
@@ -277,6 +308,12 @@ impl Manifests {
         self.desired = desired;
     }
 
+    /// The pods to restart because their file was removed and written again since the
+    /// last call.
+    pub fn take_recreated(&mut self) -> Vec<Arc<StaticPod>> {
+        std::mem::take(&mut self.recreated)
+    }
+
     /// The files skipped (not manifests), as the last reading of the directory found them.
     pub fn skipped(&self) -> &BTreeSet<PathBuf> {
         &self.reported_skips
@@ -377,6 +414,7 @@ mod tests {
                 })
                 .collect(),
             skipped: Vec::new(),
+            unlinked: Vec::new(),
         }
     }
 
@@ -430,6 +468,7 @@ mod tests {
                 )),
             }],
             skipped: Vec::new(),
+            unlinked: Vec::new(),
         };
         assert!(!m.update(
             snapshot(SourceKind::File, Reading::Complete(unreadable)),
@@ -476,6 +515,34 @@ mod tests {
         assert_eq!(reports[1].pods, ["default/web-node0"]);
         assert!(reports[1].diagnostics.is_empty());
         assert_eq!(m.files_with_errors(), 1998);
+    }
+
+    #[test]
+    fn a_file_removed_and_written_again_restarts_its_pods_unless_the_new_text_is_invalid() {
+        let rewritten = |text: &str| {
+            let mut scan = files(&[
+                ("/m/web.yaml", text),
+                ("/m/db.yaml", &WEB.replace("web", "db")),
+            ]);
+            scan.unlinked = vec![PathBuf::from("/m/web.yaml"), PathBuf::from("/m/gone.yaml")];
+            snapshot(SourceKind::File, Reading::Complete(scan))
+        };
+        let mut m = Manifests::new("node0");
+        m.update(rewritten(WEB), "t0");
+        assert!(m.take_recreated().is_empty(), "a new file restarts nothing");
+        let uids = names(&m);
+        assert!(!m.update(rewritten(WEB), "t1"), "the same pods are desired");
+        let web = uids.iter().find(|(name, _)| name == "web-node0").unwrap();
+        let recreated = m.take_recreated();
+        let recreated: Vec<&str> = recreated.iter().map(|p| p.uid()).collect();
+        assert_eq!(recreated, [web.1.as_str()]);
+        assert!(m.take_recreated().is_empty(), "taken once");
+        m.update(rewritten("kind: Pod\nmetadata: {name: web\n"), "t2");
+        assert!(
+            m.take_recreated().is_empty(),
+            "an invalid text restarts nothing"
+        );
+        assert_eq!(names(&m), uids);
     }
 
     #[test]

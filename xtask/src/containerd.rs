@@ -58,6 +58,7 @@ pub fn up() -> Result<Up> {
         need("/usr/lib/cni/firewall", "containernetworking-plugins"),
         need("/usr/lib/cni/host-local", "containernetworking-plugins"),
     ])?;
+    runtime::share_netns_dir()?;
     let dir = dir();
     let socket = socket();
     let mut changed = write_if_changed(&dir.join("config.toml"), &config_toml(&dir))?;

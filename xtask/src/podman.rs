@@ -68,6 +68,7 @@ pub fn up() -> Result<Up> {
         need("/usr/bin/conmon", "conmon"),
         need("/usr/sbin/runc", "runc"),
     ])?;
+    runtime::share_netns_dir()?;
     let socket = socket();
     let changed = write_if_changed(&conf(), CONTAINERS_CONF)?;
     let started =

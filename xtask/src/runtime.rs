@@ -144,6 +144,42 @@ pub fn start_or_reuse(
     Ok(true)
 }
 
+/// Where containerd's CNI and Podman's netavark both keep their pods' network namespaces.
+const NETNS_DIR: &str = "/run/netns";
+
+/// Makes [`NETNS_DIR`] a shared mount of itself, as `ip netns` and netavark make it when
+/// they first need it. Done before either runtime starts: when netavark does it after
+/// containerd has made a namespace there, that namespace's mount is hidden under the new
+/// one, containerd cannot remove it (`device or resource busy`), and the status of its
+/// sandbox fails from then on (E2E.md, the traps of this machine).
+pub fn share_netns_dir() -> Result<()> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    if mountinfo
+        .lines()
+        .any(|line| line.split(' ').nth(4) == Some(NETNS_DIR))
+    {
+        return Ok(());
+    }
+    fs::create_dir_all(NETNS_DIR)?;
+    if fs::read_dir(NETNS_DIR)?.next().is_some() {
+        // Binding over them would hide their mounts: the very trap.
+        eprintln!(
+            "xtask: {NETNS_DIR} already holds network namespaces and is not a mount; left as it is (a runtime may fail to remove one of them, see E2E.md)"
+        );
+        return Ok(());
+    }
+    for args in [
+        ["--bind", NETNS_DIR, NETNS_DIR].as_slice(),
+        ["--make-shared", NETNS_DIR].as_slice(),
+    ] {
+        let status = std::process::Command::new("mount").args(args).status()?;
+        if !status.success() {
+            bail!("mount {} failed: {status}", args.join(" "));
+        }
+    }
+    Ok(())
+}
+
 /// Writes `contents` to `path` unless it already holds exactly that; returns whether it wrote.
 pub fn write_if_changed(path: &Path, contents: &str) -> Result<bool> {
     if fs::read_to_string(path).is_ok_and(|old| old == contents) {

@@ -1,6 +1,7 @@
 //! What the agent remembers between reconciles that the runtime cannot tell it: the last
 //! failure of each pod's work, so a pod whose image cannot be pulled is retried with back-off
-//! instead of at every pass, and its status can say why it is waiting. What the probes say
+//! instead of at every pass, and its status can say why it is waiting; and the pods whose
+//! manifest was removed and written again, to restart. What the probes say
 //! is not history: it is a snapshot of this pass ([`crate::verdicts`]).
 
 use std::collections::{BTreeMap, HashSet};
@@ -35,10 +36,14 @@ pub struct Failure {
     pub uid: Option<String>,
 }
 
-/// Failures by pod.
+/// Failures by pod, and the pods to restart.
 #[derive(Debug, Clone, Default)]
 pub struct History {
     failures: BTreeMap<PodKey, Failure>,
+    /// The pods to kill and start again, in a new sandbox, their restart counts going on
+    /// (the kubelet's restart of a static pod whose file was removed and written again),
+    /// each with the UID it was asked for.
+    restarts: BTreeMap<PodKey, String>,
 }
 
 impl History {
@@ -115,5 +120,29 @@ impl History {
     /// Drops what is known of pods that are neither desired nor present.
     pub fn retain(&mut self, keep: impl Fn(&PodKey) -> bool) {
         self.failures.retain(|key, _| keep(key));
+        self.restarts.retain(|key, _| keep(key));
+    }
+
+    /// Asks for the pod `key` with `uid` to be restarted.
+    pub fn request_restart(&mut self, key: PodKey, uid: String) {
+        self.restarts.insert(key, uid);
+    }
+
+    /// Whether the pod `namespace`/`name` with `uid` is to be restarted.
+    pub fn restart_requested(&self, namespace: &str, name: &str, uid: &str) -> bool {
+        // The usual pass has none: no key is built for it.
+        if self.restarts.is_empty() {
+            return false;
+        }
+        let key = PodKey {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        self.restarts.get(&key).is_some_and(|asked| asked == uid)
+    }
+
+    /// The work that restarts `key` has been started.
+    pub fn restart_started(&mut self, key: &PodKey) {
+        self.restarts.remove(key);
     }
 }

@@ -276,7 +276,8 @@ fn plan_key(
         .map(|pod| kill(pod, uid.is_none_or(|uid| uid != pod.uid)))
         .collect();
     if let Some((want, current)) = want {
-        plan_pod(want, current, verdicts, now, &mut steps, plan);
+        let start_over = history.restart_requested(namespace, name, want.uid());
+        plan_pod(want, current, start_over, verdicts, now, &mut steps, plan);
     }
     if !steps.is_empty() {
         plan.work.push(PodWork {
@@ -312,9 +313,12 @@ fn address(pod: &ObservedPod) -> Option<String> {
     pod.ready_sandbox().and_then(|s| s.info.ip.clone())
 }
 
+/// Plans the desired pod `want`, observed as `current`; `start_over` starts it over in a new
+/// sandbox even if its own is ready.
 fn plan_pod(
     want: &StaticPod,
     current: Option<&ObservedPod>,
+    start_over: bool,
     verdicts: &ProbeVerdicts,
     now: SystemTime,
     steps: &mut Vec<Step>,
@@ -322,7 +326,10 @@ fn plan_pod(
 ) {
     let policy = want.restart_policy();
     let spec = &want.pod.spec;
-    let Some(sandbox) = current.and_then(ObservedPod::ready_sandbox) else {
+    let usable = current
+        .and_then(ObservedPod::ready_sandbox)
+        .filter(|_| !start_over);
+    let Some(sandbox) = usable else {
         // No usable sandbox: clear what is left of the old one, then start over.
         let mut attempt = 0;
         let mut latest: BTreeMap<&str, &ObservedContainer> = BTreeMap::new();

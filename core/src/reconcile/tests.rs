@@ -470,6 +470,35 @@ async fn a_dead_sandbox_is_replaced_and_restart_counts_carry_on() {
 }
 
 #[tokio::test]
+async fn a_pod_asked_to_restart_starts_over_in_a_new_sandbox_and_its_restart_counts_carry_on() {
+    let mut world = World::new();
+    let web = pod(WEB);
+    let now = SystemTime::now();
+    world.step(&[web.clone()], now).await;
+    let key = observe::PodKey {
+        namespace: web.namespace().to_string(),
+        name: web.full_name().to_string(),
+    };
+    world
+        .history
+        .request_restart(key.clone(), "another-uid".to_string());
+    check(world.step(&[web.clone()], now).await, expect![""]);
+    world
+        .history
+        .request_restart(key.clone(), web.uid().to_string());
+    check(
+        world.step(&[web.clone()], now).await,
+        expect![[r#"
+            kill default/web-node0 containers=2 sandboxes=1 grace=30s forget=false
+            run sandbox default/web-node0 #1
+            start web #1
+            start sidecar #1"#]],
+    );
+    world.history.restart_started(&key);
+    check(world.step(&[web], now).await, expect![""]);
+}
+
+#[tokio::test]
 async fn a_failed_image_pull_backs_off_and_is_reported() {
     let mut world = World::new();
     let web = pod(

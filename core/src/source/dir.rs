@@ -92,12 +92,14 @@ fn read_text(path: &Path) -> Result<String, FileProblem> {
 pub fn watch(path: PathBuf, check_frequency: Duration) -> mpsc::Receiver<Snapshot> {
     let (scans, receiver) = mpsc::channel(1);
     tokio::spawn(async move {
-        let (events_tx, mut events) = mpsc::unbounded_channel::<Change>();
+        let (events_tx, mut events) = mpsc::unbounded_channel::<Event>();
         let mut watcher = None;
         let mut next_check = Instant::now();
         let mut pending_since: Option<Instant> = None;
         let mut last_event = Instant::now();
         let mut quiet = QUIET_AFTER_PARTIAL;
+        // The files removed since the last scan, as the events name them.
+        let mut unlinked: Vec<PathBuf> = Vec::new();
         // inotify itself unavailable (no instance left): said once, not at every re-list.
         let mut warned = false;
         loop {
@@ -110,8 +112,9 @@ pub fn watch(path: PathBuf, check_frequency: Duration) -> mpsc::Receiver<Snapsho
             };
             tokio::select! {
                 event = events.recv() => {
-                    let Some(change) = event else { return };
-                    quiet = match change {
+                    let Some(event) = event else { return };
+                    unlinked.extend(event.unlinked);
+                    quiet = match event.change {
                         Change::Complete => QUIET_AFTER_COMPLETE,
                         Change::Partial => QUIET_AFTER_PARTIAL,
                     };
@@ -125,9 +128,17 @@ pub fn watch(path: PathBuf, check_frequency: Duration) -> mpsc::Receiver<Snapsho
             pending_since = None;
             next_check = Instant::now() + check_frequency;
             let scan_path = path.clone();
-            let result = tokio::task::spawn_blocking(move || scan(&scan_path))
-                .await
-                .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())));
+            let removed = std::mem::take(&mut unlinked);
+            let result = tokio::task::spawn_blocking(move || {
+                let mut scan = scan(&scan_path)?;
+                scan.unlinked = removed
+                    .iter()
+                    .filter_map(|file| as_scanned(&scan_path, file))
+                    .collect();
+                Ok(scan)
+            })
+            .await
+            .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())));
             if result.is_err() {
                 // The directory may have been removed and created again: watch it anew.
                 watcher = None;
@@ -147,6 +158,24 @@ pub fn watch(path: PathBuf, check_frequency: Duration) -> mpsc::Receiver<Snapsho
         }
     });
     receiver
+}
+
+/// `file`, named by an event of the watched directory, as [`scan`] names it when reading
+/// `path`; `None` when it is not what `path` reads (another file beside a single manifest).
+fn as_scanned(path: &Path, file: &Path) -> Option<PathBuf> {
+    let name = file.file_name()?;
+    if path.is_dir() {
+        Some(path.join(name))
+    } else {
+        (path.file_name() == Some(name)).then(|| path.to_path_buf())
+    }
+}
+
+/// One inotify event, as the watch loop takes it.
+struct Event {
+    change: Change,
+    /// The file it names, when the event is its removal.
+    unlinked: Option<PathBuf>,
 }
 
 /// What an inotify event says about the file it names.
@@ -179,7 +208,7 @@ impl Change {
 /// file, so that renames into it are seen.
 fn start_watcher(
     path: &Path,
-    events: mpsc::UnboundedSender<Change>,
+    events: mpsc::UnboundedSender<Event>,
     warned: &mut bool,
 ) -> Option<notify::RecommendedWatcher> {
     let target = if path.is_dir() {
@@ -188,9 +217,15 @@ fn start_watcher(
         path.parent()?.to_path_buf()
     };
     let handler = move |event: notify::Result<notify::Event>| {
-        if let Some(change) = event.ok().and_then(|e| Change::of(&e.kind)) {
-            let _ = events.send(change);
-        }
+        let Ok(event) = event else { return };
+        let Some(change) = Change::of(&event.kind) else {
+            return;
+        };
+        let unlinked = match event.kind {
+            notify::EventKind::Remove(_) => event.paths.into_iter().next(),
+            _ => None,
+        };
+        let _ = events.send(Event { change, unlinked });
     };
     let mut watcher = match notify::recommended_watcher(handler) {
         Ok(watcher) => watcher,
@@ -304,5 +339,51 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(matches!(second.reading, Reading::Complete(scan) if scan.files.len() == 1));
+    }
+
+    #[tokio::test]
+    async fn a_file_removed_and_written_again_is_told_and_a_rename_over_it_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = dir.path().join("web.yaml");
+        std::fs::write(&web, "kind: Pod\n").unwrap();
+        let mut scans = watch(dir.path().to_path_buf(), Duration::from_secs(3600));
+        // Every scan up to the one that has `web.yaml` again: the file's removal and its
+        // new copy are one burst, unless the machine is slow enough to split them.
+        async fn unlinked_until_present(
+            scans: &mut mpsc::Receiver<Snapshot>,
+            web: &Path,
+        ) -> Vec<PathBuf> {
+            let mut unlinked = Vec::new();
+            loop {
+                let snapshot = tokio::time::timeout(Duration::from_secs(30), scans.recv())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let Reading::Complete(scan) = snapshot.reading else {
+                    panic!("the directory is readable");
+                };
+                unlinked.extend(scan.unlinked);
+                if scan.files.iter().any(|f| f.path == web) {
+                    return unlinked;
+                }
+            }
+        }
+        assert_eq!(
+            unlinked_until_present(&mut scans, &web).await,
+            Vec::<PathBuf>::new()
+        );
+        std::fs::remove_file(&web).unwrap();
+        std::fs::write(&web, "kind: Pod\n").unwrap();
+        assert_eq!(
+            unlinked_until_present(&mut scans, &web).await,
+            vec![web.clone()]
+        );
+        let saved = dir.path().join(".web.yaml.swp");
+        std::fs::write(&saved, "kind: Pod\n").unwrap();
+        std::fs::rename(&saved, &web).unwrap();
+        assert_eq!(
+            unlinked_until_present(&mut scans, &web).await,
+            Vec::<PathBuf>::new()
+        );
     }
 }

@@ -180,6 +180,7 @@ pub fn body_scan(url: &str, body: Vec<u8>) -> Scan {
             content: manifest_text(body),
         }],
         skipped: Vec::new(),
+        unlinked: Vec::new(),
     }
 }
 

@@ -143,6 +143,11 @@ pub struct Scan {
     pub files: Vec<ScannedFile>,
     /// Files left out, with the reason.
     pub skipped: Vec<(PathBuf, skip::SkipReason)>,
+    /// Manifest files removed (unlinked) since the reading before, as the directory's
+    /// events told: one that is among `files` again was removed and written anew, and its
+    /// pod is restarted, as the kubelet restarts it. A rename is not a removal: an editor's
+    /// save that renames the old file away restarts nothing.
+    pub unlinked: Vec<PathBuf>,
 }
 
 /// The snapshots of every source in one stream, in the order they arrive; it ends when every
