@@ -3,7 +3,8 @@
 //! manage whose logs are under [`LogRotation::directory`]: a current file about to pass
 //! `max_size` is renamed to `<n>.log.<YYYYmmdd-HHMMSS>` and the runtime is asked to reopen
 //! it (`ReopenContainerLog`); the rotated files but the newest are gzipped, and the oldest
-//! beyond `max_files` (the current file counts) are removed.
+//! beyond `max_files` (the current file counts) are removed before the rename, as the
+//! kubelet's `removeExcessLogs`, so the files never number more than `max_files`.
 //!
 //! Better than the kubelet's, which looks every 10 s and lets a verbose container's file grow
 //! far past the limit meanwhile: the files are checked on every inotify change in their
@@ -24,7 +25,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
@@ -102,10 +103,13 @@ pub(crate) fn spawn(
     .ok();
     let (tidy, tidies) = std::sync::mpsc::channel::<PathBuf>();
     let max_files = policy.max_files;
+    let files = Arc::new(Mutex::new(()));
+    let compressing = files.clone();
     std::thread::Builder::new()
         .name("log-compress".to_owned())
         .spawn(move || {
             for log in tidies {
+                let _turn = compressing.lock().expect("rotated files lock");
                 if let Err(err) = tidy_rotated(&log, max_files) {
                     tracing::warn!(log = %log.display(), %err, "cannot compress or remove rotated logs");
                 }
@@ -128,6 +132,7 @@ pub(crate) fn spawn(
             at: None,
         },
         tidy,
+        files,
         shared: Arc::downgrade(&shared),
     };
     std::thread::Builder::new()
@@ -190,6 +195,9 @@ struct Manager {
     /// runtime can take a tenth of a second to reopen on a busy node.
     rotation_time: Peak,
     tidy: std::sync::mpsc::Sender<PathBuf>,
+    /// Held while rotated files are removed or compressed: a file the rotation removes is
+    /// never one being compressed (whose `.gz` would then appear after the removal).
+    files: Arc<Mutex<()>>,
     /// Gone once the backend is.
     shared: Weak<Shared>,
 }
@@ -346,10 +354,15 @@ impl Manager {
         };
         log.last = None;
         let path = log.path.clone();
-        let renamed = rotated_names(&path).and_then(|names| {
-            let rotated = rotated_path(&path, SystemTime::now(), &names);
-            fs::rename(&path, &rotated).map(|()| rotated)
-        });
+        let max_files = self.policy.max_files;
+        let renamed = {
+            let _turn = self.files.lock().expect("rotated files lock");
+            // Room for the file about to be rotated, the current one counting too.
+            trim_rotated(&path, max_files.saturating_sub(2)).and_then(|names| {
+                let rotated = rotated_path(&path, SystemTime::now(), &names);
+                fs::rename(&path, &rotated).map(|()| rotated)
+            })
+        };
         let rotated = match renamed {
             Ok(rotated) => rotated,
             Err(err) => {
@@ -495,13 +508,28 @@ pub(crate) fn rotated_path(log: &Path, now: SystemTime, rotated: &[String]) -> P
     PathBuf::from(name)
 }
 
-/// Brings `log`'s rotated files to the policy: leftovers of an interrupted compression
-/// removed (`.tmp` files, and a file whose `.gz` is complete), the oldest beyond
-/// `max_files - 1` removed (the current file is the last), every one but the newest
-/// gzipped. The oldest go first, so that a reader of the newest is not disturbed.
+/// Brings `log`'s rotated files to the policy: [`trim_rotated`] to `max_files - 1` (the
+/// current file is the last), then every one but the newest gzipped. The oldest go first,
+/// so that a reader of the newest is not disturbed.
 pub(crate) fn tidy_rotated(log: &Path, max_files: u32) -> io::Result<()> {
     let Some(dir) = log.parent() else {
         return Ok(());
+    };
+    let kept = trim_rotated(log, max_files.saturating_sub(1))?;
+    if let Some((_newest, older)) = kept.split_last() {
+        for name in older.iter().filter(|name| !name.ends_with(GZ)) {
+            compress(&dir.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the leftovers of an interrupted compression among `log`'s rotated files (`.tmp`
+/// files, and a file whose `.gz` is complete), and the oldest beyond `keep`. Returns the
+/// names of those kept (gzipped or not), oldest first.
+fn trim_rotated(log: &Path, keep: u32) -> io::Result<Vec<String>> {
+    let Some(dir) = log.parent() else {
+        return Ok(Vec::new());
     };
     let names = rotated_names(log)?;
     let mut kept = Vec::new();
@@ -511,21 +539,14 @@ pub(crate) fn tidy_rotated(log: &Path, max_files: u32) -> io::Result<()> {
         if leftover {
             remove(&dir.join(name))?;
         } else if stamp_of(name).is_some() {
-            kept.push(name);
+            kept.push(name.clone());
         }
     }
-    let excess = kept
-        .len()
-        .saturating_sub(max_files.saturating_sub(1) as usize);
+    let excess = kept.len().saturating_sub(keep as usize);
     for name in kept.drain(..excess) {
         remove(&dir.join(name))?;
     }
-    if let Some((_newest, older)) = kept.split_last() {
-        for name in older.iter().filter(|name| !name.ends_with(GZ)) {
-            compress(&dir.join(name))?;
-        }
-    }
-    Ok(())
+    Ok(kept)
 }
 
 fn remove(path: &Path) -> io::Result<()> {
@@ -696,6 +717,19 @@ mod tests {
             Some(dir.path().join("0.log.20240501-120005"))
         );
         assert_eq!(newest_rotated(&dir.path().join("1.log")).unwrap(), None);
+    }
+
+    #[test]
+    fn before_a_rotation_the_oldest_files_make_room_for_the_one_it_adds() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| fs::write(dir.path().join(name), name).unwrap();
+        file("0.log");
+        file("0.log.20240501-120000.gz");
+        file("0.log.20240501-120001");
+        // `max_files` 3: the current file, the one about to be rotated, one more.
+        let kept = trim_rotated(&dir.path().join("0.log"), 3 - 2).unwrap();
+        assert_eq!(kept, ["0.log.20240501-120001"]);
+        assert_eq!(files(dir.path()), ["0.log", "0.log.20240501-120001"]);
     }
 
     #[test]
