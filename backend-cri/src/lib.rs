@@ -5,8 +5,9 @@
 //! service (`api`), the request building (`sandbox`, `container`), status conversion
 //! (`convert`), error translation ([`error`]), the socket channel (`transport`), the event
 //! feed (`events`: CRI's, else containerd's own), the reading of the log files the runtime
-//! writes (`logs`), their rotation (`rotation`, the kubelet's container log manager) and the
-//! inotify watches both use (`inotify`) live in modules of their own.
+//! writes (`logs`) and the calls their rotation makes (`log_writers`; the rotation itself,
+//! the kubelet's container log manager, is `staticpod_runtime::log_rotation`) live in
+//! modules of their own.
 
 pub mod error;
 
@@ -14,9 +15,8 @@ mod api;
 mod container;
 mod convert;
 mod events;
-mod inotify;
+mod log_writers;
 mod logs;
-mod rotation;
 mod sandbox;
 mod transport;
 
@@ -30,6 +30,7 @@ use staticpod_runtime::endpoint::Endpoint;
 use staticpod_runtime::exec_output;
 use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
+use staticpod_runtime::log_rotation;
 use staticpod_runtime::logs::{LogOptions, LogRotation, LogStream};
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, ImageUser,
@@ -67,7 +68,7 @@ pub struct CriRuntime {
     /// Container statuses, likewise.
     containers: Arc<InspectCache<Option<ContainerInfo>>>,
     /// The log rotation, when there is one.
-    log_rotation: Option<rotation::Rotation>,
+    log_rotation: Option<log_rotation::Rotation>,
 }
 
 impl CriRuntime {
@@ -118,8 +119,8 @@ impl CriRuntime {
         );
         if let Some(policy) = log_rotation {
             let directory = policy.directory.display().to_string();
-            let started =
-                rotation::spawn(runtime.runtime.clone(), runtime.endpoint.clone(), policy);
+            let writers = log_writers::CriLogWriters::new(runtime.runtime.clone());
+            let started = log_rotation::spawn(writers, policy);
             let rotation = started.map_err(|source| RuntimeError::Failed {
                 operation: format!("start the rotation of the container logs in {directory}"),
                 source: Box::new(source),

@@ -14,16 +14,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use staticpod_runtime::call_error::Call;
+use staticpod_runtime::inotify::{self, Changes};
+use staticpod_runtime::log_rotation;
 use staticpod_runtime::logs::{LogFormat, LogMessage, LogOptions, LogStream, StreamType};
 use staticpod_runtime::{RuntimeError, RuntimeResult, timestamp};
 use tokio::io::AsyncReadExt;
 
 use crate::api::v1;
-use staticpod_runtime::call_error::Call;
 
 use crate::error::{CallError, CriError};
-use crate::inotify::Changes;
-use crate::rotation;
 use crate::{CriRuntime, container_subject};
 
 /// How long a follower waits for an append before asking whether the container still runs
@@ -140,7 +140,7 @@ fn memrchr_all(block: &[u8]) -> impl Iterator<Item = usize> + '_ {
 fn open_at_tail(path: &Path, tail: Option<u64>) -> io::Result<(File, u64)> {
     let mut file = match File::open(path) {
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            let rotated = rotation::newest_rotated(path)?.ok_or(err)?;
+            let rotated = log_rotation::newest_rotated(path)?.ok_or(err)?;
             File::open(rotated)?
         }
         opened => opened?,
@@ -340,7 +340,7 @@ impl Reader {
 
     fn watch_directory(&self) -> RuntimeResult<Watch> {
         let dir = self.path.parent().unwrap_or(Path::new("/")).to_owned();
-        let watched = crate::inotify::watch().and_then(|(mut watcher, changes)| {
+        let watched = inotify::watch().and_then(|(mut watcher, changes)| {
             watcher.watch(&dir, RecursiveMode::NonRecursive)?;
             Ok(Watch {
                 _watcher: watcher,
@@ -393,7 +393,7 @@ impl Reader {
         let next = {
             let (path, inode) = (self.path.clone(), self.inode);
             tokio::task::spawn_blocking(move || {
-                let next = rotation::next_file(&path, inode)?;
+                let next = log_rotation::next_file(&path, inode)?;
                 let file = File::open(&next.path)?;
                 let inode = file.metadata()?.ino();
                 Ok((next, file, inode))

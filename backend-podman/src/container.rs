@@ -12,8 +12,11 @@ use staticpod_runtime::{
 };
 use staticpod_runtime::{labels, naming, signal};
 
-/// Largest log file before Podman truncates it, the kubelet's default `containerLogMaxSize`.
+/// Largest log file before Podman truncates it, the kubelet's default `containerLogMaxSize`,
+/// for a log the agent does not rotate.
 const LOG_MAX_BYTES: i64 = 10 * 1024 * 1024;
+/// The log size at which Podman never truncates (conmon gets no `--log-size-max`).
+pub(crate) const NO_TRUNCATION: i64 = -1;
 
 /// libpod's `SpecGenerator`, reduced to what a pod's container needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]

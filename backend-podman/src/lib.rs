@@ -17,6 +17,7 @@ mod exec;
 mod fake_libpod;
 mod infra;
 mod libpod;
+mod log_writers;
 mod logs;
 mod sandbox;
 
@@ -37,7 +38,8 @@ use std::sync::Arc;
 use staticpod_runtime::endpoint::Endpoint;
 use staticpod_runtime::inspect::InspectCache;
 use staticpod_runtime::labels::{self, MANAGED_BY, MANAGED_BY_VALUE};
-use staticpod_runtime::logs::{LogOptions, LogStream};
+use staticpod_runtime::log_rotation::{self, Rotation};
+use staticpod_runtime::logs::{LogOptions, LogRotation, LogStream};
 use staticpod_runtime::naming;
 use staticpod_runtime::{
     BoxError, ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured,
@@ -76,6 +78,8 @@ pub struct PodmanRuntime {
     sandboxes: Arc<InspectCache<ContainerInspect>>,
     /// Inspections of app containers, likewise.
     containers: Arc<InspectCache<ContainerInspect>>,
+    /// The log rotation, when there is one.
+    log_rotation: Option<Rotation>,
 }
 
 impl fmt::Debug for PodmanRuntime {
@@ -128,8 +132,16 @@ impl PodmanRuntime {
     /// `ApiVersion` is the Docker-compatible API's ("1.41"), not libpod's. `pause_image` is the
     /// image of every pod's infra container (`--pod-infra-container-image`).
     ///
+    /// With `log_rotation`, the logs of the running containers under its directory are
+    /// rotated, as the kubelet's container log manager does, until the last clone of this
+    /// runtime is dropped; a rotation that cannot start is [`RuntimeError::Failed`].
+    ///
     /// A service that does not answer is [`RuntimeError::Unavailable`] naming `endpoint`.
-    pub async fn connect(endpoint: &Endpoint, pause_image: String) -> Result<Self, RuntimeError> {
+    pub async fn connect(
+        endpoint: &Endpoint,
+        pause_image: String,
+        log_rotation: Option<LogRotation>,
+    ) -> Result<Self, RuntimeError> {
         let name = endpoint.to_string();
         let socket = endpoint
             .unix_socket("Podman")
@@ -154,14 +166,28 @@ impl PodmanRuntime {
         };
         let api_version = version.to_string();
         tracing::debug!(endpoint, libpod_api = %found, speaking = %api_version, "connected to Podman");
+        let libpod = Libpod::new(socket, &api_version);
+        let log_rotation = match log_rotation {
+            Some(policy) => {
+                let directory = policy.directory.display().to_string();
+                let writers = log_writers::PodmanLogWriters::new(libpod.clone());
+                let started = log_rotation::spawn(writers, policy);
+                Some(started.map_err(|source| RuntimeError::Failed {
+                    operation: format!("start the rotation of the container logs in {directory}"),
+                    source: Box::new(source),
+                })?)
+            }
+            None => None,
+        };
         Ok(Self {
             podman: Podman::unix_versioned(socket, version),
-            libpod: Libpod::new(socket, &api_version),
+            libpod,
             endpoint: endpoint.to_owned(),
             pause_image,
             api_version,
             sandboxes: Arc::default(),
             containers: Arc::default(),
+            log_rotation,
         })
     }
 
@@ -362,8 +388,13 @@ impl PodmanRuntime {
 
     /// Creates the directory of a container's log file; without it conmon cannot open the
     /// file and the container would not start. On failure the log stays in Podman's own
-    /// place.
+    /// place. With the rotation on, conmon does not truncate the file: its count of what it
+    /// wrote goes on across our rotations' reopens, so it would truncate a current file
+    /// part-written.
     async fn prepare_log(&self, spec: &mut container::ContainerSpec, log_file: &Path) {
+        if let (Some(log), Some(_)) = (spec.log_configuration.as_mut(), &self.log_rotation) {
+            log.size = container::NO_TRUNCATION;
+        }
         let Some(dir) = log_file.parent() else {
             return;
         };
@@ -496,7 +527,12 @@ impl ContainerRuntime for PodmanRuntime {
     async fn start_container(&self, container_id: &str) -> RuntimeResult<()> {
         let container = self.podman.containers().get(container_id);
         match within(REQUEST_TIMEOUT, container.start(None)).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(rotation) = &self.log_rotation {
+                    rotation.container_started();
+                }
+                Ok(())
+            }
             Err(err) if err.is_not_modified() => Ok(()),
             Err(err) => Err(self.call("start", "container", container_id).error(err)),
         }
@@ -638,7 +674,7 @@ mod tests {
     #[tokio::test]
     async fn an_old_libpod_api_is_refused_naming_what_was_found() {
         let fake = FakeLibpod::start("3.4.4", vec![]);
-        let err = PodmanRuntime::connect(&fake.endpoint(), "pause".into())
+        let err = PodmanRuntime::connect(&fake.endpoint(), "pause".into(), None)
             .await
             .expect_err("libpod 3 is too old");
         assert!(
@@ -652,7 +688,7 @@ mod tests {
     #[tokio::test]
     async fn calls_speak_the_libpod_version_from_ping_not_the_docker_one() {
         let fake = FakeLibpod::start("4.1.0", vec![]);
-        let runtime = PodmanRuntime::connect(&fake.endpoint(), "pause".into())
+        let runtime = PodmanRuntime::connect(&fake.endpoint(), "pause".into(), None)
             .await
             .expect("connects");
         assert!(format!("{runtime:?}").contains("4.1.0"), "{runtime:?}");
@@ -666,7 +702,7 @@ mod tests {
     #[tokio::test]
     async fn an_endpoint_of_another_kind_is_refused() {
         let endpoint = "tcp://127.0.0.1:8080".parse().unwrap();
-        let err = PodmanRuntime::connect(&endpoint, "pause".into())
+        let err = PodmanRuntime::connect(&endpoint, "pause".into(), None)
             .await
             .expect_err("not supported");
         assert!(err.is_unavailable(), "{err:?}");

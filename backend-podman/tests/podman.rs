@@ -42,7 +42,7 @@ fn endpoint() -> Endpoint {
 
 async fn runtime() -> PodmanRuntime {
     let endpoint = endpoint();
-    PodmanRuntime::connect(&endpoint, PAUSE_IMAGE.to_owned())
+    PodmanRuntime::connect(&endpoint, PAUSE_IMAGE.to_owned(), None)
         .await
         .unwrap_or_else(|err| panic!("cannot connect to Podman at {endpoint}: {err:?}"))
 }
@@ -72,7 +72,7 @@ async fn run_to_exit(pod: &TestPod<PodmanRuntime>, config: ContainerConfig) -> C
 #[tokio::test]
 async fn connecting_to_a_missing_socket_is_unavailable() {
     let endpoint = "unix:///nonexistent/staticpod-test/podman.sock";
-    let err = PodmanRuntime::connect(&endpoint.parse().unwrap(), PAUSE_IMAGE.into())
+    let err = PodmanRuntime::connect(&endpoint.parse().unwrap(), PAUSE_IMAGE.into(), None)
         .await
         .expect_err("no service there");
     assert!(err.is_unavailable(), "{err:?}");

@@ -33,10 +33,10 @@ fn about(backend: Backend) -> &'static str {
 
 /// Connects to `backend` at `endpoint`; `pause_image` is the sandbox image of the backends
 /// that emulate a sandbox with a container (Docker, Podman); `log_rotation`, how the agent
-/// rotates the logs of the backend whose logs are files it manages (CRI), and the limits of
-/// Docker's own rotation.
-// `pause_image` is unused without Docker and Podman, `log_rotation` without CRI and Docker
-// (and, with no backend at all, `endpoint`).
+/// rotates the logs of the backends whose logs are files it manages (CRI, Podman), and the
+/// limits of Docker's own rotation.
+// `pause_image` is unused without Docker and Podman (and, with no backend at all,
+// `endpoint` and `log_rotation`).
 #[cfg_attr(
     not(all(any(feature = "docker", feature = "podman"), feature = "cri")),
     allow(unused_variables)
@@ -66,8 +66,12 @@ pub async fn connect(
         )),
         #[cfg(feature = "podman")]
         Backend::Podman => Ok(Arc::new(
-            staticpod_backend_podman::PodmanRuntime::connect(endpoint, pause_image.to_string())
-                .await?,
+            staticpod_backend_podman::PodmanRuntime::connect(
+                endpoint,
+                pause_image.to_string(),
+                log_rotation,
+            )
+            .await?,
         )),
         #[cfg(not(all(feature = "docker", feature = "cri", feature = "podman")))]
         other => anyhow::bail!(

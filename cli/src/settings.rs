@@ -64,15 +64,15 @@ pub struct RunArgs {
     /// Where pod volumes (emptyDir) live.
     #[arg(long, default_value = "/var/lib/staticpod")]
     root_dir: PathBuf,
-    /// Where CRI runtimes write the pods' container logs, as the kubelet lays them out
+    /// Where CRI runtimes and Podman write the pods' container logs, as the kubelet lays them out
     /// (`<namespace>_<pod>_<uid>/<container>/<n>.log`) [default: /var/log/pods].
     #[arg(long)]
     pod_logs_dir: Option<PathBuf>,
-    /// The size a CRI container's log file may reach before it is rotated, a quantity
+    /// The size a container's log file may reach before it is rotated, a quantity
     /// [default: 10Mi].
     #[arg(long, value_parser = kubelet_config::parse_log_max_size)]
     container_log_max_size: Option<u64>,
-    /// How many log files a CRI container keeps, the current one included [default: 5].
+    /// How many log files a container keeps, the current one included [default: 5].
     #[arg(long, value_parser = clap::value_parser!(u32).range(i64::from(kubelet_config::MIN_LOG_MAX_FILES)..))]
     container_log_max_files: Option<u32>,
     /// How often the manifest path is re-read besides inotify events [default: 20s].
@@ -136,7 +136,7 @@ pub struct Settings {
     pub node_name: String,
     /// `--root-dir` and `--pod-logs-dir`.
     pub dirs: Dirs,
-    /// How the CRI logs under `--pod-logs-dir` are rotated.
+    /// How the CRI and Podman logs under `--pod-logs-dir` are rotated.
     pub log_rotation: LogRotation,
     /// The manifest directory (or file), when there is one, and how often it is re-read.
     pub manifest_path: Option<(PathBuf, Duration)>,
@@ -186,13 +186,6 @@ impl RunArgs {
         let max_files = self
             .container_log_max_files
             .or(file.container_log_max_files);
-        if self.runtime == Backend::Podman && (max_size.is_some() || max_files.is_some()) {
-            tracing::warn!(
-                runtime = %self.runtime,
-                "containerLogMaxSize and containerLogMaxFiles are not used: Podman 4.3's \
-                 conmon keeps one log file per container, which it does not rotate"
-            );
-        }
         let pod_logs = std::path::absolute(
             self.pod_logs_dir
                 .or(file.pod_logs_dir)

@@ -15,8 +15,12 @@ pub mod endpoint;
 mod error;
 pub mod event_feed;
 pub mod exec_output;
+#[cfg(feature = "log-files")]
+pub mod inotify;
 pub mod inspect;
 pub mod labels;
+#[cfg(feature = "log-files")]
+pub mod log_rotation;
 pub mod logs;
 pub mod naming;
 pub mod signal;

@@ -45,9 +45,9 @@ podman\t'Podman through its libpod REST API'"
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l container-runtime-endpoint -d 'The runtime\'s socket, `unix:///path`; defaults to the runtime\'s usual socket' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l hostname-override -d 'Node name used in pod names; defaults to the host name' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l root-dir -d 'Where pod volumes (emptyDir) live' -r -F
-complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l pod-logs-dir -d 'Where CRI runtimes write the pods\' container logs, as the kubelet lays them out (`<namespace>_<pod>_<uid>/<container>/<n>.log`) [default: /var/log/pods]' -r -F
-complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l container-log-max-size -d 'The size a CRI container\'s log file may reach before it is rotated, a quantity [default: 10Mi]' -r
-complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l container-log-max-files -d 'How many log files a CRI container keeps, the current one included [default: 5]' -r
+complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l pod-logs-dir -d 'Where CRI runtimes and Podman write the pods\' container logs, as the kubelet lays them out (`<namespace>_<pod>_<uid>/<container>/<n>.log`) [default: /var/log/pods]' -r -F
+complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l container-log-max-size -d 'The size a container\'s log file may reach before it is rotated, a quantity [default: 10Mi]' -r
+complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l container-log-max-files -d 'How many log files a container keeps, the current one included [default: 5]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l file-check-frequency -d 'How often the manifest path is re-read besides inotify events [default: 20s]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l http-check-frequency -d 'How often the manifest URL is polled [default: 20s]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l sync-frequency -d 'How often the runtime is re-read besides its events [default: 10s]' -r

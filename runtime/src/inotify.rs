@@ -17,7 +17,7 @@ const MAX_CLOSED: usize = 16;
 
 /// What an inotify event says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Change {
+pub enum Change {
     /// Something changed: a file was written, created, renamed or removed, or events were
     /// lost (a queue overflow may hide any change).
     Changed,
@@ -28,9 +28,7 @@ pub(crate) enum Change {
 /// A watcher (no directory watched yet: add them with `notify::Watcher::watch`) calling
 /// `on_change` on its own thread for each change. Opening and reading a file (our own
 /// reads) is not a change.
-pub(crate) fn watcher(
-    on_change: impl Fn(Change) + Send + 'static,
-) -> notify::Result<RecommendedWatcher> {
+pub fn watcher(on_change: impl Fn(Change) + Send + 'static) -> notify::Result<RecommendedWatcher> {
     notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let change = match event {
             Ok(event) => match event.kind {
@@ -49,25 +47,25 @@ pub(crate) fn watcher(
 /// What a [`watch`] saw: a nudge for every change (one `()` waits at most: a pending nudge
 /// already says "look again", so a burst of writes is one nudge), and the files (by inode,
 /// which a rename or a removal does not change) that a writer closed.
-pub(crate) struct Changes {
+pub struct Changes {
     nudges: mpsc::Receiver<()>,
     closed: Arc<Mutex<VecDeque<u64>>>,
 }
 
 impl Changes {
     /// The next change; `None` once the watcher is gone.
-    pub(crate) async fn recv(&mut self) -> Option<()> {
+    pub async fn recv(&mut self) -> Option<()> {
         self.nudges.recv().await
     }
 
     /// True when a writer closed the file with `inode` (one of the last few closed).
-    pub(crate) fn was_closed(&self, inode: u64) -> bool {
+    pub fn was_closed(&self, inode: u64) -> bool {
         self.closed.lock().unwrap().contains(&inode)
     }
 
     /// Forgets that a file with `inode` was closed: a file opened now may have the inode of
     /// one closed and removed before (a compressed log).
-    pub(crate) fn forget_closed(&self, inode: u64) {
+    pub fn forget_closed(&self, inode: u64) {
         self.closed
             .lock()
             .unwrap()
@@ -78,7 +76,7 @@ impl Changes {
 /// A [`watcher`] whose changes are nudges for a task, remembering the files closed (see
 /// [`Changes::was_closed`]). A closed file is known by its inode at once, before a rotation
 /// can rename or compress it away.
-pub(crate) fn watch() -> notify::Result<(RecommendedWatcher, Changes)> {
+pub fn watch() -> notify::Result<(RecommendedWatcher, Changes)> {
     let (nudge, nudges) = mpsc::channel(1);
     let closed = Arc::<Mutex<VecDeque<u64>>>::default();
     let seen = closed.clone();

@@ -1,8 +1,9 @@
-//! Rotation of the log files a CRI runtime writes, as the kubelet's container log manager
-//! (`pkg/kubelet/logs/container_log_manager.go`) does it, for the running containers we
-//! manage whose logs are under [`LogRotation::directory`]: a current file about to pass
-//! `max_size` is renamed to `<n>.log.<YYYYmmdd-HHMMSS>` and the runtime is asked to reopen
-//! it (`ReopenContainerLog`); the rotated files but the newest are gzipped, and the oldest
+//! Rotation of the log files a runtime writes where the agent says (CRI's, Podman's conmon's),
+//! as the kubelet's container log manager (`pkg/kubelet/logs/container_log_manager.go`) does
+//! it, for the running containers we manage whose logs are under [`LogRotation::directory`]:
+//! a current file about to pass `max_size` is renamed to `<n>.log.<YYYYmmdd-HHMMSS>` and the
+//! runtime is asked to reopen it ([`LogWriters::reopen`]: CRI's `ReopenContainerLog`,
+//! conmon's control FIFO); the rotated files but the newest are gzipped, and the oldest
 //! beyond `max_files` (the current file counts) are removed before the rename, as the
 //! kubelet's `removeExcessLogs`, so the files never number more than `max_files`.
 //!
@@ -30,13 +31,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
-use staticpod_runtime::logs::LogRotation;
-use tokio::runtime::Handle;
-use tonic::transport::Channel;
 
-use crate::api::v1;
-use crate::api::v1::runtime_service_client::RuntimeServiceClient;
-use crate::managed_selector;
+use crate::BoxError;
+use crate::logs::LogRotation;
 
 /// How often the running containers are listed anew, besides the backend's nudges.
 const MONITOR_PERIOD: Duration = Duration::from_secs(10);
@@ -45,6 +42,10 @@ const CHECK_SPACING: Duration = Duration::from_millis(10);
 /// How often the files are checked when inotify cannot be used (no instance left for the
 /// agent): still ten times as often as the kubelet's every 10 s.
 const UNWATCHED_CHECK: Duration = Duration::from_secs(1);
+/// How long a log that is missing after a rotation is left to a runtime whose reopen
+/// lands later than its answer (conmon's): no second reopen meanwhile, which would replace
+/// the new file and what was written to it.
+const REOPEN_WAIT: Duration = Duration::from_secs(2);
 /// How long a rotation (rename and reopen) is taken to last before one was timed.
 const FIRST_ROTATION_TIME: Duration = Duration::from_millis(50);
 /// The least time a file is taken to grow at its rate before a rotation lands.
@@ -57,10 +58,34 @@ const STAMP: &str = "%Y%m%d-%H%M%S";
 const GZ: &str = ".gz";
 const TMP: &str = ".tmp";
 
+/// What the rotation asks of the runtime that writes the logs, on the rotation's own thread
+/// (a call may block it).
+pub trait LogWriters: Send + 'static {
+    /// The ids of the running containers we manage.
+    fn running(&mut self) -> Result<Vec<String>, BoxError>;
+    /// Where running container `id` writes its log; `None` when that cannot be told now
+    /// (it is asked again at the next listing).
+    fn log_path(&mut self, id: &str) -> Option<PathBuf>;
+    /// Has the runtime write container `id`'s log to a new file at its path, the old one
+    /// having been renamed.
+    fn reopen(&mut self, id: &str) -> Result<(), ReopenError>;
+}
+
+/// Why a runtime did not reopen a log.
+#[derive(Debug, thiserror::Error)]
+pub enum ReopenError {
+    /// The container is not running any more.
+    #[error("the container is gone")]
+    Gone,
+    /// The runtime failed to.
+    #[error(transparent)]
+    Failed(BoxError),
+}
+
 /// The backend's handle on its log rotation: the rotation stops soon after the last clone
 /// is dropped (at its next wake, within [`MONITOR_PERIOD`]).
 #[derive(Debug, Clone)]
-pub(crate) struct Rotation {
+pub struct Rotation {
     shared: Arc<Shared>,
     wake: SyncSender<()>,
 }
@@ -75,22 +100,17 @@ struct Shared {
 impl Rotation {
     /// Has the rotation look for a container just started, so that a verbose one is caught
     /// at once.
-    pub(crate) fn container_started(&self) {
+    pub fn container_started(&self) {
         self.shared.relist.store(true, Ordering::Relaxed);
         let _ = self.wake.try_send(());
     }
 }
 
-/// Starts the rotation of `policy`'s logs, from inside the async runtime whose `client` it
-/// calls. It runs on a thread of its own, where neither the agent's async work nor a
-/// compression can hold a check up, and compresses on another. Without inotify (none left
-/// for the agent), the files are checked every [`UNWATCHED_CHECK`]. An error when a thread
-/// cannot start.
-pub(crate) fn spawn(
-    client: RuntimeServiceClient<Channel>,
-    endpoint: String,
-    policy: LogRotation,
-) -> notify::Result<Rotation> {
+/// Starts the rotation of `policy`'s logs, those `writers` write. It runs on a thread of its
+/// own, where neither the agent's async work nor a compression can hold a check up, and
+/// compresses on another. Without inotify (none left for the agent), the files are checked
+/// every [`UNWATCHED_CHECK`]. An error when a thread cannot start.
+pub fn spawn(writers: impl LogWriters, policy: LogRotation) -> notify::Result<Rotation> {
     // One wake waits at most: a pending one already says "look again".
     let (wake, wakes) = sync_channel(1);
     let changed = wake.clone();
@@ -120,9 +140,7 @@ pub(crate) fn spawn(
         relist: AtomicBool::new(true),
     });
     let manager = Manager {
-        runtime: Handle::current(),
-        client,
-        endpoint,
+        writers: Box::new(writers),
         policy,
         logs: HashMap::new(),
         watcher,
@@ -173,6 +191,9 @@ struct Log {
     path: PathBuf,
     /// Its size at the last check, and when.
     last: Option<(u64, Instant)>,
+    /// When it was last rotated: a missing file is the runtime's reopen under way until
+    /// [`REOPEN_WAIT`] later.
+    rotated: Option<Instant>,
     /// How fast it grows, in bytes a second.
     rate: Peak,
     /// How much it grows from one check to the next, in bytes: checks come late on a busy
@@ -181,10 +202,7 @@ struct Log {
 }
 
 struct Manager {
-    /// The async runtime the CRI client's connection is served on.
-    runtime: Handle,
-    client: RuntimeServiceClient<Channel>,
-    endpoint: String,
+    writers: Box<dyn LogWriters>,
     policy: LogRotation,
     /// By container id.
     logs: HashMap<String, Log>,
@@ -243,46 +261,24 @@ impl Manager {
     /// Lists the running containers we manage whose logs are ours, watches their logs'
     /// directories, and checks them.
     fn relist(&mut self) {
-        let request = v1::ListContainersRequest {
-            filter: Some(v1::ContainerFilter {
-                state: Some(v1::ContainerStateValue {
-                    state: v1::ContainerState::ContainerRunning as i32,
-                }),
-                label_selector: managed_selector(),
-                ..Default::default()
-            }),
-        };
-        let listed = self.runtime.block_on(self.client.list_containers(request));
-        let running = match listed {
-            Ok(response) => response.into_inner().containers,
-            Err(status) => {
-                tracing::debug!(endpoint = %self.endpoint, %status, "cannot list containers to rotate their logs");
+        let running = match self.writers.running() {
+            Ok(running) => running,
+            Err(err) => {
+                tracing::debug!(%err, "cannot list containers to rotate their logs");
                 return;
             }
         };
-        let running: BTreeSet<String> = running.into_iter().map(|c| c.id).collect();
+        let running: BTreeSet<String> = running.into_iter().collect();
         self.logs.retain(|id, _| running.contains(id));
         for id in running {
             if self.logs.contains_key(&id) {
                 continue;
             }
-            let request = v1::ContainerStatusRequest {
-                container_id: id.clone(),
-                verbose: false,
-            };
-            let status = self.runtime.block_on(self.client.container_status(request));
-            let Some(status) = status.ok().and_then(|s| s.into_inner().status) else {
+            let Some(path) = self.writers.log_path(&id) else {
                 continue;
             };
-            let path = PathBuf::from(status.log_path);
             if path.starts_with(&self.policy.directory) {
-                let log = Log {
-                    path,
-                    last: None,
-                    rate: Peak::default(),
-                    step: Peak::default(),
-                };
-                self.logs.insert(id, log);
+                self.logs.insert(id, Log::new(path));
             }
         }
         self.watch_directories();
@@ -333,10 +329,14 @@ impl Manager {
                         self.rotate(&id, checked);
                     }
                 }
+                // The runtime's reopen of a rotation still under way.
+                Err(err)
+                    if err.kind() == io::ErrorKind::NotFound
+                        && log.rotated.is_some_and(|at| at.elapsed() < REOPEN_WAIT) => {}
                 // The kubelet's rule: a running container's log that is gone is reopened.
                 Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                    if let Err(status) = self.reopen(&id) {
-                        tracing::debug!(container = %id, %status, "cannot reopen a missing log");
+                    if let Err(err) = self.writers.reopen(&id) {
+                        tracing::debug!(container = %id, %err, "cannot reopen a missing log");
                     }
                 }
                 Err(err) => {
@@ -353,6 +353,7 @@ impl Manager {
             return;
         };
         log.last = None;
+        log.rotated = Some(checked);
         let path = log.path.clone();
         let max_files = self.policy.max_files;
         let renamed = {
@@ -370,12 +371,12 @@ impl Manager {
                 return;
             }
         };
-        if let Err(status) = self.reopen(id) {
-            tracing::warn!(container = id, path = %path.display(), %status, "the runtime did not reopen the rotated log; putting it back");
+        if let Err(err) = self.writers.reopen(id) {
+            tracing::warn!(container = id, path = %path.display(), %err, "the runtime did not reopen the rotated log; putting it back");
             if let Err(err) = fs::rename(&rotated, &path) {
                 tracing::error!(rotated = %rotated.display(), %err, "cannot put a rotated log back");
             }
-            if status.code() == tonic::Code::NotFound {
+            if matches!(err, ReopenError::Gone) {
                 self.logs.remove(id);
             }
             return;
@@ -385,17 +386,20 @@ impl Manager {
         tracing::debug!(container = id, rotated = %rotated.display(), ?took, "rotated a log");
         let _ = self.tidy.send(path);
     }
-
-    fn reopen(&mut self, id: &str) -> Result<(), tonic::Status> {
-        let request = v1::ReopenContainerLogRequest {
-            container_id: id.to_owned(),
-        };
-        let reopened = self.client.reopen_container_log(request);
-        self.runtime.block_on(reopened).map(drop)
-    }
 }
 
 impl Log {
+    /// The log at `path`, not yet checked.
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            last: None,
+            rotated: None,
+            rate: Peak::default(),
+            step: Peak::default(),
+        }
+    }
+
     /// Records the size seen at `now`: how fast the file grew since the last check, and by
     /// how much.
     fn observe(&mut self, size: u64, now: Instant) {
@@ -423,7 +427,7 @@ impl Log {
 /// Whether a log of `size` bytes is rotated now, when it may grow by `margin` bytes until a
 /// rotation started now is done: when that would take it past `max`. The margin counts for
 /// at most half of `max`, so a burst never rotates a file under half the limit.
-pub(crate) fn must_rotate(size: u64, margin: f64, max: u64) -> bool {
+fn must_rotate(size: u64, margin: f64, max: u64) -> bool {
     size as f64 + margin.min(max as f64 / 2.0) >= max as f64
 }
 
@@ -455,13 +459,13 @@ fn plain_rotated(log: &Path) -> io::Result<Vec<PathBuf>> {
 
 /// The newest rotated file of `log` that is not compressed: the one the runtime wrote to
 /// last, until it reopened `log`.
-pub(crate) fn newest_rotated(log: &Path) -> io::Result<Option<PathBuf>> {
+pub fn newest_rotated(log: &Path) -> io::Result<Option<PathBuf>> {
     Ok(plain_rotated(log)?.pop())
 }
 
 /// The file of a log that comes after another one.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Next {
+pub struct Next {
     /// Its path.
     pub path: PathBuf,
     /// True when files came between them that are compressed or removed now.
@@ -471,7 +475,7 @@ pub(crate) struct Next {
 /// The file of `log` written after the one with `inode`: the next rotated file, or `log`
 /// itself when that one was the newest rotated. When it is no uncompressed rotated file (it
 /// was compressed or removed since), the oldest uncompressed one, or `log`.
-pub(crate) fn next_file(log: &Path, inode: u64) -> io::Result<Next> {
+pub fn next_file(log: &Path, inode: u64) -> io::Result<Next> {
     let plain = plain_rotated(log)?;
     let position = plain
         .iter()
@@ -495,7 +499,7 @@ fn stamp_of(name: &str) -> Option<NaiveDateTime> {
 /// Where `log` is rotated to at `now`: `<log>.<now's stamp>`, or a second after the newest
 /// of `rotated` (the names of its rotated files) if that is not later, so that names sort
 /// oldest first and never collide.
-pub(crate) fn rotated_path(log: &Path, now: SystemTime, rotated: &[String]) -> PathBuf {
+fn rotated_path(log: &Path, now: SystemTime, rotated: &[String]) -> PathBuf {
     let now = DateTime::<Utc>::from(now).naive_utc();
     let mut stamp = now.with_nanosecond(0).unwrap_or(now);
     if let Some(newest) = rotated.iter().filter_map(|name| stamp_of(name)).max()
@@ -511,7 +515,7 @@ pub(crate) fn rotated_path(log: &Path, now: SystemTime, rotated: &[String]) -> P
 /// Brings `log`'s rotated files to the policy: [`trim_rotated`] to `max_files - 1` (the
 /// current file is the last), then every one but the newest gzipped. The oldest go first,
 /// so that a reader of the newest is not disturbed.
-pub(crate) fn tidy_rotated(log: &Path, max_files: u32) -> io::Result<()> {
+fn tidy_rotated(log: &Path, max_files: u32) -> io::Result<()> {
     let Some(dir) = log.parent() else {
         return Ok(());
     };
@@ -524,8 +528,8 @@ pub(crate) fn tidy_rotated(log: &Path, max_files: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Removes the leftovers of an interrupted compression among `log`'s rotated files (`.tmp`
-/// files, and a file whose `.gz` is complete), and the oldest beyond `keep`. Returns the
+/// Removes the leftovers of an interrupted compression among `log`'s rotated files (their
+/// `.tmp` files, and a file whose `.gz` is complete), and the oldest beyond `keep`. Returns the
 /// names of those kept (gzipped or not), oldest first.
 fn trim_rotated(log: &Path, keep: u32) -> io::Result<Vec<String>> {
     let Some(dir) = log.parent() else {
@@ -534,11 +538,14 @@ fn trim_rotated(log: &Path, keep: u32) -> io::Result<Vec<String>> {
     let names = rotated_names(log)?;
     let mut kept = Vec::new();
     for name in &names {
-        let leftover =
-            name.ends_with(TMP) || names.iter().any(|other| *other == format!("{name}{GZ}"));
+        // A compression's `<log>.<stamp>.tmp`, never conmon's `<log>.tmp` (the file it
+        // reopens into, about to be renamed to `<log>`: conmon exits if it is gone).
+        let stamped = stamp_of(name).is_some();
+        let leftover = stamped
+            && (name.ends_with(TMP) || names.iter().any(|other| *other == format!("{name}{GZ}")));
         if leftover {
             remove(&dir.join(name))?;
-        } else if stamp_of(name).is_some() {
+        } else if stamped {
             kept.push(name.clone());
         }
     }
@@ -598,12 +605,7 @@ mod tests {
     }
 
     fn log() -> Log {
-        Log {
-            path: PathBuf::from("0.log"),
-            last: None,
-            rate: Peak::default(),
-            step: Peak::default(),
-        }
+        Log::new(PathBuf::from("0.log"))
     }
 
     #[test]
@@ -690,6 +692,7 @@ mod tests {
         file("0.log.20240501-120003.tmp", "an interrupted compression");
         file("0.log.20240501-120004", "fourth\n");
         file("0.log.20240501-120005", "newest\n");
+        file("0.log.tmp", "conmon's reopened file, not yet renamed");
 
         tidy_rotated(&dir.path().join("0.log"), 4).unwrap();
         assert_eq!(
@@ -699,6 +702,7 @@ mod tests {
                 "0.log.20240501-120002.gz",
                 "0.log.20240501-120004.gz",
                 "0.log.20240501-120005",
+                "0.log.tmp",
                 "1.log",
             ]
         );
@@ -711,7 +715,7 @@ mod tests {
         assert_eq!(text, "fourth\n");
 
         tidy_rotated(&dir.path().join("0.log"), 4).unwrap();
-        assert_eq!(files(dir.path()).len(), 5, "tidy twice is tidy once");
+        assert_eq!(files(dir.path()).len(), 6, "tidy twice is tidy once");
         assert_eq!(
             newest_rotated(&dir.path().join("0.log")).unwrap(),
             Some(dir.path().join("0.log.20240501-120005"))
