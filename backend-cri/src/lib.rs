@@ -118,13 +118,8 @@ impl CriRuntime {
             "connected to CRI runtime"
         );
         if let Some(policy) = log_rotation {
-            let directory = policy.directory.display().to_string();
             let writers = log_writers::CriLogWriters::new(runtime.runtime.clone());
-            let started = log_rotation::spawn(writers, policy);
-            let rotation = started.map_err(|source| RuntimeError::Failed {
-                operation: format!("start the rotation of the container logs in {directory}"),
-                source: Box::new(source),
-            })?;
+            let rotation = log_rotation::start(writers, policy)?;
             runtime.log_rotation = Some(rotation);
         }
         Ok(runtime)

@@ -167,18 +167,12 @@ impl PodmanRuntime {
         let api_version = version.to_string();
         tracing::debug!(endpoint, libpod_api = %found, speaking = %api_version, "connected to Podman");
         let libpod = Libpod::new(socket, &api_version);
-        let log_rotation = match log_rotation {
-            Some(policy) => {
-                let directory = policy.directory.display().to_string();
+        let log_rotation = log_rotation
+            .map(|policy| {
                 let writers = log_writers::PodmanLogWriters::new(libpod.clone());
-                let started = log_rotation::spawn(writers, policy);
-                Some(started.map_err(|source| RuntimeError::Failed {
-                    operation: format!("start the rotation of the container logs in {directory}"),
-                    source: Box::new(source),
-                })?)
-            }
-            None => None,
-        };
+                log_rotation::start(writers, policy)
+            })
+            .transpose()?;
         Ok(Self {
             podman: Podman::unix_versioned(socket, version),
             libpod,

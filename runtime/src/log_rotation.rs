@@ -32,8 +32,8 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
-use crate::BoxError;
 use crate::logs::LogRotation;
+use crate::{BoxError, RuntimeError};
 
 /// How often the running containers are listed anew, besides the backend's nudges.
 const MONITOR_PERIOD: Duration = Duration::from_secs(10);
@@ -106,11 +106,21 @@ impl Rotation {
     }
 }
 
+/// [`spawn`], for a backend's `connect`: a rotation that cannot start is
+/// [`RuntimeError::Failed`], naming the directory.
+pub fn start(writers: impl LogWriters, policy: LogRotation) -> Result<Rotation, RuntimeError> {
+    let directory = policy.directory.display().to_string();
+    spawn(writers, policy).map_err(|source| RuntimeError::Failed {
+        operation: format!("start the rotation of the container logs in {directory}"),
+        source: Box::new(source),
+    })
+}
+
 /// Starts the rotation of `policy`'s logs, those `writers` write. It runs on a thread of its
 /// own, where neither the agent's async work nor a compression can hold a check up, and
 /// compresses on another. Without inotify (none left for the agent), the files are checked
 /// every [`UNWATCHED_CHECK`]. An error when a thread cannot start.
-pub fn spawn(writers: impl LogWriters, policy: LogRotation) -> notify::Result<Rotation> {
+fn spawn(writers: impl LogWriters, policy: LogRotation) -> notify::Result<Rotation> {
     // One wake waits at most: a pending one already says "look again".
     let (wake, wakes) = sync_channel(1);
     let changed = wake.clone();
