@@ -5,7 +5,7 @@
 //! control FIFO, `<StaticDir>/ctl`, the FIFO `podman` itself writes a terminal's resizes to.
 //! conmon reopens after the write returns, into `<log>.tmp` that it renames to `<log>`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -81,7 +81,8 @@ impl LogWriters for PodmanLogWriters {
         let path = format!("/containers/json?filters={filters}");
         let listed: Vec<Listed> = self.runtime.block_on(self.libpod.get_json(&path))?;
         let running: Vec<String> = listed.into_iter().map(|c| c.id).collect();
-        self.controls.retain(|id, _| running.contains(id));
+        let alive: HashSet<&str> = running.iter().map(String::as_str).collect();
+        self.controls.retain(|id, _| alive.contains(id.as_str()));
         Ok(running)
     }
 

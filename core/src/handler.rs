@@ -17,6 +17,9 @@ use crate::model::HttpHeader;
 pub enum Outcome {
     /// The probe passed.
     Success,
+    /// The probe passed with a warning (the kubelet's `probe.Warning`, told in a
+    /// `ProbeWarning` event): an HTTP redirect to another host, not followed.
+    Warning(String),
     /// The probe failed, and why (the kubelet's words where it has them).
     Failure(String),
 }
@@ -32,7 +35,7 @@ const MAX_REDIRECTS: usize = 10;
 /// The HTTP client of every probe, built as the kubelet's: certificates are not verified
 /// (`InsecureSkipVerify`), no proxy, no connection kept, and redirects followed only while
 /// they stay on the same host (a redirect elsewhere ends the probe with its 3xx answer, a
-/// success, as the kubelet's `followNonLocalRedirects=false`).
+/// success with a warning, as the kubelet's `followNonLocalRedirects=false`).
 pub fn client() -> reqwest::Client {
     let redirects = reqwest::redirect::Policy::custom(|attempt| {
         let first_host = attempt
@@ -84,12 +87,22 @@ impl HttpTarget<'_> {
     }
 }
 
-/// An HTTP GET of `target`: success for a status from 200 to 399, as the kubelet's.
-pub async fn http_get(
+/// What an HTTP GET got back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The status code.
+    pub code: u16,
+    /// The start of the body: the kubelet reads at most 10 KiB of it (`maxRespBodyLength`).
+    pub body: String,
+}
+
+/// An HTTP GET of `target` with the kubelet's headers: its answer, or why none came (in
+/// the words of Go's HTTP client).
+pub async fn get(
     client: &reqwest::Client,
     target: &HttpTarget<'_>,
     limit: Duration,
-) -> Outcome {
+) -> Result<Answer, String> {
     let url = target.url();
     let mut request = client.get(&url).timeout(limit);
     let has = |name: &str| {
@@ -110,25 +123,47 @@ pub async fn http_get(
     let mut response = match request.send().await {
         Ok(response) => response,
         Err(error) if error.is_timeout() => {
-            return Outcome::Failure(format!(
+            return Err(format!(
                 "Get \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
             ));
         }
-        Err(error) => return Outcome::Failure(format!("Get \"{url}\": {}", describe(&error))),
+        Err(error) => return Err(format!("Get \"{url}\": {}", describe(&error))),
     };
-    // The kubelet reads (and logs) at most 10 KiB of the answer.
-    let mut read = 0;
-    while read < MAX_BODY {
+    let mut body = Vec::new();
+    while body.len() < MAX_BODY {
         match response.chunk().await {
-            Ok(Some(chunk)) => read += chunk.len(),
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(MAX_BODY - body.len())])
+            }
             Ok(None) | Err(_) => break,
         }
     }
-    let code = response.status().as_u16();
-    if (200..400).contains(&code) {
-        Outcome::Success
-    } else {
-        Outcome::Failure(format!("HTTP probe failed with statuscode: {code}"))
+    Ok(Answer {
+        code: response.status().as_u16(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// An HTTP probe of `target`, as the kubelet's: success for a status from 200 to 299; a
+/// 3xx is a redirect that was not followed (to another host), a success with a warning
+/// holding the body; any other status fails.
+pub async fn http_get(
+    client: &reqwest::Client,
+    target: &HttpTarget<'_>,
+    limit: Duration,
+) -> Outcome {
+    match get(client, target, limit).await {
+        Err(message) => Outcome::Failure(message),
+        Ok(Answer {
+            code: 200..=299, ..
+        }) => Outcome::Success,
+        Ok(Answer {
+            code: 300..=399,
+            body,
+        }) => Outcome::Warning(format!("Probe terminated redirects, Response body: {body}")),
+        Ok(Answer { code, .. }) => {
+            Outcome::Failure(format!("HTTP probe failed with statuscode: {code}"))
+        }
     }
 }
 
@@ -313,12 +348,17 @@ mod tests {
             "the redirect on the same host is followed"
         );
         assert!(requests.await.unwrap()[1].starts_with("GET /ready "));
-        let elsewhere = answer("302 Found", "Location: http://192.0.2.1/\r\n");
-        let (port, _) = server("127.0.0.1", false, vec![elsewhere]).await;
+        let elsewhere = "HTTP/1.1 302 Found\r\nLocation: http://192.0.2.1/\r\nContent-Length: 40\r\n\
+                         Connection: close\r\n\r\n<a href=\"http://192.0.2.1/\">Found</a>.\n\n";
+        let (port, _) = server("127.0.0.1", false, vec![elsewhere.to_string()]).await;
         assert_eq!(
             probe("127.0.0.1", port, false, "/", &[]).await,
-            Outcome::Success,
-            "a redirect to another host ends the probe with its 3xx: a success, as the kubelet's"
+            Outcome::Warning(
+                "Probe terminated redirects, Response body: <a href=\"http://192.0.2.1/\">Found</a>.\n\n"
+                    .into()
+            ),
+            "a redirect to another host ends the probe with its 3xx: a success with a warning \
+             and the body, as the kubelet's"
         );
     }
 

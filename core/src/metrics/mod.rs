@@ -349,7 +349,7 @@ impl Metrics {
         outcome: &Outcome,
     ) {
         let result = match outcome {
-            Outcome::Success => "successful",
+            Outcome::Success | Outcome::Warning(_) => "successful",
             Outcome::Failure(_) => "failed",
         };
         self.probe_results

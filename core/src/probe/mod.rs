@@ -267,6 +267,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_redirect_not_followed_passes_the_probe_with_a_probe_warning_event() {
+        let server = staticpod_testkit::servers::HttpsServer::start(0).await;
+        server.answer(302);
+        let spec = format!(
+            "name: web\nimage: x\nlivenessProbe: {{httpGet: {{scheme: HTTPS, path: /, port: {}}}, periodSeconds: 1, failureThreshold: 1}}\n",
+            server.port
+        );
+        let verdicts = Arc::default();
+        let events = Arc::new(Events::new("node0"));
+        let mut probing = worker(
+            Arc::new(FakeRuntime::default()),
+            container(&spec),
+            &verdicts,
+        );
+        probing.recorder = Recorder::new(events.clone(), Arc::new(SystemClock));
+        let task = tokio::spawn(probing.run());
+        let mut warnings = Vec::new();
+        for _ in 0..300 {
+            warnings = events
+                .list()
+                .into_iter()
+                .filter(|e| e.reason == "ProbeWarning")
+                .collect();
+            if !warnings.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let [warning] = &warnings[..] else {
+            panic!("one ProbeWarning event: {:?}", events.list());
+        };
+        assert_eq!(
+            warning.message,
+            "Liveness probe warning: Probe terminated redirects, Response body: "
+        );
+        assert!(events.list().iter().all(|e| e.reason != "Unhealthy"));
+        let now = verdicts.lock().unwrap().get("c1").cloned().unwrap();
+        assert!(now.failed.is_none(), "a warning is no failure: {now:?}");
+        task.abort();
+    }
+
+    #[tokio::test]
     async fn readiness_goes_on_after_liveness_failed_and_liveness_is_not_run_again() {
         let runtime = Arc::new(FakeRuntime::default());
         runtime.set_exec_exit_code(1);

@@ -28,7 +28,7 @@ impl Threshold {
     /// Records one result; returns the new verdict when it changed.
     pub fn record(&mut self, outcome: &Outcome) -> Option<bool> {
         match outcome {
-            Outcome::Success => {
+            Outcome::Success | Outcome::Warning(_) => {
                 self.successes += 1;
                 self.failures = 0;
                 if !self.passing && self.successes >= self.success_threshold {

@@ -36,7 +36,7 @@ pub struct Worker {
     pub started_at: SystemTime,
     /// The wall clock `started_at` is compared with.
     pub clock: Arc<dyn Clock>,
-    /// Where a failed attempt is told (`Unhealthy`).
+    /// Where a failed attempt is told (`Unhealthy`), and a warning (`ProbeWarning`).
     pub recorder: Recorder,
     /// Where every attempt is counted (`prober_probe_total`).
     pub metrics: Arc<Metrics>,
@@ -176,14 +176,22 @@ impl Worker {
     }
 
     /// One attempt of the `kind` (`Liveness`, ...) probe; a failure is the kubelet's
-    /// `Unhealthy` event.
+    /// `Unhealthy` event, a warning its `ProbeWarning`.
     async fn attempt(&self, kind: &'static str, probe: &Probe) -> Outcome {
         let outcome = self.check(probe).await;
         let container = &self.container.name;
         self.metrics.probed(kind, &self.object, container, &outcome);
-        if let Outcome::Failure(message) = &outcome {
-            let message = format!("{kind} probe failed: {message}");
-            self.recorder.warning(&self.object, "Unhealthy", &message);
+        match &outcome {
+            Outcome::Success => {}
+            Outcome::Warning(message) => {
+                let message = format!("{kind} probe warning: {message}");
+                self.recorder
+                    .warning(&self.object, "ProbeWarning", &message);
+            }
+            Outcome::Failure(message) => {
+                let message = format!("{kind} probe failed: {message}");
+                self.recorder.warning(&self.object, "Unhealthy", &message);
+            }
         }
         outcome
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use staticpod_runtime::ContainerRuntime;
 
 use crate::error_chain::describe;
-use crate::handler::{self, HttpTarget, Outcome};
+use crate::handler::{self, HttpTarget};
 use crate::model::{Container, HttpHeader, LifecycleHandler};
 
 /// The kubelet's shortest stop: a `preStop` hook never leaves a container less than this
@@ -131,9 +131,11 @@ impl Hook {
                     path,
                     headers: &headers,
                 };
-                match handler::http_get(http, &request, limit).await {
-                    Outcome::Success => Ok(()),
-                    Outcome::Failure(error) => Err(format!(
+                // Any answer will do, whatever its status, as the kubelet's
+                // `runHTTPHandler`: only no answer fails the hook.
+                match handler::get(http, &request, limit).await {
+                    Ok(_) => Ok(()),
+                    Err(error) => Err(format!(
                         "HTTP lifecycle hook ({path}) for Container {name:?} in Pod {:?} failed - error: {error}",
                         target.pod
                     )),
@@ -208,6 +210,48 @@ mod tests {
         assert_eq!(
             error,
             "Exec lifecycle hook ([\"sh\", \"-c\", \"exit 1\"]) for Container \"web\" in Pod \"web-node0\" failed - error: command \"sh -c exit 1\" exited with 1, message: \"exit 1\""
+        );
+    }
+
+    #[tokio::test]
+    async fn an_http_hook_passes_on_any_answer_and_fails_on_none() {
+        let runtime = FakeRuntime::default();
+        let server = staticpod_testkit::servers::HttpsServer::start(0).await;
+        server.answer(500);
+        let hook = |port| Hook::HttpGet {
+            https: true,
+            host: None,
+            port,
+            path: "/drain".into(),
+            headers: Vec::new(),
+        };
+        let target = HookTarget {
+            container_id: "c1",
+            name: "web",
+            pod: "web-node0",
+            address: "127.0.0.1",
+        };
+        let limit = Duration::from_secs(5);
+        let client = handler::client();
+        assert_eq!(
+            hook(server.port)
+                .run(&runtime, &client, target, limit)
+                .await,
+            Ok(()),
+            "a 500 is an answer: the kubelet's runHTTPHandler looks at no status"
+        );
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let error = hook(port)
+            .run(&runtime, &client, target, limit)
+            .await
+            .unwrap_err();
+        assert!(
+            error.starts_with(
+                "HTTP lifecycle hook (/drain) for Container \"web\" in Pod \"web-node0\" failed - error: Get \"https://127.0.0.1:"
+            ),
+            "{error}"
         );
     }
 
