@@ -61,6 +61,13 @@ pub const LONG_SECONDS: u64 = 600;
 /// How long each target runs in `cargo xtask test` (and so in CI): a minute in all.
 pub const SHORT_SECONDS: u64 = 12;
 
+/// The profile of `cargo xtask fuzz`: cargo-fuzz's release build.
+const LONG_PROFILE: &str = "release";
+
+/// The profile of the short run (`fuzz/Cargo.toml`): less optimised, so built in about
+/// half the time, for a minute of fuzzing that needs no top speed.
+const SHORT_PROFILE: &str = "short";
+
 /// The flags cargo-fuzz gives rustc for `--sanitizer none`: libFuzzer's coverage counters,
 /// comparison tracing, `cfg(fuzzing)`, and the checks a release build leaves out.
 const INSTRUMENTATION: &[&str] = &[
@@ -117,7 +124,7 @@ pub fn command(args: &[&str]) -> Result<()> {
         },
         None => TARGETS.iter().collect(),
     };
-    let summary = run(&targets, seconds)?;
+    let summary = run(&targets, seconds, LONG_PROFILE)?;
     println!("{summary}");
     Ok(())
 }
@@ -125,7 +132,7 @@ pub fn command(args: &[&str]) -> Result<()> {
 /// The short run of every target that `cargo xtask test` makes; a line of its summary.
 pub fn short() -> Result<String> {
     let targets: Vec<&Target> = TARGETS.iter().collect();
-    let figures = run_all(&targets, SHORT_SECONDS)?;
+    let figures = run_all(&targets, SHORT_SECONDS, SHORT_PROFILE)?;
     let executions: u64 = figures.iter().map(|(_, f)| f.executions).sum();
     Ok(format!(
         "{} targets, {SHORT_SECONDS} s each, {executions} executions, no crash",
@@ -137,15 +144,19 @@ fn names<'a>(targets: impl Iterator<Item = &'a Target>) -> String {
     targets.map(|t| t.name).collect::<Vec<_>>().join(", ")
 }
 
-/// Builds and runs `targets` for `seconds` each; returns the table of their figures, or
-/// fails naming each target that crashed and its input.
-fn run(targets: &[&Target], seconds: u64) -> Result<String> {
-    let figures = run_all(targets, seconds)?;
+/// Builds (in `profile`) and runs `targets` for `seconds` each; returns the table of their
+/// figures, or fails naming each target that crashed and its input.
+fn run(targets: &[&Target], seconds: u64, profile: &str) -> Result<String> {
+    let figures = run_all(targets, seconds, profile)?;
     Ok(table(&figures, seconds))
 }
 
-fn run_all<'a>(targets: &[&'a Target], seconds: u64) -> Result<Vec<(&'a str, Figures)>> {
-    let binaries = build()?;
+fn run_all<'a>(
+    targets: &[&'a Target],
+    seconds: u64,
+    profile: &str,
+) -> Result<Vec<(&'a str, Figures)>> {
+    let binaries = build(profile)?;
     let mut all = Vec::new();
     for target in targets {
         let figures = run_one(target, &binaries, seconds)?;
@@ -158,7 +169,7 @@ fn run_all<'a>(targets: &[&'a Target], seconds: u64) -> Result<Vec<(&'a str, Fig
     if !crashed.is_empty() {
         bail!(
             "{}\n\nfuzz targets crashed (libFuzzer's report is above; replay an input with \
-             target/fuzz/<triple>/release/<target> <input>):\n  {}",
+             target/fuzz/<triple>/{profile}/<target> <input>):\n  {}",
             table(&all, seconds),
             crashed.join("\n  ")
         );
@@ -166,9 +177,10 @@ fn run_all<'a>(targets: &[&'a Target], seconds: u64) -> Result<Vec<(&'a str, Fig
     Ok(all)
 }
 
-/// Builds every target with the instrumentation; returns the directory of the binaries.
-/// `--target` keeps the flags off build scripts and proc macros, as cargo-fuzz does.
-fn build() -> Result<PathBuf> {
+/// Builds every target with the instrumentation in `profile`; returns the directory of the
+/// binaries. `--target` keeps the flags off build scripts and proc macros, as cargo-fuzz
+/// does.
+fn build(profile: &str) -> Result<PathBuf> {
     let host = host_triple()?;
     let target_dir = paths::target().join("fuzz");
     let manifest = paths::root().join("fuzz/Cargo.toml");
@@ -181,7 +193,8 @@ fn build() -> Result<PathBuf> {
             "build",
             "--manifest-path",
             &manifest_text,
-            "--release",
+            "--profile",
+            profile,
             "--locked",
             "--bins",
             "--target",
@@ -196,7 +209,7 @@ fn build() -> Result<PathBuf> {
         "building the fuzz targets (after a change of the crates' dependencies, bring \
          fuzz/Cargo.lock up to date: cargo update --manifest-path fuzz/Cargo.toml --workspace)",
     )?;
-    Ok(target_dir.join(host).join("release"))
+    Ok(target_dir.join(host).join(profile))
 }
 
 /// The host's target triple, as rustc names it.

@@ -37,6 +37,74 @@ pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:1.36";
 /// manifest runs as `kubeadm init` writes it (the behaviour case `kubeadm_etcd`).
 pub const ETCD: &str = "registry.k8s.io/etcd:3.5.16-0";
 
+/// agnhost, the image of the kubelet's e2e tests, for the subcommands the translated cases
+/// run: `liveness` and `pause`.
+pub const AGNHOST: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53";
+
+/// `/agnhost` of the agnhost stand-in: its subcommands in busybox sh, each ending at once on
+/// SIGTERM as agnhost's Go programs do.
+const AGNHOST_SCRIPT: &str = "#!/bin/sh
+# staticpod's offline stand-in for agnhost: the subcommands staticpod's tests use.
+case \"$1\" in
+liveness)
+  # agnhost liveness: HTTP on 8080; /healthz answers 200 for 10 s after the start, then
+  # 500; /redirect?loc=<url> redirects (302) to <url>; /started gives the seconds since.
+  LIVENESS_STARTED=$(date +%s)
+  export LIVENESS_STARTED
+  trap 'kill $server 2>/dev/null; exit 0' TERM INT
+  nc -ll -p 8080 -e /liveness-handler &
+  server=$!
+  wait $server
+  ;;
+pause)
+  trap 'exit 0' TERM INT
+  while :; do sleep 3600 & wait $!; done
+  ;;
+*)
+  echo \"agnhost (staticpod's offline stand-in): no subcommand ${1:-given}; this one has liveness and pause\" >&2
+  exit 2
+  ;;
+esac
+";
+
+/// `/liveness-handler`: one connection of the stand-in's `liveness` server (`nc -e` gives
+/// it the socket as stdin and stdout), answered as agnhost's Go server answers.
+const LIVENESS_HANDLER: &str = "#!/bin/sh
+cr=$(printf '\\r')
+read -r method target version
+while read -r line && [ \"${line%\"$cr\"}\" != \"\" ]; do :; done
+elapsed=$(( $(date +%s) - LIVENESS_STARTED ))
+path=${target%%\\?*}
+query=${target#\"$path\"}
+query=${query#\\?}
+# status, content type, body[, one more header line]
+answer() {
+  printf 'HTTP/1.1 %s\\r\\nContent-Type: %s\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n' \"$1\" \"$2\" \"${#3}\"
+  if [ -n \"$4\" ]; then printf '%s\\r\\n' \"$4\"; fi
+  printf '\\r\\n%s' \"$3\"
+}
+case \"$path\" in
+/healthz)
+  if [ \"$elapsed\" -gt 10 ]; then
+    answer '500 Internal Server Error' 'text/plain; charset=utf-8' \"error: $elapsed\"
+  else
+    answer '200 OK' 'text/plain; charset=utf-8' ok
+  fi
+  ;;
+/started) answer '200 OK' 'text/plain; charset=utf-8' \"${elapsed}s\" ;;
+/redirect)
+  loc=
+  for pair in $(echo \"$query\" | tr '&' ' '); do
+    case \"$pair\" in loc=*) loc=$(httpd -d \"${pair#loc=}\") ;; esac
+  done
+  answer '302 Found' 'text/html; charset=utf-8' \"<a href=\\\"$loc\\\">Found</a>.
+\" \"Location: $loc\"
+  ;;
+*) answer '404 Not Found' 'text/plain; charset=utf-8' '404 page not found
+' ;;
+esac
+";
+
 /// `/pause`: stays up for ever and exits at once on SIGTERM. PID 1 ignores signals it has
 /// no handler for, hence the trap; a trapped signal interrupts `wait` immediately.
 const PAUSE_SCRIPT: &str = "#!/bin/sh
@@ -95,7 +163,7 @@ struct HostProgram {
     from: Need,
 }
 
-const SPECS: [Spec; 4] = [
+const SPECS: [Spec; 5] = [
     Spec {
         name: PAUSE,
         file: "pause.tar",
@@ -124,6 +192,19 @@ const SPECS: [Spec; 4] = [
         cmd: &["sh"],
         exposed_ports: &[],
         files: &[],
+        programs: &[],
+    },
+    Spec {
+        // As the real image: `/agnhost` its entrypoint, the subcommand its argument.
+        name: AGNHOST,
+        file: "agnhost.tar",
+        entrypoint: &["/agnhost"],
+        cmd: &["pause"],
+        exposed_ports: &[],
+        files: &[
+            ("agnhost", 0o755, AGNHOST_SCRIPT),
+            ("liveness-handler", 0o755, LIVENESS_HANDLER),
+        ],
         programs: &[],
     },
     Spec {
@@ -267,7 +348,7 @@ fn applets() -> Result<BTreeSet<String>> {
         .filter(|a| !a.is_empty() && *a != "busybox" && !a.contains('/'))
         .map(String::from)
         .collect();
-    for needed in ["sh", "sleep", "httpd", "kill", "wget", "nc"] {
+    for needed in ["sh", "sleep", "httpd", "kill", "wget", "nc", "date", "tr"] {
         if !list.contains(needed) {
             bail!("{BUSYBOX} lacks the `{needed}` applet the test images need");
         }
@@ -599,6 +680,68 @@ fn rfc3339(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The stand-in's answer to `GET <target>`, `elapsed` seconds after its start, run by the
+    /// host's busybox (whose `httpd` applet decodes `loc`) as `nc -e` runs it.
+    fn liveness_answer(target: &str, elapsed: u64) -> String {
+        use std::io::Write;
+        let applets = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(BUSYBOX, applets.path().join("httpd")).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap();
+        let path = format!(
+            "{}:{}",
+            applets.path().display(),
+            std::env::var("PATH").unwrap()
+        );
+        let mut handler = Command::new(BUSYBOX)
+            .args(["sh", "-c", LIVENESS_HANDLER])
+            .env("PATH", path)
+            .env("LIVENESS_STARTED", (now.as_secs() - elapsed).to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let request = format!(
+            "GET {target} HTTP/1.1\r\nHost: 10.0.0.2:8080\r\nUser-Agent: kube-probe/1.32\r\n\r\n"
+        );
+        handler
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(request.as_bytes())
+            .unwrap();
+        let output = handler.wait_with_output().unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    #[test]
+    fn the_liveness_stand_in_answers_as_agnhost() {
+        let ok = liveness_answer("/healthz", 3);
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(
+            ok.ends_with("Content-Length: 2\r\nConnection: close\r\n\r\nok"),
+            "{ok}"
+        );
+        let failing = liveness_answer("/healthz", 12);
+        assert!(
+            failing.starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
+            "{failing}"
+        );
+        assert!(failing.ends_with("\r\n\r\nerror: 12"), "{failing}");
+        let local = liveness_answer("/redirect?loc=%2Fhealthz", 0);
+        assert!(local.starts_with("HTTP/1.1 302 Found\r\n"), "{local}");
+        assert!(local.contains("\r\nLocation: /healthz\r\n"), "{local}");
+        let elsewhere = liveness_answer("/redirect?loc=http%3A%2F%2F0.0.0.0%2F", 0);
+        assert!(
+            elsewhere.ends_with(
+                "\r\nLocation: http://0.0.0.0/\r\n\r\n<a href=\"http://0.0.0.0/\">Found</a>.\n"
+            ),
+            "{elsewhere}"
+        );
+        assert!(liveness_answer("/", 0).starts_with("HTTP/1.1 404 Not Found\r\n"));
+    }
 
     #[test]
     fn timestamps() {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use staticpod_core::status::{ContainerStatus, PodView};
 
-use super::{MINUTE, POD_START_TIMEOUT, backend};
+use super::{MINUTE, POD_START_TIMEOUT, POLL, PodClient, backend, eventually};
 use crate::support::{Node, pod_watch};
 
 /// `probeTestInitialDelaySeconds`.
@@ -105,14 +105,15 @@ fn current(node: &Node, pod: &str) -> PodView {
 }
 
 /// The kubelet's `runLivenessTest`: container `container` of pod `pod` (`manifest`) is
-/// restarted `expected` times within `timeout` (0: never, over the whole timeout).
+/// restarted `expected` times within `timeout` (0: never, over the whole timeout); the
+/// node, still running the pod.
 fn run_liveness_test(
     case: &str,
     (pod, manifest): (&str, String),
     container: &str,
     expected: u32,
     timeout: Duration,
-) {
+) -> Node {
     let node = node_with(case, &manifest);
     pod_watch::within(&node, pod, timeout, |p| {
         Ok(status(p, container)
@@ -143,6 +144,7 @@ fn run_liveness_test(
         "expected number of restarts: {expected}, found restarts: {observed}: {:#?}",
         current(&node, pod).status
     );
+    node
 }
 
 /// Defines `container_<name>` and `sidecar_<name>`, each running `body` with its
@@ -466,23 +468,135 @@ both!(
     }
 );
 
+/// `gRPCServerPodSpec` / `gRPCServerSidecarPodSpec`: a gRPC health server on port 5000
+/// (agnhost `grpc-health-checking`, answering `SERVING`), container `agnhost`, with the
+/// liveness probe `probe` (a flow mapping). etcd stands in for it: its client port serves
+/// `grpc.health.v1.Health` with `SERVING` for the service "", as agnhost's does.
+fn grpc_server_pod(probed: Probed, probe: &str) -> String {
+    probed.pod(
+        "test-grpc",
+        "agnhost",
+        &format!(
+            "image: 'registry.k8s.io/etcd:3.5.16-0', command: [etcd, --data-dir=/tmp/etcd, --listen-client-urls=http://0.0.0.0:5000, --advertise-client-urls=http://127.0.0.1:5000, --listen-peer-urls=http://127.0.0.1:2380, --initial-advertise-peer-urls=http://127.0.0.1:2380, --initial-cluster=default=http://127.0.0.1:2380], ports: [{{containerPort: 5000}}, {{containerPort: 8080}}], livenessProbe: {probe}"
+        ),
+        "",
+    )
+}
+
+both!(
+    /// "should *not* be restarted with a GRPC liveness probe" (long: 4 minutes).
+    container_is_not_restarted_by_a_grpc_liveness_probe,
+    sidecar_is_not_restarted_by_a_grpc_liveness_probe,
+    |probed: Probed| {
+        let probe = format!("{{grpc: {{port: 5000}}, initialDelaySeconds: {INITIAL_DELAY}, timeoutSeconds: 5, failureThreshold: 1}}");
+        let manifest = grpc_server_pod(probed, &probe);
+        run_liveness_test(&case(probed, "grpc-alive"), ("test-grpc", manifest), "agnhost", 0, OBSERVATION);
+    }
+);
+
 both!(
     /// "should be restarted with a GRPC liveness probe": the probe's port (2333) is not
-    /// the server's; the stand-in for agnhost's gRPC server serves nothing, which a probe
-    /// of a wrong port cannot tell.
+    /// the server's.
     container_is_restarted_by_a_grpc_liveness_probe_of_a_wrong_port,
     sidecar_is_restarted_by_a_grpc_liveness_probe_of_a_wrong_port,
     |probed: Probed| {
-        let manifest = probed.pod(
-            "test-grpc",
-            "agnhost",
-            &format!(
-                "image: busybox:1.36, command: [sh, -c, 'trap \"exit 0\" TERM; sleep 600 & wait'], ports: [{{containerPort: 5000}}, {{containerPort: 8080}}], livenessProbe: {{grpc: {{port: 2333}}, initialDelaySeconds: {}, timeoutSeconds: 5, failureThreshold: 1}}",
-                INITIAL_DELAY * 4
-            ),
-            "",
-        );
+        let probe = format!("{{grpc: {{port: 2333}}, initialDelaySeconds: {}, timeoutSeconds: 5, failureThreshold: 1}}", INITIAL_DELAY * 4);
+        let manifest = grpc_server_pod(probed, &probe);
         run_liveness_test(&case(probed, "grpc-restart"), ("test-grpc", manifest), "agnhost", 1, OBSERVATION);
+    }
+);
+
+/// `livenessPodSpec` / `livenessSidecarPodSpec`: agnhost's `liveness` server (HTTP on
+/// 8080; its `/healthz` answers 500 from 10 s after its start), named `agnhost-container`
+/// (`sidecar` beside `main`), with the liveness probe `probe` (a flow mapping); its
+/// container's name and the manifest. The stand-in image is `xtask/src/images.rs`'s.
+fn liveness_pod(probed: Probed, probe: &str) -> (&'static str, String) {
+    let container = match probed {
+        Probed::Container => "agnhost-container",
+        Probed::Sidecar => "sidecar",
+    };
+    let fields = format!(
+        "image: 'registry.k8s.io/e2e-test-images/agnhost:2.53', args: [liveness], livenessProbe: {probe}"
+    );
+    (container, probed.pod("liveness", container, &fields, ""))
+}
+
+/// A liveness probe of agnhost's `liveness` server: `handler` with `initialDelaySeconds:
+/// delay, failureThreshold: 1`.
+fn liveness_probe(handler: &str, delay: u32) -> String {
+    format!("{{{handler}, initialDelaySeconds: {delay}, failureThreshold: 1}}")
+}
+
+both!(
+    /// "should be restarted with a /healthz http liveness probe".
+    container_is_restarted_by_an_http_liveness_probe,
+    sidecar_is_restarted_by_an_http_liveness_probe,
+    |probed: Probed| {
+        let probe = liveness_probe("httpGet: {path: /healthz, port: 8080}", 15);
+        let (container, manifest) = liveness_pod(probed, &probe);
+        run_liveness_test(&case(probed, "http-restart"), ("liveness", manifest), container, 1, OBSERVATION);
+    }
+);
+
+both!(
+    /// "should *not* be restarted with a tcp:8080 liveness probe": the server answers 500
+    /// after 10 s, its port stays open (long: 4 minutes).
+    container_is_not_restarted_by_a_tcp_liveness_probe,
+    sidecar_is_not_restarted_by_a_tcp_liveness_probe,
+    |probed: Probed| {
+        let probe = liveness_probe("tcpSocket: {port: 8080}", 15);
+        let (container, manifest) = liveness_pod(probed, &probe);
+        run_liveness_test(&case(probed, "tcp-alive"), ("liveness", manifest), container, 0, OBSERVATION);
+    }
+);
+
+both!(
+    /// "should have monotonically increasing restart count": 5 restarts, each checked to
+    /// count up, within the kubelet's 2 minutes of back-off, 4 of observation and 2 per
+    /// restart (slow: about 5 minutes of back-off here, 14 at most).
+    container_restart_count_increases_monotonically,
+    sidecar_restart_count_increases_monotonically,
+    |probed: Probed| {
+        let probe = liveness_probe("httpGet: {path: /healthz, port: 8080}", 5);
+        let (container, manifest) = liveness_pod(probed, &probe);
+        let timeout = 2 * MINUTE + OBSERVATION + 4 * 2 * MINUTE;
+        run_liveness_test(&case(probed, "monotonic"), ("liveness", manifest), container, 5, timeout);
+    }
+);
+
+both!(
+    /// "should be restarted with a local redirect http liveness probe": `/redirect` sends
+    /// the probe to `/healthz` on the same host, which is followed.
+    container_is_restarted_by_a_local_redirect_http_liveness_probe,
+    sidecar_is_restarted_by_a_local_redirect_http_liveness_probe,
+    |probed: Probed| {
+        let probe = liveness_probe("httpGet: {path: '/redirect?loc=%2Fhealthz', port: 8080}", 15);
+        let (container, manifest) = liveness_pod(probed, &probe);
+        run_liveness_test(&case(probed, "local-redirect"), ("liveness", manifest), container, 1, OBSERVATION);
+    }
+);
+
+both!(
+    /// "should *not* be restarted with a non-local redirect http liveness probe": the
+    /// redirect to `http://0.0.0.0/` is not followed, a success told by a `ProbeWarning`
+    /// event with the answer's body, waited for `PodEventTimeout` (long: 4 minutes).
+    container_is_not_restarted_by_a_non_local_redirect_http_liveness_probe,
+    sidecar_is_not_restarted_by_a_non_local_redirect_http_liveness_probe,
+    |probed: Probed| {
+        let probe =
+            liveness_probe("httpGet: {path: '/redirect?loc=http%3A%2F%2F0.0.0.0%2F', port: 8080}", 15);
+        let (container, manifest) = liveness_pod(probed, &probe);
+        let node = run_liveness_test(&case(probed, "far-redirect"), ("liveness", manifest), container, 0, OBSERVATION);
+        let client = PodClient { node: &node, pod: "liveness" };
+        let expected = "Probe terminated redirects, Response body: <a href=\"http://0.0.0.0/\">Found</a>.";
+        eventually(2 * MINUTE, POLL, "a ProbeWarning event", || {
+            let events = client.events();
+            events
+                .iter()
+                .find(|e| e.reason == "ProbeWarning" && e.message.contains(expected))
+                .map(|_| ())
+                .ok_or_else(|| format!("{events:?}"))
+        });
     }
 );
 
