@@ -15,10 +15,11 @@ use podman_api::opts::PodCreateOpts;
 use staticpod_backend_podman::PodmanRuntime;
 use staticpod_runtime::endpoint::Endpoint;
 use staticpod_runtime::labels::CONTAINER_NAME;
+use staticpod_runtime::logs::{DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, LogRotation};
 use staticpod_runtime::naming;
 use staticpod_runtime::{
     ContainerConfig, ContainerRuntime, ContainerState, PortMapping, Protocol, ResourceConfig,
-    RuntimeError, SecurityConfig,
+    RuntimeError, SandboxConfig, SecurityConfig,
 };
 use staticpod_testkit::{TestPod, cases, eventually, host_port, http_get};
 
@@ -442,4 +443,35 @@ async fn a_taken_host_port_is_refused_and_leaves_nothing_behind() {
 #[ignore = "needs podman: run through cargo xtask test"]
 async fn ensure_image_by_policy() {
     cases::ensure_image_by_policy(&runtime().await, BUSYBOX_IMAGE).await;
+}
+
+/// The shared case (`staticpod_testkit::log_rotation`) on Podman, rotating at the kubelet's
+/// defaults: conmon writes the file, the agent rotates it and has conmon reopen it. A known
+/// failure, left out of `cargo xtask test` (`KNOWN_FAILURES` of `xtask/src/test.rs`): the
+/// follower, libpod's `logs?follow=true`, skips lines across a rotation (2026-12-03: it read
+/// lines 0 to 49 332, then 428 832: the rotated files it had not read yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs podman: run through cargo xtask test"]
+async fn a_verbose_containers_log_is_rotated_and_followed_on_podman() {
+    let logs = tempfile::tempdir().unwrap();
+    let rotation = LogRotation {
+        directory: logs.path().to_owned(),
+        max_size: DEFAULT_MAX_SIZE,
+        max_files: DEFAULT_MAX_FILES,
+    };
+    let runtime = PodmanRuntime::connect(&endpoint(), PAUSE_IMAGE.to_owned(), Some(rotation))
+        .await
+        .unwrap();
+    let pod = TestPod::new(runtime, "backend-podman-test", "rotation");
+    let sandbox = SandboxConfig {
+        log_directory: logs.path().join("pod"),
+        ..pod.sandbox(vec![])
+    };
+    std::fs::create_dir_all(&sandbox.log_directory).unwrap();
+    staticpod_testkit::log_rotation::a_verbose_containers_log_is_rotated_within_max_size_and_max_files(
+        &pod.runtime,
+        &sandbox,
+        BUSYBOX_IMAGE,
+    )
+    .await;
 }

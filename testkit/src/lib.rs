@@ -1,13 +1,14 @@
 //! The test kit of staticpod (for tests, and for xtask that runs them; no shipped crate
 //! depends on it): the in-memory fake runtime for the engine's unit tests, and for tests
 //! against real runtimes the fixtures, the clean-up guard, polling helpers, the integration
-//! cases every backend runs, and which backend a test runs on.
+//! cases every backend runs (the log rotation's among them), and which backend a test runs on.
 
 pub mod backend;
 pub mod cases;
 pub mod fake;
 pub mod fixtures;
 pub mod guard;
+pub mod log_rotation;
 pub mod net;
 pub mod servers;
 pub mod wait;
