@@ -1,8 +1,6 @@
 //! Translation of failed CRI calls into the core's [`RuntimeError`] kinds, at the crate edge,
 //! so the reconciler can tell a missing container from a daemon that is down.
 
-use std::path::PathBuf;
-
 use staticpod_runtime::RuntimeError;
 use staticpod_runtime::call_error::{Call, Classify, ErrorKind};
 use tonic::{Code, Status};
@@ -154,24 +152,9 @@ pub enum CriError {
     /// The runtime reports no log file for the container.
     #[error("the runtime keeps no log file for this container")]
     NoLogPath,
-    /// The container's log file could not be read.
-    #[error("cannot read the container log {}", path.display())]
-    LogFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The log's directory could not be watched for appends, to follow it.
-    #[error("cannot watch {} for appends to the container log", path.display())]
-    Watch {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: notify::Error,
-    },
+    /// The container's log file could not be read, or followed.
+    #[error(transparent)]
+    LogFile(staticpod_runtime::log_files::LogFileError),
 }
 
 /// True for the answer of a server that does not know the method or service.

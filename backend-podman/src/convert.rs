@@ -107,6 +107,16 @@ pub(crate) struct InspectEndpoint {
 pub(crate) struct InspectHostConfig {
     #[serde(default)]
     pub network_mode: Option<String>,
+    #[serde(default)]
+    pub log_config: Option<InspectLogConfig>,
+}
+
+/// `HostConfig.LogConfig` of an inspect answer: where a `k8s-file` log is written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct InspectLogConfig {
+    #[serde(default)]
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// A sandbox from its pod's list entry and its infra container's inspect answer (`None` when
@@ -313,6 +323,7 @@ mod tests {
         let mut host = infra("running", true);
         host.host_config = Some(InspectHostConfig {
             network_mode: Some("host".into()),
+            log_config: None,
         });
         let host = sandbox_info(&pod(json!({})), Some(&host));
         assert_eq!(host.state, SandboxState::Ready);

@@ -1,13 +1,19 @@
-//! Container logs through libpod's `/containers/{id}/logs`, stdout and stderr demultiplexed
-//! by podman-api, always asked with timestamps so that partial lines are joined and `since`
-//! and `timestamps` read the same on every backend.
+//! Container logs. With the agent's log rotation on, conmon's `k8s-file` (the CRI format) is
+//! read by `staticpod_runtime::log_files`, as CRI's are: libpod's own follow skips the lines
+//! of the rotated files it has not read yet. Without it, through libpod's
+//! `/containers/{id}/logs`, stdout and stderr demultiplexed by podman-api, always asked with
+//! timestamps so that partial lines are joined and `since` and `timestamps` read the same
+//! on every backend.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use podman_api::conn::TtyChunk;
 use podman_api::opts::ContainerLogsOpts;
+use staticpod_runtime::log_files::{self, LogFileError, LogOwner};
 use staticpod_runtime::logs::{self, LogOptions, LogStream, StreamType};
-use staticpod_runtime::{RuntimeResult, timestamp};
+use staticpod_runtime::{RuntimeError, RuntimeResult, timestamp};
 use tokio::sync::mpsc;
 
 use crate::PodmanRuntime;
@@ -24,10 +30,20 @@ impl PodmanRuntime {
         options: &LogOptions,
     ) -> RuntimeResult<LogStream> {
         // The stream says nothing until the container writes: ask first whether it exists.
-        self.inspect(container_id).await.map_err(|err| {
+        let inspect = self.inspect(container_id).await.map_err(|err| {
             self.call("read the log of", "container", container_id)
                 .error(err)
         })?;
+        let file = inspect
+            .host_config
+            .and_then(|host| host.log_config)
+            .and_then(|log| log.path)
+            .filter(|_| self.log_rotation.is_some());
+        if let Some(path) = file {
+            let running = inspect.state.is_some_and(|state| state.running);
+            let owner: Arc<dyn LogOwner> = Arc::new(self.clone());
+            return log_files::read(owner, container_id, path, options, running).await;
+        }
         let mut query = ContainerLogsOpts::builder()
             .stdout(true)
             .stderr(true)
@@ -72,5 +88,20 @@ impl PodmanRuntime {
         Ok(logs::from_frames(frames, options, move |err| {
             Call::new(&endpoint, "read the log of", "container", &id).error(err)
         }))
+    }
+}
+
+#[async_trait::async_trait]
+impl LogOwner for PodmanRuntime {
+    async fn still_running(&self, id: &str) -> RuntimeResult<bool> {
+        match self.inspect(id).await {
+            Ok(inspect) => Ok(inspect.state.is_some_and(|state| state.running)),
+            Err(err) if err.is_not_found() => Ok(false),
+            Err(err) => Err(self.call("read the log of", "container", id).error(err)),
+        }
+    }
+
+    fn log_error(&self, id: &str, error: LogFileError) -> RuntimeError {
+        self.call("read the log of", "container", id).failed(error)
     }
 }

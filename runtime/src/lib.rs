@@ -20,6 +20,8 @@ pub mod inotify;
 pub mod inspect;
 pub mod labels;
 #[cfg(feature = "log-files")]
+pub mod log_files;
+#[cfg(feature = "log-files")]
 pub mod log_rotation;
 pub mod logs;
 pub mod naming;

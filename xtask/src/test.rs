@@ -113,9 +113,6 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
         "--skip",
         FAULT_MATRIX,
     ]);
-    for (name, _) in KNOWN_FAILURES {
-        args.extend(["--skip", name]);
-    }
     args.extend(&extra);
     // The default run (CI's) leaves the kubelet's e2e scenarios out, but for the one
     // issue 16 must show, which runs as a phase of its own below.
@@ -186,12 +183,6 @@ pub fn run(only: Option<Backend>, extra: Vec<&str>) -> Result<()> {
             runtime.backend_package()
         );
     }
-    for (name, cause) in KNOWN_FAILURES {
-        println!(
-            "  {:<42} {:<7} a known failure, left out: {cause}",
-            name, "skipped"
-        );
-    }
     if only.is_some() || !extra.is_empty() {
         println!(
             "  {:<42} {:<7} left out of a run narrowed to a runtime or to test names",
@@ -247,13 +238,6 @@ const FAULT_MATRIX: &str = "matrix::";
 /// The behaviour suite's translation of the kubelet's node e2e tests (E2E.md): about 11
 /// minutes a runtime, so `cargo xtask test -- kubelet_e2e::` runs them, not the default run.
 const KUBELET_E2E: &str = "kubelet_e2e::";
-/// Tests that fail today for a cause named here (and in README, "Known gaps"): every run
-/// of `cargo xtask test` leaves them out and its summary says so, each with its cause; run
-/// one with `cargo test -p <package> --test <suite> -- --ignored <name>`.
-const KNOWN_FAILURES: &[(&str, &str)] = &[(
-    "a_verbose_containers_log_is_rotated_and_followed_on_podman",
-    "libpod's log follow skips the lines of the rotated files it had not read yet",
-)];
 /// The one of them the default run keeps: the init containers of issue 16's must-show.
 const KUBELET_E2E_IN_CI: &str =
     "kubelet_e2e::completed_init_containers_are_not_run_again_after_an_agent_restart";
