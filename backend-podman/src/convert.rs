@@ -115,8 +115,19 @@ pub(crate) struct InspectHostConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct InspectLogConfig {
+    /// The log driver: `k8s-file` (the CRI format, in a file), `journald`, ...
+    #[serde(default, rename = "Type")]
+    pub driver: String,
     #[serde(default)]
     pub path: Option<std::path::PathBuf>,
+}
+
+impl InspectLogConfig {
+    /// The file conmon writes the log to in the CRI format: only a `k8s-file` log has one.
+    pub(crate) fn k8s_file(self) -> Option<std::path::PathBuf> {
+        self.path
+            .filter(|path| self.driver == "k8s-file" && !path.as_os_str().is_empty())
+    }
 }
 
 /// A sandbox from its pod's list entry and its infra container's inspect answer (`None` when
@@ -258,6 +269,22 @@ mod tests {
 
     fn at(seconds: u64, nanos: u32) -> SystemTime {
         UNIX_EPOCH + Duration::new(seconds, nanos)
+    }
+
+    #[test]
+    fn only_a_k8s_file_log_is_read_from_its_file() {
+        let log = |config: serde_json::Value| {
+            serde_json::from_value::<InspectLogConfig>(config)
+                .unwrap()
+                .k8s_file()
+        };
+        assert_eq!(
+            log(json!({"Type": "k8s-file", "Path": "/var/log/pods/p/web/0.log"})),
+            Some("/var/log/pods/p/web/0.log".into())
+        );
+        assert_eq!(log(json!({"Type": "journald", "Path": ""})), None);
+        assert_eq!(log(json!({"Type": "k8s-file", "Path": ""})), None);
+        assert_eq!(log(json!({"Type": "journald"})), None);
     }
 
     /// An infra container as Podman 4.3 inspects it (trimmed to the fields we read, plus a

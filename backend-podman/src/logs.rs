@@ -17,6 +17,7 @@ use staticpod_runtime::{RuntimeError, RuntimeResult, timestamp};
 use tokio::sync::mpsc;
 
 use crate::PodmanRuntime;
+use crate::convert::InspectLogConfig;
 use crate::error::{ApiError, Call};
 
 /// Frames read ahead of the reader.
@@ -37,7 +38,7 @@ impl PodmanRuntime {
         let file = inspect
             .host_config
             .and_then(|host| host.log_config)
-            .and_then(|log| log.path)
+            .and_then(InspectLogConfig::k8s_file)
             .filter(|_| self.log_rotation.is_some());
         if let Some(path) = file {
             let running = inspect.state.is_some_and(|state| state.running);
