@@ -4,7 +4,8 @@
 //! part of a longer line). Lines are parsed and joined, `tail_lines` counts whole lines back
 //! from the end of the file, and `follow` waits for appends with inotify, follows the file
 //! across a rotation (the rotated file is read until the runtime has closed it, then the new
-//! one from its start), and ends once the container has exited and its file is drained.
+//! one from its start; a follower rotations behind reads the files between, compressed ones
+//! through gzip), and ends once the container has exited and its file is drained.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -148,6 +149,68 @@ fn open_at_tail(path: &Path, tail: Option<u64>) -> io::Result<(File, u64)> {
     file.seek(SeekFrom::Start(start))?;
     let inode = file.metadata()?.ino();
     Ok((file, inode))
+}
+
+/// Where a follower goes after the file it drained (`read`, whose inode is `inode`).
+struct NextFile {
+    /// The lines of the compressed files between them, each file's bytes.
+    compressed: Vec<Vec<u8>>,
+    /// Files between them that are gone (removed by the rotation).
+    skipped: bool,
+    path: PathBuf,
+    file: File,
+    inode: u64,
+}
+
+/// The file of `log` after `read`: found by its first line among the rotated files
+/// (compressed or not), the compressed ones between read through gzip; when it is not
+/// found, the next uncompressed one by inode, or the oldest.
+fn next_after(log: &Path, read: &File, inode: u64) -> io::Result<NextFile> {
+    let head = first_line_at(read)?;
+    let (compressed, skipped, path) = match log_rotation::after(log, &head)? {
+        Some(after) => {
+            let mut texts = Vec::new();
+            let mut skipped = false;
+            for gz in &after.compressed {
+                let mut text = Vec::new();
+                match File::open(gz) {
+                    Ok(file) => {
+                        flate2::read::GzDecoder::new(file).read_to_end(&mut text)?;
+                        texts.push(text);
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => skipped = true,
+                    Err(err) => return Err(err),
+                }
+            }
+            (texts, skipped, after.next)
+        }
+        None => {
+            let next = log_rotation::next_file(log, inode)?;
+            (Vec::new(), next.skipped, next.path)
+        }
+    };
+    let file = File::open(&path)?;
+    let inode = file.metadata()?.ino();
+    Ok(NextFile {
+        compressed,
+        skipped,
+        path,
+        file,
+        inode,
+    })
+}
+
+/// The first line of the open `file`, wherever it is read up to, without its newline (at
+/// most 64 KiB).
+fn first_line_at(file: &File) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut head = vec![0; 64 * 1024];
+    let read = file.read_at(&mut head, 0)?;
+    head.truncate(read);
+    if let Some(end) = head.iter().position(|&b| b == b'\n') {
+        head.truncate(end);
+    }
+    Ok(head)
 }
 
 /// What a log reader asks of the backend whose container's log it reads.
@@ -352,9 +415,10 @@ impl Reader {
     /// the one read here is drained until the runtime has closed it (containerd's old
     /// logger writes the head of the line it was in the middle of to the old file as it
     /// closes it, while its new logger may already write the rest to the new one), or for
-    /// [`REOPEN_WAIT`] when no close is seen, and read to its end; then the file that
-    /// came after it is read from its start: the next rotated one when this reader is more
-    /// than one rotation behind, else the new one. True when it switched.
+    /// [`REOPEN_WAIT`] when no close is seen, and read to its end; then the files that
+    /// came after it are read from their start: when this reader is more than a rotation
+    /// behind, the rotated ones (those compressed meanwhile through gzip), then the new one.
+    /// True when it switched.
     async fn follow_rotation(&mut self, out: &mut Vec<u8>) -> RuntimeResult<bool> {
         if self.replaced.is_none() {
             match tokio::fs::metadata(&self.path).await {
@@ -385,22 +449,30 @@ impl Reader {
             .await
             .map_err(|source| self.file_error(source))?;
         self.lines(&rest, out);
+        self.unread.clear();
+        let read = self
+            .file
+            .try_clone()
+            .await
+            .map_err(|source| self.file_error(source))?
+            .into_std()
+            .await;
         let next = {
             let (path, inode) = (self.path.clone(), self.inode);
-            tokio::task::spawn_blocking(move || {
-                let next = log_rotation::next_file(&path, inode)?;
-                let file = File::open(&next.path)?;
-                let inode = file.metadata()?.ino();
-                Ok((next, file, inode))
-            })
-            .await
-            .unwrap_or_else(|panic| Err(io::Error::other(panic)))
+            tokio::task::spawn_blocking(move || next_after(&path, &read, inode))
+                .await
+                .unwrap_or_else(|panic| Err(io::Error::other(panic)))
         };
-        let (next, file, inode) = next.map_err(|source| self.file_error(source))?;
+        let next = next.map_err(|source| self.file_error(source))?;
+        for text in &next.compressed {
+            self.lines(text, out);
+            self.unread.clear();
+        }
         if next.skipped {
-            tracing::warn!(path = %self.path.display(), "a log follower fell more than a rotation behind: the lines of the compressed files are left out");
+            tracing::warn!(path = %self.path.display(), "a log follower fell behind the rotation's removal of the oldest files: their lines are left out");
         }
         tracing::debug!(file = %next.path.display(), "following the log into its next file");
+        let (file, inode) = (next.file, next.inode);
         self.watch
             .as_ref()
             .expect("watching")

@@ -500,6 +500,88 @@ pub fn next_file(log: &Path, inode: u64) -> io::Result<Next> {
     })
 }
 
+/// What a follower reads after a file of `log` it has drained.
+#[derive(Debug, PartialEq, Eq)]
+pub struct After {
+    /// The rotated files written next that are compressed now, oldest first: a follower
+    /// more than a rotation behind reads them through gzip.
+    pub compressed: Vec<PathBuf>,
+    /// Then this one: the next uncompressed rotated file, or `log` itself.
+    pub next: PathBuf,
+}
+
+/// What comes after the file of `log` whose first line is `head` (compressed since, or
+/// not): `None` when no rotated file starts with it (it was removed).
+pub fn after(log: &Path, head: &[u8]) -> io::Result<Option<After>> {
+    let mut rotated: Vec<(NaiveDateTime, PathBuf)> = Vec::new();
+    for name in rotated_names(log)? {
+        let Some(stamp) = stamp_of(&name).filter(|_| !name.ends_with(TMP)) else {
+            continue;
+        };
+        // While a file is compressed both copies exist for a moment: the plain one counts.
+        match rotated.last_mut() {
+            Some((last, path)) if *last == stamp => {
+                if !name.ends_with(GZ) {
+                    *path = log.with_file_name(&name);
+                }
+            }
+            _ => rotated.push((stamp, log.with_file_name(&name))),
+        }
+    }
+    let mut found = None;
+    for (at, (_, path)) in rotated.iter().enumerate() {
+        match first_line(path) {
+            Ok(line) if line == head => {
+                found = Some(at);
+                break;
+            }
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
+    let Some(at) = found else {
+        return Ok(None);
+    };
+    let mut compressed = Vec::new();
+    for (_, path) in &rotated[at + 1..] {
+        if is_compressed(path) {
+            compressed.push(path.clone());
+        } else {
+            return Ok(Some(After {
+                compressed,
+                next: path.clone(),
+            }));
+        }
+    }
+    Ok(Some(After {
+        compressed,
+        next: log.to_owned(),
+    }))
+}
+
+/// True for a rotated file's gzipped copy.
+pub fn is_compressed(path: &Path) -> bool {
+    path.as_os_str().to_string_lossy().ends_with(GZ)
+}
+
+/// The first line of a log file (gzipped or not), without its newline: at most 64 KiB.
+pub fn first_line(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::{BufRead, BufReader, Read};
+    let file = fs::File::open(path)?;
+    let reader: Box<dyn Read> = if is_compressed(path) {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut line = Vec::new();
+    BufReader::new(reader.take(64 * 1024)).read_until(b'\n', &mut line)?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    Ok(line)
+}
+
 /// The stamp of a rotated file's name: `0.log.20240501-123456.gz` → 2024-05-01 12:34:56.
 fn stamp_of(name: &str) -> Option<NaiveDateTime> {
     let (_, rest) = name.split_once(".log.")?;
@@ -655,6 +737,49 @@ mod tests {
     fn at(stamp: &str) -> SystemTime {
         let time = NaiveDateTime::parse_from_str(stamp, STAMP).unwrap();
         UNIX_EPOCH + Duration::from_secs(time.and_utc().timestamp() as u64)
+    }
+
+    #[test]
+    fn a_follower_behind_reads_the_compressed_files_after_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("0.log");
+        let write = |name: &str, text: &str| fs::write(dir.path().join(name), text).unwrap();
+        write("0.log.20240501-120000", "first\nmore\n");
+        write("0.log.20240501-120001", "second\n");
+        write("0.log.20240501-120002", "third\n");
+        write("0.log.20240501-120003", "fourth\n");
+        write("0.log", "current\n");
+        compress(&dir.path().join("0.log.20240501-120000")).unwrap();
+        compress(&dir.path().join("0.log.20240501-120001")).unwrap();
+        compress(&dir.path().join("0.log.20240501-120002")).unwrap();
+        let path = |name: &str| dir.path().join(name);
+        assert_eq!(
+            first_line(&path("0.log.20240501-120000.gz")).unwrap(),
+            b"first"
+        );
+        assert_eq!(
+            after(&log, b"first").unwrap(),
+            Some(After {
+                compressed: vec![
+                    path("0.log.20240501-120001.gz"),
+                    path("0.log.20240501-120002.gz")
+                ],
+                next: path("0.log.20240501-120003"),
+            }),
+            "the reader of the first file, compressed since, reads the next two from gzip"
+        );
+        assert_eq!(
+            after(&log, b"fourth").unwrap(),
+            Some(After {
+                compressed: vec![],
+                next: log.clone(),
+            })
+        );
+        assert_eq!(
+            after(&log, b"gone").unwrap(),
+            None,
+            "a removed file is not found"
+        );
     }
 
     #[test]
