@@ -54,6 +54,9 @@ pub(crate) struct ContainerInspect {
     pub network_settings: Option<InspectNetwork>,
     #[serde(default)]
     pub host_config: Option<InspectHostConfig>,
+    /// Where conmon keeps the container's runtime files (its control FIFO `ctl`).
+    #[serde(default)]
+    pub static_dir: Option<std::path::PathBuf>,
 }
 
 /// `State` of an inspect answer.

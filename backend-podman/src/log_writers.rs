@@ -16,31 +16,11 @@ use staticpod_runtime::labels::{MANAGED_BY, MANAGED_BY_VALUE};
 use staticpod_runtime::log_rotation::{LogWriters, ReopenError};
 use tokio::runtime::Handle;
 
+use crate::convert::ContainerInspect;
 use crate::libpod::Libpod;
 
 /// conmon's control line asking for its log files to be reopened.
 const REOPEN_LOGS: &[u8] = b"2 0 0\n";
-
-/// The fields of a container's inspection the rotation needs.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct LogInspect {
-    static_dir: PathBuf,
-    host_config: LogHostConfig,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct LogHostConfig {
-    log_config: LogConfig,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct LogConfig {
-    #[serde(default)]
-    path: Option<PathBuf>,
-}
 
 /// A listed container: its id.
 #[derive(Deserialize)]
@@ -88,10 +68,10 @@ impl LogWriters for PodmanLogWriters {
 
     fn log_path(&mut self, id: &str) -> Option<PathBuf> {
         let path = format!("/containers/{id}/json");
-        let inspect: LogInspect = self.runtime.block_on(self.libpod.get_json(&path)).ok()?;
-        let log = inspect.host_config.log_config.path?;
+        let inspect: ContainerInspect = self.runtime.block_on(self.libpod.get_json(&path)).ok()?;
+        let log = inspect.host_config?.log_config?.k8s_file()?;
         self.controls
-            .insert(id.to_owned(), inspect.static_dir.join("ctl"));
+            .insert(id.to_owned(), inspect.static_dir?.join("ctl"));
         Some(log)
     }
 

@@ -480,7 +480,6 @@ impl Reader {
             .forget_closed(inode);
         self.file = tokio::fs::File::from_std(file);
         self.inode = inode;
-        self.unread.clear();
         self.replaced = None;
         Ok(true)
     }
