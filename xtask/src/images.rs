@@ -1,5 +1,5 @@
 //! Offline test images, built from Debian's static busybox (and, for etcd, Debian's
-//! `etcd-server`) into docker-archive tarballs that `docker load`, `podman load` and
+//! `etcd-server`; for agnhost's TLS, `socat`) into docker-archive tarballs that `docker load`, `podman load` and
 //! `ctr images import` all accept.
 //!
 //! Nothing can be pulled on our machines, so the images our manifests name are made here,
@@ -38,7 +38,8 @@ pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:1.36";
 pub const ETCD: &str = "registry.k8s.io/etcd:3.5.16-0";
 
 /// agnhost, the image of the kubelet's e2e tests, for the subcommands the translated cases
-/// run: `liveness` and `pause`.
+/// run: `liveness` and `pause`; it also holds agnhost's test certificate and `socat`, the
+/// TLS of `netexec --tls-cert-file`.
 pub const AGNHOST: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53";
 
 /// `/agnhost` of the agnhost stand-in: its subcommands in busybox sh, each ending at once on
@@ -104,6 +105,12 @@ case \"$path\" in
 ' ;;
 esac
 ";
+
+/// `/localhost.crt` and `/localhost.key` of agnhost, where its `netexec --tls-cert-file`
+/// finds them: a self-signed certificate for `localhost` (P-256, valid for 100 years),
+/// fixed so that the image's ID stays the same; a test key, public on purpose, as agnhost's.
+const LOCALHOST_CRT: &str = include_str!("images/localhost.crt");
+const LOCALHOST_KEY: &str = include_str!("images/localhost.key");
 
 /// `/pause`: stays up for ever and exits at once on SIGTERM. PID 1 ignores signals it has
 /// no handler for, hence the trap; a trapped signal interrupts `wait` immediately.
@@ -204,8 +211,15 @@ const SPECS: [Spec; 5] = [
         files: &[
             ("agnhost", 0o755, AGNHOST_SCRIPT),
             ("liveness-handler", 0o755, LIVENESS_HANDLER),
+            ("localhost.crt", 0o644, LOCALHOST_CRT),
+            ("localhost.key", 0o644, LOCALHOST_KEY),
         ],
-        programs: &[],
+        // The TLS of `netexec --tls-cert-file`: socat terminates it in front of a plain
+        // HTTP server (the https hook cases).
+        programs: &[HostProgram {
+            at: "usr/bin/socat",
+            from: apt::need("/usr/bin/socat", "socat"),
+        }],
     },
     Spec {
         // As the real image: etcd in /usr/local/bin (kubeadm's command is a bare `etcd`),

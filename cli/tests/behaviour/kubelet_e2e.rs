@@ -47,6 +47,9 @@ mod log_rotation;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// agnhost, the kubelet's test image: the offline stand-in of `xtask/src/images.rs`.
+const AGNHOST_IMAGE: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53";
+
 /// The e2e framework's `PodStartTimeout`, how long `init_container.go` watches a pod.
 const POD_START_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 

@@ -516,7 +516,8 @@ fn liveness_pod(probed: Probed, probe: &str) -> (&'static str, String) {
         Probed::Sidecar => "sidecar",
     };
     let fields = format!(
-        "image: 'registry.k8s.io/e2e-test-images/agnhost:2.53', args: [liveness], livenessProbe: {probe}"
+        "image: '{}', args: [liveness], livenessProbe: {probe}",
+        super::AGNHOST_IMAGE
     );
     (container, probed.pod("liveness", container, &fields, ""))
 }

@@ -33,6 +33,11 @@ const ECHO_CGI: &str = "#!/bin/sh\necho \"GET /echo?$QUERY_STRING\" >> /persiste
 const SERVE_ECHO: &str =
     "[sh, -c, 'httpd -f -p 8080 -h /persistent/www & trap \"exit 0\" TERM; wait']";
 
+/// [`SERVE_ECHO`] over TLS, agnhost `netexec --tls-cert-file /localhost.crt
+/// --tls-private-key-file /localhost.key` on port 8080: in the agnhost stand-in, `socat`
+/// terminates TLS with that certificate in front of the same `httpd` on 127.0.0.1:8081.
+const SERVE_ECHO_TLS: &str = "[sh, -c, 'httpd -f -p 127.0.0.1:8081 -h /persistent/www & socat OPENSSL-LISTEN:8080,fork,reuseaddr,cert=/localhost.crt,key=/localhost.key,verify=0 TCP:127.0.0.1:8081 & trap \"exit 0\" TERM; wait']";
+
 /// The `persistent` volume mount of the handler and of the sidecar.
 const PERSISTENT: &str = "volumeMounts: [{name: persistent, mountPath: /persistent}]";
 
@@ -95,10 +100,17 @@ impl Hooks {
     /// Runs pod `name`: creates it with the sidecar, waits for the `postStart` request
     /// when `post_start`, deletes it (`DeleteSync`, the pod's grace period 15 s) and waits
     /// for the `preStop` request when `pre_stop`. `init` is the init containers after the
-    /// sidecar and `containers` the regular ones (YAML list items), one of them hooked.
+    /// sidecar and `containers` the regular ones (YAML list items), one of them hooked. As
+    /// the kubelet's test, the sidecar and its startup probe speak the hook's scheme.
     fn run(&self, name: &str, init: &str, containers: &str, post_start: bool, pre_stop: bool) {
+        let https = format!("{init}{containers}").contains(HTTPS);
+        let (image, serve, scheme) = if https {
+            (super::AGNHOST_IMAGE, SERVE_ECHO_TLS, HTTPS)
+        } else {
+            ("busybox:1.36", SERVE_ECHO, "")
+        };
         let sidecar = format!(
-            "  - {{name: container-redirect, image: busybox:1.36, command: {SERVE_ECHO}, restartPolicy: Always, startupProbe: {{httpGet: {{path: '/cgi-bin/echo?msg=startup', port: 8080}}}}, {PERSISTENT}}}\n"
+            "  - {{name: container-redirect, image: '{image}', command: {serve}, restartPolicy: Always, startupProbe: {{httpGet: {{{scheme}path: '/cgi-bin/echo?msg=startup', port: 8080}}}}, {PERSISTENT}}}\n"
         );
         let file = format!("{name}.yaml");
         self.node.write_manifest(
@@ -222,6 +234,15 @@ fn http_hook(_: &Hooks, msg: &str) -> String {
     format!("{{httpGet: {{path: '/cgi-bin/echo?msg={msg}', port: 8080}}}}")
 }
 
+/// The `scheme` of an HTTPS `httpGet` (YAML flow mapping entry).
+const HTTPS: &str = "scheme: HTTPS, ";
+
+/// The `httpGet` hook of the kubelet's https cases: [`http_hook`] over TLS, to the sidecar
+/// serving it, its certificate not verified (the kubelet's `InsecureSkipVerify`).
+fn https_hook(_: &Hooks, msg: &str) -> String {
+    format!("{{httpGet: {{{HTTPS}path: '/cgi-bin/echo?msg={msg}', port: 8080}}}}")
+}
+
 /// The exec hook of the kubelet's test, a request to the handler pod.
 fn exec_hook(hooks: &Hooks, msg: &str) -> String {
     hooks.exec_hook(msg)
@@ -254,6 +275,10 @@ hook_cases! {
     poststart_http_hook: run_pod_with_hook("e2e-hook-ps-http", "pod-with-poststart-http-hook", PAUSE, "postStart", http_hook("poststart"));
     /// "Container Lifecycle Hook": "should execute prestop http hook properly".
     prestop_http_hook: run_pod_with_hook("e2e-hook-pst-http", "pod-with-prestop-http-hook", PAUSE, "preStop", http_hook("prestop"));
+    /// "Container Lifecycle Hook": "should execute poststart https hook properly".
+    poststart_https_hook: run_pod_with_hook("e2e-hook-ps-https", "pod-with-poststart-https-hook", PAUSE, "postStart", https_hook("poststart"));
+    /// "Container Lifecycle Hook": "should execute prestop https hook properly".
+    prestop_https_hook: run_pod_with_hook("e2e-hook-pst-https", "pod-with-prestop-https-hook", PAUSE, "preStop", https_hook("prestop"));
     /// "Restartable Init Container Lifecycle Hook": "should execute poststart exec hook
     /// properly".
     sidecar_poststart_exec_hook: run_sidecar_pod_with_hook("e2e-shook-ps-exec", "pod-with-poststart-exec-hook", AGNHOST, "postStart", exec_hook("poststart"));
@@ -267,6 +292,12 @@ hook_cases! {
     /// "Restartable Init Container Lifecycle Hook": "should execute prestop http hook
     /// properly": the hook reaches `container-redirect`, which is stopped after it.
     sidecar_prestop_http_hook: run_sidecar_pod_with_hook("e2e-shook-pst-http", "pod-with-prestop-http-hook", PAUSE, "preStop", http_hook("prestop"));
+    /// "Restartable Init Container Lifecycle Hook": "should execute poststart https hook
+    /// properly".
+    sidecar_poststart_https_hook: run_sidecar_pod_with_hook("e2e-shook-ps-https", "pod-with-poststart-https-hook", PAUSE, "postStart", https_hook("poststart"));
+    /// "Restartable Init Container Lifecycle Hook": "should execute prestop https hook
+    /// properly".
+    sidecar_prestop_https_hook: run_sidecar_pod_with_hook("e2e-shook-pst-https", "pod-with-prestop-https-hook", PAUSE, "preStop", https_hook("prestop"));
 }
 
 /// A node running pod `name`, `spec` its spec's lines, once it is running and ready.
