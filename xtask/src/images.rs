@@ -33,6 +33,11 @@ pub const PAUSE: &str = "registry.k8s.io/pause:3.9";
 pub const NGINX: &str = "docker.io/library/nginx:1.25";
 /// Plain busybox with `sh` as its command, for test containers that run commands.
 pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:1.36";
+/// The kubelet's `nonroot` test image: busybox whose image config names user 1234.
+pub const NONROOT: &str = "registry.k8s.io/e2e-test-images/nonroot:1.4";
+/// The kubelet's `nonewprivs` test image: a set-user-ID root program, `nnp`, that prints
+/// its effective user ID, as the image's command.
+pub const NONEWPRIVS: &str = "registry.k8s.io/e2e-test-images/nonewprivs:1.3";
 /// Debian 12's etcd 3.4 under the name kubeadm v1.32's `etcd.yaml` gives its image, so that
 /// manifest runs as `kubeadm init` writes it (the behaviour case `kubeadm_etcd`).
 pub const ETCD: &str = "registry.k8s.io/etcd:3.5.16-0";
@@ -112,6 +117,30 @@ esac
 const LOCALHOST_CRT: &str = include_str!("images/localhost.crt");
 const LOCALHOST_KEY: &str = include_str!("images/localhost.key");
 
+/// `/etc/passwd` and `/etc/group` of agnhost: its user 1000 (`user-defined-in-image`) is in
+/// group 50000 (`group-defined-in-image`), for the kubelet's SupplementalGroupsPolicy tests.
+const AGNHOST_PASSWD: &str = "root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh
+";
+const AGNHOST_GROUP: &str = "root:x:0:
+nobody:x:65534:
+user-defined-in-image:x:1000:
+group-defined-in-image:x:50000:user-defined-in-image
+";
+
+/// `nnp` of the `nonewprivs` stand-in (set-user-ID root in the image): prints the effective
+/// user ID it runs with, so that a container shows whether `allowPrivilegeEscalation`
+/// (`no_new_privs`) let the set-user-ID bit act.
+const NNP_C: &str = "#include <stdio.h>
+#include <unistd.h>
+
+int main(void) {
+    printf(\"Effective uid: %d\\n\", (int)geteuid());
+    return 0;
+}
+";
+
 /// `/pause`: stays up for ever and exits at once on SIGTERM. PID 1 ignores signals it has
 /// no handler for, hence the trap; a trapped signal interrupts `wait` immediately.
 const PAUSE_SCRIPT: &str = "#!/bin/sh
@@ -159,6 +188,21 @@ struct Spec {
     files: &'static [(&'static str, u32, &'static str)],
     /// Host programs copied into the image's own layer.
     programs: &'static [HostProgram],
+    /// Programs compiled from C into its own layer.
+    compiled: &'static [Compiled],
+    /// `User` of the image config (empty: none, root).
+    user: &'static str,
+}
+
+/// A static program compiled here from C (with `cc`, which cargo links with, so every
+/// machine that builds xtask has it and glibc's static library).
+struct Compiled {
+    /// Where the image holds it, without a leading `/`.
+    at: &'static str,
+    /// Its mode (a set-user-ID bit included).
+    mode: u32,
+    /// The C source.
+    source: &'static str,
 }
 
 /// A program of a Debian package copied from the host into an image, with the shared
@@ -170,15 +214,26 @@ struct HostProgram {
     from: Need,
 }
 
-const SPECS: [Spec; 5] = [
+/// An image of busybox alone, what each of [`SPECS`] adds to.
+const PLAIN: Spec = Spec {
+    name: "",
+    file: "",
+    entrypoint: &[],
+    cmd: &[],
+    exposed_ports: &[],
+    files: &[],
+    programs: &[],
+    compiled: &[],
+    user: "",
+};
+
+const SPECS: [Spec; 7] = [
     Spec {
         name: PAUSE,
         file: "pause.tar",
         entrypoint: &["/pause"],
-        cmd: &[],
-        exposed_ports: &[],
         files: &[("pause", 0o755, PAUSE_SCRIPT)],
-        programs: &[],
+        ..PLAIN
     },
     Spec {
         name: NGINX,
@@ -190,16 +245,13 @@ const SPECS: [Spec; 5] = [
             ("docker-entrypoint.sh", 0o755, NGINX_ENTRYPOINT),
             ("usr/share/nginx/html/index.html", 0o644, INDEX_HTML),
         ],
-        programs: &[],
+        ..PLAIN
     },
     Spec {
         name: BUSYBOX_IMAGE,
         file: "busybox.tar",
-        entrypoint: &[],
         cmd: &["sh"],
-        exposed_ports: &[],
-        files: &[],
-        programs: &[],
+        ..PLAIN
     },
     Spec {
         // As the real image: `/agnhost` its entrypoint, the subcommand its argument.
@@ -207,12 +259,13 @@ const SPECS: [Spec; 5] = [
         file: "agnhost.tar",
         entrypoint: &["/agnhost"],
         cmd: &["pause"],
-        exposed_ports: &[],
         files: &[
             ("agnhost", 0o755, AGNHOST_SCRIPT),
             ("liveness-handler", 0o755, LIVENESS_HANDLER),
             ("localhost.crt", 0o644, LOCALHOST_CRT),
             ("localhost.key", 0o644, LOCALHOST_KEY),
+            ("etc/passwd", 0o644, AGNHOST_PASSWD),
+            ("etc/group", 0o644, AGNHOST_GROUP),
         ],
         // The TLS of `netexec --tls-cert-file`: socat terminates it in front of a plain
         // HTTP server (the https hook cases).
@@ -220,20 +273,40 @@ const SPECS: [Spec; 5] = [
             at: "usr/bin/socat",
             from: apt::need("/usr/bin/socat", "socat"),
         }],
+        ..PLAIN
     },
     Spec {
         // As the real image: etcd in /usr/local/bin (kubeadm's command is a bare `etcd`),
         // no entrypoint, the client and peer ports exposed; busybox gives it `sh`.
         name: ETCD,
         file: "etcd.tar",
-        entrypoint: &[],
         cmd: &["/usr/local/bin/etcd"],
         exposed_ports: &["2379/tcp", "2380/tcp"],
-        files: &[],
         programs: &[HostProgram {
             at: "usr/local/bin/etcd",
             from: apt::need("/usr/bin/etcd", "etcd-server"),
         }],
+        ..PLAIN
+    },
+    Spec {
+        // As the real image: busybox, `USER 1234`.
+        name: NONROOT,
+        file: "nonroot.tar",
+        cmd: &["sh"],
+        user: "1234",
+        ..PLAIN
+    },
+    Spec {
+        // As the real image: `nnp` in /usr/local/bin, set-user-ID root, its command.
+        name: NONEWPRIVS,
+        file: "nonewprivs.tar",
+        cmd: &["nnp"],
+        compiled: &[Compiled {
+            at: "usr/local/bin/nnp",
+            mode: 0o4755,
+            source: NNP_C,
+        }],
+        ..PLAIN
     },
 ];
 
@@ -285,7 +358,8 @@ pub fn ensure_built() -> Result<Vec<Built>> {
                     base = Some(base_layer(&busybox, &applets()?, busybox_mtime)?);
                 }
                 let base = base.as_deref().expect("just built");
-                let copied = host_programs(spec.programs)?;
+                let mut copied = host_programs(spec.programs)?;
+                copied.extend(compile(spec.compiled, &dir)?);
                 let (archive, id) = archive(spec, base, &copied, busybox_mtime)?;
                 let tmp = tarball.with_extension("tar.tmp");
                 fs::write(&tmp, archive).with_context(|| format!("writing {}", tmp.display()))?;
@@ -422,6 +496,35 @@ fn host_programs(programs: &[HostProgram]) -> Result<Vec<LayerFile>> {
     Ok(files)
 }
 
+/// The files of `programs`, each compiled statically in `dir` from its source.
+fn compile(programs: &[Compiled], dir: &Path) -> Result<Vec<LayerFile>> {
+    let mut files = Vec::new();
+    for program in programs {
+        let name = Path::new(program.at)
+            .file_name()
+            .context("a compiled program's path names a file")?
+            .to_string_lossy();
+        let source = dir.join(format!("{name}.c"));
+        let out = dir.join(format!("{name}.bin"));
+        fs::write(&source, program.source)
+            .with_context(|| format!("writing {}", source.display()))?;
+        let status = Command::new("cc")
+            .args(["-static", "-Os", "-s", "-o"])
+            .arg(&out)
+            .arg(&source)
+            .status()
+            .context("running cc")?;
+        if !status.success() {
+            bail!("cc {} failed ({status})", source.display());
+        }
+        let bytes = fs::read(&out).with_context(|| format!("reading {}", out.display()))?;
+        fs::remove_file(&source)?;
+        fs::remove_file(&out)?;
+        files.push((program.at.to_string(), program.mode, bytes));
+    }
+    Ok(files)
+}
+
 /// The absolute paths of the shared libraries and the loader `program` needs, by `ldd`
 /// (none for a static program).
 fn shared_libraries(program: &str) -> Result<BTreeSet<String>> {
@@ -501,7 +604,7 @@ fn archive(
         let what = if programs.is_empty() {
             "test image files"
         } else {
-            "test image files and host programs from Debian packages"
+            "test image files and programs (from Debian packages, or compiled)"
         };
         layers.push((own_layer(&files, mtime)?, what));
     }
@@ -522,6 +625,9 @@ fn archive(
     }
     if !spec.cmd.is_empty() {
         config["Cmd"] = json!(spec.cmd);
+    }
+    if !spec.user.is_empty() {
+        config["User"] = json!(spec.user);
     }
     if !spec.exposed_ports.is_empty() {
         let ports: serde_json::Map<String, Value> = spec

@@ -255,6 +255,17 @@ impl PodClient<'_> {
         seen.last().cloned().expect("a status")
     }
 
+    /// `CreateSync`'s wait: the pod is running and ready within `timeout`; its status then.
+    fn running_and_ready(&self, timeout: Duration) -> PodView {
+        self.wait(timeout, |p| {
+            Ok(p.status.phase == "Running"
+                && p.status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+    }
+
     /// `WaitForSuccess`: the pod succeeds within `timeout`; failing fails the case.
     fn wait_success(&self, timeout: Duration) -> PodView {
         self.wait(timeout, |p| match p.status.phase.as_str() {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use staticpod_runtime::ContainerState;
 
-use super::{POD_START_TIMEOUT, backend};
+use super::{POD_START_TIMEOUT, PodClient, backend};
 use crate::support::{Node, pod_watch};
 
 /// `lifecycle_hook.go`'s `postStartWaitTimeout`.
@@ -167,14 +167,7 @@ fn volume(dir: &std::path::Path) -> String {
 /// Waits for pod `name` to be running and ready (`CreateSync`, the framework's
 /// `PodStartTimeout`); returns its status then.
 fn create_sync(node: &Node, name: &str) -> staticpod_core::status::PodView {
-    let seen = pod_watch::within(node, name, POD_START_TIMEOUT, |p| {
-        Ok(p.status.phase == "Running"
-            && p.status
-                .conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True"))
-    });
-    seen.last().cloned().expect("a status")
+    PodClient { node, pod: name }.running_and_ready(POD_START_TIMEOUT)
 }
 
 /// Waits for every container and sandbox of pod `name`, deleted at `deleted`, to be gone
