@@ -101,6 +101,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         seccomp_default: settings.seccomp_default,
         unsafe_sysctls: settings.unsafe_sysctls.clone(),
         dns: settings.dns.clone(),
+        crash_backoff: settings.crash_backoff,
     };
     info!(node = %config.node_name, "starting");
     let agent = systemd::with_watchdog(Agent::new(

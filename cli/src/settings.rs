@@ -15,6 +15,7 @@ use staticpod_core::kubelet_config::{self, KubeletConfig};
 use staticpod_core::reconcile::admission::UnsafeSysctls;
 use staticpod_core::reconcile::configs::Dirs;
 use staticpod_core::reconcile::dns::{DEFAULT_RESOLV_CONF, NodeDns};
+use staticpod_core::reconcile::plan::CrashBackoff;
 use staticpod_core::source::http::{REQUEST_TIMEOUT, UrlSource, parse_headers};
 use staticpod_runtime::backend::Backend;
 use staticpod_runtime::logs::{DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, LogRotation};
@@ -156,6 +157,9 @@ pub struct Settings {
     pub unsafe_sysctls: UnsafeSysctls,
     /// `--resolv-conf`, `--cluster-dns`, `--cluster-domain`.
     pub dns: NodeDns,
+    /// The crash back-off: the kubelet's, or capped by the file's
+    /// `crashLoopBackOff.maxContainerRestartPeriod` (it has no flag).
+    pub crash_backoff: CrashBackoff,
 }
 
 impl RunArgs {
@@ -265,6 +269,9 @@ impl RunArgs {
                     .filter(|d| !d.is_empty())
                     .or(file.cluster_domain),
             },
+            crash_backoff: file
+                .max_container_restart_period
+                .map_or_else(CrashBackoff::default, CrashBackoff::with_max),
         })
     }
 }
@@ -336,6 +343,18 @@ mod tests {
             allowed(&["net.*", "kernel.sem"])
         );
         assert_eq!(settings("", &[]).unsafe_sysctls, UnsafeSysctls::default());
+    }
+
+    #[test]
+    fn the_files_max_container_restart_period_caps_the_crash_back_off() {
+        assert_eq!(settings("", &[]).crash_backoff, CrashBackoff::default());
+        assert_eq!(
+            settings("crashLoopBackOff: {maxContainerRestartPeriod: 1s}\n", &[]).crash_backoff,
+            CrashBackoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(1)
+            }
+        );
     }
 
     #[test]

@@ -181,13 +181,17 @@ fn bench_size(pods: usize) -> Row {
     let history = History::default();
     let verdicts = ProbeVerdicts::default();
     let now = SystemTime::now();
-    let steady = plan::plan(&desired, &observed, &history, &verdicts, now);
+    let timing = plan::Timing {
+        now,
+        backoff: plan::CrashBackoff::default(),
+    };
+    let steady = plan::plan(&desired, &observed, &history, &verdicts, timing);
     assert!(
         steady.work.is_empty(),
         "every pod runs, so nothing is to be done: {:?}",
         steady.work.first()
     );
-    let plan_timing = measure(|| plan::plan(&desired, &observed, &history, &verdicts, now));
+    let plan_timing = measure(|| plan::plan(&desired, &observed, &history, &verdicts, timing));
     let inputs = StatusInputs {
         history: &history,
         verdicts: &verdicts,
@@ -196,6 +200,7 @@ fn bench_size(pods: usize) -> Row {
         runtime_name: "bench",
         now,
         previous_pass: None,
+        backoff: plan::CrashBackoff::default(),
     };
     let pod_list = measure(|| status::pod_list(&desired, &observed, &inputs));
     Row {
@@ -213,11 +218,14 @@ fn profile_plan(pods: usize) {
     let observed = observe::group(NODE, sandboxes, containers);
     let history = History::default();
     let verdicts = ProbeVerdicts::default();
-    let now = SystemTime::now();
+    let timing = plan::Timing {
+        now: SystemTime::now(),
+        backoff: plan::CrashBackoff::default(),
+    };
     let start = Instant::now();
     let mut passes = 0u32;
     while start.elapsed() < Duration::from_secs(5) {
-        black_box(plan::plan(&desired, &observed, &history, &verdicts, now));
+        black_box(plan::plan(&desired, &observed, &history, &verdicts, timing));
         passes += 1;
     }
     println!(

@@ -36,7 +36,7 @@ use crate::reconcile::dns::NodeDns;
 use crate::reconcile::execute::{Executor, WorkError};
 use crate::reconcile::history::History;
 use crate::reconcile::observe::{self, ObservedPod, PodKey};
-use crate::reconcile::plan;
+use crate::reconcile::plan::{self, CrashBackoff, Timing};
 use crate::reconcile::security::NodePolicy;
 use crate::reconcile::volumes;
 use crate::source::{Reading, Snapshot, SourceKind};
@@ -68,6 +68,8 @@ pub struct AgentConfig {
     /// `--resolv-conf`, `--cluster-dns` and `--cluster-domain`: what the pods' resolver
     /// files are made from.
     pub dns: NodeDns,
+    /// The crash back-off (`crashLoopBackOff.maxContainerRestartPeriod`).
+    pub crash_backoff: CrashBackoff,
 }
 
 /// What the status endpoint shows.
@@ -626,7 +628,11 @@ impl Agent {
         let now = self.clock.now();
         self.prober.sync(&desired, &observed, &self.config.host_ip);
         let verdicts = self.prober.verdicts();
-        let plan = plan::plan(&desired, &observed, &self.history, &verdicts, now);
+        let timing = Timing {
+            now,
+            backoff: self.config.crash_backoff,
+        };
+        let plan = plan::plan(&desired, &observed, &self.history, &verdicts, timing);
         let idle = plan.work.is_empty() && self.in_flight.is_empty();
         for work in plan.work {
             if self.in_flight.contains(&work.key) {
@@ -659,6 +665,7 @@ impl Agent {
             runtime_name: &self.runtime_name,
             now,
             previous_pass: self.last_pass.replace(now),
+            backoff: self.config.crash_backoff,
         };
         let planned = relist.elapsed();
         let mut pods = status::pod_list(&shown, &observed, &inputs);
@@ -984,6 +991,7 @@ mod tests {
     use crate::node::HostFacts;
     use crate::reconcile::configs::{self, Dirs};
     use crate::reconcile::dns::NodeDns;
+    use crate::reconcile::plan::CrashBackoff;
     use crate::source::skip::SkipReason;
     use crate::source::{ReadError, Reading, Scan, ScannedFile, Snapshot, SourceKind};
 
@@ -1042,6 +1050,7 @@ mod tests {
             seccomp_default: false,
             unsafe_sysctls: Default::default(),
             dns: NodeDns::default(),
+            crash_backoff: CrashBackoff::default(),
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
         Agent::new(runtime.clone(), "fake", config, clock)
@@ -1478,6 +1487,7 @@ mod tests {
             seccomp_default: false,
             unsafe_sysctls: Default::default(),
             dns: NodeDns::default(),
+            crash_backoff: CrashBackoff::default(),
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
         let agent = Agent::new(runtime.clone(), "fake", config, clock);

@@ -14,7 +14,7 @@ use crate::reconcile::admission::Rejection;
 use crate::reconcile::history::History;
 use crate::reconcile::init;
 use crate::reconcile::observe::{ContainerKind, ObservedContainer, ObservedPod, PodKey};
-use crate::reconcile::plan::{self, restart_delay};
+use crate::reconcile::plan::{self, CrashBackoff};
 use crate::verdicts::{ProbeVerdicts, Verdicts};
 use staticpod_runtime::ContainerState;
 
@@ -247,6 +247,8 @@ pub struct StatusInputs<'a> {
     /// The time of the pass before, if any: a failure since then was this pass's attempt
     /// (`ErrImagePull`); an older one is a back-off (`ImagePullBackOff`).
     pub previous_pass: Option<SystemTime>,
+    /// The node's crash back-off (`CrashLoopBackOff`'s message gives its wait).
+    pub backoff: CrashBackoff,
 }
 
 /// Computes the status of every desired pod.
@@ -680,7 +682,7 @@ fn container_status(
                     .cloned(),
                 ..terminated(c).expect("an exited container has ended")
             };
-            let delay = restart_delay(c, ran);
+            let delay = inputs.backoff.delay(c, ran);
             // Its restart was tried and failed (its image gone, say): that is what it waits
             // on now, the exit its last state, as the kubelet shows `ImagePullBackOff`.
             let retried = facts.failure.filter(|f| f.own && f.at >= finished_at);

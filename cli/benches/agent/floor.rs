@@ -125,7 +125,10 @@ impl Floor {
             observed,
             &History::default(),
             &verdicts,
-            SystemTime::now(),
+            plan::Timing {
+                now: SystemTime::now(),
+                backoff: plan::CrashBackoff::default(),
+            },
         );
         all(plan.work.into_iter().map(|work| {
             let executor = executor.clone();

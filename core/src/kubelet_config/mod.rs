@@ -69,6 +69,9 @@ pub struct KubeletConfig {
     /// `clusterDomain`: searched by `ClusterFirst` pods, the domain of a pod with a
     /// `subdomain`.
     pub cluster_domain: Option<String>,
+    /// `crashLoopBackOff.maxContainerRestartPeriod`: the longest crash back-off, acted on as
+    /// the kubelet does with its `KubeletCrashLoopBackOffMax` gate on.
+    pub max_container_restart_period: Option<Duration>,
 }
 
 /// What reading a configuration file gives.
@@ -120,6 +123,14 @@ struct Raw {
     #[serde(rename = "clusterDNS")]
     cluster_dns: Option<Vec<String>>,
     cluster_domain: Option<String>,
+    crash_loop_back_off: Option<RawCrashLoopBackOff>,
+}
+
+/// `crashLoopBackOff`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCrashLoopBackOff {
+    max_container_restart_period: Option<GoDuration>,
 }
 
 /// The top-level fields [`Raw`] types.
@@ -143,6 +154,7 @@ const ACTED_ON: &[&str] = &[
     "resolvConf",
     "clusterDNS",
     "clusterDomain",
+    "crashLoopBackOff",
 ];
 
 /// Reads a `containerLogMaxSize` (or `--container-log-max-size`): a positive quantity of
@@ -159,6 +171,10 @@ pub fn parse_log_max_size(text: &str) -> Result<u64, String> {
 /// The fewest files `containerLogMaxFiles` may keep: the current one and a rotated one, as
 /// the kubelet requires.
 pub const MIN_LOG_MAX_FILES: u32 = 2;
+
+/// The bounds of `crashLoopBackOff.maxContainerRestartPeriod` (the kubelet's validation).
+const MIN_RESTART_PERIOD: Duration = Duration::from_secs(1);
+const MAX_RESTART_PERIOD: Duration = Duration::from_secs(300);
 
 /// A Kubernetes duration: Go's `time.ParseDuration` syntax (`20s`, `1m0s`, `300ms`); a bare
 /// number other than `0` has no unit and is refused, as the kubelet refuses it.
@@ -328,7 +344,29 @@ impl Findings<'_> {
             resolv_conf: raw.resolv_conf,
             cluster_dns: self.addresses("clusterDNS", raw.cluster_dns.unwrap_or_default()),
             cluster_domain: nonempty(raw.cluster_domain),
+            max_container_restart_period: self.restart_period(
+                raw.crash_loop_back_off
+                    .and_then(|c| c.max_container_restart_period),
+            ),
         }
+    }
+
+    /// As the kubelet validates it: from 1 s to 300 s.
+    fn restart_period(&mut self, period: Option<GoDuration>) -> Option<Duration> {
+        let period = period?.0;
+        if (MIN_RESTART_PERIOD..=MAX_RESTART_PERIOD).contains(&period) {
+            return Some(period);
+        }
+        let message = format!(
+            "{}s is not between 1s and 300s, as the kubelet requires",
+            period.as_secs_f64()
+        );
+        self.add(
+            Severity::Error,
+            "crashLoopBackOff.maxContainerRestartPeriod",
+            message,
+        );
+        None
     }
 
     fn addresses(&mut self, field: &str, texts: Vec<String>) -> Vec<IpAddr> {
@@ -446,7 +484,7 @@ mod tests {
         check(
             KUBEADM,
             expect![
-                "not used: authentication, authorization, cgroupDriver, cpuManagerReconcilePeriod, crashLoopBackOff, evictionPressureTransitionPeriod, imageMaximumGCAge, imageMinimumGCAge, logging, memorySwap, nodeStatusReportFrequency, nodeStatusUpdateFrequency, rotateCertificates, runtimeRequestTimeout, shutdownGracePeriod, shutdownGracePeriodCriticalPods, streamingConnectionIdleTimeout, volumeStatsAggPeriod"
+                "not used: authentication, authorization, cgroupDriver, cpuManagerReconcilePeriod, evictionPressureTransitionPeriod, imageMaximumGCAge, imageMinimumGCAge, logging, memorySwap, nodeStatusReportFrequency, nodeStatusUpdateFrequency, rotateCertificates, runtimeRequestTimeout, shutdownGracePeriod, shutdownGracePeriodCriticalPods, streamingConnectionIdleTimeout, volumeStatsAggPeriod"
             ],
         );
         let config = load(Path::new("config.yaml"), KUBEADM).config;
@@ -478,6 +516,23 @@ mod tests {
     }
 
     #[test]
+    fn max_container_restart_period_is_bounded_as_the_kubelets() {
+        let head = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n";
+        check(
+            &format!("{head}crashLoopBackOff:\n  maxContainerRestartPeriod: 5m1s\n"),
+            expect![[r#"
+                /var/lib/kubelet/config.yaml:4:3: error: crashLoopBackOff.maxContainerRestartPeriod: 301s is not between 1s and 300s, as the kubelet requires
+                not used: "#]],
+        );
+        check(
+            &format!("{head}crashLoopBackOff: {{maxContainerRestartPeriod: 500ms}}\n"),
+            expect![[r#"
+                /var/lib/kubelet/config.yaml:3:20: error: crashLoopBackOff.maxContainerRestartPeriod: 0.5s is not between 1s and 300s, as the kubelet requires
+                not used: "#]],
+        );
+    }
+
+    #[test]
     fn the_fields_acted_on_are_read_in_json_too() {
         let json = r#"{"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
             "staticPodURL": "http://192.0.2.1/pods.yaml",
@@ -487,7 +542,8 @@ mod tests {
             "containerRuntimeEndpoint": "unix:///run/containerd/containerd.sock",
             "containerLogMaxSize": "50Mi", "containerLogMaxFiles": 3,
             "resolvConf": "", "clusterDNS": ["10.96.0.10", "fd00::a"], "clusterDomain": "k8s.test",
-            "allowedUnsafeSysctls": ["kernel.msg*", "net.ipv4.ip_forward"]}"#;
+            "allowedUnsafeSysctls": ["kernel.msg*", "net.ipv4.ip_forward"],
+            "crashLoopBackOff": {"maxContainerRestartPeriod": "1m0s"}}"#;
         let loaded = load(Path::new("config.json"), json);
         assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
         let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
@@ -519,6 +575,7 @@ mod tests {
                 resolv_conf: Some(String::new()),
                 cluster_dns: vec!["10.96.0.10".parse().unwrap(), "fd00::a".parse().unwrap()],
                 cluster_domain: Some("k8s.test".into()),
+                max_container_restart_period: Some(Duration::from_secs(60)),
             }
         );
     }

@@ -4,11 +4,9 @@
 //! instance may have been removed (by hand, by a garbage collection) and running it again
 //! would repeat its side effects.
 
-use std::time::SystemTime;
-
 use super::observe::{ContainerKind, ObservedContainer, ObservedPod, ObservedSandbox};
 use super::plan::{
-    Instance, Plan, SandboxTarget, Step, collect_garbage, restart, stop_if_probe_failed,
+    Instance, Plan, SandboxTarget, Step, Timing, collect_garbage, restart, stop_if_probe_failed,
 };
 use crate::manifest::defaults::StaticPod;
 use crate::model::RestartPolicy;
@@ -25,8 +23,8 @@ pub(super) struct InSandbox<'a> {
     pub sandbox: &'a ObservedSandbox,
     /// This pass's probe verdicts.
     pub verdicts: &'a ProbeVerdicts,
-    /// This pass's time.
-    pub now: SystemTime,
+    /// This pass's time and back-off.
+    pub timing: Timing,
 }
 
 impl InSandbox<'_> {
@@ -117,7 +115,7 @@ pub(super) fn plan_init(pass: &InSandbox<'_>, steps: &mut Vec<Step>, plan: &mut 
                     ContainerKind::Init,
                     index,
                     latest,
-                    pass.now,
+                    pass.timing,
                     pass.target(),
                     own,
                     plan,

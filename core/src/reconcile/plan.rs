@@ -19,11 +19,64 @@ use staticpod_runtime::ContainerState;
 use staticpod_runtime::backoff::capped_doubling;
 
 /// First wait before restarting a container that exited more than once (the kubelet's).
-pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
+const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 /// Longest wait before a restart (the kubelet's).
-pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// A container that ran this long before exiting is restarted at once, as the first time.
 pub const BACKOFF_RESET: Duration = Duration::from_secs(600);
+
+/// The crash back-off restarts wait by: its first wait and its longest, the kubelet's 10 s
+/// and 5 min unless `crashLoopBackOff.maxContainerRestartPeriod` says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashBackoff {
+    /// The wait before the second restart of a back-off.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Default for CrashBackoff {
+    fn default() -> Self {
+        CrashBackoff {
+            initial: BACKOFF_INITIAL,
+            max: BACKOFF_MAX,
+        }
+    }
+}
+
+impl CrashBackoff {
+    /// The back-off of `crashLoopBackOff.maxContainerRestartPeriod: max`: the longest wait,
+    /// and the first one too when it is shorter than 10 s (the kubelet's
+    /// `newCrashLoopBackOff` with `KubeletCrashLoopBackOffMax` on).
+    pub fn with_max(max: Duration) -> Self {
+        CrashBackoff {
+            initial: BACKOFF_INITIAL.min(max),
+            max,
+        }
+    }
+
+    /// The wait before restarting a container whose latest instance is `latest` and ran
+    /// for `ran`, as the kubelet's crash back-off: none for the exit that begins a
+    /// back-off, then `initial` doubling to `max` for each exit after it. An instance that
+    /// ran 10 minutes begins a new back-off: its exit restarts at once, and the delays
+    /// start again from `initial`.
+    pub fn delay(&self, latest: &ObservedContainer, ran: Duration) -> Duration {
+        let exits = latest.attempt.saturating_sub(latest.backoff_since);
+        if exits == 0 || ran >= BACKOFF_RESET {
+            return Duration::ZERO;
+        }
+        capped_doubling(self.initial, self.max, exits - 1)
+    }
+}
+
+/// A pass's time and the back-off its restarts wait by.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// The time of the pass.
+    pub now: SystemTime,
+    /// The node's crash back-off.
+    pub backoff: CrashBackoff,
+}
 
 /// Which sandbox a container step goes into.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +253,7 @@ pub fn plan(
     observed: &BTreeMap<String, ObservedPod>,
     history: &History,
     verdicts: &ProbeVerdicts,
-    now: SystemTime,
+    timing: Timing,
 ) -> Plan {
     let mut plan = Plan::default();
     let mut index: HashMap<(&str, &str), usize> = HashMap::with_capacity(desired.len());
@@ -239,14 +292,14 @@ pub fn plan(
             &old,
             history,
             verdicts,
-            now,
+            timing,
             &mut plan,
         );
     }
     undesired.sort_by(|a, b| a.key.cmp(&b.key));
     for group in undesired.chunk_by(|a, b| a.key == b.key) {
         let key = (group[0].key.namespace.as_str(), group[0].key.name.as_str());
-        plan_key(key, None, group, history, verdicts, now, &mut plan);
+        plan_key(key, None, group, history, verdicts, timing, &mut plan);
     }
     // Pods are worked on concurrently; the order only keeps plans comparable.
     plan.work.sort_unstable_by(|a, b| a.key.cmp(&b.key));
@@ -261,12 +314,12 @@ fn plan_key(
     old: &[&ObservedPod],
     history: &History,
     verdicts: &ProbeVerdicts,
-    now: SystemTime,
+    timing: Timing,
     plan: &mut Plan,
 ) {
     let uid = want.map(|(w, _)| w.uid());
     if let Some(retry_at) = history.retry_at(namespace, name, uid)
-        && retry_at > now
+        && retry_at > timing.now
     {
         plan.wake(retry_at);
         return;
@@ -277,7 +330,9 @@ fn plan_key(
         .collect();
     if let Some((want, current)) = want {
         let start_over = history.restart_requested(namespace, name, want.uid());
-        plan_pod(want, current, start_over, verdicts, now, &mut steps, plan);
+        plan_pod(
+            want, current, start_over, verdicts, timing, &mut steps, plan,
+        );
     }
     if !steps.is_empty() {
         plan.work.push(PodWork {
@@ -320,7 +375,7 @@ fn plan_pod(
     current: Option<&ObservedPod>,
     start_over: bool,
     verdicts: &ProbeVerdicts,
-    now: SystemTime,
+    timing: Timing,
     steps: &mut Vec<Step>,
     plan: &mut Plan,
 ) {
@@ -412,7 +467,7 @@ fn plan_pod(
         pod,
         sandbox,
         verdicts,
-        now,
+        timing,
     };
     if !plan_init(&pass, steps, plan) {
         return;
@@ -431,7 +486,7 @@ fn plan_pod(
                     ContainerKind::App,
                     index,
                     latest,
-                    now,
+                    timing,
                     pass.target(),
                     steps,
                     plan,
@@ -532,18 +587,6 @@ pub(crate) fn completed(want: &StaticPod, pod: &ObservedPod, sandbox_id: Option<
     })
 }
 
-/// The wait before restarting a container whose latest instance is `latest` and ran for
-/// `ran`, as the kubelet's crash back-off: none for the exit that begins a back-off, then
-/// 10 s doubling to 5 min for each exit after it. An instance that ran 10 minutes begins a
-/// new back-off: its exit restarts at once, and the delays start again from 10 s.
-pub fn restart_delay(latest: &ObservedContainer, ran: Duration) -> Duration {
-    let exits = latest.attempt.saturating_sub(latest.backoff_since);
-    if exits == 0 || ran >= BACKOFF_RESET {
-        return Duration::ZERO;
-    }
-    capped_doubling(BACKOFF_INITIAL, BACKOFF_MAX, exits - 1)
-}
-
 /// Where the back-off of the instance after `latest` (which ran for `ran`) counts from.
 fn backoff_since(latest: &ObservedContainer, ran: Duration) -> u32 {
     if ran >= BACKOFF_RESET {
@@ -557,7 +600,7 @@ pub(super) fn restart(
     kind: ContainerKind,
     index: usize,
     latest: &ObservedContainer,
-    now: SystemTime,
+    timing: Timing,
     sandbox: SandboxTarget,
     steps: &mut Vec<Step>,
     plan: &mut Plan,
@@ -573,8 +616,8 @@ pub(super) fn restart(
         ),
         _ => (latest.info.created_at, Duration::ZERO),
     };
-    let ready_at = finished_at + restart_delay(latest, ran);
-    if ready_at > now {
+    let ready_at = finished_at + timing.backoff.delay(latest, ran);
+    if ready_at > timing.now {
         plan.wake(ready_at);
         return;
     }

@@ -15,7 +15,7 @@ use super::configs::{self, Dirs};
 use super::execute::Executor;
 use super::history::History;
 use super::observe;
-use super::plan::{Plan, Step, plan};
+use super::plan::{CrashBackoff, Plan, Step, Timing, plan};
 use crate::error_chain::describe;
 use crate::events::{Events, Recorder};
 use crate::manifest::{self, defaults::StaticPod};
@@ -43,6 +43,7 @@ struct World {
     executor: Executor,
     history: History,
     verdicts: ProbeVerdicts,
+    backoff: CrashBackoff,
     root: tempfile::TempDir,
 }
 
@@ -76,6 +77,7 @@ impl World {
             executor,
             history: History::default(),
             verdicts: ProbeVerdicts::default(),
+            backoff: CrashBackoff::default(),
             root,
         }
     }
@@ -99,7 +101,10 @@ impl World {
             &observe::group("node0", sandboxes, containers),
             &self.history,
             &self.verdicts,
-            now,
+            Timing {
+                now,
+                backoff: self.backoff,
+            },
         )
     }
 
@@ -143,6 +148,7 @@ impl World {
             runtime_name: "fake",
             now,
             previous_pass: previous,
+            backoff: CrashBackoff::default(),
         };
         let mut list = pod_list(std::slice::from_ref(pod), &observed, &inputs);
         list.items.remove(0)
@@ -302,7 +308,10 @@ async fn objects_of_another_node_or_without_our_labels_are_never_touched() {
         &seen_by_node1,
         &History::default(),
         &ProbeVerdicts::default(),
-        now,
+        Timing {
+            now,
+            backoff: CrashBackoff::default(),
+        },
     );
     check(render(&plan, now), expect![""]);
 }
@@ -343,6 +352,37 @@ async fn an_exited_container_restarts_at_once_then_with_kubelet_back_off() {
             remove container-4 (web/1.log)
             wake in 20s"#]],
     );
+}
+
+/// `crashLoopBackOff.maxContainerRestartPeriod` caps the waits, and the first wait too when
+/// it is shorter than 10 s (the kubelet's `newCrashLoopBackOff`).
+#[tokio::test]
+async fn max_container_restart_period_caps_the_back_off() {
+    for (max, waits) in [
+        (Duration::from_secs(30), [10, 20, 30, 30]),
+        (Duration::from_secs(1), [1, 1, 1, 1]),
+    ] {
+        let mut world = World::new();
+        world.backoff = CrashBackoff::with_max(max);
+        let web = pod(
+            "kind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: busybox:1.36}]\n",
+        );
+        let mut now = SystemTime::now();
+        world.step(&[web.clone()], now).await;
+        let mut seen = Vec::new();
+        for attempt in 0..5 {
+            let id = world.container_id("web", &attempt.to_string());
+            world.runtime.exit_container(&id, 1, now);
+            let plan = world.plan(&[web.clone()], now).await;
+            if let Some(wake) = plan.wake_at {
+                let wait = wake.duration_since(now).unwrap();
+                seen.push(wait.as_secs());
+                now = wake;
+            }
+            world.step(&[web.clone()], now).await;
+        }
+        assert_eq!(seen, waits, "the waits (s) with a {max:?} maximum");
+    }
 }
 
 #[tokio::test]

@@ -1,16 +1,20 @@
 //! `test/e2e_node/container_restart_test.go`, translated: a container that exits 1 at once
 //! is restarted with the kubelet's back-off (10 s doubling to 300 s), so that once it has
-//! been restarted 3 times it has not been restarted more than 7 times.
+//! been restarted 3 times it has not been restarted more than 7 times; and with
+//! `crashLoopBackOff.maxContainerRestartPeriod` (30 s, 1 s), at most 13 and 298 times.
 //!
-//! Only the default back-off is translated. The file's three other scenarios set
-//! `crashLoopBackOff.maxContainerRestartPeriod` (30 s, 1 s) and the feature gates
-//! `KubeletCrashLoopBackOffMax` and `ReduceDefaultCrashLoopBackOffDecay`, which staticpod
-//! accepts and does not act on; and their checks (at most 13, 298 restarts once 3 are seen)
-//! hold for the default back-off too, so no case of them could fail (E2E.md).
+//! Those two bounds hold for the default back-off too, so each of those cases also checks
+//! what tells the cap apart: the wait its `CrashLoopBackOff` message gives never exceeds the
+//! cap while the container is restarted more times than the default back-off allows in
+//! that time. The scenario of the `ReduceDefaultCrashLoopBackOffDecay` feature gate alone
+//! is not translated: staticpod has no feature gates (E2E.md).
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::{MINUTE, OnePod};
+use crate::support::Node;
+use staticpod_core::status::PodView;
 
 /// The container of `newFailAlwaysPod`.
 const CONTAINER: &str = "restarts";
@@ -20,10 +24,11 @@ const CONTAINER: &str = "restarts";
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn container_restart_backs_off() {
-    let manifest = format!(
-        "kind: Pod\nmetadata: {{name: container-restart}}\nspec:\n  containers:\n  - {{name: {CONTAINER}, image: busybox:1.36, imagePullPolicy: IfNotPresent, command: [sh, -c, 'exit 1']}}\n"
+    let one = OnePod::start(
+        "e2e-restart-backoff",
+        "container-restart",
+        &fail_always_pod(),
     );
-    let one = OnePod::start("e2e-restart-backoff", "container-restart", &manifest);
     let run = one.client();
     // `WaitForPodContainerToFail(..., 0, "CrashLoopBackOff", 1 minute)` is expected to
     // fail: the pod leaves `Pending` (a restarted container's pod runs) before its
@@ -35,14 +40,6 @@ fn container_restart_backs_off() {
     );
     // "Hard wait 30 seconds for targetRestarts in the best case."
     std::thread::sleep(Duration::from_secs(30));
-    let restarts = |pod: &staticpod_core::status::PodView| {
-        pod.status
-            .container_statuses
-            .iter()
-            .find(|s| s.name == CONTAINER)
-            .map(|s| s.restart_count)
-            .ok_or_else(|| format!("could not find container {CONTAINER}"))
-    };
     let start = Instant::now();
     run.wait(5 * MINUTE, |pod| Ok(restarts(pod)? >= 3));
     let observed = restarts(&run.wait(MINUTE, |_| Ok(true))).unwrap();
@@ -51,4 +48,104 @@ fn container_restart_backs_off() {
         "expected the container to back off its restarts: {observed} restarts, 3 seen after {:?}",
         start.elapsed()
     );
+}
+
+/// `newFailAlwaysPod`: one container that exits 1 at once.
+fn fail_always_pod() -> String {
+    format!(
+        "kind: Pod\nmetadata: {{name: container-restart}}\nspec:\n  containers:\n  - {{name: {CONTAINER}, image: busybox:1.36, imagePullPolicy: IfNotPresent, command: [sh, -c, 'exit 1']}}\n"
+    )
+}
+
+/// The restart count of [`CONTAINER`] (`extractObservedBackoff`).
+fn restarts(pod: &PodView) -> Result<u32, String> {
+    pod.status
+        .container_statuses
+        .iter()
+        .find(|s| s.name == CONTAINER)
+        .map(|s| s.restart_count)
+        .ok_or_else(|| format!("could not find container {CONTAINER}"))
+}
+
+/// The wait a `CrashLoopBackOff` status of [`CONTAINER`] gives (`back-off 30s restarting
+/// failed container=...`), as written.
+fn back_off(pod: &PodView) -> Option<String> {
+    let status = pod
+        .status
+        .container_statuses
+        .iter()
+        .find(|s| s.name == CONTAINER)?;
+    let waiting = status.state.waiting.as_ref()?;
+    let message = waiting.message.as_deref()?;
+    let wait = message.strip_prefix("back-off ")?.split(' ').next()?;
+    (waiting.reason == "CrashLoopBackOff").then(|| wait.to_string())
+}
+
+/// `doTest(ctx, f, 3, containerName, max_restarts)` on a node whose configuration caps the
+/// back-off at `cap` (`crashLoopBackOff.maxContainerRestartPeriod`), then the check that
+/// tells the cap from the default back-off: while the container is restarted `beyond`
+/// times, every `CrashLoopBackOff` wait seen is one of `waits`. `doTest`'s first wait, a
+/// minute for the container to fail while its pod is `Pending`, expected to time out, is
+/// [`container_restart_backs_off`]'s: here the first restart is waited for instead.
+fn capped_restarts_back_off(case: &str, cap: &str, max_restarts: u32, beyond: u32, waits: &[&str]) {
+    let mut node = Node::new(super::backend(), case);
+    node.use_config(&format!(
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nstaticPodPath: {}\ncrashLoopBackOff:\n  maxContainerRestartPeriod: {cap}\n",
+        node.manifests.display()
+    ));
+    node.write_manifest("container-restart.yaml", &fail_always_pod());
+    node.start_agent();
+    let one = OnePod {
+        node,
+        pod: "container-restart".to_string(),
+    };
+    let run = one.client();
+    let mut seen = BTreeSet::new();
+    let first = Instant::now();
+    run.wait(MINUTE, |pod| {
+        seen.extend(back_off(pod));
+        Ok(restarts(pod)? >= 1)
+    });
+    // "Hard wait 30 seconds", then at least 3 restarts within 5 minutes.
+    std::thread::sleep(Duration::from_secs(30));
+    run.wait(5 * MINUTE, |pod| Ok(restarts(pod)? >= 3));
+    let observed = restarts(&run.wait(MINUTE, |_| Ok(true))).unwrap();
+    assert!(
+        observed <= max_restarts,
+        "expected the container to back off its restarts: {observed} restarts"
+    );
+    run.wait(5 * MINUTE, |pod| {
+        seen.extend(back_off(pod));
+        Ok(restarts(pod)? >= beyond)
+    });
+    let unexpected: Vec<&String> = seen
+        .iter()
+        .filter(|w| !waits.contains(&w.as_str()))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "with maxContainerRestartPeriod {cap}, a back-off waited {unexpected:?} (all seen: {seen:?}); {beyond} restarts after {:?}",
+        first.elapsed()
+    );
+}
+
+/// "Alternate container restart backs off as expected" (`maxContainerRestartPeriod: 30s`):
+/// "Alternate restart backs off." (`doTest(ctx, f, 3, containerName, 13)`: 0 s, 0 s,
+/// 10 s, 30 s, 60 s, 90 s, ...). Then, to 6 restarts (the default back-off would wait 40 s
+/// and 80 s for the fifth and sixth), no wait but 10 s, 20 s and 30 s.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn alternate_container_restart_backs_off_as_expected() {
+    capped_restarts_back_off("e2e-restart-max30", "30s", 13, 6, &["10s", "20s", "30s"]);
+}
+
+/// "Lower node config container restart takes precedence" (`maxContainerRestartPeriod:
+/// 1s`, which the kubelet's `ReduceDefaultCrashLoopBackOffDecay` gate of the test does not
+/// change: the first wait is the cap when it is shorter): "Reduced default restart backs
+/// off." (`doTest(ctx, f, 3, containerName, 298)`). Then, to 15 restarts (the default
+/// back-off would take over 20 minutes), no wait but 1 s.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn lower_node_config_container_restart_takes_precedence() {
+    capped_restarts_back_off("e2e-restart-max1", "1s", 298, 15, &["1s"]);
 }
