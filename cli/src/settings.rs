@@ -157,8 +157,9 @@ pub struct Settings {
     pub unsafe_sysctls: UnsafeSysctls,
     /// `--resolv-conf`, `--cluster-dns`, `--cluster-domain`.
     pub dns: NodeDns,
-    /// The crash back-off: the kubelet's, or capped by the file's
-    /// `crashLoopBackOff.maxContainerRestartPeriod` (it has no flag).
+    /// The crash back-off: the kubelet's (or its reduced one, the file's
+    /// `ReduceDefaultCrashLoopBackOffDecay` gate), capped by the file's
+    /// `crashLoopBackOff.maxContainerRestartPeriod` (neither has a flag).
     pub crash_backoff: CrashBackoff,
 }
 
@@ -269,9 +270,15 @@ impl RunArgs {
                     .filter(|d| !d.is_empty())
                     .or(file.cluster_domain),
             },
-            crash_backoff: file
-                .max_container_restart_period
-                .map_or_else(CrashBackoff::default, CrashBackoff::with_max),
+            crash_backoff: {
+                let base = if file.reduced_crash_back_off {
+                    CrashBackoff::REDUCED
+                } else {
+                    CrashBackoff::default()
+                };
+                file.max_container_restart_period
+                    .map_or(base, |max| base.with_max(max))
+            },
         })
     }
 }
@@ -348,6 +355,20 @@ mod tests {
     #[test]
     fn the_files_max_container_restart_period_caps_the_crash_back_off() {
         assert_eq!(settings("", &[]).crash_backoff, CrashBackoff::default());
+        let reduced = "featureGates: {ReduceDefaultCrashLoopBackOffDecay: true}\n";
+        assert_eq!(settings(reduced, &[]).crash_backoff, CrashBackoff::REDUCED);
+        assert_eq!(
+            settings(
+                &format!("{reduced}crashLoopBackOff: {{maxContainerRestartPeriod: 5m0s}}\n"),
+                &[]
+            )
+            .crash_backoff,
+            CrashBackoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(300)
+            },
+            "the node's configuration takes precedence over the gate's maximum"
+        );
         assert_eq!(
             settings("crashLoopBackOff: {maxContainerRestartPeriod: 1s}\n", &[]).crash_backoff,
             CrashBackoff {

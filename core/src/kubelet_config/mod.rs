@@ -72,6 +72,9 @@ pub struct KubeletConfig {
     /// `crashLoopBackOff.maxContainerRestartPeriod`: the longest crash back-off, acted on as
     /// the kubelet does with its `KubeletCrashLoopBackOffMax` gate on.
     pub max_container_restart_period: Option<Duration>,
+    /// `featureGates.ReduceDefaultCrashLoopBackOffDecay`: the crash back-off of 1 s
+    /// doubling to 1 min.
+    pub reduced_crash_back_off: bool,
 }
 
 /// What reading a configuration file gives.
@@ -124,6 +127,7 @@ struct Raw {
     cluster_dns: Option<Vec<String>>,
     cluster_domain: Option<String>,
     crash_loop_back_off: Option<RawCrashLoopBackOff>,
+    feature_gates: Option<BTreeMap<String, bool>>,
 }
 
 /// `crashLoopBackOff`.
@@ -155,7 +159,15 @@ const ACTED_ON: &[&str] = &[
     "clusterDNS",
     "clusterDomain",
     "crashLoopBackOff",
+    "featureGates",
 ];
+
+/// The kubelet's feature gates staticpod acts on; the others are listed as not used.
+const GATES_ACTED_ON: &[&str] = &[KUBELET_CRASH_LOOP_BACK_OFF_MAX, REDUCE_DEFAULT_DECAY];
+/// On unless set to false: `crashLoopBackOff.maxContainerRestartPeriod` acts.
+const KUBELET_CRASH_LOOP_BACK_OFF_MAX: &str = "KubeletCrashLoopBackOffMax";
+/// The crash back-off of 1 s doubling to 1 min.
+const REDUCE_DEFAULT_DECAY: &str = "ReduceDefaultCrashLoopBackOffDecay";
 
 /// Reads a `containerLogMaxSize` (or `--container-log-max-size`): a positive quantity of
 /// bytes (`10Mi`). The kubelet's negative size, which turns its rotation off, is refused:
@@ -216,7 +228,14 @@ pub fn load(file: &Path, text: &str) -> Loaded {
         diagnostics: Vec::new(),
     };
     findings.check_type(&raw);
-    let not_used = findings.check_fields();
+    let mut not_used = findings.check_fields();
+    not_used.extend(
+        raw.feature_gates
+            .iter()
+            .flatten()
+            .filter(|(gate, _)| !GATES_ACTED_ON.contains(&gate.as_str()))
+            .map(|(gate, _)| format!("featureGates.{gate}")),
+    );
     let config = findings.config(raw);
     let mut diagnostics = findings.diagnostics;
     diagnostics.sort_by_key(|d| (d.position, d.severity));
@@ -317,6 +336,7 @@ impl Findings<'_> {
 
     fn config(&mut self, raw: Raw) -> KubeletConfig {
         let nonzero = |d: Option<GoDuration>| d.map(|d| d.0).filter(|d| !d.is_zero());
+        let gates = raw.feature_gates.unwrap_or_default();
         let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
         KubeletConfig {
             static_pod_path: nonempty(raw.static_pod_path).map(PathBuf::from),
@@ -347,13 +367,30 @@ impl Findings<'_> {
             max_container_restart_period: self.restart_period(
                 raw.crash_loop_back_off
                     .and_then(|c| c.max_container_restart_period),
+                gates.get(KUBELET_CRASH_LOOP_BACK_OFF_MAX).copied(),
             ),
+            reduced_crash_back_off: gates.get(REDUCE_DEFAULT_DECAY) == Some(&true),
         }
     }
 
-    /// As the kubelet validates it: from 1 s to 300 s.
-    fn restart_period(&mut self, period: Option<GoDuration>) -> Option<Duration> {
+    /// As the kubelet validates it: from 1 s to 300 s, and not set with `gate` off.
+    fn restart_period(
+        &mut self,
+        period: Option<GoDuration>,
+        gate: Option<bool>,
+    ) -> Option<Duration> {
         let period = period?.0;
+        if gate == Some(false) {
+            let message = format!(
+                "set while featureGates.{KUBELET_CRASH_LOOP_BACK_OFF_MAX} is false, which the kubelet refuses"
+            );
+            self.add(
+                Severity::Error,
+                "crashLoopBackOff.maxContainerRestartPeriod",
+                message,
+            );
+            return None;
+        }
         if (MIN_RESTART_PERIOD..=MAX_RESTART_PERIOD).contains(&period) {
             return Some(period);
         }
@@ -525,6 +562,14 @@ mod tests {
                 not used: "#]],
         );
         check(
+            &format!(
+                "{head}featureGates: {{KubeletCrashLoopBackOffMax: false, AllAlpha: true}}\ncrashLoopBackOff: {{maxContainerRestartPeriod: 30s}}\n"
+            ),
+            expect![[r#"
+                /var/lib/kubelet/config.yaml:4:20: error: crashLoopBackOff.maxContainerRestartPeriod: set while featureGates.KubeletCrashLoopBackOffMax is false, which the kubelet refuses
+                not used: featureGates.AllAlpha"#]],
+        );
+        check(
             &format!("{head}crashLoopBackOff: {{maxContainerRestartPeriod: 500ms}}\n"),
             expect![[r#"
                 /var/lib/kubelet/config.yaml:3:20: error: crashLoopBackOff.maxContainerRestartPeriod: 0.5s is not between 1s and 300s, as the kubelet requires
@@ -543,7 +588,8 @@ mod tests {
             "containerLogMaxSize": "50Mi", "containerLogMaxFiles": 3,
             "resolvConf": "", "clusterDNS": ["10.96.0.10", "fd00::a"], "clusterDomain": "k8s.test",
             "allowedUnsafeSysctls": ["kernel.msg*", "net.ipv4.ip_forward"],
-            "crashLoopBackOff": {"maxContainerRestartPeriod": "1m0s"}}"#;
+            "crashLoopBackOff": {"maxContainerRestartPeriod": "1m0s"},
+            "featureGates": {"ReduceDefaultCrashLoopBackOffDecay": true, "KubeletCrashLoopBackOffMax": true}}"#;
         let loaded = load(Path::new("config.json"), json);
         assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
         let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
@@ -576,6 +622,7 @@ mod tests {
                 cluster_dns: vec!["10.96.0.10".parse().unwrap(), "fd00::a".parse().unwrap()],
                 cluster_domain: Some("k8s.test".into()),
                 max_container_restart_period: Some(Duration::from_secs(60)),
+                reduced_crash_back_off: true,
             }
         );
     }

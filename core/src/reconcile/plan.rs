@@ -45,12 +45,19 @@ impl Default for CrashBackoff {
 }
 
 impl CrashBackoff {
-    /// The back-off of `crashLoopBackOff.maxContainerRestartPeriod: max`: the longest wait,
-    /// and the first one too when it is shorter than 10 s (the kubelet's
+    /// The kubelet's back-off with its `ReduceDefaultCrashLoopBackOffDecay` gate on: 1 s
+    /// doubling to 1 min.
+    pub const REDUCED: CrashBackoff = CrashBackoff {
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(60),
+    };
+
+    /// This back-off under `crashLoopBackOff.maxContainerRestartPeriod: max`: `max` the
+    /// longest wait, and the first one too when it is shorter (the kubelet's
     /// `newCrashLoopBackOff` with `KubeletCrashLoopBackOffMax` on).
-    pub fn with_max(max: Duration) -> Self {
+    pub fn with_max(self, max: Duration) -> Self {
         CrashBackoff {
-            initial: BACKOFF_INITIAL.min(max),
+            initial: self.initial.min(max),
             max,
         }
     }

@@ -363,7 +363,7 @@ async fn max_container_restart_period_caps_the_back_off() {
         (Duration::from_secs(1), [1, 1, 1, 1]),
     ] {
         let mut world = World::new();
-        world.backoff = CrashBackoff::with_max(max);
+        world.backoff = CrashBackoff::default().with_max(max);
         let web = pod(
             "kind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: busybox:1.36}]\n",
         );

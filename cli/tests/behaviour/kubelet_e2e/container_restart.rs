@@ -1,13 +1,13 @@
 //! `test/e2e_node/container_restart_test.go`, translated: a container that exits 1 at once
 //! is restarted with the kubelet's back-off (10 s doubling to 300 s), so that once it has
 //! been restarted 3 times it has not been restarted more than 7 times; and with
-//! `crashLoopBackOff.maxContainerRestartPeriod` (30 s, 1 s), at most 13 and 298 times.
+//! `crashLoopBackOff.maxContainerRestartPeriod` (30 s, 1 s) or the
+//! `ReduceDefaultCrashLoopBackOffDecay` gate, at most 13, 298 and 13 times.
 //!
-//! Those two bounds hold for the default back-off too, so each of those cases also checks
-//! what tells the cap apart: the wait its `CrashLoopBackOff` message gives never exceeds the
-//! cap while the container is restarted more times than the default back-off allows in
-//! that time. The scenario of the `ReduceDefaultCrashLoopBackOffDecay` feature gate alone
-//! is not translated: staticpod has no feature gates (E2E.md).
+//! Those three bounds hold for the default back-off too, so each of those cases also checks
+//! what tells its back-off apart: every wait its `CrashLoopBackOff` messages give is one of
+//! that back-off's while the container is restarted more times than the default back-off
+//! allows in that time.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -81,16 +81,22 @@ fn back_off(pod: &PodView) -> Option<String> {
     (waiting.reason == "CrashLoopBackOff").then(|| wait.to_string())
 }
 
-/// `doTest(ctx, f, 3, containerName, max_restarts)` on a node whose configuration caps the
-/// back-off at `cap` (`crashLoopBackOff.maxContainerRestartPeriod`), then the check that
-/// tells the cap from the default back-off: while the container is restarted `beyond`
+/// `doTest(ctx, f, 3, containerName, max_restarts)` on a node whose configuration has
+/// `fields` (the scenario's `crashLoopBackOff` and `featureGates`), then the check that
+/// tells its back-off from the default one: while the container is restarted `beyond`
 /// times, every `CrashLoopBackOff` wait seen is one of `waits`. `doTest`'s first wait, a
 /// minute for the container to fail while its pod is `Pending`, expected to time out, is
 /// [`container_restart_backs_off`]'s: here the first restart is waited for instead.
-fn capped_restarts_back_off(case: &str, cap: &str, max_restarts: u32, beyond: u32, waits: &[&str]) {
+fn configured_restarts_back_off(
+    case: &str,
+    fields: &str,
+    max_restarts: u32,
+    beyond: u32,
+    waits: &[&str],
+) {
     let mut node = Node::new(super::backend(), case);
     node.use_config(&format!(
-        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nstaticPodPath: {}\ncrashLoopBackOff:\n  maxContainerRestartPeriod: {cap}\n",
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nstaticPodPath: {}\n{fields}",
         node.manifests.display()
     ));
     node.write_manifest("container-restart.yaml", &fail_always_pod());
@@ -124,7 +130,7 @@ fn capped_restarts_back_off(case: &str, cap: &str, max_restarts: u32, beyond: u3
         .collect();
     assert!(
         unexpected.is_empty(),
-        "with maxContainerRestartPeriod {cap}, a back-off waited {unexpected:?} (all seen: {seen:?}); {beyond} restarts after {:?}",
+        "with {fields:?}, a back-off waited {unexpected:?} (all seen: {seen:?}); {beyond} restarts after {:?}",
         first.elapsed()
     );
 }
@@ -136,16 +142,44 @@ fn capped_restarts_back_off(case: &str, cap: &str, max_restarts: u32, beyond: u3
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn alternate_container_restart_backs_off_as_expected() {
-    capped_restarts_back_off("e2e-restart-max30", "30s", 13, 6, &["10s", "20s", "30s"]);
+    configured_restarts_back_off(
+        "e2e-restart-max30",
+        "crashLoopBackOff: {maxContainerRestartPeriod: 30s}\nfeatureGates: {KubeletCrashLoopBackOffMax: true, ReduceDefaultCrashLoopBackOffDecay: false}\n",
+        13,
+        6,
+        &["10s", "20s", "30s"],
+    );
+}
+
+/// "Reduced default container restart backs off as expected" (the
+/// `ReduceDefaultCrashLoopBackOffDecay` gate on, `KubeletCrashLoopBackOffMax` off):
+/// "Reduced default restart backs off." (`doTest(ctx, f, 3, containerName, 13)`). Then, to
+/// 7 restarts (the default back-off would take 5 minutes), no wait but 1 s doubling to 1
+/// min.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn reduced_default_container_restart_backs_off_as_expected() {
+    configured_restarts_back_off(
+        "e2e-restart-reduced",
+        "featureGates: {KubeletCrashLoopBackOffMax: false, ReduceDefaultCrashLoopBackOffDecay: true}\n",
+        13,
+        7,
+        &["1s", "2s", "4s", "8s", "16s", "32s", "1m0s"],
+    );
 }
 
 /// "Lower node config container restart takes precedence" (`maxContainerRestartPeriod:
-/// 1s`, which the kubelet's `ReduceDefaultCrashLoopBackOffDecay` gate of the test does not
-/// change: the first wait is the cap when it is shorter): "Reduced default restart backs
+/// 1s` with both gates on: the cap wins over the reduced back-off's minute): "Reduced default restart backs
 /// off." (`doTest(ctx, f, 3, containerName, 298)`). Then, to 15 restarts (the default
 /// back-off would take over 20 minutes), no wait but 1 s.
 #[test]
 #[ignore = "needs the runtime: run through cargo xtask test"]
 fn lower_node_config_container_restart_takes_precedence() {
-    capped_restarts_back_off("e2e-restart-max1", "1s", 298, 15, &["1s"]);
+    configured_restarts_back_off(
+        "e2e-restart-max1",
+        "crashLoopBackOff: {maxContainerRestartPeriod: 1s}\nfeatureGates: {KubeletCrashLoopBackOffMax: true, ReduceDefaultCrashLoopBackOffDecay: true}\n",
+        298,
+        15,
+        &["1s"],
+    );
 }
