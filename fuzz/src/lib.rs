@@ -108,6 +108,7 @@ pub fn node_api() -> NodeApi {
             runtime_name: "containerd",
             now,
             previous_pass: None,
+            backoff: Default::default(),
         },
     );
     let status = NodeStatus {
