@@ -83,7 +83,7 @@ fn agent_sigkill_while_creating_and_killing() {
             point.push_str(&format!("->{:.1}s", convergence.secs));
         }
         if !convergence.converged {
-            not_converged.push(format!("round {round}: {:?}", convergence.last));
+            not_converged.push(format!("round {round}{}", convergence.why_not()));
         }
         let after = running_ids(&node, &keep);
         for (pod, id) in &before {
@@ -155,7 +155,7 @@ fn runtime_sigkill_during_a_burst() {
             "killed with {seen} sandboxes made, down {down_secs:.1} s (xtask runtime up included), converged {} in {:.1} s{}; seed {}",
             convergence.converged,
             convergence.secs,
-            if convergence.converged { String::new() } else { format!(": {:?}", convergence.last) },
+            convergence.why_not(),
             rng.seed
         ),
     );
@@ -187,7 +187,7 @@ fn runtime_restart_while_pods_run() {
     }
     node.start_agent();
     let first = converge(&node, &desired);
-    assert!(first.converged, "{:?}", first.last);
+    assert!(first.converged, "not converged{}", first.why_not());
     let before = running_ids(&node, &desired);
     stop_daemon(backend, &endpoint, "TERM");
     daemon_up(backend);

@@ -42,6 +42,8 @@ pub struct Census {
     /// Half-made pods: a ready sandbox with no container, a container created and never
     /// started.
     pub half_made: usize,
+    /// The full names of the pods with leftovers.
+    pub left_by: BTreeSet<String>,
 }
 
 impl Census {
@@ -71,6 +73,7 @@ pub fn census(node: &Node, desired: &BTreeSet<String>) -> Census {
             census
                 .leftovers
                 .push(format!("sandbox {} of {pod} ({:?})", short(&s.id), s.state));
+            census.left_by.insert(pod);
         }
     }
     let mut running: BTreeMap<String, usize> = BTreeMap::new();
@@ -86,6 +89,7 @@ pub fn census(node: &Node, desired: &BTreeSet<String>) -> Census {
         );
         if !wanted.contains_key(&pod) || !in_ready {
             census.leftovers.push(what);
+            census.left_by.insert(pod);
             continue;
         }
         match c.state {
@@ -93,6 +97,7 @@ pub fn census(node: &Node, desired: &BTreeSet<String>) -> Census {
             ContainerState::Created => {
                 census.half_made += 1;
                 census.leftovers.push(what);
+                census.left_by.insert(pod);
             }
             _ => {}
         }
@@ -138,6 +143,32 @@ pub struct Convergence {
     pub max_doubled: usize,
     /// The last census.
     pub last: Census,
+    /// When it did not converge: the agent's last warnings and errors about the pods that
+    /// were lost or left over, so that a failed row says why.
+    pub complaints: Vec<String>,
+}
+
+impl Convergence {
+    /// Nothing when it converged; else the last census and the agent's complaints.
+    pub fn why_not(&self) -> String {
+        if self.converged {
+            return String::new();
+        }
+        format!(": {:?}; the agent said: {:?}", self.last, self.complaints)
+    }
+}
+
+/// The last agent log lines at `WARN` or `ERROR` that name one of `pods` (full names).
+fn complaints(node: &Node, pods: &BTreeSet<String>) -> Vec<String> {
+    let log = node.log();
+    let mut lines: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .filter(|l| pods.iter().any(|p| l.contains(p.as_str())))
+        .map(|l| l.chars().take(400).collect())
+        .collect();
+    lines.drain(..lines.len().saturating_sub(8));
+    lines
 }
 
 /// Waits until `node`'s own client of the runtime answers again after a daemon restart (a
@@ -161,10 +192,17 @@ pub fn converge(node: &Node, desired: &BTreeSet<String>) -> Convergence {
         let census = census(node, desired);
         max_doubled = max_doubled.max(census.doubled.len());
         if census.clean() || start.elapsed() > PATIENCE {
+            let mut troubled = census.left_by.clone();
+            troubled.extend(census.lost.iter().map(|p| node.pod_name(p)));
             return Convergence {
                 converged: census.clean(),
                 secs: start.elapsed().as_secs_f64(),
                 max_doubled,
+                complaints: if census.clean() {
+                    Vec::new()
+                } else {
+                    complaints(node, &troubled)
+                },
                 last: census,
             };
         }

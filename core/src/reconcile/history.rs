@@ -1,6 +1,7 @@
 //! What the agent remembers between reconciles that the runtime cannot tell it: the last
-//! failure of each pod's work, so a pod whose image cannot be pulled is retried with back-off
-//! instead of at every pass, and its status can say why it is waiting; and the pods whose
+//! failure of each pod's work, so failed work is retried after a wait instead of at every pass
+//! (with back-off for an image that cannot be pulled), and its status can say why it is
+//! waiting; and the pods whose
 //! manifest was removed and written again, to restart. What the probes say
 //! is not history: it is a snapshot of this pass ([`crate::verdicts`]).
 
@@ -10,10 +11,13 @@ use std::time::{Duration, SystemTime};
 use super::observe::{ObservedPod, PodKey};
 use staticpod_runtime::backoff::capped_doubling;
 
-/// First wait after a failed piece of work.
-const RETRY_INITIAL: Duration = Duration::from_secs(10);
-/// Longest wait.
-const RETRY_MAX: Duration = Duration::from_secs(300);
+/// The wait after failed work: the kubelet's pod worker `backOffPeriod`, the same after
+/// every failure (a sandbox that cannot be made, a kill that failed, a container that cannot
+/// be created); and the first wait after a failed pull.
+const RETRY: Duration = Duration::from_secs(10);
+/// The longest wait after failed pulls of an image, each doubling the wait before it, as
+/// the kubelet's image back-off (`ImagePullBackOff`).
+const PULL_RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// The last failure of a pod's work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,8 +117,12 @@ impl History {
             name: name.to_string(),
         };
         let failure = self.failure(&key, uid)?;
-        let doublings = failure.count.saturating_sub(1);
-        Some(failure.at + capped_doubling(RETRY_INITIAL, RETRY_MAX, doublings))
+        let wait = if failure.reason == "ErrImagePull" {
+            capped_doubling(RETRY, PULL_RETRY_MAX, failure.count.saturating_sub(1))
+        } else {
+            RETRY
+        };
+        Some(failure.at + wait)
     }
 
     /// Drops what is known of pods that are neither desired nor present.

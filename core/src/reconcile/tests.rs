@@ -1063,6 +1063,35 @@ async fn a_failure_in_a_sandbox_torn_down_since_does_not_hold_back_the_new_sandb
     );
 }
 
+#[tokio::test]
+async fn failed_work_is_tried_again_every_10_s_as_the_kubelets_pod_worker_does() {
+    let mut world = World::new();
+    let web = pod(
+        "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: web, image: nginx:1.25}]}\n",
+    );
+    let start = SystemTime::now();
+    world.step(&[web.clone()], start).await;
+    // The manifest removed: each kill fails in removing the sandbox, and the next is tried
+    // 10 s after it, not after a doubling wait.
+    for failure in 0..4 {
+        world
+            .runtime
+            .fail_next("remove_sandbox", "sandbox is being removed");
+        let at = start + Duration::from_secs(1 + 10 * failure);
+        world.step(&[], at).await;
+        check(
+            render(&world.plan(&[], at).await, at),
+            expect!["wake in 10s"],
+        );
+    }
+    let at = start + Duration::from_secs(41);
+    check(
+        world.step(&[], at).await,
+        expect!["kill default/web-node0 containers=0 sandboxes=1 grace=30s forget=true"],
+    );
+    assert!(world.runtime.sandboxes().is_empty());
+}
+
 /// The events, as `kubectl get events` lists them: `REASON OBJECT MESSAGE (xCOUNT)`.
 fn render_events(events: &Events) -> String {
     let lines: Vec<String> = events
