@@ -25,6 +25,7 @@ use crate::error_chain::describe;
 use crate::events::{Events, ObjectReference, Recorder};
 use crate::ingest::{ManifestReport, Manifests};
 use crate::manifest::defaults::{CONFIG_SEEN_ANNOTATION, StaticPod};
+use crate::memory;
 use crate::metrics::instrumented::Instrumented;
 use crate::metrics::{Gauges, Metrics};
 use crate::node::{HostFacts, NodeFacts};
@@ -167,6 +168,9 @@ pub struct Agent {
     executor: Executor,
     recorder: Recorder,
     in_flight: BTreeSet<PodKey>,
+    /// Whether work was started since the memory freed was last given back: the first idle
+    /// pass after a burst of work (the start's adoption or a hundred pods) gives it back.
+    worked: bool,
     work: JoinSet<WorkDone>,
     status: watch::Sender<Arc<NodeStatus>>,
     runtime_failures: u32,
@@ -268,6 +272,7 @@ impl Agent {
             executor,
             recorder,
             in_flight: BTreeSet::new(),
+            worked: true,
             work: JoinSet::new(),
             status: watch::channel(Arc::new(NodeStatus {
                 awaiting,
@@ -634,6 +639,7 @@ impl Agent {
         };
         let plan = plan::plan(&desired, &observed, &self.history, &verdicts, timing);
         let idle = plan.work.is_empty() && self.in_flight.is_empty();
+        self.worked |= !plan.work.is_empty();
         for work in plan.work {
             if self.in_flight.contains(&work.key) {
                 continue;
@@ -701,6 +707,11 @@ impl Agent {
             node,
             settled: self.settled,
         }));
+        if idle && std::mem::take(&mut self.worked) {
+            let trim = std::time::Instant::now();
+            let released = memory::release_freed();
+            debug!(released, took = ?trim.elapsed(), "freed memory given back");
+        }
         plan.wake_at.map(|at| {
             let wait = at.duration_since(self.clock.now()).unwrap_or_default();
             Instant::now() + wait

@@ -9,6 +9,7 @@ pub mod handler;
 pub mod ingest;
 pub mod kubelet_config;
 pub mod manifest;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod node;
