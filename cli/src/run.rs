@@ -102,6 +102,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         unsafe_sysctls: settings.unsafe_sysctls.clone(),
         dns: settings.dns.clone(),
         crash_backoff: settings.crash_backoff,
+        runtime_request_timeout: settings.runtime_request_timeout,
     };
     info!(node = %config.node_name, "starting");
     let agent = systemd::with_watchdog(Agent::new(

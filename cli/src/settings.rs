@@ -12,6 +12,7 @@ use clap::Args;
 use staticpod::runtimes;
 use staticpod_core::diagnostic::Severity;
 use staticpod_core::kubelet_config::{self, KubeletConfig};
+use staticpod_core::metrics::instrumented::DEFAULT_REQUEST_TIMEOUT;
 use staticpod_core::reconcile::admission::UnsafeSysctls;
 use staticpod_core::reconcile::configs::Dirs;
 use staticpod_core::reconcile::dns::{DEFAULT_RESOLV_CONF, NodeDns};
@@ -85,6 +86,11 @@ pub struct RunArgs {
     /// How often the runtime is re-read besides its events [default: 10s].
     #[arg(long, value_parser = humantime::parse_duration)]
     sync_frequency: Option<Duration>,
+    /// How long a call of the container runtime may go unanswered before it fails (a stop
+    /// is also given its grace period, an exec its timeout; a pull has no bound)
+    /// [default: 2m].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    runtime_request_timeout: Option<Duration>,
     /// Image of the sandbox (pause) container on Docker and Podman.
     #[arg(long, default_value = runtimes::DEFAULT_PAUSE_IMAGE)]
     pod_infra_container_image: String,
@@ -161,6 +167,8 @@ pub struct Settings {
     /// `ReduceDefaultCrashLoopBackOffDecay` gate), capped by the file's
     /// `crashLoopBackOff.maxContainerRestartPeriod` (neither has a flag).
     pub crash_backoff: CrashBackoff,
+    /// `--runtime-request-timeout`.
+    pub runtime_request_timeout: Duration,
 }
 
 impl RunArgs {
@@ -279,6 +287,14 @@ impl RunArgs {
                 file.max_container_restart_period
                     .map_or(base, |max| base.with_max(max))
             },
+            runtime_request_timeout: match self.runtime_request_timeout {
+                Some(timeout) if timeout.is_zero() => {
+                    bail!("--runtime-request-timeout: must be more than 0s")
+                }
+                flag => flag
+                    .or(file.runtime_request_timeout)
+                    .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+            },
         })
     }
 }
@@ -375,6 +391,33 @@ mod tests {
                 initial: Duration::from_secs(1),
                 max: Duration::from_secs(1)
             }
+        );
+    }
+
+    #[test]
+    fn the_runtime_request_timeout_comes_from_the_flag_the_file_or_the_kubelets_default() {
+        let timeout =
+            |config: &str, flags: &[&str]| settings(config, flags).runtime_request_timeout;
+        let file = "runtimeRequestTimeout: 4m\n";
+        assert_eq!(timeout("", &[]), Duration::from_secs(120));
+        assert_eq!(
+            timeout("runtimeRequestTimeout: 0s\n", &[]),
+            Duration::from_secs(120)
+        );
+        assert_eq!(timeout(file, &[]), Duration::from_secs(240));
+        assert_eq!(
+            timeout(file, &["--runtime-request-timeout=30s"]),
+            Duration::from_secs(30)
+        );
+        let zero = [
+            "staticpod",
+            "--runtime=docker",
+            "--runtime-request-timeout=0s",
+        ];
+        let error = Command::parse_from(zero).run.resolve().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--runtime-request-timeout: must be more than 0s"
         );
     }
 

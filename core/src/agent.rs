@@ -71,6 +71,8 @@ pub struct AgentConfig {
     pub dns: NodeDns,
     /// The crash back-off (`crashLoopBackOff.maxContainerRestartPeriod`).
     pub crash_backoff: CrashBackoff,
+    /// How long a runtime call may go unanswered (`--runtime-request-timeout`).
+    pub runtime_request_timeout: Duration,
 }
 
 /// What the status endpoint shows.
@@ -230,8 +232,11 @@ impl Agent {
         let events = Arc::new(Events::new(&config.node_name));
         let recorder = Recorder::new(events, clock.clone());
         let metrics = Arc::new(Metrics::new());
-        let runtime: Arc<dyn ContainerRuntime> =
-            Arc::new(Instrumented::new(runtime, metrics.clone()));
+        let runtime: Arc<dyn ContainerRuntime> = Arc::new(Instrumented::new(
+            runtime,
+            metrics.clone(),
+            config.runtime_request_timeout,
+        ));
         let executor = Executor::new(
             runtime.clone(),
             config.dirs.clone(),
@@ -992,6 +997,8 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use staticpod_runtime::ContainerState;
+
+    use crate::metrics::instrumented::DEFAULT_REQUEST_TIMEOUT;
     use staticpod_runtime::clock::{Clock, TokioClock};
     use staticpod_testkit::fake::FakeRuntime;
     use tokio::sync::{mpsc, oneshot, watch};
@@ -1062,6 +1069,7 @@ mod tests {
             unsafe_sysctls: Default::default(),
             dns: NodeDns::default(),
             crash_backoff: CrashBackoff::default(),
+            runtime_request_timeout: DEFAULT_REQUEST_TIMEOUT,
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
         Agent::new(runtime.clone(), "fake", config, clock)
@@ -1499,6 +1507,7 @@ mod tests {
             unsafe_sysctls: Default::default(),
             dns: NodeDns::default(),
             crash_backoff: CrashBackoff::default(),
+            runtime_request_timeout: DEFAULT_REQUEST_TIMEOUT,
         };
         let clock = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
         let agent = Agent::new(runtime.clone(), "fake", config, clock);

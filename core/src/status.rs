@@ -592,7 +592,7 @@ fn terminated(c: &ObservedContainer) -> Option<Terminated> {
 
 /// A whole-second duration as Go prints it (`10s`, `1m20s`, `5m0s`), as the kubelet's
 /// messages show it.
-fn go_duration(duration: std::time::Duration) -> String {
+pub(crate) fn go_duration(duration: std::time::Duration) -> String {
     let seconds = duration.as_secs();
     match (seconds / 3600, seconds / 60 % 60, seconds % 60) {
         (0, 0, s) => format!("{s}s"),

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use staticpod_core::events::{Events, Recorder};
 use staticpod_core::manifest::{self, defaults::StaticPod};
 use staticpod_core::metrics::Metrics;
-use staticpod_core::metrics::instrumented::Instrumented;
+use staticpod_core::metrics::instrumented::{DEFAULT_REQUEST_TIMEOUT, Instrumented};
 use staticpod_core::node::HostFacts;
 use staticpod_core::reconcile::configs::Dirs;
 use staticpod_core::reconcile::execute::Executor;
@@ -109,7 +109,11 @@ impl Floor {
         let recorder = Recorder::new(events, Arc::new(SystemClock));
         let metrics = Arc::new(Metrics::new());
         let executor = Executor::new(
-            Arc::new(Instrumented::new(timed.clone(), metrics.clone())),
+            Arc::new(Instrumented::new(
+                timed.clone(),
+                metrics.clone(),
+                DEFAULT_REQUEST_TIMEOUT,
+            )),
             Dirs {
                 root: self.root.clone(),
                 pod_logs: self.root.join("logs"),

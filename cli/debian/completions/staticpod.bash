@@ -283,7 +283,7 @@ _staticpod() {
             return 0
             ;;
         staticpod__subcmd__run)
-            opts="-h --logging-format --config --pod-manifest-path --manifest-url --manifest-url-header --runtime --container-runtime-endpoint --hostname-override --root-dir --pod-logs-dir --container-log-max-size --container-log-max-files --file-check-frequency --http-check-frequency --sync-frequency --pod-infra-container-image --address --read-only-port --healthz-port --healthz-bind-address --seccomp-default --allowed-unsafe-sysctls --resolv-conf --cluster-dns --cluster-domain --help"
+            opts="-h --logging-format --config --pod-manifest-path --manifest-url --manifest-url-header --runtime --container-runtime-endpoint --hostname-override --root-dir --pod-logs-dir --container-log-max-size --container-log-max-files --file-check-frequency --http-check-frequency --sync-frequency --runtime-request-timeout --pod-infra-container-image --address --read-only-port --healthz-port --healthz-bind-address --seccomp-default --allowed-unsafe-sysctls --resolv-conf --cluster-dns --cluster-domain --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -346,6 +346,10 @@ _staticpod() {
                     return 0
                     ;;
                 --sync-frequency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --runtime-request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -51,6 +51,7 @@ complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l container-lo
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l file-check-frequency -d 'How often the manifest path is re-read besides inotify events [default: 20s]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l http-check-frequency -d 'How often the manifest URL is polled [default: 20s]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l sync-frequency -d 'How often the runtime is re-read besides its events [default: 10s]' -r
+complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l runtime-request-timeout -d 'How long a call of the container runtime may go unanswered before it fails (a stop is also given its grace period, an exec its timeout; a pull has no bound) [default: 2m]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l pod-infra-container-image -d 'Image of the sandbox (pause) container on Docker and Podman' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l address -d 'Address of the read-only port [default: 127.0.0.1]' -r
 complete -c staticpod -n "__fish_staticpod_using_subcommand run" -l read-only-port -d 'The read-only port (`GET /pods`, `/manifests`, `/healthz`); 0 turns it off [default: 10255]' -r

@@ -42,6 +42,8 @@ pub struct KubeletConfig {
     pub http_check_frequency: Option<Duration>,
     /// `syncFrequency`: how often the runtime is relisted besides its events.
     pub sync_frequency: Option<Duration>,
+    /// `runtimeRequestTimeout`: how long a runtime call may go unanswered.
+    pub runtime_request_timeout: Option<Duration>,
     /// `address`: where the read-only port listens.
     pub address: Option<IpAddr>,
     /// `readOnlyPort`; `Some(0)` turns it off.
@@ -112,6 +114,7 @@ struct Raw {
     file_check_frequency: Option<GoDuration>,
     http_check_frequency: Option<GoDuration>,
     sync_frequency: Option<GoDuration>,
+    runtime_request_timeout: Option<GoDuration>,
     address: Option<String>,
     read_only_port: Option<i64>,
     healthz_port: Option<i64>,
@@ -145,6 +148,7 @@ const ACTED_ON: &[&str] = &[
     "fileCheckFrequency",
     "httpCheckFrequency",
     "syncFrequency",
+    "runtimeRequestTimeout",
     "address",
     "readOnlyPort",
     "healthzPort",
@@ -350,6 +354,7 @@ impl Findings<'_> {
             file_check_frequency: nonzero(raw.file_check_frequency),
             http_check_frequency: nonzero(raw.http_check_frequency),
             sync_frequency: nonzero(raw.sync_frequency),
+            runtime_request_timeout: nonzero(raw.runtime_request_timeout),
             address: self.address("address", raw.address),
             read_only_port: self.port("readOnlyPort", raw.read_only_port),
             healthz_port: self.port("healthzPort", raw.healthz_port),
@@ -521,7 +526,7 @@ mod tests {
         check(
             KUBEADM,
             expect![
-                "not used: authentication, authorization, cgroupDriver, cpuManagerReconcilePeriod, evictionPressureTransitionPeriod, imageMaximumGCAge, imageMinimumGCAge, logging, memorySwap, nodeStatusReportFrequency, nodeStatusUpdateFrequency, rotateCertificates, runtimeRequestTimeout, shutdownGracePeriod, shutdownGracePeriodCriticalPods, streamingConnectionIdleTimeout, volumeStatsAggPeriod"
+                "not used: authentication, authorization, cgroupDriver, cpuManagerReconcilePeriod, evictionPressureTransitionPeriod, imageMaximumGCAge, imageMinimumGCAge, logging, memorySwap, nodeStatusReportFrequency, nodeStatusUpdateFrequency, rotateCertificates, shutdownGracePeriod, shutdownGracePeriodCriticalPods, streamingConnectionIdleTimeout, volumeStatsAggPeriod"
             ],
         );
         let config = load(Path::new("config.yaml"), KUBEADM).config;
@@ -583,6 +588,7 @@ mod tests {
             "staticPodURL": "http://192.0.2.1/pods.yaml",
             "staticPodURLHeader": {"b": ["again", "beautiful"], "a": ["hello"]},
             "fileCheckFrequency": "5s", "httpCheckFrequency": "1m0s", "syncFrequency": "500ms",
+            "runtimeRequestTimeout": "15m",
             "address": "0.0.0.0", "readOnlyPort": 0, "healthzPort": 0,
             "containerRuntimeEndpoint": "unix:///run/containerd/containerd.sock",
             "containerLogMaxSize": "50Mi", "containerLogMaxFiles": 3,
@@ -606,6 +612,7 @@ mod tests {
                 file_check_frequency: Some(Duration::from_secs(5)),
                 http_check_frequency: Some(Duration::from_secs(60)),
                 sync_frequency: Some(Duration::from_millis(500)),
+                runtime_request_timeout: Some(Duration::from_secs(900)),
                 address: Some("0.0.0.0".parse().unwrap()),
                 read_only_port: Some(0),
                 healthz_port: Some(0),

@@ -1,6 +1,8 @@
 //! A [`ContainerRuntime`] that counts and times every call of the one it wraps, as the
 //! kubelet's instrumented runtime service does (`kubelet_runtime_operations_total`,
-//! `_errors_total`, `_duration_seconds`, by the kubelet's `operation_type` names).
+//! `_errors_total`, `_duration_seconds`, by the kubelet's `operation_type` names), and fails
+//! a call that has not answered within the kubelet's `runtimeRequestTimeout`, as its remote
+//! runtime client does.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,22 +11,36 @@ use async_trait::async_trait;
 use staticpod_runtime::logs::{LogOptions, LogStream};
 use staticpod_runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageEnsured, ImageUser,
-    PullPolicy, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
+    PullPolicy, RuntimeError, RuntimeResult, RuntimeVersion, SandboxConfig, SandboxInfo,
 };
 use tokio::sync::mpsc;
 
 use super::Metrics;
 
-/// The wrapped runtime and where its calls are counted.
+/// The kubelet's default `runtimeRequestTimeout`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The wrapped runtime, where its calls are counted, and how long each may take.
 pub struct Instrumented {
     runtime: Arc<dyn ContainerRuntime>,
     metrics: Arc<Metrics>,
+    timeout: Duration,
 }
 
 impl Instrumented {
-    /// `runtime`, its calls counted in `metrics`.
-    pub fn new(runtime: Arc<dyn ContainerRuntime>, metrics: Arc<Metrics>) -> Self {
-        Instrumented { runtime, metrics }
+    /// `runtime`, its calls counted in `metrics`, each failed after `timeout` without an
+    /// answer (the kubelet's `runtimeRequestTimeout`; a stop also has its grace period, an
+    /// exec its own timeout, a sandbox's start twice the time, and a pull no bound).
+    pub fn new(
+        runtime: Arc<dyn ContainerRuntime>,
+        metrics: Arc<Metrics>,
+        timeout: Duration,
+    ) -> Self {
+        Instrumented {
+            runtime,
+            metrics,
+            timeout,
+        }
     }
 
     async fn timed<T>(
@@ -32,8 +48,28 @@ impl Instrumented {
         operation: &'static str,
         call: impl Future<Output = RuntimeResult<T>>,
     ) -> RuntimeResult<T> {
+        self.within(operation, self.timeout, call).await
+    }
+
+    /// Counts and times `call`, failed when it has not answered within `limit` (it is then
+    /// dropped: a gRPC or HTTP request is cancelled).
+    async fn within<T>(
+        &self,
+        operation: &'static str,
+        limit: Duration,
+        call: impl Future<Output = RuntimeResult<T>>,
+    ) -> RuntimeResult<T> {
         let begin = Instant::now();
-        let result = call.await;
+        let result = tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(RuntimeError::Failed {
+                operation: operation.to_string(),
+                source: format!(
+                    "no answer from the runtime within {} (runtimeRequestTimeout)",
+                    crate::status::go_duration(limit)
+                )
+                .into(),
+            })
+        });
         self.metrics
             .operation(operation, begin.elapsed(), result.is_err());
         result
@@ -46,6 +82,7 @@ impl ContainerRuntime for Instrumented {
         self.timed("version", self.runtime.version()).await
     }
 
+    /// Not bounded: a pull takes what the image's size takes, as the kubelet's `PullImage`.
     async fn ensure_image(&self, image: &str, policy: PullPolicy) -> RuntimeResult<ImageEnsured> {
         let begin = Instant::now();
         let result = self.runtime.ensure_image(image, policy).await;
@@ -66,8 +103,9 @@ impl ContainerRuntime for Instrumented {
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {
-        self.timed("run_podsandbox", self.runtime.run_sandbox(config))
-            .await
+        // Twice the time, as the kubelet gives it: the runtime may pull its pause image.
+        let call = self.runtime.run_sandbox(config);
+        self.within("run_podsandbox", self.timeout * 2, call).await
     }
 
     async fn stop_sandbox(&self, sandbox_id: &str) -> RuntimeResult<()> {
@@ -100,7 +138,8 @@ impl ContainerRuntime for Instrumented {
 
     async fn stop_container(&self, container_id: &str, grace: Duration) -> RuntimeResult<()> {
         let call = self.runtime.stop_container(container_id, grace);
-        self.timed("stop_container", call).await
+        self.within("stop_container", self.timeout + grace, call)
+            .await
     }
 
     async fn remove_container(&self, container_id: &str) -> RuntimeResult<()> {
@@ -128,7 +167,7 @@ impl ContainerRuntime for Instrumented {
         timeout: Duration,
     ) -> RuntimeResult<ExecResult> {
         let call = self.runtime.exec_sync(container_id, command, timeout);
-        self.timed("exec_sync", call).await
+        self.within("exec_sync", self.timeout + timeout, call).await
     }
 
     async fn watch(&self) -> RuntimeResult<mpsc::Receiver<()>> {
@@ -136,10 +175,34 @@ impl ContainerRuntime for Instrumented {
             .await
     }
 
-    /// Counts the opening of the stream, not its reading. The kubelet has no such operation
+    /// Counts and bounds the opening of the stream, not its reading. The kubelet has no such operation
     /// (it reads CRI's log files itself), hence a name of our own.
     async fn logs(&self, container_id: &str, options: &LogOptions) -> RuntimeResult<LogStream> {
         self.timed("container_logs", self.runtime.logs(container_id, options))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use staticpod_testkit::fake::FakeRuntime;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_the_runtime_never_answers_fails_after_the_request_timeout() {
+        let fake = Arc::new(FakeRuntime::default());
+        let metrics = Arc::new(Metrics::new());
+        let timeout = Duration::from_secs(120);
+        let runtime = Instrumented::new(fake.clone(), metrics, timeout);
+        fake.set_hung(true);
+        let begin = tokio::time::Instant::now();
+        let error = runtime.list_sandboxes().await.unwrap_err();
+        assert_eq!(begin.elapsed(), timeout);
+        assert_eq!(
+            crate::error_chain::describe(&error),
+            "list_podsandbox failed: no answer from the runtime within 2m0s (runtimeRequestTimeout)"
+        );
+        fake.set_hung(false);
+        assert!(runtime.list_sandboxes().await.is_ok(), "answered again");
     }
 }
