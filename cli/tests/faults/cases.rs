@@ -10,7 +10,8 @@ use staticpod_runtime::labels;
 use staticpod_testkit::backend::require_endpoint;
 
 use crate::harness::{
-    Rng, Row, census, converge, daemon_up, restart_counts, running_ids, sleeper, stop_daemon,
+    Rng, Row, SlowProxy, census, converge, daemon_up, restart_counts, running_ids, sleeper,
+    stop_daemon,
 };
 use crate::support::Node;
 
@@ -416,11 +417,7 @@ fn image_removed_behind_the_agents_back() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let logged = node
-        .log()
-        .lines()
-        .filter(|l| l.contains("ImagePull") || l.contains("pull"))
-        .count();
+    let logged = node.log_lines(|l| l.contains("ImagePull") || l.contains("pull"));
     // The status itself must say it, as the kubelet's does; the log is only noted.
     let shown = reasons
         .iter()
@@ -582,7 +579,7 @@ fn manifest_dir_read_only() {
     let convergence = converge(&node, &desired);
     row.count(&convergence);
     row.check_agent(&mut node);
-    let errors = node.log().lines().filter(|l| l.contains("ERROR")).count();
+    let errors = node.log_lines(|l| l.contains("ERROR"));
     sh("umount", &[&dir]);
     row.finish(
         read_only && convergence.converged && errors == 0,
@@ -890,14 +887,7 @@ fn runtime_socket_answering_slowly() {
         "3 pods converge; connections and held calls stay bounded (no more than 16) and do not grow while idle",
     );
     let mut node = Node::new(backend, "f-slow");
-    let endpoint = require_endpoint(backend);
-    let upstream = std::path::PathBuf::from(endpoint.trim_start_matches("unix://"));
-    let proxy = crate::harness::SlowProxy::start(
-        node.scratch("proxy").join("slow.sock"),
-        upstream,
-        Duration::from_secs(2),
-    );
-    node.set_agent_endpoint(&format!("unix://{}", proxy.path.display()));
+    let proxy = SlowProxy::before_agent(&mut node, Duration::from_secs(2));
     let desired = names(0..3);
     for pod in &desired {
         node.write_manifest(&format!("{pod}.yaml"), &sleeper(pod, "1"));
@@ -925,6 +915,54 @@ fn runtime_socket_answering_slowly() {
         pass,
         format!(
             "converged in {converged_secs:.0} s; connections: most at once {max_open}, {open_then} at convergence, {open_idle} after 10 s idle; calls held at once at most {max_held}; {chunks_idle} calls in the 10 idle seconds"
+        ),
+    );
+}
+
+/// Fault 6b: the runtime's socket takes calls and stops answering them for 15 s (a wedged
+/// daemon), the agent run with `--runtime-request-timeout 5s`: each unanswered call fails
+/// after 5 s instead of holding the agent's pass for good, the agent stays up, and once
+/// the socket answers again the pod written meanwhile runs and the running one is kept.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test --faults"]
+fn runtime_socket_not_answering() {
+    let backend = backend();
+    let mut row = Row::new(
+        "6b runtime socket taking calls and not answering for 15 s",
+        backend,
+        "with --runtime-request-timeout 5s: unanswered calls fail after 5 s, the agent runs on; once answered again the new pod runs, the running one kept",
+    );
+    let mut node = Node::new(backend, "f-unanswering");
+    let proxy = SlowProxy::before_agent(&mut node, Duration::ZERO);
+    node.add_flags(&["--runtime-request-timeout", "5s"]);
+    let first = names(0..1);
+    node.write_manifest("p00.yaml", &sleeper("p00", "1"));
+    node.start_agent();
+    let settled = converge(&node, &first);
+    row.count(&settled);
+    let before = running_ids(&node, &first);
+    use std::sync::atomic::Ordering::SeqCst;
+    proxy.unanswering.store(true, SeqCst);
+    node.write_manifest("p01.yaml", &sleeper("p01", "1"));
+    std::thread::sleep(Duration::from_secs(15));
+    row.check_agent(&mut node);
+    let timed_out = node
+        .log_lines(|l| l.contains("no answer from the runtime within 5s (runtimeRequestTimeout)"));
+    proxy.unanswering.store(false, SeqCst);
+    let resumed = Instant::now();
+    let both = names(0..2);
+    let convergence = converge(&node, &both);
+    row.count(&convergence);
+    let kept = running_ids(&node, &first) == before;
+    row.check_agent(&mut node);
+    let pass = settled.converged && timed_out > 0 && convergence.converged && kept;
+    row.finish(
+        pass,
+        format!(
+            "{timed_out} agent log lines of a call unanswered within 5s while the socket did not answer; both pods running {:.1} s after it answered again (converged {}){}; p00 kept its container {kept}",
+            resumed.elapsed().as_secs_f64(),
+            convergence.converged,
+            convergence.why_not(),
         ),
     );
 }
@@ -975,11 +1013,7 @@ fn inotify_unavailable() {
     std::thread::sleep(Duration::from_secs(4));
     row.count(&convergence);
     row.check_agent(&mut node);
-    let warnings = node
-        .log()
-        .lines()
-        .filter(|l| l.contains("cannot use inotify"))
-        .count();
+    let warnings = node.log_lines(|l| l.contains("cannot use inotify"));
     row.finish(
         convergence.converged && warnings == 1,
         format!(

@@ -9,12 +9,13 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use staticpod_runtime::backend::Backend;
 use staticpod_runtime::labels;
 use staticpod_runtime::{ContainerState, SandboxState};
+use staticpod_testkit::backend::require_endpoint;
 
 use crate::support::{Node, PATIENCE};
 
@@ -512,9 +513,23 @@ pub struct SlowProxy {
     pub max_held: Arc<AtomicUsize>,
     /// Chunks passed on so far.
     pub chunks: Arc<AtomicUsize>,
+    /// While set, what clients write is dropped: a daemon that takes calls and never
+    /// answers them. A connection that lost a chunk is closed at its next one once cleared
+    /// (its stream is broken), so only new connections are answered again.
+    pub unanswering: Arc<AtomicBool>,
 }
 
 impl SlowProxy {
+    /// A proxy in front of `node`'s runtime, holding each chunk `delay`, which `node`'s agent
+    /// is to talk to.
+    pub fn before_agent(node: &mut Node, delay: Duration) -> SlowProxy {
+        let endpoint = require_endpoint(node.backend);
+        let upstream = PathBuf::from(endpoint.trim_start_matches("unix://"));
+        let proxy = SlowProxy::start(node.scratch("proxy").join("proxy.sock"), upstream, delay);
+        node.set_agent_endpoint(&format!("unix://{}", proxy.path.display()));
+        proxy
+    }
+
     /// Listens on `path` and proxies to `upstream`, holding each client chunk `delay`.
     pub fn start(path: PathBuf, upstream: PathBuf, delay: Duration) -> SlowProxy {
         let _ = std::fs::remove_file(&path);
@@ -526,13 +541,15 @@ impl SlowProxy {
             held: Arc::default(),
             max_held: Arc::default(),
             chunks: Arc::default(),
+            unanswering: Arc::default(),
         };
-        let (open, max_open, held, max_held, chunks) = (
+        let (open, max_open, held, max_held, chunks, unanswering) = (
             proxy.open.clone(),
             proxy.max_open.clone(),
             proxy.held.clone(),
             proxy.max_held.clone(),
             proxy.chunks.clone(),
+            proxy.unanswering.clone(),
         );
         std::thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
@@ -543,11 +560,24 @@ impl SlowProxy {
                 max_open.fetch_max(now, Ordering::SeqCst);
                 let (mut c_read, mut s_write) =
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let (held, max_held, chunks, open) =
-                    (held.clone(), max_held.clone(), chunks.clone(), open.clone());
+                let (held, max_held, chunks, open, unanswering) = (
+                    held.clone(),
+                    max_held.clone(),
+                    chunks.clone(),
+                    open.clone(),
+                    unanswering.clone(),
+                );
                 std::thread::spawn(move || {
                     let mut buf = vec![0u8; 64 * 1024];
+                    let mut lost = false;
                     while let Ok(n @ 1..) = c_read.read(&mut buf) {
+                        if unanswering.load(Ordering::SeqCst) {
+                            lost = true;
+                            continue;
+                        }
+                        if lost {
+                            break;
+                        }
                         let now = held.fetch_add(1, Ordering::SeqCst) + 1;
                         max_held.fetch_max(now, Ordering::SeqCst);
                         std::thread::sleep(delay);

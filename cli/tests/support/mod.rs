@@ -247,6 +247,12 @@ impl Node {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// How many lines of the agent's log so far `matches`.
+    #[allow(dead_code)] // The fault matrix's (cli/tests/faults.rs); the behaviour suite has no use for it.
+    pub fn log_lines(&self, matches: impl Fn(&str) -> bool) -> usize {
+        self.log().lines().filter(|l| matches(l)).count()
+    }
+
     /// Writes a manifest atomically (write a dot file, rename it in), as editors and config
     /// managers do.
     pub fn write_manifest(&self, name: &str, text: &str) {
