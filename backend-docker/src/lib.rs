@@ -394,9 +394,16 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {
+        let name = naming::sandbox_name(config);
+        if config.user_namespace {
+            // Docker's user namespace is the daemon's (userns-remap), for every container.
+            return Err(RuntimeError::no_user_namespace(
+                &name,
+                "Docker gives no container (its user namespace is the daemon's, userns-remap)",
+            ));
+        }
         self.ensure_image(&self.pause_image, PullPolicy::IfNotPresent)
             .await?;
-        let name = naming::sandbox_name(config);
         let seccomp = self.seccomp(&config.seccomp, &name).await?;
         let body = sandbox::sandbox_body(config, &self.pause_image, &seccomp);
         let id = self.create_named(&name, "sandbox", body).await?;

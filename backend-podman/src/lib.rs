@@ -432,9 +432,16 @@ impl ContainerRuntime for PodmanRuntime {
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {
+        let name = naming::sandbox_name(config);
+        if config.user_namespace {
+            // Tried (E2E.md): a pod made with `userns=auto` started, its containers did not.
+            return Err(RuntimeError::no_user_namespace(
+                &name,
+                "the Podman backend does not set up",
+            ));
+        }
         self.ensure_image(&self.pause_image, PullPolicy::IfNotPresent)
             .await?;
-        let name = naming::sandbox_name(config);
         let id = self.create_pod(&name, config).await?;
         let started = within(
             REQUEST_TIMEOUT,

@@ -111,6 +111,10 @@ pub struct PodSpec {
     /// Use the node's IPC namespace.
     #[serde(default, rename = "hostIPC", skip_serializing_if = "is_false")]
     pub host_ipc: bool,
+    /// `false`: the pod runs in a user namespace of its own (65536 IDs), where the runtime
+    /// gives one; absent or `true`, the node's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_users: Option<bool>,
     /// Hostname inside the pod; the pod name when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,

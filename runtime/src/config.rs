@@ -127,6 +127,10 @@ pub struct SandboxConfig {
     pub share_process_namespace: bool,
     /// The pod's `sysctls`, set in the sandbox's namespaces.
     pub sysctls: BTreeMap<String, String>,
+    /// `hostUsers: false`: the pod's own user namespace of 65536 IDs. A backend whose
+    /// runtime cannot give one refuses the sandbox, as the kubelet refuses such a pod on
+    /// such a runtime: it never runs in the node's user namespace instead.
+    pub user_namespace: bool,
 }
 
 /// A bind mount into a container.

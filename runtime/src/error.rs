@@ -59,6 +59,18 @@ impl RuntimeError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, RuntimeError::Unavailable { .. })
     }
+
+    /// The refusal of sandbox `name`, whose pod sets `hostUsers: false`, by a backend that
+    /// cannot give it a user namespace of its own (`why`).
+    pub fn no_user_namespace(name: &str, why: &str) -> Self {
+        RuntimeError::Rejected {
+            operation: format!("run sandbox {name}"),
+            source: format!(
+                "hostUsers: false asks for a user namespace of the pod's own, which {why}; the pod is not run in the node's user namespace instead"
+            )
+            .into(),
+        }
+    }
 }
 
 /// Result alias for runtime calls.

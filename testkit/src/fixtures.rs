@@ -43,6 +43,7 @@ pub fn sandbox_config(name: &str, node: &str, uid: &str) -> SandboxConfig {
         seccomp: staticpod_runtime::Seccomp::default(),
         oom_score_adj: None,
         share_process_namespace: false,
+        user_namespace: false,
         sysctls: BTreeMap::new(),
     }
 }

@@ -113,10 +113,7 @@ pub const POD_SPEC: Object = Object {
         ("hostIPC", Acted),
         ("hostNetwork", Acted),
         ("hostPID", Acted),
-        (
-            "hostUsers",
-            NotActed("user namespaces are not set up by staticpod"),
-        ),
+        ("hostUsers", Acted),
         ("hostname", Acted),
         ("imagePullSecrets", Refused("Secrets are API objects")),
         ("initContainers", Acted),

@@ -296,7 +296,7 @@ spec:
                 /etc/kubernetes/manifests/web.yaml:13:8: error: spec.securityContext.sysctls[4].name: duplicate sysctl "net.ipv4.tcp_syncookies"
                 /etc/kubernetes/manifests/web.yaml:18:41: error: spec.containers[0].securityContext.seccompProfile.localhostProfile: must not contain '..', got "../../etc/profile.json"
                 /etc/kubernetes/manifests/web.yaml:19:7: error: spec.containers[0].securityContext.appArmorProfile.localhostProfile: must be set when AppArmor type is Localhost
-                /etc/kubernetes/manifests/web.yaml:20:7: error: spec.containers[0].securityContext.procMount: Unmasked needs the pod's own user namespace (`hostUsers` must be false to use `Unmasked`), which staticpod does not set up
+                /etc/kubernetes/manifests/web.yaml:20:7: error: spec.containers[0].securityContext.procMount: Unmasked needs the pod's own user namespace (`hostUsers` must be false to use `Unmasked`), and staticpod does not unmask `/proc`
                 /etc/kubernetes/manifests/web.yaml:22:38: error: spec.containers[0].volumeMounts[0].mountPropagation: Bidirectional mount propagation is available only to privileged containers
                 /etc/kubernetes/manifests/web.yaml:23:50: error: spec.containers[0].volumeMounts[1].subPathExpr: subPathExpr and subPath are mutually exclusive
                 /etc/kubernetes/manifests/web.yaml:24:36: error: spec.containers[0].volumeMounts[2].subPathExpr: must be a relative path without '..'"#]],

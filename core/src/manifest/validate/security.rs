@@ -80,7 +80,7 @@ pub(super) fn validate_container(f: &mut Findings<'_>, field: &str, container: &
     if context.and_then(|c| c.proc_mount) == Some(ProcMountType::Unmasked) {
         f.error(
             &format!("{field}.securityContext.procMount"),
-            "Unmasked needs the pod's own user namespace (`hostUsers` must be false to use `Unmasked`), which staticpod does not set up",
+            "Unmasked needs the pod's own user namespace (`hostUsers` must be false to use `Unmasked`), and staticpod does not unmask `/proc`",
         );
     }
     let privileged = context.and_then(|c| c.privileged).unwrap_or(false);

@@ -188,6 +188,7 @@ pub fn sandbox_config(
         seccomp: policy.seccomp(pod, None, &dirs.root),
         oom_score_adj: Some(policy.bounded(SANDBOX_OOM_SCORE_ADJ)),
         share_process_namespace: spec.share_process_namespace.unwrap_or(false),
+        user_namespace: spec.host_users == Some(false),
         sysctls: spec
             .security_context
             .iter()

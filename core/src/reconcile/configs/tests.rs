@@ -82,6 +82,19 @@ fn the_sandbox_shares_the_process_namespace_and_carries_the_sysctls() {
 }
 
 #[test]
+fn only_host_users_false_asks_for_a_user_namespace() {
+    let user_namespace = |spec: &str| {
+        let pod = pod(&format!("{spec}{WEB}"));
+        sandbox_config(&pod, 0, &dirs(), &policy())
+            .unwrap()
+            .user_namespace
+    };
+    assert!(user_namespace("  hostUsers: false\n"));
+    assert!(!user_namespace("  hostUsers: true\n"));
+    assert!(!user_namespace(""));
+}
+
+#[test]
 fn a_slashed_sysctl_swaps_its_dots_and_slashes() {
     assert_eq!(
         dotted("net/ipv4/conf/eno2.100/rp_filter"),
