@@ -40,7 +40,7 @@ pub(crate) const SETTLE: Duration = Duration::from_secs(1);
 pub(crate) const RELIST_WITHOUT_EVENTS: Duration = Duration::from_secs(1);
 
 /// The containerd namespace the CRI plugin keeps its containers and sandboxes in.
-const CRI_NAMESPACE: &str = "k8s.io";
+pub(crate) const CRI_NAMESPACE: &str = "k8s.io";
 
 /// containerd's topics after which a relist may see something new: a task started, a
 /// container's process exited (and its task was deleted), an OOM kill, a container removed.

@@ -18,6 +18,7 @@ mod events;
 mod log_writers;
 mod logs;
 mod sandbox;
+mod stale_task;
 mod transport;
 
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
 use crate::api::containerd_events::events_client::EventsClient;
+use crate::api::containerd_tasks::tasks_client::TasksClient;
 use crate::api::v1;
 use crate::api::v1::image_service_client::ImageServiceClient;
 use crate::api::v1::runtime_service_client::RuntimeServiceClient;
@@ -62,6 +64,8 @@ pub struct CriRuntime {
     images: ImageServiceClient<Channel>,
     /// containerd's own event service, for runtimes whose CRI has no events.
     events: EventsClient<Channel>,
+    /// containerd's own task service, to clear a task CRI cannot ([`stale_task`]).
+    tasks: TasksClient<Channel>,
     /// Sandbox statuses, asked again only when a sandbox's listed state changes: CRI's lists
     /// lack IPs, exit codes and times.
     sandboxes: Arc<InspectCache<Option<SandboxInfo>>>,
@@ -95,7 +99,8 @@ impl CriRuntime {
             endpoint: name,
             runtime: RuntimeServiceClient::new(channel.clone()),
             images: ImageServiceClient::new(channel.clone()),
-            events: EventsClient::new(channel),
+            events: EventsClient::new(channel.clone()),
+            tasks: TasksClient::new(channel),
             sandboxes: Arc::default(),
             containers: Arc::default(),
             log_rotation: None,
@@ -310,6 +315,12 @@ impl ContainerRuntime for CriRuntime {
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<String> {
+        if config.user_namespace {
+            return Err(RuntimeError::no_user_namespace(
+                &config.name,
+                "the CRI backend does not set up (it would map each pod to a range of the node's subordinate IDs, which staticpod does not allocate)",
+            ));
+        }
         let request = v1::RunPodSandboxRequest {
             config: Some(sandbox::pod_sandbox_config(config)),
             runtime_handler: String::new(),
@@ -432,19 +443,33 @@ impl ContainerRuntime for CriRuntime {
         ok_if_missing(result)
     }
 
+    /// Removes the container; one that CRI refuses because containerd still holds a task
+    /// for it ([`stale_task`]) has that task killed and deleted through containerd's task
+    /// service, and is removed again.
     async fn remove_container(&self, container_id: &str) -> RuntimeResult<()> {
-        let request = v1::RemoveContainerRequest {
-            container_id: container_id.to_owned(),
+        let remove = || {
+            let mut runtime = self.runtime.clone();
+            let request = v1::RemoveContainerRequest {
+                container_id: container_id.to_owned(),
+            };
+            async move { runtime.remove_container(request).await }
         };
-        let result = self
-            .runtime
-            .clone()
-            .remove_container(request)
-            .await
-            .map(drop)
-            .map_err(|status| {
-                self.error("RemoveContainer", container_subject(container_id), status)
-            });
+        let result = match remove().await {
+            Err(status) if stale_task::is_stale_task(&status) => {
+                tracing::warn!(
+                    container = container_id,
+                    "containerd holds a task of this container, which CRI reports exited (a start cut short) and cannot remove: killing and deleting the task through containerd's task service"
+                );
+                match stale_task::clear(&self.tasks, container_id).await {
+                    Ok(()) => remove().await,
+                    Err(cleared) => Err(cleared),
+                }
+            }
+            other => other,
+        };
+        let result = result.map(drop).map_err(|status| {
+            self.error("RemoveContainer", container_subject(container_id), status)
+        });
         ok_if_missing(result)
     }
 

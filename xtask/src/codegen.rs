@@ -33,7 +33,7 @@ struct Bindings {
 }
 
 /// Every generated binding of the tree.
-const BINDINGS: [Bindings; 2] = [
+const BINDINGS: [Bindings; 3] = [
     // The CRI v1 API (package `runtime.v1`), as the `k8s-cri` crate 0.11 shipped it.
     Bindings {
         proto: "api.proto",
@@ -56,6 +56,15 @@ const BINDINGS: [Bindings; 2] = [
         header: "\
 //! containerd's event service (`containerd.services.events.v1`): its Subscribe client, the
 //! envelope and the task exit and delete events.
+",
+    },
+    // The part of containerd's own task service (containerd 1.6) the backend calls.
+    Bindings {
+        proto: "containerd_tasks.proto",
+        bindings: "backend-cri/src/api/containerd_tasks.rs",
+        generated: "containerd.services.tasks.v1.rs",
+        header: "\
+//! containerd's task service (`containerd.services.tasks.v1`): its Kill and Delete.
 ",
     },
 ];
