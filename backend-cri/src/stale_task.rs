@@ -44,7 +44,8 @@ pub(crate) async fn clear(tasks: &TasksClient<Channel>, id: &str) -> Result<(), 
 }
 
 /// A task or process that is not there (`NotFound`), or has already exited
-/// (`FailedPrecondition` to a kill).
+/// (`FailedPrecondition`); to a delete, `FailedPrecondition` is a task not stopped yet, and
+/// the container's removal that follows fails and is tried again with the pod's work.
 fn gone(status: &tonic::Status) -> bool {
     matches!(
         status.code(),

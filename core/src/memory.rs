@@ -3,7 +3,7 @@
 /// Asks glibc's allocator to return the free pages of each of its arenas (`malloc_trim(0)`).
 /// On its own, glibc returns only what is free at the top of a heap, so what a burst of work
 /// freed below memory still in use stayed resident: with 100 pods just started on Docker,
-/// 8.1 of the agent's 15.6 MiB of heap (BENCHMARKS.md, memory). Walks and locks each arena
+/// 7.9 of the agent's 15.3 MiB of heap (BENCHMARKS.md, memory). Walks and locks each arena
 /// in turn: for a moment when the agent is idle, not in the middle of work. Returns whether
 /// anything was given back. Elsewhere (musl) it does nothing: there is no such call.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
