@@ -1745,6 +1745,44 @@ fn run_as_non_root() {
     );
 }
 
+/// `hostUsers: false` on a backend that sets up no user namespace (none does yet): the pod
+/// is refused as the kubelet refuses it on such a runtime (its sandbox fails with the
+/// reason, `CreatePodSandboxError`), and it never runs in the node's user namespace; a pod
+/// with `hostUsers: true` beside it runs.
+#[test]
+#[ignore = "needs the runtime: run through cargo xtask test"]
+fn host_users_false_is_refused_never_run_in_the_nodes_user_namespace() {
+    let mut node = Node::new(backend(), "hostusers");
+    let pod = |name: &str, host_users: bool| {
+        format!(
+            "kind: Pod\nmetadata: {{name: {name}}}\nspec:\n  hostUsers: {host_users}\n  containers:\n  - {{name: app, image: busybox:1.36, command: [sleep, '3600']}}\n"
+        )
+    };
+    node.write_manifest("own.yaml", &pod("own", false));
+    node.write_manifest("host.yaml", &pod("host", true));
+    node.start_agent();
+    node.wait_running("host", "app");
+    let waiting = waiting_for(&node, "own", "CreatePodSandboxError");
+    let message = waiting.message.unwrap_or_default();
+    assert!(
+        message.contains("hostUsers: false asks for a user namespace of the pod's own")
+            && message.contains("the pod is not run in the node's user namespace instead"),
+        "{message}"
+    );
+    let own = node.pod_name("own");
+    let sandboxes = node.sandboxes();
+    assert!(
+        !sandboxes
+            .iter()
+            .any(|s| s.labels.get(labels::POD_NAME) == Some(&own)),
+        "no sandbox is made for the refused pod: {sandboxes:?}"
+    );
+    assert!(
+        node.running("own", "app").is_empty(),
+        "its container never runs"
+    );
+}
+
 /// The waiting state of `pod`'s first container, once its reason is `reason`.
 fn waiting_for(node: &Node, pod: &str, reason: &str) -> staticpod_core::status::Waiting {
     let name = node.pod_name(pod);
